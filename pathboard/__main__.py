@@ -1,0 +1,3 @@
+from pathboard.cli import main
+
+main()

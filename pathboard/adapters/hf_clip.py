@@ -1,0 +1,84 @@
+"""transformers ``CLIPModel`` checkpoints (e.g. ``vinid/plip``), from the HF cache or a local dir."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import torch
+from torchvision import transforms as T
+
+from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, l2_normalise
+from pathboard.core.weights import Weights, from_hub
+
+REQUIRED = ["config.json", "preprocessor_config.json", "tokenizer_config.json"]
+OPTIONAL = ["vocab.json", "merges.txt", "tokenizer.json", "special_tokens_map.json"]
+WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]
+TEXT_BATCH = 256
+
+
+@dataclass
+class HFCLIPSpec(ModelSpec):
+    repo: str = ""
+
+    def resolve(self, override: Weights | None = None) -> Weights:
+        return override or from_hub(self.id, self.repo, REQUIRED, WEIGHT_FILES, OPTIONAL)
+
+    def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel:
+        from transformers import AutoTokenizer, CLIPModel
+
+        model = CLIPModel.from_pretrained(weights.path).to(runtime.device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(weights.path)
+        preprocess = image_transform(json.loads((weights.path / "preprocessor_config.json").read_text()))
+        return HFCLIPModel(self.id, weights.fingerprint, model, preprocess, tokenizer, runtime)
+
+
+def image_transform(cfg: dict) -> T.Compose:
+    """The CLIPImageProcessor pipeline as a (picklable, fast) torchvision transform."""
+
+    def side(value, key):
+        return value if isinstance(value, int) else value.get(key) or value.get("height")
+
+    size = side(cfg.get("size", 224), "shortest_edge")
+    crop = side(cfg.get("crop_size", size), "height")
+    steps = []
+    if cfg.get("do_resize", True):
+        steps.append(T.Resize(size, interpolation=T.InterpolationMode.BICUBIC))
+    if cfg.get("do_center_crop", True):
+        steps.append(T.CenterCrop(crop))
+    steps.append(T.ToTensor())
+    if cfg.get("do_normalize", True):
+        steps.append(T.Normalize(cfg["image_mean"], cfg["image_std"]))
+    return T.Compose(steps)
+
+
+class HFCLIPModel(EmbeddingModel):
+    def __init__(self, id, fingerprint, model, preprocess, tokenizer, runtime: Runtime):
+        self.id, self.fingerprint = id, fingerprint
+        self.model, self.preprocess, self.tokenizer, self.runtime = model, preprocess, tokenizer, runtime
+        self.max_length = model.config.text_config.max_position_embeddings
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.exp())
+
+    @torch.inference_mode()
+    def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
+        with self.runtime.autocast():
+            out = self.model.get_image_features(pixel_values=batch.to(self.runtime.device))
+        return l2_normalise(_features(out)).cpu()
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        out = []
+        for i in range(0, len(texts), TEXT_BATCH):
+            tokens = self.tokenizer(texts[i : i + TEXT_BATCH], padding=True, truncation=True,
+                                    max_length=self.max_length, return_tensors="pt").to(self.runtime.device)
+            with self.runtime.autocast():
+                feats = self.model.get_text_features(**tokens)
+            out.append(l2_normalise(_features(feats)).cpu())
+        return torch.cat(out)
+
+
+def _features(out) -> torch.Tensor:
+    """transformers 5 returns an output object (projected features in ``pooler_output``); 4.x a tensor."""
+    return out if isinstance(out, torch.Tensor) else out.pooler_output

@@ -1,0 +1,121 @@
+"""The ``pathboard`` command."""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+import click
+
+from pathboard.core.errors import PathboardError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="pathboard")
+def cli():
+    """Compare pathology vision-language models on pathology datasets."""
+
+
+@cli.command()
+@click.option("--models", default="all", show_default=True, help="all, or comma-separated model ids")
+@click.option("--datasets", default="all", show_default=True, help="all, comma-separated ids, or a group/organ tag")
+@click.option("--tasks", default="zeroshot", show_default=True, help="comma-separated task ids")
+@click.option("--prompt-modes", default="single,ensemble", show_default=True)
+@click.option("--data-root", envvar="PATHBOARD_DATA", help="folder holding the official dataset folders [env PATHBOARD_DATA]")
+@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@click.option("--cache-dir", envvar="PATHBOARD_CACHE", help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
+@click.option("--device", default=None, help="cpu, cuda[:N] or mps [default: cuda if available]")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="image decoding processes")
+@click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
+@click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
+def run(**options):
+    """Score models x datasets x tasks x prompt modes and store the results."""
+    from pathboard.core.runner import RunConfig, execute, plan
+
+    cfg = RunConfig(**options)
+    p = plan(cfg)
+    for reason in p.skipped:
+        click.echo(f"skipped {reason}", err=True)
+    if not p.cells:
+        raise PathboardError("nothing to run: every requested cell was skipped (reasons above)")
+    click.echo(f"{len(p.cells)} cell(s): {len(p.weights)} model(s) x {len(p.manifests)} dataset(s)", err=True)
+    summary = execute(p, cfg, command=shlex.join(["pathboard", *sys.argv[1:]]))
+    for cell in summary.cells:
+        m = cell["metrics"]
+        bal, f1 = m["balanced_accuracy"], m["weighted_f1"]
+        click.echo(f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
+                   f"bal_acc {bal.value:.3f} [{bal.ci_low:.3f}, {bal.ci_high:.3f}]  "
+                   f"weighted_f1 {f1.value:.3f} [{f1.ci_low:.3f}, {f1.ci_high:.3f}]")
+    files = sum(len(v) for v in summary.failed_files.values())
+    click.echo(f"run {summary.run_id}: {len(summary.cells)} cell(s) stored in {cfg.db}; "
+               f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped", err=True)
+
+
+@cli.command(name="list")
+@click.argument("kind", type=click.Choice(["models", "datasets", "tasks"]))
+@click.option("--data-root", envvar="PATHBOARD_DATA", help="show whether each dataset is present here")
+def list_(kind, data_root):
+    """List registered models, datasets or tasks, with the plugin that provides each."""
+    from pathlib import Path
+
+    from pathboard.core import plugins
+
+    items = plugins.registry(kind.rstrip("s"))
+    for id, obj in items.items():
+        if kind == "models":
+            extra = obj.card.title
+        elif kind == "datasets":
+            tags = ",".join(f"{k}={v}" for k, v in obj.tags.items())
+            where = ""
+            if data_root:
+                where = "present" if (Path(data_root) / obj.folder).is_dir() else "missing"
+            extra = f"{obj.level:<6} tasks={','.join(sorted(obj.tasks))} {tags} {where}"
+        else:
+            extra = obj.title
+        click.echo(f"{id:<20} {extra:<60} [{obj.plugin}]")
+
+
+@cli.command()
+@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--headless/--browser", default=True, help="do not open a browser window")
+def leaderboard(db, port, headless):
+    """Serve the Streamlit leaderboard for a results file."""
+    from pathlib import Path
+    import subprocess
+
+    if not Path(db).is_file():
+        raise PathboardError(f"no results database at {db}; run `pathboard run` first or pass --db")
+    app = Path(__file__).parent / "leaderboard" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+           "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
+           "--", "--db", str(Path(db).resolve())]
+    sys.exit(subprocess.call(cmd))
+
+
+def main():
+    debug = os.environ.get("PATHBOARD_DEBUG")
+    try:
+        cli.main(standalone_mode=False)
+    except PathboardError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; finished cells are stored", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if debug:
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (set PATHBOARD_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)

@@ -1,0 +1,63 @@
+"""Stream a dataset's images through a model in batches, straight into the cache."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Decodes and preprocesses one image per item in a worker; a file that fails comes back as its error."""
+
+    def __init__(self, root: Path, paths: list[str], preprocess: Callable):
+        self.root, self.paths, self.preprocess = root, paths, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            with Image.open(self.root / self.paths[i]) as img:
+                return i, self.preprocess(img.convert("RGB")), None
+        except Exception as exc:
+            return i, None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _collate(batch):
+    ok = [(i, x) for i, x, _ in batch if x is not None]
+    failed = [(i, err) for i, _, err in batch if err is not None]
+    indices = [i for i, _ in ok]
+    images = torch.stack([x for _, x in ok]) if ok else None
+    return indices, images, failed
+
+
+def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_size: int, workers: int,
+                 desc: str) -> tuple[dict[str, str], int]:
+    """Embed ``paths`` in order, calling ``write(start_row, array)`` per batch.
+
+    Returns ({relative path: error} for unreadable files, number of forward passes).
+    """
+    loader = DataLoader(ImageFiles(root, paths, model.preprocess), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, collate_fn=_collate,
+                        pin_memory=str(getattr(model, "runtime", None) and model.runtime.device).startswith("cuda"))
+    failed: dict[str, str] = {}
+    forwards = 0
+    with tqdm(total=len(paths), desc=desc, unit="img", disable=None, leave=False) as bar:
+        for indices, images, errors in loader:
+            for i, err in errors:
+                failed[paths[i]] = err
+            if images is not None:
+                feats = model.encode_images(images).numpy()
+                forwards += 1
+                # indices are consecutive except where files failed; write runs of consecutive rows
+                start = 0
+                for j in range(1, len(indices) + 1):
+                    if j == len(indices) or indices[j] != indices[j - 1] + 1:
+                        write(indices[start], feats[start:j])
+                        start = j
+            bar.update(len(indices) + len(errors))
+    return failed, forwards

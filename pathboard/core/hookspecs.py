@@ -1,0 +1,20 @@
+"""The three hooks a pathboard plugin implements. Built-ins use them too."""
+import pluggy
+
+hookspec = pluggy.HookspecMarker("pathboard")
+hookimpl = pluggy.HookimplMarker("pathboard")
+
+
+@hookspec
+def register_models(register):
+    """Call ``register(spec)`` for each :class:`pathboard.core.model.ModelSpec` you provide."""
+
+
+@hookspec
+def register_datasets(register):
+    """Call ``register(dataset)`` for each :class:`pathboard.core.dataset.Dataset` you provide."""
+
+
+@hookspec
+def register_tasks(register):
+    """Call ``register(task)`` for each :class:`pathboard.core.task.Task` you provide."""

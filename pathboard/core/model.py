@@ -1,0 +1,99 @@
+"""The model interface every plugin implements, and what a run needs to load one."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from pathboard.core.errors import PathboardError
+from pathboard.core.weights import Weights
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a model runs. Recorded with every result."""
+
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    @classmethod
+    def create(cls, device: str | None, precision: str = "fp32") -> "Runtime":
+        if precision not in PRECISIONS:
+            raise PathboardError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        kind = device.split(":")[0]
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise PathboardError(f"--device {device}: CUDA is not available on this machine")
+        if kind == "mps" and not torch.backends.mps.is_available():
+            raise PathboardError(f"--device {device}: MPS is not available on this machine")
+        if kind not in {"cpu", "cuda", "mps"}:
+            raise PathboardError(f"unknown device {device!r}; use cpu, cuda[:N] or mps")
+        if kind == "cpu" and precision != "fp32":
+            print(f"note: {precision} is not used on CPU; running in fp32", file=sys.stderr)
+            precision = "fp32"
+        return cls(device, precision)
+
+    def autocast(self):
+        """Mixed precision on accelerators; a no-op in fp32."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.split(":")[0], dtype=PRECISIONS[self.precision])
+
+
+class EmbeddingModel(ABC):
+    """A loaded model. Both encoders return L2-normalised float32 tensors on the CPU."""
+
+    id: str
+    fingerprint: str
+    capabilities: frozenset[str] = frozenset({"image", "text"})
+    #: PIL image -> CHW float tensor; must be picklable (it runs in DataLoader workers)
+    preprocess: Callable
+
+    @property
+    @abstractmethod
+    def logit_scale(self) -> float: ...
+
+    @abstractmethod
+    def encode_images(self, batch: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        raise PathboardError(f"model {self.id} has no text tower")
+
+
+@dataclass
+class ModelCard:
+    """What the leaderboard and ``pathboard list models --details`` show about a model."""
+
+    title: str = ""
+    paper: str = ""
+    license: str = ""
+    url: str = ""
+    gated: bool = False
+    notes: str = ""
+
+
+@dataclass
+class ModelSpec(ABC):
+    """A registered model: cheap to create, resolves and loads its weights on demand."""
+
+    id: str
+    card: ModelCard = field(default_factory=ModelCard)
+    capabilities: frozenset[str] = frozenset({"image", "text"})
+
+    @abstractmethod
+    def resolve(self, override: Weights | None = None) -> Weights:
+        """Find the weights (no loading); raise WeightsNotFoundError with what to fetch."""
+
+    @abstractmethod
+    def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel: ...
+
+
+def l2_normalise(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(x.float(), dim=-1)

@@ -1,0 +1,52 @@
+"""Load every plugin from the ``pathboard`` entry-point group, built-ins included."""
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import sys
+
+import pluggy
+
+from pathboard.core import hookspecs
+from pathboard.core.errors import unknown_id
+
+GROUP = "pathboard"
+KINDS = {"model": "register_models", "dataset": "register_datasets", "task": "register_tasks"}
+
+
+@functools.cache
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        dist = ep.dist.name if ep.dist else "?"
+        try:
+            pm.register(ep.load(), name=f"{dist}:{ep.name}")
+        except Exception as exc:  # one broken plugin must not take the others down
+            print(f"warning: plugin {ep.name} from {dist} failed to load: {exc}", file=sys.stderr)
+    return pm
+
+
+@functools.cache
+def registry(kind: str) -> dict:
+    """All registered objects of one kind, by id. Each object gets ``.plugin`` naming its source."""
+    items: dict = {}
+    for impl in getattr(plugin_manager().hook, KINDS[kind]).get_hookimpls():
+
+        def register(obj, _plugin=impl.plugin_name):
+            if obj.id in items:
+                print(f"warning: {kind} {obj.id!r} from {_plugin} ignored: already registered by "
+                      f"{items[obj.id].plugin}", file=sys.stderr)
+                return
+            obj.plugin = _plugin
+            items[obj.id] = obj
+
+        impl.function(register=register)
+    return dict(sorted(items.items()))
+
+
+def get(kind: str, id: str):
+    items = registry(kind)
+    if id not in items:
+        raise unknown_id(kind, id, items)
+    return items[id]

@@ -1,0 +1,72 @@
+"""Prompt sets: per-class synonyms x templates, as CONCH builds its zero-shot classifiers.
+
+A prompt file is JSON::
+
+    {"source": "where the lists come from",
+     "templates": ["CLASSNAME.", "an H&E image of CLASSNAME.", ...],   # or "@other.json":
+                                                                       # its "templates", same folder
+     "classes": {"ADI": ["adipose", "adipose tissue", ...], ...},
+     "canonical": {"ADI": "adipose tissue"},          # optional; default: first synonym
+     "single_template": "CLASSNAME."}                  # optional; default: first template
+
+``single`` mode uses one prompt per class: the canonical name in the single template.
+``ensemble`` mode uses every synonym x template; the runner averages their normalised embeddings.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pathboard.core.errors import PathboardError
+
+MODES = ("single", "ensemble")
+PLACEHOLDER = "CLASSNAME"
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    classes: dict[str, list[str]]
+    templates: list[str]
+    canonical: dict[str, str] = field(default_factory=dict)
+    single_template: str | None = None
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PromptSet":
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+            if isinstance(raw["templates"], str) and raw["templates"].startswith("@"):
+                raw["templates"] = json.loads((path.parent / raw["templates"][1:]).read_text())["templates"]
+            prompts = cls(
+                classes={k: list(v) for k, v in raw["classes"].items()},
+                templates=list(raw["templates"]),
+                canonical=dict(raw.get("canonical", {})),
+                single_template=raw.get("single_template"),
+                source=raw.get("source", str(path)),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PathboardError(f"cannot read prompt file {path}: {type(exc).__name__}: {exc}") from None
+        bad = [t for t in prompts.templates if PLACEHOLDER not in t]
+        if bad or not prompts.templates or any(not v for v in prompts.classes.values()):
+            raise PathboardError(f"prompt file {path}: every template needs {PLACEHOLDER} and every class a synonym")
+        return prompts
+
+    def prompts(self, mode: str, classes: list[str]) -> dict[str, list[str]]:
+        """Class code -> the prompts embedded for it, in the order of ``classes``."""
+        missing = [c for c in classes if c not in self.classes]
+        if missing:
+            raise PathboardError(f"prompt set ({self.source}) has no synonyms for class(es) {', '.join(missing)}")
+        if mode == "single":
+            template = self.single_template or self.templates[0]
+            return {c: [template.replace(PLACEHOLDER, self.canonical.get(c, self.classes[c][0]))] for c in classes}
+        if mode == "ensemble":
+            return {c: [t.replace(PLACEHOLDER, s) for s in self.classes[c] for t in self.templates] for c in classes}
+        raise PathboardError(f"unknown prompt mode {mode!r}; choose from {', '.join(MODES)}")
+
+    def hash(self, mode: str, classes: list[str]) -> str:
+        """Content hash of exactly the prompts a mode embeds."""
+        blob = json.dumps(self.prompts(mode, classes), sort_keys=False, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,260 @@
+"""plan -> embed (cached) -> score -> store. The runner owns the loop; plugins own the science."""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import pathboard
+from pathboard.core import plugins
+from pathboard.core.cache import EmbeddingCache, cache_key
+from pathboard.core.dataset import data_root
+from pathboard.core.embed import embed_images
+from pathboard.core.errors import PathboardError
+from pathboard.core.model import Runtime
+from pathboard.core.prompts import MODES, PromptSet
+from pathboard.core.store import Store
+from pathboard.core.task import CellContext
+from pathboard.core.weights import Weights, cache_root, overrides
+
+PACKAGES = ["torch", "torchvision", "open_clip_torch", "transformers", "numpy", "scikit-learn", "pillow", "duckdb"]
+
+
+@dataclass
+class RunConfig:
+    models: str = "all"
+    datasets: str = "all"
+    tasks: str = "zeroshot"
+    prompt_modes: str = "single,ensemble"
+    data_root: str | None = None
+    db: str = "pathboard.duckdb"
+    cache_dir: str | None = None
+    device: str | None = None
+    precision: str = "fp32"
+    batch_size: int = 64
+    workers: int = 2
+    weights: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+
+
+@dataclass
+class Cell:
+    model: object
+    dataset: object
+    task: object
+    prompt_mode: str | None
+
+
+@dataclass
+class Plan:
+    cells: list[Cell]
+    skipped: list[str]
+    weights: dict[str, Weights]
+    manifests: dict
+    prompts: dict[str, PromptSet]
+    root: Path | None
+
+
+@dataclass
+class Summary:
+    run_id: str
+    cells: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed_files: dict = field(default_factory=dict)
+    image_forwards: int = 0
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def select(kind: str, value: str) -> tuple[list, bool]:
+    """Objects named by ``value`` ("all", ids, or for datasets a tag such as a group or organ), and
+    whether they were named explicitly (explicit names must work; members of "all" may be skipped)."""
+    items = plugins.registry(kind)
+    names = _split(value)
+    if names == ["all"]:
+        return list(items.values()), False
+    chosen, explicit = [], True
+    for name in names:
+        tagged = [d for d in items.values() if kind == "dataset" and name in getattr(d, "tags", {}).values()]
+        if name not in items and tagged:
+            chosen += tagged
+            explicit = False
+        else:
+            chosen.append(plugins.get(kind, name))
+    return list({obj.id: obj for obj in chosen}.values()), explicit
+
+
+def _prompt_overrides(entries) -> dict[str, PromptSet]:
+    """``--prompts FILE`` (every dataset) or ``--prompts DATASET=FILE``; key "*" means every dataset."""
+    found = {}
+    for entry in entries:
+        key, sep, path = entry.rpartition("=")
+        found[key if sep else "*"] = PromptSet.load(path)
+    return found
+
+
+def plan(cfg: RunConfig) -> Plan:
+    modes = _split(cfg.prompt_modes)
+    for m in modes:
+        if m not in MODES:
+            raise PathboardError(f"unknown prompt mode {m!r}; choose from {', '.join(MODES)}")
+    models, models_explicit = select("model", cfg.models)
+    datasets, datasets_explicit = select("dataset", cfg.datasets)
+    tasks, _ = select("task", cfg.tasks)
+    skipped: list[str] = []
+
+    user_weights = overrides(cfg.weights)
+    weights = {}
+    for m in models:
+        override = user_weights.get(m.id)
+        try:
+            weights[m.id] = m.resolve(Weights(*override) if override else None)
+        except PathboardError as exc:
+            if models_explicit:
+                raise
+            skipped.append(f"{m.id}: {exc}")
+
+    root, manifests = None, {}
+    try:
+        root = data_root(cfg.data_root)
+    except PathboardError as exc:
+        if datasets_explicit:
+            raise
+        skipped.append(str(exc))
+    for d in datasets if root else []:
+        try:
+            manifests[d.id] = d.manifest(root)
+        except PathboardError as exc:
+            if datasets_explicit:
+                raise
+            skipped.append(str(exc))
+
+    custom = _prompt_overrides(cfg.prompts)
+    prompts = {d.id: custom.get(d.id) or custom.get("*") or d.prompts() for d in datasets if d.id in manifests}
+    for d_id, p in prompts.items():  # fail now, not after an hour of embedding
+        p.prompts("single", plugins.get("dataset", d_id).classes)
+
+    cells = []
+    for m in (m for m in models if m.id in weights):
+        for d in (d for d in datasets if d.id in manifests):
+            for t in tasks:
+                missing = set(t.requires) - set(m.capabilities)
+                reason = f"{m.id} lacks {', '.join(sorted(missing))}" if missing else t.supports(d)
+                if reason:
+                    skipped.append(f"{t.id} on {m.id} x {d.id}: {reason}")
+                    continue
+                cells += [Cell(m, d, t, mode) for mode in (modes if t.uses_prompts else [None])]
+    return Plan(cells, skipped, weights, manifests, prompts, root)
+
+
+class LazyModel:
+    """Loads the model on first use only: a fully cached run never loads weights at all."""
+
+    def __init__(self, spec, weights: Weights, runtime: Runtime):
+        self.spec, self.weights, self.runtime, self._model = spec, weights, runtime, None
+
+    def __call__(self):
+        if self._model is None:
+            print(f"loading {self.spec.id} from {self.weights.path}", file=sys.stderr)
+            self._model = self.spec.load(self.weights, self.runtime)
+        return self._model
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
+    runtime = Runtime.create(cfg.device, cfg.precision)
+    cache = EmbeddingCache(Path(cfg.cache_dir) if cfg.cache_dir else cache_root())
+    store = Store(cfg.db)
+    run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
+                             host=platform.node(), device=runtime.device, precision=runtime.precision,
+                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None)
+    summary = Summary(run_id, skipped=list(p.skipped))
+    status = "failed"
+    try:
+        for model_id in dict.fromkeys(c.model.id for c in p.cells):
+            model_cells = [c for c in p.cells if c.model.id == model_id]
+            spec, weights = model_cells[0].model, p.weights[model_id]
+            model = LazyModel(spec, weights, runtime)
+            fingerprint = weights.fingerprint
+            for dataset_id in dict.fromkeys(c.dataset.id for c in model_cells):
+                cells = [c for c in model_cells if c.dataset.id == dataset_id]
+                try:
+                    _run_dataset(cells, model, fingerprint, p, cfg, runtime, cache, store, summary)
+                except PathboardError as exc:
+                    summary.skipped.append(f"{model_id} x {dataset_id}: {exc}")
+                    print(f"error: {model_id} x {dataset_id}: {exc}", file=sys.stderr)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        store.finish_run(run_id, status, summary.image_forwards, summary.skipped, summary.failed_files)
+    return summary
+
+
+def _run_dataset(cells, model: LazyModel, fingerprint, p: Plan, cfg, runtime, cache, store, summary):
+    spec, dataset = cells[0].model, cells[0].dataset
+    manifest = p.manifests[dataset.id]
+    key = cache_key(kind="images", model=spec.id, weights=fingerprint, precision=runtime.precision,
+                    manifest=manifest.hash)
+    hit = cache.get(key)
+    if hit is None:
+        meta = {"model": spec.id, "weights": fingerprint, "dataset": dataset.id, "manifest": manifest.hash,
+                "precision": runtime.precision, "rows": len(manifest)}
+        with cache.writer(key, len(manifest), meta) as write:
+            failed, forwards = embed_images(model(), manifest.root, manifest.paths, write,
+                                            batch_size=cfg.batch_size, workers=cfg.workers,
+                                            desc=f"{spec.id} x {dataset.id}")
+            meta["failed"] = failed
+        summary.image_forwards += forwards
+        hit = cache.get(key)
+    embeddings, meta = hit
+    failed = meta.get("failed", {})
+    if failed:
+        summary.failed_files[dataset.id] = failed
+        print(f"warning: {dataset.id}: skipped {len(failed)} unreadable file(s), e.g. "
+              f"{next(iter(failed))}: {next(iter(failed.values()))}", file=sys.stderr)
+    valid = np.zeros(len(manifest), dtype=bool)
+    if embeddings.shape[1]:
+        valid = ~np.isnan(np.asarray(embeddings[:, 0]))
+    if not valid.any():
+        raise PathboardError(f"no readable images in {manifest.root}")
+
+    def encode_texts(texts: list[str]) -> np.ndarray:
+        tkey = cache_key(kind="texts", model=spec.id, weights=fingerprint, precision=runtime.precision,
+                         texts=hashlib.sha256(json.dumps(texts).encode()).hexdigest())
+        got = cache.get(tkey)
+        if got is None:
+            cache.put(tkey, model().encode_texts(texts).numpy(), {"model": spec.id, "texts": len(texts)})
+            got = cache.get(tkey)
+        return np.asarray(got[0])
+
+    prompts = p.prompts[dataset.id]
+    for cell in cells:
+        ctx = CellContext(spec.id, dataset, cell.prompt_mode, dataset.classes, prompts, embeddings, valid,
+                          manifest.labels, encode_texts)
+        metrics = cell.task.score(ctx)
+        row = {"model": spec.id, "dataset": dataset.id, "task": cell.task.id, "prompt_mode": cell.prompt_mode,
+               "weights_fingerprint": fingerprint, "weights_origin": p.weights[spec.id].origin,
+               "prompt_hash": prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None,
+               "manifest_hash": manifest.hash, "embedding_key": key, "n_items": len(manifest),
+               "n_failed": len(failed), "device": runtime.device, "precision": runtime.precision}
+        store.add_cell(summary.run_id, row, metrics)
+        summary.cells.append({**row, "metrics": {m.name: m for m in metrics}})

@@ -1,0 +1,103 @@
+"""Results in DuckDB: runs (provenance), cells (one model x dataset x task x prompt mode), results.
+
+Every write opens the file, commits one short transaction and closes it, so another process
+(the leaderboard) can open the file read-only between writes.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from pathboard.core.errors import PathboardError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, status VARCHAR,
+    command VARCHAR, pathboard_version VARCHAR, packages JSON, host VARCHAR, device VARCHAR,
+    precision VARCHAR, batch_size INTEGER, data_root VARCHAR, image_forwards INTEGER,
+    skipped_cells JSON, skipped_files JSON);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_id VARCHAR PRIMARY KEY, run_id VARCHAR, model VARCHAR, dataset VARCHAR, task VARCHAR,
+    prompt_mode VARCHAR, weights_fingerprint VARCHAR, weights_origin VARCHAR, prompt_hash VARCHAR,
+    manifest_hash VARCHAR, embedding_key VARCHAR, n_items INTEGER, n_failed INTEGER,
+    device VARCHAR, precision VARCHAR, created_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS results (
+    cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
+CREATE OR REPLACE VIEW results_all AS
+    SELECT c.model, c.dataset, c.task, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
+           c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
+           c.device, c.precision
+    FROM results r JOIN cells c USING (cell_id);
+CREATE OR REPLACE VIEW leaderboard AS
+    SELECT * FROM results_all
+    QUALIFY row_number() OVER (PARTITION BY model, dataset, task, coalesce(prompt_mode, ''), metric
+                               ORDER BY created_at DESC) = 1;
+"""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _connect(self, read_only: bool = False, attempts: int = 50):
+        """Open the file, waiting briefly while another process holds its lock."""
+        for attempt in range(attempts):
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or attempt == attempts - 1:
+                    raise PathboardError(f"cannot open {self.path}: {str(exc).splitlines()[0]}") from None
+                time.sleep(0.1)
+
+    def _write(self, sql_and_params: list[tuple[str, list]]) -> None:
+        con = self._connect()
+        try:
+            con.execute("BEGIN")
+            con.execute(SCHEMA)
+            for sql, params in sql_and_params:
+                con.execute(sql, params)
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def start_run(self, **provenance) -> str:
+        run_id = now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        row = {"run_id": run_id, "started_at": now(), "status": "running", **provenance}
+        row["packages"] = json.dumps(row.get("packages", {}))
+        cols = ", ".join(row)
+        self._write([(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))])
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, image_forwards: int, skipped_cells: list, skipped_files: dict):
+        self._write([("UPDATE runs SET finished_at = ?, status = ?, image_forwards = ?, skipped_cells = ?, "
+                      "skipped_files = ? WHERE run_id = ?",
+                      [now(), status, image_forwards, json.dumps(skipped_cells), json.dumps(skipped_files), run_id])])
+
+    def add_cell(self, run_id: str, cell: dict, metrics) -> str:
+        cell_id = uuid.uuid4().hex
+        row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
+        cols = ", ".join(row)
+        stmts = [(f"INSERT INTO cells ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))]
+        stmts += [("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n])
+                  for m in metrics]
+        self._write(stmts)
+        return cell_id
+
+    def query(self, sql: str, params: list | None = None):
+        """A pandas DataFrame from a read-only connection."""
+        if not self.path.is_file():
+            raise PathboardError(f"no results database at {self.path}; run `pathboard run` first or pass --db")
+        con = self._connect(read_only=True)
+        try:
+            return con.execute(sql, params or []).df()
+        finally:
+            con.close()

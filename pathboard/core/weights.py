@@ -1,0 +1,159 @@
+"""Where a model's weights are: --weights, the user config file, the Hugging Face cache, or the hub.
+
+Resolution order for a model id:
+1. ``--weights ID=PATH`` on the command line;
+2. ``[weights]`` in the user config (``$PATHBOARD_CONFIG``, else ``~/.config/pathboard/config.toml``);
+3. the Hugging Face cache (``$HF_HOME``/``$HF_HUB_CACHE``), looked up without touching the network;
+4. a download from the hub, unless ``HF_HUB_OFFLINE=1``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pathboard.core.errors import PathboardError, WeightsNotFoundError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def config_path() -> Path:
+    env = os.environ.get("PATHBOARD_CONFIG")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "pathboard" / "config.toml"
+
+
+def cache_root() -> Path:
+    env = os.environ.get("PATHBOARD_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "pathboard"
+
+
+def overrides(cli: tuple[str, ...] | list[str] = ()) -> dict[str, tuple[Path, str]]:
+    """Model id -> (path, where the mapping came from), the command line winning over the config."""
+    found: dict[str, tuple[Path, str]] = {}
+    cfg = config_path()
+    if cfg.is_file():
+        try:
+            table = tomllib.loads(cfg.read_text()).get("weights", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise PathboardError(f"cannot parse {cfg}: {exc}") from None
+        for key, value in table.items():
+            found[key] = (Path(value).expanduser(), f"config {cfg}")
+    for entry in cli:
+        key, sep, value = entry.partition("=")
+        if not sep or not key or not value:
+            raise PathboardError(f"--weights expects ID=PATH, got {entry!r}")
+        found[key.strip()] = (Path(value.strip()).expanduser(), "--weights")
+    for key, (path, origin) in found.items():
+        if not path.exists():
+            raise WeightsNotFoundError(f"weights for {key} ({origin}) not found at {path}")
+    return found
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A resolved weights location: a directory (hub snapshot or local dir) or a checkpoint file."""
+
+    path: Path
+    origin: str
+
+    def files(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        return sorted(p for p in self.path.iterdir() if p.is_file() and not p.name.endswith(".md"))
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the bytes of every file that defines the model (never its name)."""
+        h = hashlib.sha256()
+        for f in self.files():
+            h.update(f.name.encode() + b"\0" + _file_sha256(f).encode() + b"\n")
+        return h.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    """Hash a file, remembering the answer per (real path, size, mtime) so big weights hash once."""
+    real = path.resolve()
+    st = real.stat()
+    memo_file = cache_root() / "file-hashes.json"
+    key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    h = hashlib.sha256()
+    with open(real, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    memo[key] = h.hexdigest()
+    memo_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(memo))
+    os.replace(tmp, memo_file)
+    return memo[key]
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_hub(
+    model_id: str, repo_id: str, required: list[str], weight_files: list[str], optional: list[str] = ()
+) -> Weights:
+    """The snapshot directory of ``repo_id`` holding ``required`` and one of ``weight_files``.
+
+    The cache is read first with no network call; only if something is missing, and
+    HF_HUB_OFFLINE is not set, are the files downloaded.
+    """
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    def cached(name: str) -> str | None:
+        hit = try_to_load_from_cache(repo_id, name)
+        return hit if isinstance(hit, str) else None
+
+    def locate() -> Path | None:
+        have = [cached(f) for f in required]
+        weights = next((w for w in map(cached, weight_files) if w), None)
+        if all(have) and weights:
+            return Path(weights).parent
+        return None
+
+    snapshot = locate()
+    if snapshot is None and not offline():
+        try:
+            for name in required:
+                hf_hub_download(repo_id, name)
+            for name in optional:
+                try:
+                    hf_hub_download(repo_id, name)
+                except Exception:
+                    continue
+            for name in weight_files:
+                try:
+                    hf_hub_download(repo_id, name)
+                    break
+                except Exception:
+                    continue
+        except Exception:
+            pass  # reported below as one line, with what to do
+        snapshot = locate()
+    if snapshot is None:
+        raise WeightsNotFoundError(
+            f"weights for {model_id} not found: run `hf download {repo_id}` (accept its licence on "
+            f"huggingface.co first if it is gated; `hf auth login`), or pass --weights {model_id}=PATH"
+            + (" (HF_HUB_OFFLINE is set, so nothing was downloaded)" if offline() else "")
+        )
+    return Weights(snapshot, f"hf-cache:{repo_id}")

@@ -1,0 +1,18 @@
+"""Kather colorectal tissue classes (Kather et al., PLOS Medicine 2019), https://zenodo.org/records/1214456.
+
+Official layout after unzipping: ``NCT-CRC-HE-100K/<CLASS>/*.tif`` (training set, 100,000 patches) and
+``CRC-VAL-HE-7K/<CLASS>/*.tif`` (validation set, 7,180 patches); 224 x 224 px at 0.5 um/px.
+"""
+from pathboard import hookimpl
+from pathboard.core.dataset import ImageFolderDataset
+
+CLASSES = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
+TAGS = {"organ": "colon", "stain": "H&E", "group": "general"}
+
+
+@hookimpl
+def register_datasets(register):
+    for id, folder, n in [("crc-val-he-7k", "CRC-VAL-HE-7K", 7180), ("nct-crc-he-100k", "NCT-CRC-HE-100K", 100_000)]:
+        register(ImageFolderDataset(id=id, folder=folder, classes=CLASSES, prompt_file="crc100k.json",
+                                    title=folder, url="https://zenodo.org/records/1214456", tags=TAGS,
+                                    expected_files=n))

@@ -1,0 +1,13 @@
+"""PLIP (Huang et al., Nature Medicine 2023): CLIP fine-tuned on OpenPath (Twitter)."""
+from pathboard import hookimpl
+from pathboard.adapters import HFCLIPSpec
+from pathboard.core.model import ModelCard
+
+
+@hookimpl
+def register_models(register):
+    register(HFCLIPSpec(
+        id="plip", repo="vinid/plip",
+        card=ModelCard(title="PLIP", paper="Huang et al., Nature Medicine 2023", license="see model card",
+                       url="https://huggingface.co/vinid/plip"),
+    ))
