@@ -59,7 +59,7 @@ class HFCLIPModel(EmbeddingModel):
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale.exp())
+        return float(self.model.logit_scale.detach().exp())
 
     @torch.inference_mode()
     def encode_images(self, batch: torch.Tensor) -> torch.Tensor:

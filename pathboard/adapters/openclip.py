@@ -66,7 +66,7 @@ class OpenCLIPModel(EmbeddingModel):
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale.exp())
+        return float(self.model.logit_scale.detach().exp())
 
     @torch.inference_mode()
     def encode_images(self, batch: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,13 @@
+"""A third-party pathboard plugin: one open_clip model, registered through the public hook."""
+from pathboard import hookimpl
+from pathboard.adapters import OpenCLIPSpec
+from pathboard.core.model import ModelCard
+
+
+@hookimpl
+def register_models(register):
+    register(OpenCLIPSpec(
+        id="example-clip",
+        hub="hf-hub:example-lab/example-clip",  # or: pathboard run --weights example-clip=DIR
+        card=ModelCard(title="Example CLIP (third-party plugin)", license="MIT"),
+    ))
