@@ -1,5 +1,6 @@
 """Built-ins and third-party plugins load through the same entry-point group and hooks."""
 import importlib.metadata
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,10 @@ def test_builtins_come_from_the_entry_point_group():
 
 
 def test_third_party_distribution_is_listed_and_runs(tmp_path, tiny_hub, shared_data):
-    target = tmp_path / "site"
+    target, source = tmp_path / "site", tmp_path / "src"
+    shutil.copytree(REPO / "examples" / "pathboard-plugin-example", source)  # pip writes build/ beside it
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(REPO / "examples" / "pathboard-plugin-example")],
+                    "--target", str(target), str(source)],
                    check=True, capture_output=True)
     env = {"PYTHONPATH": str(target)}
     listed = pathboard("list", "models", env=env)
