@@ -1,0 +1,30 @@
+import subprocess
+import sys
+
+from pathboard.core.metrics import Metric
+from pathboard.core.store import Store
+
+READER = "import duckdb, sys; print(duckdb.connect(sys.argv[1], read_only=True).execute(sys.argv[2]).fetchone()[0])"
+
+
+def read_elsewhere(db, sql):
+    """Another process opening the file read-only, as the leaderboard does."""
+    out = subprocess.run([sys.executable, "-c", READER, str(db), sql], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_other_processes_can_read_between_writes(tmp_path):
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    assert read_elsewhere(db, "SELECT status FROM runs") == "running"
+    cell = {"model": "m", "dataset": "d", "task": "zeroshot", "prompt_mode": "single"}
+    store.add_cell(run, cell, [Metric("weighted_f1", 0.5, 0.4, 0.6, 10)])
+    assert read_elsewhere(db, "SELECT value FROM leaderboard") == "0.5"
+    store.add_cell(run, cell, [Metric("weighted_f1", 0.7, 0.6, 0.8, 10)])
+    # the view shows the latest result per cell; results_all keeps history
+    assert read_elsewhere(db, "SELECT value FROM leaderboard") == "0.7"
+    assert read_elsewhere(db, "SELECT count(*) FROM results_all") == "2"
+    store.finish_run(run, "finished", 0, [], {})
+    assert read_elsewhere(db, "SELECT status FROM runs") == "finished"
