@@ -54,6 +54,8 @@ def run(**options):
     files = sum(len(v) for v in summary.failed_files.values())
     click.echo(f"run {summary.run_id}: {len(summary.cells)} cell(s) stored in {cfg.db}; "
                f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped", err=True)
+    if summary.errors:
+        raise PathboardError(f"{len(summary.errors)} model x dataset pair(s) failed (above); the other cells are stored")
 
 
 @cli.command(name="list")

@@ -121,3 +121,20 @@ def test_all_datasets_skips_missing_ones_with_a_reason(tmp_path, tiny_hub, share
     assert "skipped nct-crc-he-100k: folder not found" in out.stderr
     assert "skipped lc25000-colon: folder not found" in out.stderr
     assert "crc-val-he-7k" in out.stdout
+
+
+def test_broken_weights_fail_one_model_and_keep_the_others(tmp_path, tiny_hub, shared_data):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    snapshot = next((tiny_hub / "hub" / "models--wisdomik--QuiltNet-B-32" / "snapshots").iterdir())
+    (broken / "open_clip_config.json").write_text((snapshot / "open_clip_config.json").read_text())
+    (broken / "open_clip_pytorch_model.bin").write_bytes(b"truncated download")
+    db = tmp_path / "pb.duckdb"
+    out = pathboard("run", "--models", "quiltnet-b32,plip", "--datasets", "crc-val-he-7k", "--data-root",
+                    shared_data, "--db", db, "--weights", f"quiltnet-b32={broken}", "--prompt-modes", "single")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"error: quiltnet-b32 x crc-val-he-7k: cannot load quiltnet-b32 weights from {broken}" in out.stderr and "the other cells are stored" in out.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT DISTINCT model FROM leaderboard").fetchall() == [("plip",)]
+    status, skipped = con.execute("SELECT status, skipped_cells FROM runs").fetchone()
+    assert status == "finished with errors" and "quiltnet-b32 x crc-val-he-7k" in skipped

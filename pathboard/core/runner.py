@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class Summary:
     run_id: str
     cells: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     failed_files: dict = field(default_factory=dict)
     image_forwards: int = 0
 
@@ -164,7 +166,13 @@ class LazyModel:
     def __call__(self):
         if self._model is None:
             print(f"loading {self.spec.id} from {self.weights.path}", file=sys.stderr)
-            self._model = self.spec.load(self.weights, self.runtime)
+            try:
+                self._model = self.spec.load(self.weights, self.runtime)
+            except PathboardError:
+                raise
+            except Exception as exc:
+                raise PathboardError(f"cannot load {self.spec.id} weights from {self.weights.path} "
+                                     f"({type(exc).__name__}: {exc}); re-download them or fix --weights") from exc
         return self._model
 
 
@@ -197,15 +205,21 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                 cells = [c for c in model_cells if c.dataset.id == dataset_id]
                 try:
                     _run_dataset(cells, model, fingerprint, p, cfg, runtime, cache, store, summary)
-                except PathboardError as exc:
-                    summary.skipped.append(f"{model_id} x {dataset_id}: {exc}")
-                    print(f"error: {model_id} x {dataset_id}: {exc}", file=sys.stderr)
-        status = "finished"
+                except Exception as exc:  # one broken model or dataset must not lose the other cells
+                    if os.environ.get("PATHBOARD_DEBUG"):
+                        raise
+                    line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    if not isinstance(exc, PathboardError):
+                        line = f"{type(exc).__name__}: {line}"
+                    summary.errors.append(f"{model_id} x {dataset_id}: {line}")
+                    print(f"error: {summary.errors[-1]}", file=sys.stderr)
+        status = "finished" if not summary.errors else "finished with errors"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
-        store.finish_run(run_id, status, summary.image_forwards, summary.skipped, summary.failed_files)
+        store.finish_run(run_id, status, summary.image_forwards, summary.skipped + summary.errors,
+                         summary.failed_files)
     return summary
 
 
