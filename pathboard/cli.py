@@ -89,7 +89,6 @@ def list_(kind, data_root):
 def leaderboard(db, port, headless):
     """Serve the Streamlit leaderboard for a results file."""
     from pathlib import Path
-    import subprocess
 
     if not Path(db).is_file():
         raise PathboardError(f"no results database at {db}; run `pathboard run` first or pass --db")
@@ -97,7 +96,7 @@ def leaderboard(db, port, headless):
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
            "--", "--db", str(Path(db).resolve())]
-    sys.exit(subprocess.call(cmd))
+    os.execv(sys.executable, cmd)  # streamlit takes over this process: Ctrl-C and kill reach it directly
 
 
 def main():

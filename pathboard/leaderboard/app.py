@@ -1,0 +1,98 @@
+"""The Streamlit leaderboard: ``streamlit run app.py -- --db FILE`` (or ``pathboard leaderboard``).
+
+The database comes from ``--db`` after ``--``, else $PATHBOARD_DB, else ``pathboard.duckdb``.
+All table logic lives in ``tables.py``; this file only draws widgets.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from pathboard.core.errors import PathboardError
+from pathboard.leaderboard import tables
+
+
+def db_path(argv: list[str]) -> str:
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    parser.add_argument("--db", default=None)
+    args, _ = parser.parse_known_args(argv)
+    return args.db or os.environ.get("PATHBOARD_DB") or "pathboard.duckdb"
+
+
+def registered(kind: str) -> dict:
+    try:
+        from pathboard.core.plugins import registry
+        return registry(kind)
+    except Exception:  # the table must show even when a plugin is broken
+        return {}
+
+
+st.set_page_config(page_title="pathboard leaderboard", layout="wide")
+st.title("Pathology CLIP leaderboard")
+
+db = db_path(sys.argv[1:])
+try:
+    measured = tables.load_measured(db)
+except (PathboardError, duckdb.Error, OSError) as exc:
+    st.error(f"cannot read results: {str(exc).splitlines()[0]}")
+    measured = None
+reported = tables.load_reported()
+if measured is not None and measured.empty:
+    st.info(f"No measured results in {db} yet: run `pathboard run` to add some. "
+            "The published numbers are shown below.")
+measured = tables.empty_measured() if measured is None else measured
+long = pd.concat([measured, reported], ignore_index=True)
+
+tasks = sorted(set(long["task"]))
+metrics = [m for m in tables.HEADLINE_METRICS if m in set(long["metric"])]
+c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
+metric = c1.selectbox("Metric", metrics, index=metrics.index(tables.DEFAULT_METRIC), key="metric")
+task = c2.selectbox("Task", tasks, index=tasks.index(tables.DEFAULT_TASK), key="task")
+mode = c3.radio("Prompt mode", tables.MODES, horizontal=True, key="mode")
+include_reported = c4.checkbox("Show reported (published) rows", value=True, key="reported")
+
+available = tables.dataset_order(tables.select(long, metric, task, mode, include_reported=include_reported))
+datasets = st.multiselect("Datasets (columns)", available, default=available, key="datasets")
+
+table = tables.comparison_table(long, metric, task, mode, datasets, include_reported)
+if table.empty or not datasets:
+    st.warning("Nothing to show for this selection.")
+else:
+    published = reported.drop_duplicates("dataset").set_index("dataset")["published_as"]
+    titles = {id: f"published as {name}" for id, name in published.items()}
+    titles.update({id: obj.title for id, obj in registered("dataset").items()})
+    st.html(tables.to_html(table, titles))
+    st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold. "
+               "Avg is the mean over the datasets shown, only for rows with a value in every column.")
+if include_reported and (metric, task, mode) == tables.REPORTED_SELECTION:
+    st.caption("*Reported* rows (grey, italic, \"(reported)\") are the published numbers of the source "
+               "papers' comparison table (weighted F1, prompt ensemble, zero-shot patch classification), "
+               "copied as published and not re-measured; no CIs were published. The paper's CRC-100K "
+               "column is its zero-shot test split, CRC-VAL-HE-7K (`crc-val-he-7k`).")
+elif include_reported:
+    st.caption("Reported (published) numbers exist only for weighted_f1, zeroshot, ensemble.")
+
+with st.expander("Provenance of the measured numbers"):
+    prov = tables.provenance(long, metric, task, mode, datasets)
+    if prov.empty:
+        st.write("No measured numbers in this selection.")
+    else:
+        st.dataframe(prov, hide_index=True, width="stretch")
+
+with st.expander("Per-class recall"):
+    recall_sets = tables.recall_datasets(measured, task, mode)
+    if not recall_sets:
+        st.write("No measured per-class recalls for this task and prompt mode.")
+    else:
+        dataset = st.selectbox("Dataset", recall_sets, key="recall_dataset")
+        st.dataframe(tables.per_class_recall(long, task, mode, dataset), width="stretch")
+
+with st.expander("Models"):
+    cards = [{"model": id, "title": m.card.title, "paper": m.card.paper, "license": m.card.license,
+              "url": m.card.url} for id, m in registered("model").items()]
+    st.dataframe(pd.DataFrame(cards), hide_index=True, width="stretch")

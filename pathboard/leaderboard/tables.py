@@ -1,0 +1,183 @@
+"""The leaderboard's tables: plain pandas, no Streamlit, so every rule here is unit-tested.
+
+A *long* frame has one row per (model, dataset, task, prompt_mode, metric) with value, ci_low,
+ci_high and ``source`` ("measured" from the results database, "reported" from ``reported.csv``).
+``comparison_table`` turns it into the papers' layout: rows are models, columns are datasets + Avg.
+"""
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pathboard.core.store import Store
+
+HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]
+DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE = "weighted_f1", "zeroshot", "ensemble"
+MODES = ["ensemble", "single"]
+REPORTED_SELECTION = (DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE)  # the only one with published rows
+REPORTED_CSV = Path(__file__).with_name("reported.csv")
+REPORTED_SUFFIX = " (reported)"
+STATS = ["value", "ci_low", "ci_high"]
+MISSING = "–"
+LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", *STATS, "n", "run_id",
+                       "created_at", "cell_id", "weights_fingerprint", "prompt_hash", "manifest_hash",
+                       "device", "precision"]  # the database's ``leaderboard`` view
+
+
+def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
+    """The published numbers shipped with the package, as a long frame (no CIs were published)."""
+    df = pd.read_csv(path)
+    df["ci_low"] = df["ci_high"] = float("nan")
+    df["source"] = "reported"
+    return df
+
+
+def load_measured(db: str | Path) -> pd.DataFrame:
+    """The newest result of every cell in the database (the ``leaderboard`` view), as a long frame.
+
+    Raises PathboardError (missing file) or duckdb.Error (not a DuckDB file); a database that has
+    no results yet, or not even the schema, gives an empty frame.
+    """
+    try:
+        df = Store(db).query("SELECT * FROM leaderboard")
+    except duckdb.CatalogException:  # a file no run has written to yet
+        return empty_measured()
+    df["source"] = "measured"
+    return df
+
+
+def empty_measured() -> pd.DataFrame:
+    return pd.DataFrame(columns=LEADERBOARD_COLUMNS + ["source"])
+
+
+def dataset_order(df: pd.DataFrame) -> list[str]:
+    """Datasets of ``df``: the published table's columns first, in its order, then the rest sorted."""
+    published = list(dict.fromkeys(load_reported()["dataset"]))
+    present = set(df["dataset"])
+    return [d for d in published if d in present] + sorted(present - set(published))
+
+
+def select(df: pd.DataFrame, metric: str, task: str, mode: str, datasets: list[str] | None = None,
+           include_reported: bool = True) -> pd.DataFrame:
+    """Rows of one metric/task/prompt mode. Rows without a prompt mode (tasks with no prompts)
+    match either mode."""
+    keep = (df["metric"] == metric) & (df["task"] == task)
+    keep &= (df["prompt_mode"] == mode) | df["prompt_mode"].isna()
+    if datasets is not None:
+        keep &= df["dataset"].isin(datasets)
+    if not include_reported:
+        keep &= df["source"] != "reported"
+    return df[keep]
+
+
+def row_label(model: str, source: str) -> str:
+    return model + REPORTED_SUFFIX if source == "reported" else model
+
+
+def comparison_table(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: str = DEFAULT_TASK,
+                     mode: str = DEFAULT_MODE, datasets: list[str] | None = None,
+                     include_reported: bool = True) -> pd.DataFrame:
+    """Models x (datasets + Avg) for one metric, task and prompt mode.
+
+    The columns are a MultiIndex (stat, column) with stat in value/ci_low/ci_high, so
+    ``table["value"]`` is the plain paper table. The index is (model, source); reported models
+    carry the suffix " (reported)". ``Avg`` is the mean of the row's values, only where the row
+    has a value in every dataset column shown. Measured rows come first, best Avg first (then best
+    mean of the values they have); reported rows follow in the published order.
+    """
+    rows = select(df, metric, task, mode, datasets, include_reported)
+    columns = datasets if datasets is not None else dataset_order(rows)
+    rows = rows.assign(model=[row_label(m, s) for m, s in zip(rows["model"], rows["source"])])
+    order = list(dict.fromkeys(zip(rows["model"], rows["source"])))
+    index = pd.MultiIndex.from_tuples(order, names=["model", "source"])
+    stats = {}
+    for stat in STATS:
+        wide = rows.pivot_table(index=["model", "source"], columns="dataset", values=stat,
+                                aggfunc="first", dropna=False) if len(rows) else pd.DataFrame()
+        stats[stat] = wide.reindex(index=index, columns=columns).astype(float)
+    values = stats["value"][columns]
+    complete = values.notna().all(axis=1) & bool(columns)
+    stats["value"]["Avg"] = values.mean(axis=1).where(complete)
+    stats["ci_low"]["Avg"] = stats["ci_high"]["Avg"] = float("nan")
+    table = pd.concat(stats, axis=1)
+    measured = table[table.index.get_level_values("source") == "measured"]
+    rank = pd.DataFrame({"avg": measured["value"]["Avg"],
+                         "partial": measured["value"][columns].mean(axis=1)})
+    rank = rank.sort_values(["avg", "partial"], ascending=False, kind="stable", na_position="last")
+    return pd.concat([measured.loc[rank.index], table[table.index.get_level_values("source") != "measured"]])
+
+
+def best_per_column(table: pd.DataFrame) -> pd.DataFrame:
+    """True where a cell holds its column's highest value (ties all win; blanks never do)."""
+    values = table["value"]
+    return values.eq(values.max(axis=0), axis=1) & values.notna()
+
+
+def format_cell(value: float, low: float, high: float) -> str:
+    """``0.762 [0.70, 0.81]``; the bare value when there is no CI; "–" when there is no value."""
+    if value is None or math.isnan(value):
+        return MISSING
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.2f}, {high:.2f}]"
+
+
+def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None) -> str:
+    """The table as one HTML string: best per column in <b>, reported rows italic and grey.
+
+    ``titles`` maps dataset ids to a longer name, shown as the header's tooltip.
+    """
+    titles = titles or {}
+    best = best_per_column(table)
+    columns = list(table["value"].columns)
+    cell = "padding:4px 10px;border-bottom:1px solid #ddd;"
+    th = cell + "border-bottom:2px solid #888;"
+    head = "".join(f'<th style="{th}text-align:right" title="{html.escape(titles.get(c, c))}">'
+                   f"{html.escape(c)}</th>" for c in columns)
+    out = ['<table class="pathboard-leaderboard" style="border-collapse:collapse;font-size:0.9rem">',
+           f'<thead><tr><th style="{th}text-align:left">model</th>'
+           f'<th style="{th}text-align:left">source</th>{head}</tr></thead><tbody>']
+    previous = None
+    for (model, source) in table.index:
+        style = "color:#777;font-style:italic;" if source == "reported" else ""
+        if previous is not None and source != previous:  # a rule between measured and reported
+            style += "border-top:2px solid #888;"
+        previous = source
+        out.append(f'<tr class="{source}" style="{style}"><td style="{cell}">{html.escape(model)}</td>'
+                   f'<td style="{cell}">{source}</td>')
+        for c in columns:
+            text = html.escape(format_cell(*(table[stat].at[(model, source), c] for stat in STATS)))
+            if best.at[(model, source), c]:
+                text = f"<b>{text}</b>"
+            out.append(f'<td style="{cell}text-align:right;white-space:nowrap">{text}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def provenance(df: pd.DataFrame, metric: str, task: str, mode: str,
+               datasets: list[str] | None = None) -> pd.DataFrame:
+    """Where each measured number shown comes from: one row per measured (model, dataset)."""
+    rows = select(df, metric, task, mode, datasets, include_reported=False)
+    out = rows[["model", "dataset", "run_id", "created_at", "weights_fingerprint", "prompt_hash",
+                "manifest_hash", "device", "precision", "n"]].copy()
+    out["weights_fingerprint"] = out["weights_fingerprint"].astype(str).str[:12]
+    return out.sort_values(["model", "dataset"]).reset_index(drop=True)
+
+
+def recall_datasets(df: pd.DataFrame, task: str, mode: str) -> list[str]:
+    """Datasets with measured per-class recalls for one task and prompt mode."""
+    rows = df[df["metric"].str.startswith("recall/")].assign(metric="recall")
+    return dataset_order(select(rows, "recall", task, mode, include_reported=False))
+
+
+def per_class_recall(df: pd.DataFrame, task: str, mode: str, dataset: str) -> pd.DataFrame:
+    """Measured models x classes: the recall of each class on one dataset."""
+    rows = df[df["metric"].str.startswith("recall/") & (df["dataset"] == dataset)]
+    rows = select(rows.assign(metric="recall"), "recall", task, mode, include_reported=False)
+    rows = rows.assign(cls=df.loc[rows.index, "metric"].str.removeprefix("recall/"))
+    return rows.pivot_table(index="model", columns="cls", values="value", aggfunc="first")

@@ -1,0 +1,106 @@
+"""End to end: `pathboard leaderboard` serves the page and headless Chromium renders the table."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_leaderboard import make_db
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server exited with {server.returncode}: {server.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"the server did not answer at {url} within {timeout}s")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def stop(server: subprocess.Popen) -> None:
+    """End the CLI and the Streamlit process it started: their own process group, SIGKILL after 10s."""
+    if group_alive(server.pid):
+        os.killpg(server.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while group_alive(server.pid) and time.monotonic() < deadline:
+            server.poll()  # reap the CLI so its group can empty
+            time.sleep(0.1)
+        if group_alive(server.pid):
+            os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+
+
+@pytest.fixture()
+def server(tmp_path):
+    db = make_db(tmp_path / "results.duckdb")
+    port = free_port()
+    cli = Path(sys.executable).with_name("pathboard")
+    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    proc = subprocess.Popen([str(cli), "leaderboard", "--db", str(db), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.mark.browser
+def test_leaderboard_page_in_chromium(server):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server, timeout=60_000)
+            page.wait_for_selector("table.pathboard-leaderboard", timeout=60_000)
+            page.wait_for_selector("text=Provenance of the measured numbers", timeout=60_000)
+            if os.environ.get("PATHBOARD_SCREENSHOT"):
+                page.screenshot(path=os.environ["PATHBOARD_SCREENSHOT"], full_page=True)
+            html = page.content()
+        finally:
+            browser.close()
+
+    assert "Traceback" not in html
+    assert "0.612 [0.58, 0.64]" in html and "0.655 [0.62, 0.69]" in html  # measured, ensemble
+    assert "0.571 [0.54, 0.60]" not in html  # the single-prompt numbers are not the default
+    for model in ("VirCLIP", "ConText-L-14-336px", "CONCH"):
+        assert f"{model} (reported)" in html
+    assert "<b>0.909</b>" in html  # VirCLIP's CRC-100K value is the column's best
+    assert '<tr class="reported"' in html and '<tr class="measured"' in html
+    assert "weighted_f1" in html
