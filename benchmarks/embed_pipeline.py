@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import open_clip
 import torch
 from torch.utils.data import DataLoader

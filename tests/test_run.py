@@ -2,7 +2,6 @@
 import json
 
 import duckdb
-import numpy as np
 import pytest
 
 from helpers import mirror, pathboard

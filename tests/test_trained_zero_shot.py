@@ -6,7 +6,6 @@ import json
 import time
 
 import duckdb
-import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 import torch
 from torchvision import transforms as T
 
-from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, l2_normalise
+from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, TorchCLIPModel
 from pathboard.core.weights import Weights, from_hub
 
 REQUIRED = ["config.json", "preprocessor_config.json", "tokenizer_config.json"]
 OPTIONAL = ["vocab.json", "merges.txt", "tokenizer.json", "special_tokens_map.json"]
 WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]
-TEXT_BATCH = 256
 
 
 @dataclass
@@ -51,32 +50,14 @@ def image_transform(cfg: dict) -> T.Compose:
     return T.Compose(steps)
 
 
-class HFCLIPModel(EmbeddingModel):
-    def __init__(self, id, fingerprint, model, preprocess, tokenizer, runtime: Runtime):
-        self.id, self.fingerprint = id, fingerprint
-        self.model, self.preprocess, self.tokenizer, self.runtime = model, preprocess, tokenizer, runtime
-        self.max_length = model.config.text_config.max_position_embeddings
+class HFCLIPModel(TorchCLIPModel):
+    def image_features(self, batch):
+        return _features(self.model.get_image_features(pixel_values=batch))
 
-    @property
-    def logit_scale(self) -> float:
-        return float(self.model.logit_scale.detach().exp())
-
-    @torch.inference_mode()
-    def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
-        with self.runtime.autocast():
-            out = self.model.get_image_features(pixel_values=batch.to(self.runtime.device))
-        return l2_normalise(_features(out)).cpu()
-
-    @torch.inference_mode()
-    def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        out = []
-        for i in range(0, len(texts), TEXT_BATCH):
-            tokens = self.tokenizer(texts[i : i + TEXT_BATCH], padding=True, truncation=True,
-                                    max_length=self.max_length, return_tensors="pt").to(self.runtime.device)
-            with self.runtime.autocast():
-                feats = self.model.get_text_features(**tokens)
-            out.append(l2_normalise(_features(feats)).cpu())
-        return torch.cat(out)
+    def text_features(self, texts):
+        tokens = self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt",
+                                max_length=self.model.config.text_config.max_position_embeddings)
+        return _features(self.model.get_text_features(**tokens.to(self.runtime.device)))
 
 
 def _features(out) -> torch.Tensor:

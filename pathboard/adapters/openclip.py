@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, l2_normalise
+from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, TorchCLIPModel
 from pathboard.core.weights import Weights, from_hub
 
 WEIGHT_FILES = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-TEXT_BATCH = 256
 
 
 @dataclass
@@ -59,26 +56,9 @@ class OpenCLIPSpec(ModelSpec):
                              open_clip.get_tokenizer(name), runtime)
 
 
-class OpenCLIPModel(EmbeddingModel):
-    def __init__(self, id, fingerprint, model, preprocess, tokenizer, runtime: Runtime):
-        self.id, self.fingerprint = id, fingerprint
-        self.model, self.preprocess, self.tokenizer, self.runtime = model, preprocess, tokenizer, runtime
+class OpenCLIPModel(TorchCLIPModel):
+    def image_features(self, batch):
+        return self.model.encode_image(batch)
 
-    @property
-    def logit_scale(self) -> float:
-        return float(self.model.logit_scale.detach().exp())
-
-    @torch.inference_mode()
-    def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
-        with self.runtime.autocast():
-            feats = self.model.encode_image(batch.to(self.runtime.device, non_blocking=True))
-        return l2_normalise(feats).cpu()
-
-    @torch.inference_mode()
-    def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        out = []
-        for i in range(0, len(texts), TEXT_BATCH):
-            tokens = self.tokenizer(texts[i : i + TEXT_BATCH]).to(self.runtime.device)
-            with self.runtime.autocast():
-                out.append(l2_normalise(self.model.encode_text(tokens)).cpu())
-        return torch.cat(out)
+    def text_features(self, texts):
+        return self.model.encode_text(self.tokenizer(texts).to(self.runtime.device))

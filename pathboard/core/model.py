@@ -67,6 +67,44 @@ class EmbeddingModel(ABC):
         raise PathboardError(f"model {self.id} has no text tower")
 
 
+class TorchCLIPModel(EmbeddingModel):
+    """Device, precision, batching and normalisation for a torch CLIP-style ``model``.
+
+    Subclasses only say how to get raw features: ``image_features(batch)`` for a batch already on
+    the device, and ``text_features(texts)`` for at most ``text_batch`` strings.
+    """
+
+    text_batch = 256
+
+    def __init__(self, id: str, fingerprint: str, model, preprocess: Callable, tokenizer, runtime: Runtime):
+        self.id, self.fingerprint = id, fingerprint
+        self.model, self.preprocess, self.tokenizer, self.runtime = model, preprocess, tokenizer, runtime
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.detach().exp())
+
+    @abstractmethod
+    def image_features(self, batch: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def text_features(self, texts: list[str]) -> torch.Tensor: ...
+
+    @torch.inference_mode()
+    def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
+        with self.runtime.autocast():
+            feats = self.image_features(batch.to(self.runtime.device, non_blocking=True))
+        return l2_normalise(feats).cpu()
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        out = []
+        for i in range(0, len(texts), self.text_batch):
+            with self.runtime.autocast():
+                out.append(l2_normalise(self.text_features(texts[i : i + self.text_batch])).cpu())
+        return torch.cat(out)
+
+
 @dataclass
 class ModelCard:
     """What the leaderboard and ``pathboard list models --details`` show about a model."""
