@@ -20,7 +20,7 @@ TINY_OPEN_CLIP = {
     "model_cfg": {
         "embed_dim": 32,
         "quick_gelu": True,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+        "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "head_width": 32, "patch_size": 32},
         # vocab_size stays 49408 so open_clip's bundled BPE tokenizer works unchanged
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
     },
@@ -71,7 +71,7 @@ def write_hf_clip_dir(out: Path, seed: int = 0) -> Path:
         text_config=dict(vocab_size=49408, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=2, max_position_embeddings=77, bos_token_id=49406,
                          eos_token_id=49407, pad_token_id=49407),
-        vision_config=dict(image_size=64, patch_size=16, hidden_size=64, intermediate_size=128,
+        vision_config=dict(image_size=224, patch_size=32, hidden_size=64, intermediate_size=128,
                            num_hidden_layers=2, num_attention_heads=2),
         projection_dim=32,
     )
@@ -86,9 +86,9 @@ def write_hf_clip_dir(out: Path, seed: int = 0) -> Path:
     (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
     CLIPTokenizer(vocab=vocab, merges=[tuple(m.split()) for m in merges]).save_pretrained(out)
     (out / "preprocessor_config.json").write_text(json.dumps({
-        "crop_size": 64, "do_center_crop": True, "do_normalize": True, "do_resize": True,
+        "crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
         "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": OPENAI_MEAN,
-        "image_std": OPENAI_STD, "resample": 3, "size": 64,
+        "image_std": OPENAI_STD, "resample": 3, "size": 224,
     }))
     return out
 

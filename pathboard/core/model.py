@@ -114,6 +114,9 @@ class ModelCard:
     license: str = ""
     url: str = ""
     gated: bool = False
+    params: str = ""  # e.g. "150M" (image + text towers)
+    embed_dim: int | None = None
+    input_size: int | None = None  # image side in pixels
     notes: str = ""
 
 

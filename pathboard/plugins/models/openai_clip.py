@@ -9,5 +9,6 @@ def register_models(register):
     register(OpenCLIPSpec(
         id="openai-clip-b16", arch="ViT-B-16-quickgelu", pretrained_repo="timm/vit_base_patch16_clip_224.openai",
         card=ModelCard(title="OpenAI CLIP ViT-B/16", paper="Radford et al., ICML 2021", license="MIT",
-                       url="https://huggingface.co/timm/vit_base_patch16_clip_224.openai"),
+                       url="https://huggingface.co/timm/vit_base_patch16_clip_224.openai",
+                       params="150M", embed_dim=512, input_size=224),
     ))

@@ -9,5 +9,6 @@ def register_models(register):
     register(HFCLIPSpec(
         id="plip", repo="vinid/plip",
         card=ModelCard(title="PLIP", paper="Huang et al., Nature Medicine 2023", license="see model card",
-                       url="https://huggingface.co/vinid/plip"),
+                       url="https://huggingface.co/vinid/plip",
+                       params="151M", embed_dim=512, input_size=224),
     ))

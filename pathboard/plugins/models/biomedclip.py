@@ -1,0 +1,1 @@
+"""(being written: this family's plugin lands with issue 3)"""
