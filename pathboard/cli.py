@@ -61,7 +61,8 @@ def run(**options):
 @cli.command(name="list")
 @click.argument("kind", type=click.Choice(["models", "datasets", "tasks"]))
 @click.option("--data-root", envvar="PATHBOARD_DATA", help="show whether each dataset is present here")
-def list_(kind, data_root):
+@click.option("--details", is_flag=True, help="models: show each model card")
+def list_(kind, data_root, details):
     """List registered models, datasets or tasks, with the plugin that provides each."""
     from pathlib import Path
 
@@ -80,6 +81,39 @@ def list_(kind, data_root):
         else:
             extra = obj.title
         click.echo(f"{id:<20} {extra:<60} [{obj.plugin}]")
+        if details and kind == "models":
+            card = obj.card
+            for label, value in [("paper", card.paper), ("licence", card.license), ("gated", "yes" if card.gated else "no"),
+                                 ("parameters", card.params), ("embedding", card.embed_dim),
+                                 ("input", f"{card.input_size} px" if card.input_size else ""),
+                                 ("source", card.url), ("notes", card.notes)]:
+                if value:
+                    click.echo(f"    {label:<11} {value}")
+
+
+@cli.command()
+@click.option("--models", default="all", show_default=True, help="all, or comma-separated model ids")
+@click.option("--datasets", default="all", show_default=True, help="all, comma-separated ids, or a group/organ tag")
+@click.option("--data-root", envvar="PATHBOARD_DATA", help="folder holding the official dataset folders")
+@click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
+def doctor(models, datasets, data_root, weights):
+    """Check that models (plugin, imports, weights, offline) and datasets (folder, files) are usable."""
+    from pathboard.core.dataset import data_root as resolve_root
+    from pathboard.core.doctor import run_doctor
+    from pathboard.core.runner import select
+
+    root = None
+    if data_root:
+        root = resolve_root(data_root)
+    checks = run_doctor(select("model", models)[0], select("dataset", datasets)[0], root, weights)
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.kind} {check.id}")
+        for line in check.lines:
+            click.echo(f"       {line}")
+    bad = [c.id for c in checks if not c.ok]
+    if bad:
+        raise PathboardError(f"{len(bad)} of {len(checks)} not ready: {', '.join(bad)}")
+    click.echo(f"all {len(checks)} ready", err=True)
 
 
 @cli.command()

@@ -127,6 +127,9 @@ class ModelSpec(ABC):
     id: str
     card: ModelCard = field(default_factory=ModelCard)
     capabilities: frozenset[str] = frozenset({"image", "text"})
+    #: importable modules the model needs, and how to get them (shown by ``pathboard doctor``)
+    requires: tuple[str, ...] = ("torch",)
+    install_hint: str = ""
 
     @abstractmethod
     def resolve(self, override: Weights | None = None) -> Weights:

@@ -1,0 +1,73 @@
+"""``pathboard doctor``: can each requested model and dataset be used here, and offline?
+
+Nothing is downloaded and no model is loaded: weights are looked up exactly as a run looks them
+up, with the hub switched off.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pathboard.core.errors import PathboardError
+from pathboard.core.weights import Weights, overrides
+
+
+@dataclass
+class Check:
+    kind: str
+    id: str
+    ok: bool
+    lines: list[str]
+
+
+@contextmanager
+def _hub_off():
+    old = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["HF_HUB_OFFLINE"]
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old
+
+
+def check_model(spec, user_weights: dict) -> Check:
+    lines = [f"plugin     {spec.plugin}"]
+    missing = [m for m in spec.requires if importlib.util.find_spec(m) is None]
+    lines.append(f"imports    {'missing ' + ', '.join(missing) if missing else 'ok'}"
+                 + (f" ({spec.install_hint})" if missing and spec.install_hint else ""))
+    override = user_weights.get(spec.id)
+    try:
+        with _hub_off():
+            w = spec.resolve(Weights(*override) if override else None)
+        lines.append(f"weights    {w.path} ({w.origin})")
+        found = True
+    except PathboardError as exc:
+        why = str(exc).removeprefix(f"weights for {spec.id} not found: ").split(" (HF_HUB_OFFLINE is set")[0]
+        lines.append(f"weights    not found: {why}")
+        found = False
+    lines.append(f"offline    {'yes' if found and not missing else 'no'}")
+    return Check("model", spec.id, found and not missing, lines)
+
+
+def check_dataset(dataset, root) -> Check:
+    if root is None:
+        return Check("dataset", dataset.id, False, ["folder     no data root (--data-root or PATHBOARD_DATA)"])
+    try:
+        manifest = dataset.manifest(root)
+    except PathboardError as exc:
+        return Check("dataset", dataset.id, False, [f"folder     {exc}"])
+    expected = getattr(dataset, "expected_files", None)
+    count = f"{len(manifest)} files" + (f" of {expected} expected" if expected else "")
+    if expected and len(manifest) < expected:
+        count += " (a partial copy: results will not match the papers)"
+    return Check("dataset", dataset.id, True, [f"folder     {manifest.root}", f"files      {count}"])
+
+
+def run_doctor(models: list, datasets: list, root, weights_cli=()) -> list[Check]:
+    user_weights = overrides(weights_cli)
+    return [check_model(m, user_weights) for m in models] + [check_dataset(d, root) for d in datasets]
