@@ -50,3 +50,19 @@ def test_third_party_distribution_is_listed_and_runs(tmp_path, tiny_hub, shared_
     rows = duckdb.connect(str(db), read_only=True).execute(
         "SELECT DISTINCT model, prompt_mode FROM leaderboard ORDER BY 2").fetchall()
     assert rows == [("example-clip", "ensemble"), ("example-clip", "single")]
+
+
+def test_a_plugin_whose_hook_raises_loses_only_its_own_entries(tmp_path):
+    pkg = tmp_path / "broken_plugin"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from pathboard import hookimpl\n\n@hookimpl\ndef register_models(register):\n"
+        "    raise RuntimeError('boom')\n")
+    dist = tmp_path / "broken_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[pathboard]\nbroken = broken_plugin\n")
+    out = pathboard("list", "models", env={"PYTHONPATH": str(tmp_path)})
+    assert out.returncode == 0
+    assert "warning: plugin broken-plugin:broken failed to register models: RuntimeError: boom" in out.stderr
+    assert "quiltnet-b32" in out.stdout

@@ -18,9 +18,10 @@ WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]
 @dataclass
 class HFCLIPSpec(ModelSpec):
     repo: str = ""
+    requires: tuple[str, ...] = ("torch", "transformers")
 
     def resolve(self, override: Weights | None = None) -> Weights:
-        return override or from_hub(self.id, self.repo, REQUIRED, WEIGHT_FILES, OPTIONAL)
+        return override or from_hub(self.id, self.repo, REQUIRED, WEIGHT_FILES, OPTIONAL, gated=self.card.gated)
 
     def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel:
         from transformers import AutoTokenizer, CLIPModel

@@ -41,7 +41,11 @@ def registry(kind: str) -> dict:
             obj.plugin = _plugin
             items[obj.id] = obj
 
-        impl.function(register=register)
+        try:
+            impl.function(register=register)
+        except Exception as exc:  # a plugin whose hook raises loses its own entries, nothing else
+            print(f"warning: plugin {impl.plugin_name} failed to register {kind}s: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
     return dict(sorted(items.items()))
 
 

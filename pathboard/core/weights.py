@@ -111,7 +111,8 @@ def offline() -> bool:
 
 
 def from_hub(
-    model_id: str, repo_id: str, required: list[str], weight_files: list[str], optional: list[str] = ()
+    model_id: str, repo_id: str, required: list[str], weight_files: list[str], optional: list[str] = (),
+    gated: bool = False,
 ) -> Weights:
     """The snapshot directory of ``repo_id`` holding ``required`` and one of ``weight_files``.
 
@@ -151,9 +152,12 @@ def from_hub(
             pass  # reported below as one line, with what to do
         snapshot = locate()
     if snapshot is None:
+        fetch = f"run `hf download {repo_id}`"
+        if gated:
+            fetch = (f"it is gated: accept its licence at https://huggingface.co/{repo_id}, run `hf auth login`, "
+                     f"then `hf download {repo_id}`")
         raise WeightsNotFoundError(
-            f"weights for {model_id} not found: run `hf download {repo_id}` (accept its licence on "
-            f"huggingface.co first if it is gated; `hf auth login`), or pass --weights {model_id}=PATH"
-            + (" (HF_HUB_OFFLINE is set, so nothing was downloaded)" if offline() else "")
+            f"weights for {model_id} not found: {fetch}; or put the files in a folder and pass "
+            f"--weights {model_id}=PATH" + (" (HF_HUB_OFFLINE is set, so nothing was downloaded)" if offline() else "")
         )
     return Weights(snapshot, f"hf-cache:{repo_id}")
