@@ -73,11 +73,10 @@ def list_(kind, data_root, details):
         if kind == "models":
             extra = obj.card.title
         elif kind == "datasets":
-            tags = ",".join(f"{k}={v}" for k, v in obj.tags.items())
             where = ""
             if data_root:
                 where = "present" if (Path(data_root) / obj.folder).is_dir() else "missing"
-            extra = f"{obj.level:<6} tasks={','.join(sorted(obj.tasks))} {tags} {where}"
+            extra = f"groups={','.join(sorted(obj.groups))} tasks={','.join(sorted(obj.tasks))} {where}"
         else:
             extra = obj.title
         click.echo(f"{id:<20} {extra:<60} [{obj.plugin}]")

@@ -1,4 +1,9 @@
-"""Datasets read in their official on-disk layout under a data root (``--data-root``/``PATHBOARD_DATA``)."""
+"""Datasets read in their official on-disk layout under a data root (``--data-root``/``PATHBOARD_DATA``).
+
+A dataset plugin subclasses :class:`Dataset` and says, in :meth:`Dataset.records`, which items the
+official layout holds: their paths, labels and splits. Everything else (validation, the manifest
+and its hash, image opening, prompts) is shared.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +11,10 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
+from PIL import Image
 
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
 from pathboard.core.prompts import PromptSet
@@ -26,12 +33,27 @@ def data_root(cli: str | None) -> Path:
 
 
 @dataclass(frozen=True)
+class Record:
+    """One item of a dataset. ``path`` is relative to the dataset folder; an item stored inside an
+    array file is ``"file.npy#index"``. ``label`` indexes the dataset's classes (-1: unlabelled)."""
+
+    path: str
+    label: int = -1
+    split: str | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """The files of one dataset as found on disk. ``hash`` changes when any file, size or label does."""
+    """The items of one dataset as found on disk, in a deterministic order.
+
+    ``hash`` covers every path, file size, label and split, so it is stable across runs and machines
+    and changes when any of them does.
+    """
 
     root: Path
     paths: list[str]
     labels: np.ndarray
+    splits: list[str | None]
     hash: str
 
     def __len__(self) -> int:
@@ -39,28 +61,37 @@ class Manifest:
 
 
 @dataclass
-class ImageFolderDataset:
-    """A labelled patch dataset stored one folder per class: ``<data root>/<folder>/<CLASS>/<image>``.
-
-    ``classes`` lists every class of the full dataset in classifier order. A copy that lacks a
-    class evaluates on the classes present, but the classifier keeps all of them as candidates.
-    """
+class Dataset:
+    """A dataset plugin. Subclasses implement :meth:`records` (and :attr:`layout` for messages)."""
 
     id: str
     folder: str
-    classes: list[str]
-    prompt_file: str
+    classes: list[str] = field(default_factory=list)
+    prompt_file: str = ""
     title: str = ""
     url: str = ""
+    #: organ, stain and group (a group may be "a,b" for several)
     tags: dict = field(default_factory=dict)
     ordinal: bool = False
     level: str = "patch"
     tasks: frozenset[str] = frozenset({"zeroshot"})
+    #: the official splits, and the one zero-shot evaluates on (None: every labelled item)
+    splits: tuple[str, ...] = ()
+    eval_split: str | None = None
     expected_files: int | None = None
 
     @property
+    def groups(self) -> set[str]:
+        """Names that select this dataset in ``--datasets``: its groups, organ and level."""
+        names = {g.strip() for g in str(self.tags.get("group", "")).split(",") if g.strip()}
+        return names | {self.tags.get("organ", ""), self.level} - {""}
+
+    @property
     def layout(self) -> str:
-        return f"{self.folder}/<{'|'.join(self.classes)}>/*{{{','.join(IMAGE_EXTENSIONS)}}}"
+        return f"{self.folder}/..."
+
+    def records(self, base: Path) -> Iterable[Record]:
+        raise NotImplementedError
 
     def locate(self, root: Path) -> Path:
         path = root / self.folder
@@ -70,31 +101,67 @@ class ImageFolderDataset:
 
     def manifest(self, root: Path) -> Manifest:
         base = self.locate(root)
-        present = [c for c in self.classes if (base / c).is_dir()]
-        if not present:
-            raise DatasetNotFoundError(
-                f"{self.id}: {base} is not in the official layout: expected class folders "
-                f"{', '.join(str(base / c) for c in self.classes[:3])}, ..."
-            )
+        records = sorted(self.records(base), key=lambda r: r.path)
+        if not records:
+            found = sorted(p.name for p in base.iterdir())[:5]
+            raise DatasetNotFoundError(f"{self.id}: no items under {base} (expected layout {self.layout}; "
+                                       f"found {', '.join(found) or 'nothing'})")
+        seen = {r.path for r in records}
+        if len(seen) != len(records):
+            raise DatasetNotFoundError(f"{self.id}: {len(records) - len(seen)} duplicate item(s) under {base}")
         h = hashlib.sha256(f"{self.id}\n{','.join(self.classes)}\n".encode())
-        paths, labels = [], []
-        for label, cls in enumerate(self.classes):
-            if cls not in present:
-                continue
-            with os.scandir(base / cls) as entries:
-                files = sorted((e.name, e.stat().st_size) for e in entries
-                               if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS))
-            for name, size in files:
-                rel = f"{cls}/{name}"
-                paths.append(rel)
-                labels.append(label)
-                h.update(f"{rel}\t{size}\t{label}\n".encode())
-        if not paths:
-            raise DatasetNotFoundError(f"{self.id}: no images under {base} (expected layout {self.layout})")
-        return Manifest(base, paths, np.asarray(labels, dtype=np.int64), h.hexdigest())
+        sizes: dict[str, int] = {}
+        for r in records:
+            file = r.path.split("#", 1)[0]
+            if file not in sizes:
+                sizes[file] = os.stat(base / file).st_size
+            h.update(f"{r.path}\t{sizes[file]}\t{r.label}\t{r.split or ''}\n".encode())
+        return Manifest(base, [r.path for r in records], np.asarray([r.label for r in records], dtype=np.int64),
+                        [r.split for r in records], h.hexdigest())
+
+    def open_image(self, base: Path, path: str) -> Image.Image:
+        """The RGB image of one item (runs in DataLoader workers)."""
+        with Image.open(base / path) as img:
+            return img.convert("RGB")
 
     def prompts(self) -> PromptSet:
+        if not self.prompt_file:
+            raise PathboardError(f"{self.id} has no prompt set (it is unlabelled)")
         path = Path(self.prompt_file)
         if not path.is_absolute():
             path = Path(str(resources.files("pathboard.plugins.datasets") / "prompts" / self.prompt_file))
         return PromptSet.load(path)
+
+
+def image_files(folder: Path) -> list[str]:
+    """Names of the image files directly in ``folder``, sorted."""
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS))
+
+
+@dataclass
+class ImageFolderDataset(Dataset):
+    """A labelled patch dataset stored one folder per class: ``<data root>/<folder>/<CLASS>/<image>``.
+
+    ``classes`` lists every class of the full dataset in classifier order. A copy that lacks a
+    class evaluates on the classes present, but the classifier keeps all of them as candidates.
+    ``split`` names the official split these files are (e.g. "test").
+    """
+
+    split: str | None = None
+
+    @property
+    def layout(self) -> str:
+        return f"{self.folder}/<{'|'.join(self.classes)}>/*{{{','.join(IMAGE_EXTENSIONS)}}}"
+
+    def records(self, base: Path) -> Iterable[Record]:
+        present = [c for c in self.classes if (base / c).is_dir()]
+        if not present:
+            raise DatasetNotFoundError(
+                f"{self.id}: {base} is not in the official layout: expected class folders "
+                f"{', '.join(str(base / c) for c in self.classes[:3])}, ...; found "
+                f"{', '.join(sorted(p.name for p in base.iterdir())[:5]) or 'nothing'}"
+            )
+        for label, cls in enumerate(self.classes):
+            if cls in present:
+                yield from (Record(f"{cls}/{name}", label, self.split) for name in image_files(base / cls))

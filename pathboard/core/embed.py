@@ -13,18 +13,23 @@ from tqdm.auto import tqdm
 class ImageFiles(torch.utils.data.Dataset):
     """Decodes and preprocesses one image per item in a worker; a file that fails comes back as its error."""
 
-    def __init__(self, root: Path, paths: list[str], preprocess: Callable):
+    def __init__(self, root: Path, paths: list[str], preprocess: Callable, open_image: Callable | None = None):
         self.root, self.paths, self.preprocess = root, paths, preprocess
+        self.open_image = open_image or _open_rgb
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
         try:
-            with Image.open(self.root / self.paths[i]) as img:
-                return i, self.preprocess(img.convert("RGB")), None
+            return i, self.preprocess(self.open_image(self.root, self.paths[i])), None
         except Exception as exc:
             return i, None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _open_rgb(root: Path, path: str) -> Image.Image:
+    with Image.open(root / path) as img:
+        return img.convert("RGB")
 
 
 def _collate(batch):
@@ -36,12 +41,12 @@ def _collate(batch):
 
 
 def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_size: int, workers: int,
-                 desc: str) -> tuple[dict[str, str], int]:
+                 desc: str, open_image: Callable | None = None) -> tuple[dict[str, str], int]:
     """Embed ``paths`` in order, calling ``write(start_row, array)`` per batch.
 
     Returns ({relative path: error} for unreadable files, number of forward passes).
     """
-    loader = DataLoader(ImageFiles(root, paths, model.preprocess), batch_size=batch_size, shuffle=False,
+    loader = DataLoader(ImageFiles(root, paths, model.preprocess, open_image), batch_size=batch_size, shuffle=False,
                         num_workers=workers, collate_fn=_collate,
                         pin_memory=str(getattr(model, "runtime", None) and model.runtime.device).startswith("cuda"))
     failed: dict[str, str] = {}

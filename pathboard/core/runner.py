@@ -77,7 +77,7 @@ def _split(value: str) -> list[str]:
 
 
 def select(kind: str, value: str) -> tuple[list, bool]:
-    """Objects named by ``value`` ("all", ids, or for datasets a tag such as a group or organ), and
+    """Objects named by ``value`` ("all", ids, or for datasets a group, organ or level), and
     whether they were named explicitly (explicit names must work; members of "all" may be skipped)."""
     items = plugins.registry(kind)
     names = _split(value)
@@ -85,7 +85,7 @@ def select(kind: str, value: str) -> tuple[list, bool]:
         return list(items.values()), False
     chosen, explicit = [], True
     for name in names:
-        tagged = [d for d in items.values() if kind == "dataset" and name in getattr(d, "tags", {}).values()]
+        tagged = [d for d in items.values() if kind == "dataset" and name in d.groups]
         if name not in items and tagged:
             chosen += tagged
             explicit = False
@@ -235,7 +235,7 @@ def _run_dataset(cells, model: LazyModel, fingerprint, p: Plan, cfg, runtime, ca
         with cache.writer(key, len(manifest), meta) as write:
             failed, forwards = embed_images(model(), manifest.root, manifest.paths, write,
                                             batch_size=cfg.batch_size, workers=cfg.workers,
-                                            desc=f"{spec.id} x {dataset.id}")
+                                            desc=f"{spec.id} x {dataset.id}", open_image=dataset.open_image)
             meta["failed"] = failed
         summary.image_forwards += forwards
         hit = cache.get(key)
@@ -263,7 +263,7 @@ def _run_dataset(cells, model: LazyModel, fingerprint, p: Plan, cfg, runtime, ca
     prompts = p.prompts[dataset.id]
     for cell in cells:
         ctx = CellContext(spec.id, dataset, cell.prompt_mode, dataset.classes, prompts, embeddings, valid,
-                          manifest.labels, encode_texts)
+                          manifest.labels, encode_texts, manifest.splits)
         metrics = cell.task.score(ctx)
         row = {"model": spec.id, "dataset": dataset.id, "task": cell.task.id, "prompt_mode": cell.prompt_mode,
                "weights_fingerprint": fingerprint, "weights_origin": p.weights[spec.id].origin,

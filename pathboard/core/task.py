@@ -28,10 +28,18 @@ class CellContext:
     valid: np.ndarray
     labels: np.ndarray
     encode_texts: Callable[[list[str]], np.ndarray]
+    splits: list[str | None] | None = None
 
     @property
     def ordinal(self) -> bool:
         return bool(getattr(self.dataset, "ordinal", False))
+
+    def evaluated(self, split: str | None) -> np.ndarray:
+        """Rows to score: embedded, labelled, and in ``split`` (every split when None)."""
+        rows = self.valid & (self.labels >= 0)
+        if split is not None and self.splits is not None:
+            rows &= np.array([s == split for s in self.splits], dtype=bool)
+        return rows
 
 
 class Task(ABC):

@@ -12,7 +12,8 @@ TAGS = {"organ": "colon", "stain": "H&E", "group": "general"}
 
 @hookimpl
 def register_datasets(register):
-    for id, folder, n in [("crc-val-he-7k", "CRC-VAL-HE-7K", 7180), ("nct-crc-he-100k", "NCT-CRC-HE-100K", 100_000)]:
+    for id, folder, n, split in [("crc-val-he-7k", "CRC-VAL-HE-7K", 7180, "test"),
+                                 ("nct-crc-he-100k", "NCT-CRC-HE-100K", 100_000, "train")]:
         register(ImageFolderDataset(id=id, folder=folder, classes=CLASSES, prompt_file="crc100k.json",
                                     title=folder, url="https://zenodo.org/records/1214456", tags=TAGS,
-                                    expected_files=n))
+                                    expected_files=n, split=split, splits=(split,)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from pathboard import hookimpl
+from pathboard.core.errors import PathboardError
 from pathboard.core.metrics import classification_metrics
 from pathboard.core.task import CellContext, Task
 
@@ -37,8 +38,11 @@ class ZeroShot(Task):
 
     def score(self, ctx: CellContext):
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
+        rows = ctx.evaluated(getattr(ctx.dataset, "eval_split", None))
+        if not rows.any():
+            raise PathboardError(f"{ctx.dataset.id}: no labelled, readable items to score")
         y_pred = predict(ctx.image_embeddings, classifier)
-        return classification_metrics(ctx.labels[ctx.valid], y_pred[ctx.valid], ctx.class_names, ctx.ordinal)
+        return classification_metrics(ctx.labels[rows], y_pred[rows], ctx.class_names, ctx.ordinal)
 
 
 @hookimpl
