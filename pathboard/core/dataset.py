@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
+from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
 from pathboard.core.prompts import PromptSet
 
@@ -40,6 +41,16 @@ class Record:
     path: str
     label: int = -1
     split: str | None = None
+    #: extra facts kept with the item (e.g. a sampling site), as (name, value) pairs; not hashed
+    meta: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A labelled region of a slide or image: a polygon in level-0 pixel coordinates (x, y)."""
+
+    label: str
+    polygon: tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class Manifest:
     labels: np.ndarray
     splits: list[str | None]
     hash: str
+    meta: list[dict] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -79,6 +91,10 @@ class Dataset:
     splits: tuple[str, ...] = ()
     eval_split: str | None = None
     expected_files: int | None = None
+    #: public files `pathboard data download ID` fetches, verified against pinned checksums
+    downloads: tuple[Download, ...] = ()
+    #: for gated or registration-only data: the exact steps to get it, shown instead
+    access: str = ""
 
     @property
     def groups(self) -> set[str]:
@@ -117,7 +133,7 @@ class Dataset:
                 sizes[file] = os.stat(base / file).st_size
             h.update(f"{r.path}\t{sizes[file]}\t{r.label}\t{r.split or ''}\n".encode())
         return Manifest(base, [r.path for r in records], np.asarray([r.label for r in records], dtype=np.int64),
-                        [r.split for r in records], h.hexdigest())
+                        [r.split for r in records], h.hexdigest(), [dict(r.meta) for r in records])
 
     def open_image(self, base: Path, path: str) -> Image.Image:
         """The RGB image of one item (runs in DataLoader workers)."""
@@ -165,3 +181,16 @@ class ImageFolderDataset(Dataset):
         for label, cls in enumerate(self.classes):
             if cls in present:
                 yield from (Record(f"{cls}/{name}", label, self.split) for name in image_files(base / cls))
+
+
+@dataclass
+class SlideDataset(Dataset):
+    """A whole-slide-image dataset: :meth:`records` yields one record per slide file (openslide
+    formats), :meth:`annotations` its labelled regions. Tiling and slide-level scoring belong to the
+    slide tasks; a loader only says what the official download holds."""
+
+    level: str = "wsi"
+    tasks: frozenset[str] = frozenset({"zeroshot-wsi"})
+
+    def annotations(self, base: Path, path: str) -> list[Annotation]:
+        return []

@@ -5,15 +5,22 @@ Official layout after unzipping: ``NCT-CRC-HE-100K/<CLASS>/*.tif`` (training set
 """
 from pathboard import hookimpl
 from pathboard.core.dataset import ImageFolderDataset
+from pathboard.core.download import Download
 
 CLASSES = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 TAGS = {"organ": "colon", "stain": "H&E", "group": "general"}
+
+
+ZENODO = "https://zenodo.org/records/1214456/files"
+# md5 checksums as published on the Zenodo record
+MD5 = {"CRC-VAL-HE-7K": "2fd1651b4f94ebd818ebf90ad2b6ce06", "NCT-CRC-HE-100K": "035777cf327776a71a05c95da6d6325f"}
 
 
 @hookimpl
 def register_datasets(register):
     for id, folder, n, split in [("crc-val-he-7k", "CRC-VAL-HE-7K", 7180, "test"),
                                  ("nct-crc-he-100k", "NCT-CRC-HE-100K", 100_000, "train")]:
+        download = Download(f"{ZENODO}/{folder}.zip?download=1", f"{folder}.zip", f"md5:{MD5[folder]}")
         register(ImageFolderDataset(id=id, folder=folder, classes=CLASSES, prompt_file="crc100k.json",
                                     title=folder, url="https://zenodo.org/records/1214456", tags=TAGS,
-                                    expected_files=n, split=split, splits=(split,)))
+                                    expected_files=n, split=split, splits=(split,), downloads=(download,)))

@@ -1,0 +1,1 @@
+"""(being written: this loader lands with issue 4)"""
