@@ -33,6 +33,7 @@ def cli():
               help="image decoding processes")
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
+@click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")
 def run(**options):
     """Score models x datasets x tasks x prompt modes and store the results."""
     from pathboard.core.runner import RunConfig, execute, plan
@@ -113,6 +114,29 @@ def doctor(models, datasets, data_root, weights):
     if bad:
         raise PathboardError(f"{len(bad)} of {len(checks)} not ready: {', '.join(bad)}")
     click.echo(f"all {len(checks)} ready", err=True)
+
+
+@cli.group()
+def data():
+    """Get datasets in their official layout."""
+
+
+@data.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--data-root", envvar="PATHBOARD_DATA", required=True, help="where the dataset folders go")
+def download(ids, data_root):
+    """Download, verify (pinned checksums) and unpack datasets; an interrupted download resumes."""
+    from pathlib import Path
+
+    from pathboard.core import plugins
+    from pathboard.core.download import download_dataset
+
+    root = Path(data_root).expanduser()
+    datasets = [plugins.get("dataset", id) for id in ids]
+    for dataset in datasets:
+        download_dataset(dataset, root)
+        manifest = dataset.manifest(root)
+        click.echo(f"{dataset.id}: {len(manifest)} items in {manifest.root}")
 
 
 @cli.command()

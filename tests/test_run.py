@@ -137,3 +137,10 @@ def test_broken_weights_fail_one_model_and_keep_the_others(tmp_path, tiny_hub, s
     assert con.execute("SELECT DISTINCT model FROM leaderboard").fetchall() == [("plip",)]
     status, skipped = con.execute("SELECT status, skipped_cells FROM runs").fetchone()
     assert status == "finished with errors" and "quiltnet-b32 x crc-val-he-7k" in skipped
+
+
+def test_strict_turns_a_skipped_group_member_into_an_error(tmp_path, tiny_hub, shared_data):
+    out = pathboard("run", "--models", "quiltnet-b32", "--datasets", "colon", "--data-root", shared_data,
+                    "--db", tmp_path / "x.duckdb", "--strict")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "folder not found" in out.stderr and not (tmp_path / "x.duckdb").exists()

@@ -42,6 +42,7 @@ class RunConfig:
     workers: int = 2
     weights: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
+    strict: bool = False  # a dataset of a group or "all" that is absent is an error, not a skip
 
 
 @dataclass
@@ -110,6 +111,7 @@ def plan(cfg: RunConfig) -> Plan:
             raise PathboardError(f"unknown prompt mode {m!r}; choose from {', '.join(MODES)}")
     models, models_explicit = select("model", cfg.models)
     datasets, datasets_explicit = select("dataset", cfg.datasets)
+    datasets_explicit = datasets_explicit or cfg.strict
     tasks, _ = select("task", cfg.tasks)
     skipped: list[str] = []
 
