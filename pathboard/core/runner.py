@@ -1,22 +1,19 @@
 """plan -> embed (cached) -> score -> store. The runner owns the loop; plugins own the science."""
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import json
 import os
 import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 import pathboard
 from pathboard.core import plugins
-from pathboard.core.cache import EmbeddingCache, cache_key
+from pathboard.core.cache import EmbeddingCache
 from pathboard.core.dataset import data_root
-from pathboard.core.embed import embed_images
+from pathboard.core.embedder import Embedder
 from pathboard.core.errors import PathboardError
 from pathboard.core.model import Runtime
 from pathboard.core.prompts import MODES, PromptSet
@@ -196,17 +193,20 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                              host=platform.node(), device=runtime.device, precision=runtime.precision,
                              batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None)
     summary = Summary(run_id, skipped=list(p.skipped))
+    artifacts = Path(cfg.db).resolve().parent / "pathboard-artifacts" / run_id
     status = "failed"
+    embedders = []
     try:
         for model_id in dict.fromkeys(c.model.id for c in p.cells):
             model_cells = [c for c in p.cells if c.model.id == model_id]
             spec, weights = model_cells[0].model, p.weights[model_id]
-            model = LazyModel(spec, weights, runtime)
-            fingerprint = weights.fingerprint
+            embedder = Embedder(spec, LazyModel(spec, weights, runtime), weights.fingerprint, runtime, cache,
+                                cfg.batch_size, cfg.workers)
+            embedders.append(embedder)
             for dataset_id in dict.fromkeys(c.dataset.id for c in model_cells):
                 cells = [c for c in model_cells if c.dataset.id == dataset_id]
                 try:
-                    _run_dataset(cells, model, fingerprint, p, cfg, runtime, cache, store, summary)
+                    _run_dataset(cells, embedder, p, store, summary, artifacts)
                 except Exception as exc:  # one broken model or dataset must not lose the other cells
                     if os.environ.get("PATHBOARD_DEBUG"):
                         raise
@@ -220,57 +220,37 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         status = "interrupted"
         raise
     finally:
+        summary.image_forwards = sum(e.image_forwards for e in embedders)
         store.finish_run(run_id, status, summary.image_forwards, summary.skipped + summary.errors,
                          summary.failed_files)
     return summary
 
 
-def _run_dataset(cells, model: LazyModel, fingerprint, p: Plan, cfg, runtime, cache, store, summary):
-    spec, dataset = cells[0].model, cells[0].dataset
+def _run_dataset(cells, embedder: Embedder, p: Plan, store, summary, artifacts: Path):
+    spec, dataset = embedder.spec, cells[0].dataset
     manifest = p.manifests[dataset.id]
-    key = cache_key(kind="images", model=spec.id, weights=fingerprint, precision=runtime.precision,
-                    manifest=manifest.hash)
-    hit = cache.get(key)
-    if hit is None:
-        meta = {"model": spec.id, "weights": fingerprint, "dataset": dataset.id, "manifest": manifest.hash,
-                "precision": runtime.precision, "rows": len(manifest)}
-        with cache.writer(key, len(manifest), meta) as write:
-            failed, forwards = embed_images(model(), manifest.root, manifest.paths, write,
-                                            batch_size=cfg.batch_size, workers=cfg.workers,
-                                            desc=f"{spec.id} x {dataset.id}", open_image=dataset.open_image)
-            meta["failed"] = failed
-        summary.image_forwards += forwards
-        hit = cache.get(key)
-    embeddings, meta = hit
-    failed = meta.get("failed", {})
-    if failed:
-        summary.failed_files[dataset.id] = failed
-        print(f"warning: {dataset.id}: skipped {len(failed)} unreadable file(s), e.g. "
-              f"{next(iter(failed))}: {next(iter(failed.values()))}", file=sys.stderr)
-    valid = np.zeros(len(manifest), dtype=bool)
-    if embeddings.shape[1]:
-        valid = ~np.isnan(np.asarray(embeddings[:, 0]))
-    if not valid.any():
-        raise PathboardError(f"no readable images in {manifest.root}")
+    images = embedder.images(dataset, manifest) if dataset.level == "patch" else None
+    if images is not None and images.failed:
+        summary.failed_files[dataset.id] = images.failed
 
-    def encode_texts(texts: list[str]) -> np.ndarray:
-        tkey = cache_key(kind="texts", model=spec.id, weights=fingerprint, precision=runtime.precision,
-                         texts=hashlib.sha256(json.dumps(texts).encode()).hexdigest())
-        got = cache.get(tkey)
-        if got is None:
-            cache.put(tkey, model().encode_texts(texts).numpy(), {"model": spec.id, "texts": len(texts)})
-            got = cache.get(tkey)
-        return np.asarray(got[0])
+    def locate(other_id: str):
+        other = plugins.get("dataset", other_id)
+        if other_id not in p.manifests:
+            p.manifests[other_id] = other.manifest(p.root)
+        return other, p.manifests[other_id]
 
-    prompts = p.prompts[dataset.id]
+    prompts = p.prompts.get(dataset.id)
     for cell in cells:
-        ctx = CellContext(spec.id, dataset, cell.prompt_mode, dataset.classes, prompts, embeddings, valid,
-                          manifest.labels, encode_texts, manifest.splits)
-        metrics = cell.task.score(ctx)
-        row = {"model": spec.id, "dataset": dataset.id, "task": cell.task.id, "prompt_mode": cell.prompt_mode,
-               "weights_fingerprint": fingerprint, "weights_origin": p.weights[spec.id].origin,
-               "prompt_hash": prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None,
-               "manifest_hash": manifest.hash, "embedding_key": key, "n_items": len(manifest),
-               "n_failed": len(failed), "device": runtime.device, "precision": runtime.precision}
-        store.add_cell(summary.run_id, row, metrics)
-        summary.cells.append({**row, "metrics": {m.name: m for m in metrics}})
+        ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder, images, locate,
+                          artifacts / spec.id / dataset.id)
+        scored = cell.task.score(ctx)
+        for variant, metrics in (scored.items() if isinstance(scored, dict) else [("", scored)]):
+            row = {"model": spec.id, "dataset": dataset.id, "task": cell.task.id, "variant": variant,
+                   "prompt_mode": cell.prompt_mode, "weights_fingerprint": embedder.fingerprint,
+                   "weights_origin": p.weights[spec.id].origin,
+                   "prompt_hash": prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None,
+                   "manifest_hash": manifest.hash, "embedding_key": images.key if images else None,
+                   "n_items": len(manifest), "n_failed": len(images.failed) if images else 0,
+                   "device": embedder.runtime.device, "precision": embedder.runtime.precision}
+            store.add_cell(summary.run_id, row, metrics)
+            summary.cells.append({**row, "metrics": {m.name: m for m in metrics}})

@@ -26,16 +26,17 @@ CREATE TABLE IF NOT EXISTS cells (
     prompt_mode VARCHAR, weights_fingerprint VARCHAR, weights_origin VARCHAR, prompt_hash VARCHAR,
     manifest_hash VARCHAR, embedding_key VARCHAR, n_items INTEGER, n_failed INTEGER,
     device VARCHAR, precision VARCHAR, created_at TIMESTAMPTZ);
+ALTER TABLE cells ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
 CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
 CREATE OR REPLACE VIEW results_all AS
-    SELECT c.model, c.dataset, c.task, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
+    SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
            c.device, c.precision
     FROM results r JOIN cells c USING (cell_id);
 CREATE OR REPLACE VIEW leaderboard AS
     SELECT * FROM results_all
-    QUALIFY row_number() OVER (PARTITION BY model, dataset, task, coalesce(prompt_mode, ''), metric
+    QUALIFY row_number() OVER (PARTITION BY model, dataset, task, variant, coalesce(prompt_mode, ''), metric
                                ORDER BY created_at DESC) = 1;
 """
 

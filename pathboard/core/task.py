@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -15,29 +16,54 @@ from pathboard.core.prompts import PromptSet
 class CellContext:
     """Everything a scorer may use for one (model, dataset, prompt mode) cell.
 
-    ``image_embeddings`` is the cached, memory-mapped [N, D] array in manifest order; rows of
-    unreadable files are NaN and ``valid`` is False for them. ``labels`` cover all N rows.
+    For patch datasets ``images`` holds the cached, memory-mapped [N, D] embeddings in manifest
+    order. ``labels`` (-1: unlabelled) and ``splits`` cover all N items. ``embedder`` computes (or
+    finds in the cache) anything else: texts, another dataset's images, slide tiles.
     """
 
     model_id: str
     dataset: object
+    manifest: object
     prompt_mode: str | None
-    class_names: list[str]
-    prompts: PromptSet
-    image_embeddings: np.ndarray
-    valid: np.ndarray
-    labels: np.ndarray
-    encode_texts: Callable[[list[str]], np.ndarray]
-    splits: list[str | None] | None = None
+    prompts: PromptSet | None
+    embedder: object
+    images: object | None = None
+    #: dataset id -> (dataset, manifest) under the same data root, for tasks that need a second set
+    locate: Callable | None = None
+    #: a folder for files a task produces (heatmaps); referenced from the results database
+    artifacts: Path | None = None
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.dataset.classes
 
     @property
     def ordinal(self) -> bool:
         return bool(getattr(self.dataset, "ordinal", False))
 
+    @property
+    def labels(self) -> np.ndarray:
+        return self.manifest.labels
+
+    @property
+    def splits(self) -> list[str | None]:
+        return self.manifest.splits
+
+    @property
+    def image_embeddings(self) -> np.ndarray:
+        return self.images.embeddings
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.images.valid
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.texts(texts)
+
     def evaluated(self, split: str | None) -> np.ndarray:
         """Rows to score: embedded, labelled, and in ``split`` (every split when None)."""
         rows = self.valid & (self.labels >= 0)
-        if split is not None and self.splits is not None:
+        if split is not None:
             rows &= np.array([s == split for s in self.splits], dtype=bool)
         return rows
 
@@ -57,4 +83,6 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def score(self, ctx: CellContext) -> list[Metric]: ...
+    def score(self, ctx: CellContext) -> list[Metric] | dict[str, list[Metric]]:
+        """The metrics of the cell; or, for a task with variants (e.g. few-shot k, MI-Zero top-K),
+        variant name -> metrics, with "" for the headline variant."""
