@@ -90,6 +90,8 @@ class Dataset:
     #: the official splits, and the one zero-shot evaluates on (None: every labelled item)
     splits: tuple[str, ...] = ()
     eval_split: str | None = None
+    #: another dataset whose items are this one's training split (e.g. NCT-CRC-HE-100K for CRC-VAL-HE-7K)
+    train_from: str | None = None
     expected_files: int | None = None
     #: public files `pathboard data download ID` fetches, verified against pinned checksums
     downloads: tuple[Download, ...] = ()

@@ -23,4 +23,5 @@ def register_datasets(register):
         download = Download(f"{ZENODO}/{folder}.zip?download=1", f"{folder}.zip", f"md5:{MD5[folder]}")
         register(ImageFolderDataset(id=id, folder=folder, classes=CLASSES, prompt_file="crc100k.json",
                                     title=folder, url="https://zenodo.org/records/1214456", tags=TAGS,
-                                    expected_files=n, split=split, splits=(split,), downloads=(download,)))
+                                    expected_files=n, split=split, splits=(split,), downloads=(download,),
+                                    train_from="nct-crc-he-100k" if split == "test" else None))
