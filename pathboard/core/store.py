@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS cells (
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
 CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
+CREATE TABLE IF NOT EXISTS artifacts (cell_id VARCHAR, item VARCHAR, kind VARCHAR, path VARCHAR);
 CREATE OR REPLACE VIEW results_all AS
     SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
@@ -51,6 +52,8 @@ class Store:
 
     def _connect(self, read_only: bool = False, attempts: int = 50):
         """Open the file, waiting briefly while another process holds its lock."""
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(attempts):
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
@@ -83,13 +86,15 @@ class Store:
                       "skipped_files = ? WHERE run_id = ?",
                       [now(), status, image_forwards, json.dumps(skipped_cells), json.dumps(skipped_files), run_id])])
 
-    def add_cell(self, run_id: str, cell: dict, metrics) -> str:
+    def add_cell(self, run_id: str, cell: dict, metrics, artifacts=()) -> str:
+        """One scored cell, its metrics and the files it produced ((item, kind, path)), atomically."""
         cell_id = uuid.uuid4().hex
         row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
         cols = ", ".join(row)
         stmts = [(f"INSERT INTO cells ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))]
         stmts += [("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n])
                   for m in metrics]
+        stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
         self._write(stmts)
         return cell_id
 

@@ -1,0 +1,71 @@
+"""Built-in architecture + checkpoint models: OpenAI CLIP, PathGen-CLIP, and VirCLIP (private weights)."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import pathboard
+from model_contract import check_model
+from test_models_foundation import GOLDEN, open_clip_ids
+from tiny import OPENAI_MEAN, OPENAI_STD, hf_snapshot, write_open_clip_dir
+from tiny_arch import tiny_architecture, tiny_checkpoint, tiny_config
+
+
+@pytest.mark.parametrize("id, arch, repo, size, patch", [
+    ("openai-clip-b16", "ViT-B-16-quickgelu", "timm/vit_base_patch16_clip_224.openai", 224, 16),
+    ("openai-clip-l14", "ViT-L-14-quickgelu", "timm/vit_large_patch14_clip_224.openai", 224, 14),
+])
+def test_openai_clip(id, arch, repo, size, patch, tiny_hub, shared_data, tmp_path, monkeypatch):
+    env = tiny_architecture(monkeypatch, tmp_path, arch, size, patch)
+    state = tiny_checkpoint(arch)
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    torch.save(state, folder / "open_clip_pytorch_model.bin")
+    # the timm repos also ship an open_clip_config.json; the -quickgelu architecture must win over it
+    # (open_clip 3 builds plain-GELU models from configs without quick_gelu)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": tiny_config(size, patch, False)}))
+    hf_snapshot(tiny_hub, repo, {f.name: f for f in folder.iterdir()})
+    model = check_model(id, size=size, mean=OPENAI_MEAN, std=OPENAI_STD, dim=32, shared_data=shared_data,
+                        tmp_path=tmp_path, tokenize=open_clip_ids, golden=GOLDEN, env=env)
+    assert model.model.visual.transformer.resblocks[0].mlp.gelu.__class__.__name__ == "QuickGELU"
+
+
+@pytest.mark.parametrize("id, arch, repo, file, size, patch", [
+    ("pathgen-clip", "ViT-B-16-quickgelu", "jamessyx/PathGen-CLIP", "pathgen-clip.pt", 224, 16),
+    ("pathgen-clip-l", "ViT-L-14-336-quickgelu", "jamessyx/PathGen-CLIP-L", "pathgen-clip-l.pt", 336, 14),
+])
+def test_pathgen_training_checkpoints(id, arch, repo, file, size, patch, tiny_hub, shared_data, tmp_path,
+                                      monkeypatch):
+    env = tiny_architecture(monkeypatch, tmp_path, arch, size, patch)
+    state = tiny_checkpoint(arch)
+    ckpt = tmp_path / file
+    # exactly what open_clip's DDP training writes
+    torch.save({"epoch": 10, "name": "pathgen", "state_dict": {f"module.{k}": v for k, v in state.items()}}, ckpt)
+    hf_snapshot(tiny_hub, repo, {file: ckpt})
+    model = check_model(id, size=size, mean=OPENAI_MEAN, std=OPENAI_STD, dim=32, shared_data=shared_data,
+                        tmp_path=tmp_path, tokenize=open_clip_ids, golden=GOLDEN, env=env)
+    loaded = model.model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())  # every unwrapped weight arrived
+    # a local copy of the checkpoint file works the same
+    local = check_model(id, size=size, mean=OPENAI_MEAN, std=OPENAI_STD, dim=32, shared_data=shared_data,
+                        tmp_path=tmp_path / "local", weights=ckpt, env=env)
+    assert torch.equal(local.model.logit_scale, model.model.logit_scale)
+
+
+def test_pathgen_missing_weights_is_gated_advice(shared_data, tmp_path):
+    out = pathboard("run", "--models", "pathgen-clip-l", "--datasets", "crc-val-he-7k", "--data-root",
+                    shared_data, "--db", tmp_path / "x.duckdb", env={"HF_HOME": str(tmp_path / "empty-hf")})
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "hf download jamessyx/PathGen-CLIP-L" in out.stderr and "gated" in out.stderr
+
+
+def test_virclip_private_weights(shared_data, tmp_path):
+    (tmp_path / "run").mkdir()
+    missing = pathboard("run", "--models", "virclip", "--datasets", "crc-val-he-7k", "--data-root", shared_data,
+                        "--db", tmp_path / "x.duckdb")
+    assert missing.returncode == 2 and "pass --weights virclip=PATH" in missing.stderr
+    weights = write_open_clip_dir(tmp_path / "virclip")
+    check_model("virclip", size=224, mean=OPENAI_MEAN, std=OPENAI_STD, dim=32, shared_data=shared_data,
+                tmp_path=tmp_path / "run", tokenize=open_clip_ids, golden=GOLDEN, weights=weights, published=False)
