@@ -13,7 +13,7 @@ METRICS = {"balanced_accuracy", "weighted_f1", "cohen_kappa", "accuracy"}
 CRC_PRESENT = ["ADI", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 
 
-def test_main_job_writes_leaderboard_rows(tmp_path, tiny_hub, shared_data):
+def test_main_job_writes_leaderboard_rows(tmp_path, tiny_hub, shared_data, fresh_cache):
     db = tmp_path / "pb.duckdb"
     out = pathboard("run", "--models", "quiltnet-b32,plip", "--datasets", "crc-val-he-7k",
                     "--data-root", shared_data, "--db", db)
@@ -143,4 +143,4 @@ def test_strict_turns_a_skipped_group_member_into_an_error(tmp_path, tiny_hub, s
     out = pathboard("run", "--models", "quiltnet-b32", "--datasets", "colon", "--data-root", shared_data,
                     "--db", tmp_path / "x.duckdb", "--strict")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
-    assert "folder not found" in out.stderr and not (tmp_path / "x.duckdb").exists()
+    assert "expected layout" in out.stderr and not (tmp_path / "x.duckdb").exists()

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image
@@ -196,3 +196,12 @@ class SlideDataset(Dataset):
 
     def annotations(self, base: Path, path: str) -> list[Annotation]:
         return []
+
+
+@dataclass
+class DatasetFactory:
+    """A parameterised dataset: ``--datasets <id>:<rest>`` builds ``build(rest)``."""
+
+    id: str
+    build: Callable[[str], Dataset]
+    title: str = ""

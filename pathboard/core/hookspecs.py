@@ -18,3 +18,9 @@ def register_datasets(register):
 @hookspec
 def register_tasks(register):
     """Call ``register(task)`` for each :class:`pathboard.core.task.Task` you provide."""
+
+
+@hookspec
+def register_dataset_factories(register):
+    """Call ``register(factory)`` for parameterised datasets: ``factory.id`` is a prefix such as
+    ``folder`` and ``factory.build(rest)`` returns the dataset that ``--datasets folder:REST`` names."""

@@ -11,7 +11,8 @@ from pathboard.core import hookspecs
 from pathboard.core.errors import unknown_id
 
 GROUP = "pathboard"
-KINDS = {"model": "register_models", "dataset": "register_datasets", "task": "register_tasks"}
+KINDS = {"model": "register_models", "dataset": "register_datasets", "task": "register_tasks",
+         "factory": "register_dataset_factories"}
 
 
 @functools.cache

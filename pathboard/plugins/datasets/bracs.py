@@ -1,1 +1,58 @@
-"""(being written: this loader lands with issue 4)"""
+"""BRACS, BReAst Carcinoma Subtyping (Brancati et al., Database 2022), https://www.bracs.icar.cnr.it/.
+
+Official layout of the RoI set: ``BRACS_RoI/latest_version/{train,val,test}/<class>/*.png`` with the
+seven classes ``0_N, 1_PB, 2_UDH, 3_FEA, 4_ADH, 5_DCIS, 6_IC`` (normal, pathological benign, usual
+ductal hyperplasia, flat epithelial atypia, atypical ductal hyperplasia, ductal carcinoma in situ,
+invasive carcinoma); RoI file names such as ``BRACS_010_PB_32.png`` (RoI 32 of slide BRACS_010).
+4,539 RoIs: 3,657 train, 312 val, 570 test (split by patient). Zero-shot evaluates test, as CONCH does.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from pathboard import hookimpl
+from pathboard.core.dataset import Dataset, Record, image_files
+from pathboard.core.errors import DatasetNotFoundError
+
+CLASSES = ["0_N", "1_PB", "2_UDH", "3_FEA", "4_ADH", "5_DCIS", "6_IC"]
+SPLITS = ("train", "val", "test")
+URL = "https://www.bracs.icar.cnr.it/"
+
+
+class BRACS(Dataset):
+    @property
+    def layout(self) -> str:
+        return f"{self.folder}/{{{','.join(SPLITS)}}}/{{{','.join(CLASSES)}}}/*.png"
+
+    def records(self, base: Path):
+        if not any((base / s).is_dir() for s in SPLITS):
+            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
+            raise DatasetNotFoundError(f"{self.id}: {base} is not in the official layout: expected "
+                                       f"{', '.join(str(base / s) for s in SPLITS)}; found {found}")
+        for split in SPLITS:
+            for label, cls in enumerate(CLASSES):
+                if (base / split / cls).is_dir():
+                    yield from (Record(f"{split}/{cls}/{name}", label, split)
+                                for name in image_files(base / split / cls))
+
+    def open_image(self, base: Path, path: str) -> Image.Image:
+        # RoIs are up to tens of thousands of pixels a side at 40x: beyond PIL's decompression-bomb limit
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return super().open_image(base, path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+@hookimpl
+def register_datasets(register):
+    register(BRACS(
+        id="bracs", folder="BRACS_RoI/latest_version", classes=CLASSES, prompt_file="bracs.json",
+        title="BRACS RoIs (7 classes)", url=URL, tags={"organ": "breast", "stain": "H&E", "group": "general"},
+        splits=SPLITS, eval_split="test", expected_files=3657 + 312 + 570,
+        access=f"register on {URL} (Download page: fill in the form and accept the licence); with the "
+               "credentials you receive, download the RoI set (BRACS_RoI) and keep its folders so that "
+               "BRACS_RoI/latest_version/{train,val,test}/<class>/*.png lies under the data root",
+    ))

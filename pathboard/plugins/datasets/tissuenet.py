@@ -1,1 +1,130 @@
-"""(being written: this loader lands with issue 4)"""
+"""TissueNet: Detect Lesions in Cervical Biopsies (French Society of Pathology, DrivenData 2020),
+https://www.drivendata.org/competitions/67/competition-cervical-biopsy/.
+
+Official training data: ``train_labels.csv`` (``filename,0,1,2,3``: one-hot slide class, the most
+severe epithelial lesion: 0 benign, 1 low-grade squamous intraepithelial lesion, 2 high-grade
+squamous intraepithelial lesion, 3 invasive squamous carcinoma), ``train_metadata.csv``
+(``filename,width,height,resolution,magnification,tif_cksum,tif_size,us_wsi_url,us_tif_url,...``) and
+``train_annotations.csv`` (``annotation_id,filename,geometry,annotation_class,us_jpeg_url,...``; a WKT
+polygon in level-0 pixels per annotated lesion), plus the slides as pyramidal TIFs in a public S3
+bucket (the ``*_tif_url`` columns). DrivenData may append a random suffix to the CSV names
+(``train_labels_<suffix>.csv``); both spellings are read. pathboard's layout: ``tissuenet/`` holding the
+three CSVs and the slides, directly or under ``train/`` (``<stem>.tif``, or a native ``.svs/.ndpi/.mrxs``).
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from pathboard import hookimpl
+from pathboard.core.dataset import Annotation, Record, SlideDataset
+from pathboard.core.errors import DatasetNotFoundError, PathboardError
+
+URL = "https://www.drivendata.org/competitions/67/competition-cervical-biopsy/"
+CLASSES = ["benign", "LSIL", "HSIL", "invasive"]
+SLIDE_EXTENSIONS = (".tif", ".tiff", ".svs", ".ndpi", ".mrxs")
+META_COLUMNS = ("width", "height", "resolution", "magnification")
+ACCESS = (
+    f"register at {URL} (log in, accept the competition rules); on its Data download page fetch "
+    "train_labels.csv, train_metadata.csv and train_annotations.csv into <data root>/tissuenet/; then "
+    "download each slide's pyramidal TIF listed in the us_tif_url (or eu_/asia_tif_url) column of "
+    "train_metadata.csv: `aws s3 cp --no-sign-request <tif_url> <data root>/tissuenet/` "
+    "(1,015 slides, ~930 GB)."
+)
+
+
+def _csv(base: Path, stem: str) -> Path | None:
+    exact = base / f"{stem}.csv"
+    if exact.is_file():
+        return exact
+    suffixed = sorted(base.glob(f"{stem}_*.csv"))
+    return suffixed[0] if suffixed else None
+
+
+def _rows(path: Path, needed: tuple[str, ...]) -> list[dict]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DatasetNotFoundError(f"{path} lacks column(s) {', '.join(missing)} (has {', '.join(reader.fieldnames or [])})")
+        return list(reader)
+
+
+_RING = re.compile(r"\(([^()]*)\)")
+
+
+def wkt_polygons(text: str) -> list[tuple[tuple[float, float], ...]]:
+    """Exterior rings of a WKT POLYGON or MULTIPOLYGON as (x, y) tuples (holes are dropped)."""
+    kind = text.strip().split("(", 1)[0].strip().upper()
+    if kind.endswith("EMPTY"):
+        return []
+    if kind not in {"POLYGON", "MULTIPOLYGON"}:
+        raise ValueError(f"not a WKT polygon: {text[:40]!r}")
+    rings = []
+    for m in _RING.finditer(text):
+        if text[:m.start()].rstrip().endswith("("):  # the first ring of a polygon is its exterior
+            rings.append(tuple((float(x), float(y)) for x, y, *_ in (pt.split() for pt in m.group(1).split(","))))
+    return rings
+
+
+@dataclass
+class TissueNet(SlideDataset):
+    _annotations: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def layout(self) -> str:
+        return f"{self.folder}/{{train_labels.csv,train_metadata.csv,train_annotations.csv,[train/]<slide>.tif}}"
+
+    def _find(self, base: Path, filename: str) -> str | None:
+        stem = Path(filename).stem
+        for folder in ("", "train/"):
+            for name in (filename, *(stem + ext for ext in SLIDE_EXTENSIONS)):
+                if (base / folder / name).is_file():
+                    return folder + name
+        return None
+
+    def records(self, base: Path) -> Iterable[Record]:
+        labels_csv = _csv(base, "train_labels")
+        if labels_csv is None:
+            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
+            raise DatasetNotFoundError(f"{self.id}: {base / 'train_labels.csv'} not found (expected layout "
+                                       f"{self.layout}; found {found})")
+        columns = tuple(str(i) for i in range(len(CLASSES)))
+        meta_csv = _csv(base, "train_metadata")
+        meta = {r["filename"]: r for r in _rows(meta_csv, ("filename",))} if meta_csv else {}
+        for row in _rows(labels_csv, ("filename", *columns)):
+            hot = [i for i, c in enumerate(columns) if row[c].strip() not in {"", "0", "0.0"}]
+            if len(hot) != 1:
+                raise PathboardError(f"{labels_csv}: {row['filename']} has {len(hot)} classes set (expected one of "
+                                     f"{', '.join(columns)})")
+            path = self._find(base, row["filename"])
+            if path is not None:  # a partial copy evaluates on the slides present
+                extra = meta.get(row["filename"], {})
+                yield Record(path, hot[0], "train", tuple((c, extra[c]) for c in META_COLUMNS if extra.get(c)))
+
+    def annotations(self, base: Path, path: str) -> list[Annotation]:
+        """The lesions outlined in train_annotations.csv for this slide (level-0 pixel polygons)."""
+        ann_csv = _csv(base, "train_annotations")
+        if ann_csv is None:
+            return []
+        st = ann_csv.stat()
+        key = (str(ann_csv), st.st_size, st.st_mtime_ns)
+        if key not in self._annotations:
+            per_slide: dict[str, list[Annotation]] = {}
+            for row in _rows(ann_csv, ("filename", "geometry", "annotation_class")):
+                label = CLASSES[int(float(row["annotation_class"]))]
+                for ring in wkt_polygons(row["geometry"]):
+                    per_slide.setdefault(Path(row["filename"]).stem, []).append(Annotation(label, ring))
+            self._annotations = {key: per_slide}
+        return list(self._annotations[key].get(Path(path).stem, []))
+
+
+@hookimpl
+def register_datasets(register):
+    register(TissueNet(id="tissuenet", folder="tissuenet", classes=CLASSES, prompt_file="tissuenet.json",
+                       title="TissueNet cervical biopsies", url=URL, ordinal=True, splits=("train",), eval_split=None,
+                       expected_files=1015, access=ACCESS,
+                       tags={"organ": "cervix", "stain": "H&E", "group": "cervix"}))
