@@ -34,6 +34,8 @@ def cli():
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
 @click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")
+@click.option("--fewshot-methods", default="prototype,linear-probe", show_default=True,
+              help="fewshot task: prototype and/or linear-probe")
 def run(**options):
     """Score models x datasets x tasks x prompt modes and store the results."""
     from pathboard.core.runner import RunConfig, execute, plan
@@ -46,12 +48,14 @@ def run(**options):
         raise PathboardError("nothing to run: every requested cell was skipped (reasons above)")
     click.echo(f"{len(p.cells)} cell(s): {len(p.weights)} model(s) x {len(p.manifests)} dataset(s)", err=True)
     summary = execute(p, cfg, command=shlex.join(["pathboard", *sys.argv[1:]]))
-    for cell in summary.cells:
+    for cell in (c for c in summary.cells if not c.get("variant")):  # variants (few-shot k, ...): in the db
         m = cell["metrics"]
-        bal, f1 = m["balanced_accuracy"], m["weighted_f1"]
+        shown = {"bal_acc": "balanced_accuracy", "weighted_f1": "weighted_f1"}
+        if not set(shown.values()) <= set(m):  # a task with other metrics (retrieval): its first two
+            shown = {name: name for name in list(m)[:2]}
         click.echo(f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
-                   f"bal_acc {bal.value:.3f} [{bal.ci_low:.3f}, {bal.ci_high:.3f}]  "
-                   f"weighted_f1 {f1.value:.3f} [{f1.ci_low:.3f}, {f1.ci_high:.3f}]")
+                   + "  ".join(f"{label} {m[n].value:.3f} [{m[n].ci_low:.3f}, {m[n].ci_high:.3f}]"
+                               for label, n in shown.items()))
     files = sum(len(v) for v in summary.failed_files.values())
     click.echo(f"run {summary.run_id}: {len(summary.cells)} cell(s) stored in {cfg.db}; "
                f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped", err=True)

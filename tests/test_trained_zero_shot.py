@@ -26,7 +26,10 @@ CONFIG = {
 TRAIN_PER_CLASS = 120
 
 
-def train_tiny_clip(out, paths_by_class, captions, seconds=25.0):
+def train_tiny_clip(out, paths_by_class, captions, seconds=None, steps=None):
+    """Train for a fixed number of steps (reproducible on a loaded machine), or for ``seconds``."""
+    if steps is None and seconds is None:
+        steps = 120
     torch.manual_seed(0)
     (out / "open_clip_config.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "open_clip_config.json").write_text(json.dumps(CONFIG))
@@ -41,8 +44,8 @@ def train_tiny_clip(out, paths_by_class, captions, seconds=25.0):
     images, labels = torch.stack(images), torch.tensor(labels)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
     model.train()
-    start, steps = time.monotonic(), 0
-    while time.monotonic() - start < seconds:
+    start, done = time.monotonic(), 0
+    while (done < steps) if steps is not None else (time.monotonic() - start < seconds):
         batch = torch.randperm(len(images))[:64]
         img = F.normalize(model.encode_image(images[batch]), dim=-1)
         txt = F.normalize(model.encode_text(tokens), dim=-1)
@@ -50,8 +53,8 @@ def train_tiny_clip(out, paths_by_class, captions, seconds=25.0):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        steps += 1
-    return write_open_clip_dir(out, CONFIG, model.eval()), steps
+        done += 1
+    return write_open_clip_dir(out, CONFIG, model.eval()), done
 
 
 def test_trained_tiny_clip_zero_shots_held_out_real_patches(tmp_path, shared_data, fresh_cache):
@@ -61,7 +64,7 @@ def test_trained_tiny_clip_zero_shots_held_out_real_patches(tmp_path, shared_dat
     base = shared_data / lung.folder
     files = {c: sorted((base / c).iterdir()) for c in lung.classes}
     weights, steps = train_tiny_clip(tmp_path / "weights", [files[c][:TRAIN_PER_CLASS] for c in lung.classes],
-                                     captions)
+                                     captions, steps=120)
     held_out = tmp_path / "data"
     for c in lung.classes:
         (held_out / lung.folder / c).mkdir(parents=True)

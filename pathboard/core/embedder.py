@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from pathboard.core.cache import EmbeddingCache, cache_key
 from pathboard.core.embed import embed_images
 from pathboard.core.errors import PathboardError
+from pathboard.core.tiling import SlideTiles, Tiling, open_slide, tile_grid
 
 
 @dataclass
@@ -22,6 +26,15 @@ class Embedded:
     valid: np.ndarray
     failed: dict[str, str]
     key: str
+
+
+@dataclass
+class SlideEmbedding:
+    """The tissue tiles of one slide: [T, D] embeddings, [T, 2] level-0 coordinates, tiling facts."""
+
+    embeddings: np.ndarray
+    coords: np.ndarray
+    info: dict
 
 
 class Embedder:
@@ -68,3 +81,38 @@ class Embedder:
                            {"model": self.spec.id, "texts": len(texts)})
             hit = self.cache.get(key)
         return np.asarray(hit[0])
+
+    def slide(self, dataset, manifest, path: str, tiling: Tiling) -> SlideEmbedding:
+        """Tile one slide's tissue and embed the tiles, cached with their coordinates.
+
+        Raises PathboardError (one line) for a slide that cannot be opened, has no resolution
+        metadata, or has no tissue; callers report it and go on with the next slide.
+        """
+        file = manifest.root / path
+        key = self._key(kind="slide", dataset=dataset.id, path=path, bytes=os.stat(file).st_size,
+                        tiling=tiling.key())
+        hit = self.cache.get(key)
+        if hit is None:
+            slide = open_slide(file)
+            grid = tile_grid(slide, tiling, name=path)
+            if not len(grid.coords):
+                raise PathboardError(f"{path}: no tissue found (tissue covers {grid.tissue_fraction:.1%} of the "
+                                     f"thumbnail, below {tiling.min_tissue:.0%} in every tile)")
+            info = {"level": grid.level, "size0": grid.size0, "slide_mpp": grid.slide_mpp,
+                    "mpp_source": grid.mpp_source, "tissue_fraction": grid.tissue_fraction,
+                    "dimensions": list(slide.dimensions)}
+            meta = {"model": self.spec.id, "dataset": dataset.id, "slide": path, "info": info,
+                    "coords": grid.coords.tolist()}
+            model = self.load_model()
+            tiles = torch.utils.data.DataLoader(SlideTiles(file, grid, tiling.size, model.preprocess),
+                                                batch_size=self.batch_size, num_workers=self.workers)
+            with self.cache.writer(key, len(grid.coords), meta) as write:
+                start = 0
+                for batch in tqdm(tiles, desc=f"{self.spec.id} x {path}", unit="batch", disable=None, leave=False):
+                    write(start, model.encode_images(batch).numpy())
+                    start += len(batch)
+                    self.image_forwards += 1
+            hit = self.cache.get(key)
+        embeddings, meta = hit
+        return SlideEmbedding(np.asarray(embeddings), np.asarray(meta["coords"], dtype=np.int64).reshape(-1, 2),
+                              meta["info"])

@@ -40,6 +40,7 @@ class RunConfig:
     weights: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
     strict: bool = False  # a dataset of a group or "all" that is absent is an error, not a skip
+    fewshot_methods: str = "prototype,linear-probe"  # task options: a task's configure(cfg) reads its own
 
 
 @dataclass
@@ -82,7 +83,14 @@ def select(kind: str, value: str) -> tuple[list, bool]:
     if names == ["all"]:
         return list(items.values()), False
     chosen, explicit = [], True
+    factories = plugins.registry("factory") if kind == "dataset" else {}
     for name in names:
+        prefix, sep, rest = name.partition(":")
+        if sep and prefix in factories:  # a parameterised dataset: folder:PATH, slides-csv:PATH, ...
+            dataset = factories[prefix].build(rest)
+            dataset.from_spec = True
+            chosen.append(dataset)
+            continue
         tagged = [d for d in items.values() if kind == "dataset" and name in d.groups]
         if name not in items and tagged:
             chosen += tagged
@@ -110,6 +118,7 @@ def plan(cfg: RunConfig) -> Plan:
     datasets, datasets_explicit = select("dataset", cfg.datasets)
     datasets_explicit = datasets_explicit or cfg.strict
     tasks, _ = select("task", cfg.tasks)
+    tasks = [t.configure(cfg) if hasattr(t, "configure") else t for t in tasks]  # options, checked now
     skipped: list[str] = []
 
     user_weights = overrides(cfg.weights)
@@ -124,13 +133,14 @@ def plan(cfg: RunConfig) -> Plan:
             skipped.append(f"{m.id}: {exc}")
 
     root, manifests = None, {}
-    try:
-        root = data_root(cfg.data_root)
+    try:  # parameterised datasets (folder:PATH) carry their own path
+        if any(not getattr(d, "from_spec", False) for d in datasets):
+            root = data_root(cfg.data_root)
     except PathboardError as exc:
         if datasets_explicit:
             raise
         skipped.append(str(exc))
-    for d in datasets if root else []:
+    for d in (d for d in datasets if root or getattr(d, "from_spec", False)):
         try:
             manifests[d.id] = d.manifest(root)
         except PathboardError as exc:
@@ -139,9 +149,10 @@ def plan(cfg: RunConfig) -> Plan:
             skipped.append(str(exc))
 
     custom = _prompt_overrides(cfg.prompts)
-    prompts = {d.id: custom.get(d.id) or custom.get("*") or d.prompts() for d in datasets if d.id in manifests}
-    for d_id, p in prompts.items():  # fail now, not after an hour of embedding
-        p.prompts("single", plugins.get("dataset", d_id).classes)
+    prompts = {}
+    for d in (d for d in datasets if d.id in manifests and d.classes):  # unlabelled sets have no prompts
+        prompts[d.id] = custom.get(d.id) or custom.get("*") or d.prompts()
+        prompts[d.id].prompts("single", d.classes)  # fail now, not after an hour of embedding
 
     cells = []
     for m in (m for m in models if m.id in weights):
@@ -244,13 +255,15 @@ def _run_dataset(cells, embedder: Embedder, p: Plan, store, summary, artifacts: 
         ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder, images, locate,
                           artifacts / spec.id / dataset.id)
         scored = cell.task.score(ctx)
+        if ctx.failures:
+            summary.failed_files.setdefault(dataset.id, {}).update(ctx.failures)
         for variant, metrics in (scored.items() if isinstance(scored, dict) else [("", scored)]):
             row = {"model": spec.id, "dataset": dataset.id, "task": cell.task.id, "variant": variant,
                    "prompt_mode": cell.prompt_mode, "weights_fingerprint": embedder.fingerprint,
                    "weights_origin": p.weights[spec.id].origin,
                    "prompt_hash": prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None,
                    "manifest_hash": manifest.hash, "embedding_key": images.key if images else None,
-                   "n_items": len(manifest), "n_failed": len(images.failed) if images else 0,
+                   "n_items": len(manifest), "n_failed": len(images.failed) if images else len(ctx.failures),
                    "device": embedder.runtime.device, "precision": embedder.runtime.precision}
-            store.add_cell(summary.run_id, row, metrics)
+            store.add_cell(summary.run_id, row, metrics, ctx.written if variant == "" else ())
             summary.cells.append({**row, "metrics": {m.name: m for m in metrics}})

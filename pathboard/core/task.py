@@ -1,8 +1,9 @@
 """The task (scorer) interface: turn cached embeddings of one cell into metrics."""
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +33,10 @@ class CellContext:
     locate: Callable | None = None
     #: a folder for files a task produces (heatmaps); referenced from the results database
     artifacts: Path | None = None
+    #: items the task could not use (item -> one-line reason); counted in the run record
+    failures: dict = field(default_factory=dict)
+    #: (item, kind, path) of every file the task wrote under ``artifacts``
+    written: list = field(default_factory=list)
 
     @property
     def class_names(self) -> list[str]:
@@ -59,6 +64,11 @@ class CellContext:
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         return self.embedder.texts(texts)
+
+    def fail(self, item: str, reason: str) -> None:
+        """Skip one item (a broken slide, a slide without tissue): one line now, counted in the run."""
+        self.failures[item] = reason
+        print(f"warning: {self.dataset.id}: skipped {item}: {reason}", file=sys.stderr)
 
     def evaluated(self, split: str | None) -> np.ndarray:
         """Rows to score: embedded, labelled, and in ``split`` (every split when None)."""
