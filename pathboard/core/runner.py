@@ -12,6 +12,7 @@ from pathlib import Path
 import pathboard
 from pathboard.core import plugins
 from pathboard.core.cache import EmbeddingCache
+from pathboard.core.compare import compare_latest
 from pathboard.core.dataset import data_root
 from pathboard.core.embedder import Embedder
 from pathboard.core.errors import PathboardError
@@ -227,6 +228,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                     summary.errors.append(f"{model_id} x {dataset_id}: {line}")
                     print(f"error: {summary.errors[-1]}", file=sys.stderr)
         status = "finished" if not summary.errors else "finished with errors"
+        compare_latest(store)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -265,5 +267,9 @@ def _run_dataset(cells, embedder: Embedder, p: Plan, store, summary, artifacts: 
                    "manifest_hash": manifest.hash, "embedding_key": images.key if images else None,
                    "n_items": len(manifest), "n_failed": len(images.failed) if images else len(ctx.failures),
                    "device": embedder.runtime.device, "precision": embedder.runtime.precision}
-            store.add_cell(summary.run_id, row, metrics, ctx.written if variant == "" else ())
+            predictions = None
+            if variant in ctx.predictions:
+                y_true, y_pred = ctx.predictions[variant]
+                predictions = (y_true, y_pred, len(dataset.classes), bool(dataset.ordinal))
+            store.add_cell(summary.run_id, row, metrics, ctx.written if variant == "" else (), predictions)
             summary.cells.append({**row, "metrics": {m.name: m for m in metrics}})

@@ -30,6 +30,12 @@ ALTER TABLE cells ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
 CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
 CREATE TABLE IF NOT EXISTS artifacts (cell_id VARCHAR, item VARCHAR, kind VARCHAR, path VARCHAR);
+CREATE TABLE IF NOT EXISTS predictions (
+    cell_id VARCHAR, y_true INTEGER[], y_pred INTEGER[], n_classes INTEGER, ordinal BOOLEAN);
+CREATE TABLE IF NOT EXISTS comparisons (
+    cell_a VARCHAR, cell_b VARCHAR, model_a VARCHAR, model_b VARCHAR, dataset VARCHAR, task VARCHAR,
+    variant VARCHAR, prompt_mode VARCHAR, metric VARCHAR, diff DOUBLE, ci_low DOUBLE, ci_high DOUBLE,
+    n INTEGER, significant BOOLEAN);
 CREATE OR REPLACE VIEW results_all AS
     SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
@@ -86,8 +92,9 @@ class Store:
                       "skipped_files = ? WHERE run_id = ?",
                       [now(), status, image_forwards, json.dumps(skipped_cells), json.dumps(skipped_files), run_id])])
 
-    def add_cell(self, run_id: str, cell: dict, metrics, artifacts=()) -> str:
-        """One scored cell, its metrics and the files it produced ((item, kind, path)), atomically."""
+    def add_cell(self, run_id: str, cell: dict, metrics, artifacts=(), predictions=None) -> str:
+        """One scored cell, its metrics, the files it produced ((item, kind, path)) and, for
+        classification, its per-item predictions ((y_true, y_pred, n_classes, ordinal)), atomically."""
         cell_id = uuid.uuid4().hex
         row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
         cols = ", ".join(row)
@@ -95,8 +102,16 @@ class Store:
         stmts += [("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n])
                   for m in metrics]
         stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
+        if predictions is not None:
+            y_true, y_pred, n_classes, ordinal = predictions
+            stmts.append(("INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
+                          [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal]))
         self._write(stmts)
         return cell_id
+
+    def replace_comparisons(self, rows: list[list]) -> None:
+        self._write([("DELETE FROM comparisons", [])] +
+                    [(f"INSERT INTO comparisons VALUES ({', '.join('?' * 14)})", row) for row in rows])
 
     def query(self, sql: str, params: list | None = None):
         """A pandas DataFrame from a read-only connection."""

@@ -37,6 +37,8 @@ class CellContext:
     failures: dict = field(default_factory=dict)
     #: (item, kind, path) of every file the task wrote under ``artifacts``
     written: list = field(default_factory=list)
+    #: variant -> (y_true, y_pred) of classification tasks, kept for paired comparisons between models
+    predictions: dict = field(default_factory=dict)
 
     @property
     def class_names(self) -> list[str]:

@@ -84,6 +84,18 @@ with st.expander("Provenance of the measured numbers"):
     else:
         st.dataframe(prov, hide_index=True, width="stretch")
 
+with st.expander("Paired comparisons (bootstrap, same resamples)"):
+    try:
+        pairs = tables.comparison_rows(tables.load_comparisons(db), metric, task, mode, datasets)
+    except (PathboardError, duckdb.Error, OSError):
+        pairs = pd.DataFrame()
+    if pairs.empty:
+        st.write("No paired comparisons for this selection (they need two measured models on the same items).")
+    else:
+        st.caption("Difference in the selected metric with its 95% CI over shared bootstrap resamples; "
+                   "significant when the CI excludes zero.")
+        st.dataframe(pairs, hide_index=True, width="stretch")
+
 with st.expander("Per-class recall"):
     recall_sets = tables.recall_datasets(measured, task, mode)
     if not recall_sets:

@@ -183,3 +183,31 @@ def per_class_recall(df: pd.DataFrame, task: str, mode: str, dataset: str) -> pd
     rows = select(rows.assign(metric="recall"), "recall", task, mode, include_reported=False)
     rows = rows.assign(cls=df.loc[rows.index, "metric"].str.removeprefix("recall/"))
     return rows.pivot_table(index="model", columns="cls", values="value", aggfunc="first")
+
+
+def load_comparisons(db: str | Path) -> pd.DataFrame:
+    """Paired bootstrap comparisons between measured models (empty for databases without any)."""
+    try:
+        return Store(db).query("SELECT * FROM comparisons WHERE variant = ''")
+    except duckdb.CatalogException:
+        return pd.DataFrame(columns=["model_a", "model_b", "dataset", "task", "prompt_mode", "metric", "diff",
+                                     "ci_low", "ci_high", "n", "significant"])
+
+
+def comparison_rows(comparisons: pd.DataFrame, metric: str, task: str, mode: str,
+                    datasets: list[str] | None = None) -> pd.DataFrame:
+    """Winner, loser and the paired difference [95% CI] for one metric, task and prompt mode; the
+    winner is whichever model the difference favours, significant when the CI excludes zero."""
+    rows = comparisons[(comparisons["metric"] == metric) & (comparisons["task"] == task)
+                       & (comparisons["prompt_mode"].fillna("").isin([mode, ""]))]
+    if datasets is not None:
+        rows = rows[rows["dataset"].isin(datasets)]
+    out = []
+    for r in rows.itertuples():
+        flip = r.diff < 0
+        better, worse = (r.model_b, r.model_a) if flip else (r.model_a, r.model_b)
+        diff, low, high = (-r.diff, -r.ci_high, -r.ci_low) if flip else (r.diff, r.ci_low, r.ci_high)
+        out.append({"dataset": r.dataset, "better": better, "than": worse,
+                    "difference": f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]",
+                    "significant": "yes" if r.significant else "no", "n": r.n})
+    return pd.DataFrame(out, columns=["dataset", "better", "than", "difference", "significant", "n"])

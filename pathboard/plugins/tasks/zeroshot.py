@@ -42,6 +42,7 @@ class ZeroShot(Task):
         if not rows.any():
             raise PathboardError(f"{ctx.dataset.id}: no labelled, readable items to score")
         y_pred = predict(ctx.image_embeddings, classifier)
+        ctx.predictions[""] = (ctx.labels[rows], y_pred[rows])
         return classification_metrics(ctx.labels[rows], y_pred[rows], ctx.class_names, ctx.ordinal)
 
 

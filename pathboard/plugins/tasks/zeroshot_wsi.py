@@ -81,6 +81,7 @@ class ZeroShotWSI(Task):
         scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal)
                   for k in K_VALUES}
         scores[""] = scores[f"topk={HEADLINE_K}"]
+        ctx.predictions[""] = (truth, predicted[HEADLINE_K])
         return scores
 
 

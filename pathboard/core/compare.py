@@ -1,0 +1,65 @@
+"""Paired bootstrap comparisons between models scored on the same items.
+
+Two models' predictions on one dataset, task, variant and prompt mode are resampled with the
+*same* bootstrap indices (``metrics.bootstrap_indices`` depends only on n and the seed), and the
+difference of each metric is summarised by its point value and 95% CI. A CI that excludes zero
+marks a significant win. Results go to the ``comparisons`` table; the leaderboard reads them.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from pathboard.core.metrics import N_BOOT, SEED, bootstrap_indices, confusion_matrices, scores_from_confusion
+
+METRICS = ("balanced_accuracy", "weighted_f1", "cohen_kappa", "quadratic_kappa", "accuracy")
+
+
+def paired_difference(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED):
+    """metric -> (A - B, ci_low, ci_high) over shared resamples of the items."""
+    y_true, pred_a, pred_b = (np.asarray(x, dtype=np.int64) for x in (y_true, pred_a, pred_b))
+    present = np.unique(y_true)
+    everything = np.arange(len(y_true))[None]
+    point = {}
+    for name in METRICS:
+        if name == "quadratic_kappa" and not ordinal:
+            continue
+        a = scores_from_confusion(confusion_matrices(y_true, pred_a, k, everything), present, ordinal)[name][0]
+        b = scores_from_confusion(confusion_matrices(y_true, pred_b, k, everything), present, ordinal)[name][0]
+        point[name] = a - b
+    diffs = {name: [] for name in point}
+    for idx in bootstrap_indices(len(y_true), n_boot, seed):
+        sa = scores_from_confusion(confusion_matrices(y_true, pred_a, k, idx), present, ordinal)
+        sb = scores_from_confusion(confusion_matrices(y_true, pred_b, k, idx), present, ordinal)
+        for name in point:
+            diffs[name].append(sa[name] - sb[name])
+    out = {}
+    for name, value in point.items():
+        d = np.concatenate(diffs[name])
+        d = d[np.isfinite(d)]
+        low, high = np.percentile(d, [2.5, 97.5]) if len(d) else (np.nan, np.nan)
+        out[name] = (float(value), float(low), float(high))
+    return out
+
+
+def compare_latest(store) -> int:
+    """Compare every pair of models whose latest cells share dataset, task, variant, prompt mode and
+    the exact evaluated items; replace the stored comparisons. Returns how many pairs were compared."""
+    cells = store.query("""
+        SELECT c.cell_id, c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '') AS prompt_mode,
+               c.manifest_hash, p.y_true, p.y_pred, p.n_classes, p.ordinal
+        FROM cells c JOIN predictions p USING (cell_id)
+        QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '')
+                                   ORDER BY c.created_at DESC) = 1""")
+    rows = []
+    for _, group in cells.groupby(["dataset", "task", "variant", "prompt_mode", "manifest_hash"]):
+        for (_, a), (_, b) in combinations(group.sort_values("model").iterrows(), 2):
+            if list(a.y_true) != list(b.y_true):
+                continue  # different evaluated items (e.g. different unreadable files): not paired
+            for metric, (diff, low, high) in paired_difference(a.y_true, a.y_pred, b.y_pred, int(a.n_classes),
+                                                               bool(a.ordinal)).items():
+                rows.append([a.cell_id, b.cell_id, a.model, b.model, a.dataset, a.task, a.variant, a.prompt_mode,
+                             metric, diff, low, high, len(a.y_true), bool(low > 0 or high < 0)])
+    store.replace_comparisons(rows)
+    return len(rows)
