@@ -34,6 +34,12 @@ def cli():
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
 @click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")
+@click.option("--mpp", type=click.FloatRange(min=0.05, max=20), default=0.5, show_default=True,
+              help="slide tasks: tile at this resolution (µm per pixel)")
+@click.option("--magnification", type=click.FloatRange(min=0.5, max=100), default=None,
+              help="slide tasks: tile at this magnification instead (taken as 10/mpp)")
+@click.option("--tile-size", type=click.IntRange(224, 512), default=224, show_default=True,
+              help="slide tasks: tile side in pixels at that resolution")
 @click.option("--fewshot-methods", default="prototype,linear-probe", show_default=True,
               help="fewshot task: prototype and/or linear-probe")
 def run(**options):

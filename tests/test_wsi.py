@@ -142,3 +142,10 @@ def test_mi_zero_classifies_slides_by_majority_texture(tmp_path, shared_data, fr
     assert second.image_forwards == 0
     headline = next(c for c in second.cells if c["variant"] == "")
     assert math.isclose(headline["metrics"]["balanced_accuracy"].value, 1.0)
+
+
+def test_cli_tiling_options_reach_the_task():
+    task = plugins.get("task", "zeroshot-wsi").configure(RunConfig(mpp=1.0, tile_size=256))
+    assert task.tiling == Tiling(size=256, mpp=1.0)
+    assert task.configure(RunConfig(magnification=10)).tiling.target_mpp == 1.0
+    assert plugins.get("task", "zeroshot-wsi").tiling == Tiling()  # the registered task is untouched

@@ -41,6 +41,9 @@ class RunConfig:
     weights: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
     strict: bool = False  # a dataset of a group or "all" that is absent is an error, not a skip
+    mpp: float = 0.5  # slide tasks: target resolution in µm/px ...
+    magnification: float | None = None  # ... or as a magnification (10 / mpp), which wins when given
+    tile_size: int = 224
     fewshot_methods: str = "prototype,linear-probe"  # task options: a task's configure(cfg) reads its own
 
 

@@ -6,6 +6,9 @@ reported; the headline uses ``HEADLINE_K``, fixed here and never chosen on test 
 """
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+
 import numpy as np
 from PIL import Image
 
@@ -47,6 +50,14 @@ class ZeroShotWSI(Task):
     id = "zeroshot-wsi"
     title = "Zero-shot WSI classification (MI-Zero top-K)"
     tiling = Tiling()
+
+    def configure(self, cfg) -> "ZeroShotWSI":
+        """A copy tiling at the run's --mpp/--magnification/--tile-size."""
+        task = copy.copy(self)
+        task.tiling = replace(self.tiling, size=getattr(cfg, "tile_size", self.tiling.size),
+                              mpp=getattr(cfg, "mpp", self.tiling.mpp),
+                              magnification=getattr(cfg, "magnification", self.tiling.magnification))
+        return task
 
     def supports(self, dataset):
         if getattr(dataset, "level", "patch") != "wsi":
