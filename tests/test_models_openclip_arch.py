@@ -1,7 +1,5 @@
 """Built-in architecture + checkpoint models: OpenAI CLIP, PathGen-CLIP, and VirCLIP (private weights)."""
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
