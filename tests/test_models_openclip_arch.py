@@ -1,5 +1,6 @@
 """Built-in architecture + checkpoint models: OpenAI CLIP, PathGen-CLIP, and VirCLIP (private weights)."""
 import json
+import shutil
 
 import pytest
 import torch
@@ -11,11 +12,27 @@ from tiny import OPENAI_MEAN, OPENAI_STD, hf_snapshot, write_open_clip_dir
 from tiny_arch import tiny_architecture, tiny_checkpoint, tiny_config
 
 
+@pytest.fixture()
+def snapshot(tiny_hub):
+    """hf_snapshot into the session's HF cache, removed again afterwards: other tests rely on these
+    repos being absent (the missing-weights messages)."""
+    made = []
+
+    def make(repo, files):
+        folder = hf_snapshot(tiny_hub, repo, files)
+        made.append(folder.parent.parent)
+        return folder
+
+    yield make
+    for repo in made:
+        shutil.rmtree(repo, ignore_errors=True)
+
+
 @pytest.mark.parametrize("id, arch, repo, size, patch", [
     ("openai-clip-b16", "ViT-B-16-quickgelu", "timm/vit_base_patch16_clip_224.openai", 224, 16),
     ("openai-clip-l14", "ViT-L-14-quickgelu", "timm/vit_large_patch14_clip_224.openai", 224, 14),
 ])
-def test_openai_clip(id, arch, repo, size, patch, tiny_hub, shared_data, tmp_path, monkeypatch):
+def test_openai_clip(id, arch, repo, size, patch, snapshot, shared_data, tmp_path, monkeypatch):
     env = tiny_architecture(monkeypatch, tmp_path, arch, size, patch)
     state = tiny_checkpoint(arch)
     folder = tmp_path / "repo"
@@ -24,7 +41,7 @@ def test_openai_clip(id, arch, repo, size, patch, tiny_hub, shared_data, tmp_pat
     # the timm repos also ship an open_clip_config.json; the -quickgelu architecture must win over it
     # (open_clip 3 builds plain-GELU models from configs without quick_gelu)
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": tiny_config(size, patch, False)}))
-    hf_snapshot(tiny_hub, repo, {f.name: f for f in folder.iterdir()})
+    snapshot(repo, {f.name: f for f in folder.iterdir()})
     model = check_model(id, size=size, mean=OPENAI_MEAN, std=OPENAI_STD, dim=32, shared_data=shared_data,
                         tmp_path=tmp_path, tokenize=open_clip_ids, golden=GOLDEN, env=env)
     assert model.model.visual.transformer.resblocks[0].mlp.gelu.__class__.__name__ == "QuickGELU"
@@ -34,14 +51,14 @@ def test_openai_clip(id, arch, repo, size, patch, tiny_hub, shared_data, tmp_pat
     ("pathgen-clip", "ViT-B-16-quickgelu", "jamessyx/PathGen-CLIP", "pathgen-clip.pt", 224, 16),
     ("pathgen-clip-l", "ViT-L-14-336-quickgelu", "jamessyx/PathGen-CLIP-L", "pathgen-clip-l.pt", 336, 14),
 ])
-def test_pathgen_training_checkpoints(id, arch, repo, file, size, patch, tiny_hub, shared_data, tmp_path,
+def test_pathgen_training_checkpoints(id, arch, repo, file, size, patch, snapshot, shared_data, tmp_path,
                                       monkeypatch):
     env = tiny_architecture(monkeypatch, tmp_path, arch, size, patch)
     state = tiny_checkpoint(arch)
     ckpt = tmp_path / file
     # exactly what open_clip's DDP training writes
     torch.save({"epoch": 10, "name": "pathgen", "state_dict": {f"module.{k}": v for k, v in state.items()}}, ckpt)
-    hf_snapshot(tiny_hub, repo, {file: ckpt})
+    snapshot(repo, {file: ckpt})
     model = check_model(id, size=size, mean=OPENAI_MEAN, std=OPENAI_STD, dim=32, shared_data=shared_data,
                         tmp_path=tmp_path, tokenize=open_clip_ids, golden=GOLDEN, env=env)
     loaded = model.model.state_dict()
