@@ -297,3 +297,10 @@ def test_app_empty_db_shows_info_and_reported(monkeypatch, tmp_path):
     assert not at.error
     html = table_html(at)
     assert "VirCLIP (reported)" in html and "measured" not in html
+
+
+def test_each_task_offers_its_own_metrics():
+    df = pd.DataFrame({"task": ["zeroshot", "zeroshot", "zeroshot", "retrieval", "retrieval"],
+                       "metric": ["weighted_f1", "recall/ADI", "cohen_kappa", "i2t_recall@1", "mean_recall"]})
+    assert tables.task_metrics(df, "zeroshot") == ["weighted_f1", "cohen_kappa"]
+    assert tables.task_metrics(df, "retrieval") == ["i2t_recall@1", "mean_recall"]

@@ -49,10 +49,11 @@ measured = tables.empty_measured() if measured is None else measured
 long = pd.concat([measured, reported], ignore_index=True)
 
 tasks = sorted(set(long["task"]))
-metrics = [m for m in tables.HEADLINE_METRICS if m in set(long["metric"])]
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
-metric = c1.selectbox("Metric", metrics, index=metrics.index(tables.DEFAULT_METRIC), key="metric")
 task = c2.selectbox("Task", tasks, index=tasks.index(tables.DEFAULT_TASK), key="task")
+metrics = tables.task_metrics(long, task)
+metric = c1.selectbox("Metric", metrics, index=metrics.index(tables.DEFAULT_METRIC)
+                      if tables.DEFAULT_METRIC in metrics else 0, key="metric")
 mode = c3.radio("Prompt mode", tables.MODES, horizontal=True, key="mode")
 include_reported = c4.checkbox("Show reported (published) rows", value=True, key="reported")
 

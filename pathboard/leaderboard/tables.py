@@ -56,6 +56,14 @@ def empty_measured() -> pd.DataFrame:
     return pd.DataFrame(columns=LEADERBOARD_COLUMNS + ["source"])
 
 
+def task_metrics(df: pd.DataFrame, task: str) -> list[str]:
+    """The metrics one task reports: the classification headline ones first, in their order, then the
+    task's own (retrieval's recalls, segmentation's Dice, ...); per-class recalls are left out."""
+    present = set(df.loc[df["task"] == task, "metric"])
+    own = sorted(m for m in present - set(HEADLINE_METRICS) if not m.startswith("recall/"))
+    return [m for m in HEADLINE_METRICS if m in present] + own
+
+
 def dataset_order(df: pd.DataFrame) -> list[str]:
     """Datasets of ``df``: the published table's columns first, in its order, then the rest sorted."""
     published = list(dict.fromkeys(load_reported()["dataset"]))
