@@ -86,6 +86,9 @@ class Dataset:
     tags: dict = field(default_factory=dict)
     ordinal: bool = False
     level: str = "patch"
+    #: µm per pixel of the images as scanned, for files that carry no resolution metadata (plain JPEGs):
+    #: slide-style tasks tile them at a physical resolution from it (Tiling.fallback_mpp); None: unknown
+    mpp: float | None = None
     tasks: frozenset[str] = frozenset({"zeroshot"})
     #: the official splits, and the one zero-shot evaluates on (None: every labelled item)
     splits: tuple[str, ...] = ()

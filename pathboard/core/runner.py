@@ -245,7 +245,8 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
 def _run_dataset(cells, embedder: Embedder, p: Plan, store, summary, artifacts: Path):
     spec, dataset = embedder.spec, cells[0].dataset
     manifest = p.manifests[dataset.id]
-    images = embedder.images(dataset, manifest) if dataset.level == "patch" else None
+    needed = dataset.level == "patch" and any(c.task.needs_images for c in cells)
+    images = embedder.images(dataset, manifest) if needed else None
     if images is not None and images.failed:
         summary.failed_files[dataset.id] = images.failed
 

@@ -87,6 +87,8 @@ class Task(ABC):
     uses_prompts: bool = True
     #: model capabilities the task needs
     requires: frozenset[str] = frozenset({"image", "text"})
+    #: whether the task reads a patch dataset's whole-image embeddings (``ctx.images``)
+    needs_images: bool = True
 
     def supports(self, dataset) -> str | None:
         """None if the task can score ``dataset``, else the reason it cannot."""

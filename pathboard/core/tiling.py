@@ -6,8 +6,9 @@ tiles whose tissue fraction, from an Otsu threshold on the saturation of a thumb
 
 The slide's own resolution is read, in order, from ``openslide.mpp-x``, the TIFF resolution tags
 (``tiff.XResolution`` with ``tiff.ResolutionUnit`` centimeter or inch, when plausible), and the
-objective power (10 / power µm per pixel, the usual 20x ≈ 0.5 µm convention). A slide with none
-of them cannot be tiled at a physical resolution: that is reported plainly, never guessed.
+objective power (10 / power µm per pixel, the usual 20x ≈ 0.5 µm convention). A file with none
+of them (a plain JPEG, say) is tiled at ``Tiling.fallback_mpp`` when the caller gives one: the scan
+resolution its dataset documents (``Dataset.mpp``), never a guess; without it that is reported plainly.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ class Tiling:
     magnification: float | None = None
     overlap: float = 0.0  # 0.75 for zero-shot segmentation
     min_tissue: float = 0.25
+    #: µm per level-0 pixel for files without resolution metadata (the dataset's documented ``mpp``);
+    #: a file's own metadata always wins
+    fallback_mpp: float | None = None
 
     def __post_init__(self):
         if not 224 <= self.size <= 512:
@@ -42,7 +46,10 @@ class Tiling:
         return 10.0 / self.magnification if self.magnification else float(self.mpp)
 
     def key(self) -> dict:
-        return asdict(self)
+        key = asdict(self)
+        if self.fallback_mpp is None:  # unset: the keys of tilings made before the field existed stay valid
+            del key["fallback_mpp"]
+        return key
 
 
 @dataclass
@@ -91,16 +98,24 @@ def tissue_mask(slide) -> tuple[np.ndarray, float]:
     return mask, slide.dimensions[0] / mask.shape[1]
 
 
+def tile_stride(size0: int, overlap: float) -> int:
+    """Level-0 pixels between neighbouring tiles: every tile starts at a multiple of it."""
+    return max(1, round(size0 * (1 - overlap)))
+
+
 def tile_grid(slide, tiling: Tiling, name: str = "slide") -> TileGrid:
     mpp, source = slide_mpp(slide)
+    if mpp is None and tiling.fallback_mpp:
+        mpp, source = float(tiling.fallback_mpp), "dataset mpp (no resolution metadata in the file)"
     if mpp is None:
         raise PathboardError(f"{name} has no resolution metadata (no openslide.mpp-x, TIFF resolution or "
-                             f"objective power), so it cannot be tiled at {tiling.target_mpp} µm/px")
+                             f"objective power) and its dataset declares no mpp, so it cannot be tiled at "
+                             f"{tiling.target_mpp} µm/px")
     factor = tiling.target_mpp / mpp  # level-0 pixels per target pixel
     size0 = max(1, round(tiling.size * factor))
     level = slide.get_best_level_for_downsample(max(factor, 1.0))
     read_size = max(1, round(size0 / slide.level_downsamples[level]))
-    stride = max(1, round(size0 * (1 - tiling.overlap)))
+    stride = tile_stride(size0, tiling.overlap)
     width, height = slide.dimensions
     mask, per_px = tissue_mask(slide)
     coords = []

@@ -16,6 +16,9 @@ The annotation archives may also be unpacked in place (``lesion_annotations/<sli
 are read. ASAP XML: ``<Annotation Name PartOfGroup Type><Coordinates><Coordinate Order X Y/>`` in level-0
 pixels. Groups ``_0``, ``_1`` (and ``Tumor``) outline metastases; group ``_2`` outlines normal tissue
 *inside* a metastasis outline, to be excluded. They are returned as labels ``tumor`` and ``exclusion``.
+For the segmentation task (:meth:`Camelyon16.segmentation_truth`) a grid cell is tumor when its centre
+lies inside a tumor outline, ignored inside an exclusion outline, and normal elsewhere; a slide without
+annotations is normal throughout, unless it is a tumor slide, whose missing annotation is an error.
 (The AWS Open Data mirror ``s3://camelyon-dataset/CAMELYON16/`` uses a different, flat layout.)
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from pathboard import hookimpl
 from pathboard.core.dataset import Annotation, Record, SlideDataset
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.masks import truth_from_annotations
 
 CLASSES = ["normal", "tumor"]
 URL = "https://camelyon16.grand-challenge.org/Data/"
@@ -127,6 +131,21 @@ class Camelyon16(SlideDataset):
                     if Path(member).name.lower() == f"{stem.lower()}.xml":
                         return parse_asap_xml(zf.read(member))
         return []
+
+    def segmentation_truth(self, base: Path, path: str, grid_shape: tuple[int, int], cell_size0: float):
+        """Class index per grid cell (cells of ``cell_size0`` level-0 pixels; -1: excluded)."""
+        annotations = self.annotations(base, path)
+        if not any(a.label == "tumor" for a in annotations) and self._is_tumor(base, path):
+            raise DatasetNotFoundError(f"{self.id}: {path} is a tumor slide but has no lesion annotation in "
+                                       f"{Path(path).parts[0]}/lesion_annotations[.zip]")
+        return truth_from_annotations(annotations, self.classes, grid_shape, cell_size0, default="normal")
+
+    def _is_tumor(self, base: Path, path: str) -> bool:
+        if path.startswith(TRAIN_DIRS["tumor"] + "/"):
+            return True
+        if path.startswith(TEST_DIR + "/") and (base / REFERENCE).is_file():
+            return read_reference(base / REFERENCE).get(Path(path).stem.lower(), ("",))[0] == "tumor"
+        return False
 
 
 @hookimpl

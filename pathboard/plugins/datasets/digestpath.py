@@ -6,15 +6,22 @@ Official layout of the training data (``Colonoscopy_tissue_segment_dataset``):
 ``tissue-train-pos-v1/<name>.jpg`` with its pixel lesion mask ``<name>_mask.jpg`` (250 images with
 malignant lesions) and ``tissue-train-neg/<name>.jpg`` (410 images without lesions, no masks).
 Labels: benign for tissue-train-neg, malignant for tissue-train-pos-v1; :meth:`DigestPath.mask` gives
-the lesion mask of an item for the segmentation task.
+the lesion mask of an item, and :meth:`DigestPath.segmentation_truth` the segmentation task's ground
+truth: lesion pixels malignant, every other pixel benign (a negative image is benign throughout).
+The JPEGs carry no resolution metadata; the images were scanned at 20x, taken as 0.5 µm/px by the
+usual 10/power convention (``mpp``), so they can be tiled at a physical resolution.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from pathboard import hookimpl
 from pathboard.core.dataset import Dataset, Record, image_files
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.masks import IGNORE, mask_to_grid
 
 CLASSES = ["benign", "malignant"]
 FOLDERS = {"tissue-train-neg": 0, "tissue-train-pos-v1": 1}
@@ -47,6 +54,23 @@ class DigestPath(Dataset):
             raise DatasetNotFoundError(f"{self.id}: lesion mask {mask} not found for {base / path}")
         return mask
 
+    def segmentation_truth(self, base: Path, path: str, grid_shape: tuple[int, int], cell_size0: int) -> np.ndarray:
+        """Class index per grid cell (cells of ``cell_size0`` image pixels): malignant where most of the
+        cell's pixels are lesion in the mask (grey level > 127, the JPEG masks being lossy), else benign."""
+        benign, malignant = CLASSES.index("benign"), CLASSES.index("malignant")
+        mask = self.mask(base, path)
+        if mask is None:
+            return np.full(grid_shape, benign, dtype=np.int64)
+        with Image.open(base / path) as img:
+            size = img.size
+        with Image.open(mask) as m:
+            m = m.convert("L")
+            if m.size != size:  # masks are pixel-aligned with their image; resample one that is not
+                m = m.resize(size, Image.NEAREST)
+            lesion = np.asarray(m) > 127
+        grid = mask_to_grid(lesion.astype(np.int8), grid_shape, cell_size0)
+        return np.select([grid == 1, grid == 0], [malignant, benign], IGNORE)
+
 
 @hookimpl
 def register_datasets(register):
@@ -54,7 +78,7 @@ def register_datasets(register):
         id="digestpath", folder="Colonoscopy_tissue_segment_dataset", classes=CLASSES,
         prompt_file="digestpath.json", title="DigestPath 2019 colonoscopy tissue", url=URL,
         tags={"organ": "colon", "stain": "H&E", "group": "general"},
-        tasks=frozenset({"zeroshot", "segmentation"}), splits=("train",), expected_files=660,
+        tasks=frozenset({"zeroshot", "segmentation"}), splits=("train",), expected_files=660, mpp=0.5,
         access=f"register at {URL} and download the task-2 training data (tissue-train-pos-v1.zip, "
                "tissue-train-neg.zip); unzip both into <data root>/Colonoscopy_tissue_segment_dataset/",
     ))
