@@ -8,7 +8,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 import pathboard
 from pathboard.core import plugins
 from pathboard.core.cache import EmbeddingCache
@@ -263,17 +262,19 @@ def _run_dataset(cells, embedder: Embedder, p: Plan, store, summary, artifacts: 
         scored = cell.task.score(ctx)
         if ctx.failures:
             summary.failed_files.setdefault(dataset.id, {}).update(ctx.failures)
+        common = {"model": spec.id, "dataset": dataset.id, "task": cell.task.id, "prompt_mode": cell.prompt_mode,
+                  "weights_fingerprint": embedder.fingerprint, "weights_origin": p.weights[spec.id].origin,
+                  "prompt_hash": prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None,
+                  "manifest_hash": manifest.hash, "embedding_key": images.key if images else None,
+                  "n_items": len(manifest), "n_failed": len(images.failed) if images else len(ctx.failures),
+                  "device": embedder.runtime.device, "precision": embedder.runtime.precision}
+        entries = []
         for variant, metrics in (scored.items() if isinstance(scored, dict) else [("", scored)]):
-            row = {"model": spec.id, "dataset": dataset.id, "task": cell.task.id, "variant": variant,
-                   "prompt_mode": cell.prompt_mode, "weights_fingerprint": embedder.fingerprint,
-                   "weights_origin": p.weights[spec.id].origin,
-                   "prompt_hash": prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None,
-                   "manifest_hash": manifest.hash, "embedding_key": images.key if images else None,
-                   "n_items": len(manifest), "n_failed": len(images.failed) if images else len(ctx.failures),
-                   "device": embedder.runtime.device, "precision": embedder.runtime.precision}
+            row = {**common, "variant": variant}
             predictions = None
             if variant in ctx.predictions:
                 y_true, y_pred = ctx.predictions[variant]
                 predictions = (y_true, y_pred, len(dataset.classes), bool(dataset.ordinal))
-            store.add_cell(summary.run_id, row, metrics, ctx.written if variant == "" else (), predictions)
+            entries.append((row, metrics, ctx.written if variant == "" else (), predictions))
             summary.cells.append({**row, "metrics": {m.name: m for m in metrics}})
+        store.add_cells(summary.run_id, entries)  # one short transaction per scored cell

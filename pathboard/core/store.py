@@ -55,6 +55,7 @@ def now() -> datetime:
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._schema_ready = False  # the idempotent DDL runs once per Store, not on every write
 
     def _connect(self, read_only: bool = False, attempts: int = 50):
         """Open the file, waiting briefly while another process holds its lock."""
@@ -72,10 +73,12 @@ class Store:
         con = self._connect()
         try:
             con.execute("BEGIN")
-            con.execute(SCHEMA)
+            if not self._schema_ready:
+                con.execute(SCHEMA)
             for sql, params in sql_and_params:
                 con.execute(sql, params)
             con.execute("COMMIT")
+            self._schema_ready = True
         finally:
             con.close()
 
@@ -95,19 +98,26 @@ class Store:
     def add_cell(self, run_id: str, cell: dict, metrics, artifacts=(), predictions=None) -> str:
         """One scored cell, its metrics, the files it produced ((item, kind, path)) and, for
         classification, its per-item predictions ((y_true, y_pred, n_classes, ordinal)), atomically."""
-        cell_id = uuid.uuid4().hex
-        row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
-        cols = ", ".join(row)
-        stmts = [(f"INSERT INTO cells ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))]
-        stmts += [("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n])
-                  for m in metrics]
-        stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
-        if predictions is not None:
-            y_true, y_pred, n_classes, ordinal = predictions
-            stmts.append(("INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
-                          [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal]))
+        return self.add_cells(run_id, [(cell, metrics, artifacts, predictions)])[0]
+
+    def add_cells(self, run_id: str, entries: list[tuple]) -> list[str]:
+        """Several cells as :meth:`add_cell` takes them, in one transaction (a task's variants)."""
+        stmts, ids = [], []
+        for cell, metrics, artifacts, predictions in entries:
+            cell_id = uuid.uuid4().hex
+            ids.append(cell_id)
+            row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
+            stmts.append((f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                          list(row.values())))
+            stmts += [("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                       [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n]) for m in metrics]
+            stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
+            if predictions is not None:
+                y_true, y_pred, n_classes, ordinal = predictions
+                stmts.append(("INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
+                              [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal]))
         self._write(stmts)
-        return cell_id
+        return ids
 
     def replace_comparisons(self, rows: list[list]) -> None:
         self._write([("DELETE FROM comparisons", [])] +
