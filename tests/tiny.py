@@ -62,8 +62,7 @@ def write_open_clip_dir(out: Path, config: dict = TINY_OPEN_CLIP, model=None, se
 
 def write_hf_clip_dir(out: Path, seed: int = 0) -> Path:
     """A transformers CLIPModel directory laid out like ``vinid/plip`` (pytorch_model.bin, CLIP BPE files)."""
-    from open_clip.tokenizer import SimpleTokenizer, default_bpe
-    from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+    from transformers import CLIPConfig, CLIPModel
 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -78,19 +77,27 @@ def write_hf_clip_dir(out: Path, seed: int = 0) -> Path:
     model = CLIPModel(config)
     config.save_pretrained(out)
     torch.save(model.state_dict(), out / "pytorch_model.bin")
-    # tokenizer files built from open_clip's bundled BPE, with HF's special-token names
-    names = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
-    vocab = {names.get(k, k): v for k, v in SimpleTokenizer().encoder.items()}
-    merges = gzip.open(default_bpe()).read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
-    (out / "vocab.json").write_text(json.dumps(vocab))
-    (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    CLIPTokenizer(vocab=vocab, merges=[tuple(m.split()) for m in merges]).save_pretrained(out)
+    write_clip_bpe_tokenizer(out)
     (out / "preprocessor_config.json").write_text(json.dumps({
         "crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
         "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": OPENAI_MEAN,
         "image_std": OPENAI_STD, "resample": 3, "size": 224,
     }))
     return out
+
+
+def write_clip_bpe_tokenizer(out: Path) -> None:
+    """vocab.json, merges.txt, tokenizer.json, tokenizer_config.json: the CLIP BPE files HF CLIP repos
+    ship, built from open_clip's bundled BPE with HF's special-token names."""
+    from open_clip.tokenizer import SimpleTokenizer, default_bpe
+    from transformers import CLIPTokenizer
+
+    names = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
+    vocab = {names.get(k, k): v for k, v in SimpleTokenizer().encoder.items()}
+    merges = gzip.open(default_bpe()).read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    (out / "vocab.json").write_text(json.dumps(vocab))
+    (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    CLIPTokenizer(vocab=vocab, merges=[tuple(m.split()) for m in merges]).save_pretrained(out)
 
 
 def install_tiny_hub(hf_home: Path, work: Path) -> None:

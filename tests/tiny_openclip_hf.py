@@ -6,7 +6,6 @@ CONCH uses the byte-level BPE tokenizer that ships inside ``conch-fork``.
 """
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -123,22 +122,8 @@ QUILTNET_B16 = {
 }
 
 
-def write_clip_bpe_tokenizer(out: Path) -> None:
-    """vocab.json, merges.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json: the CLIP
-    BPE files QuiltNet-B-16 ships beside its weights (open_clip uses its own bundled copy)."""
-    from open_clip.tokenizer import SimpleTokenizer, default_bpe
-    from transformers import CLIPTokenizer
-
-    names = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
-    vocab = {names.get(k, k): v for k, v in SimpleTokenizer().encoder.items()}
-    merges = gzip.open(default_bpe()).read().decode("utf-8").split("\n")[1: 49152 - 256 - 2 + 1]
-    (out / "vocab.json").write_text(json.dumps(vocab))
-    (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    CLIPTokenizer(vocab=vocab, merges=[tuple(m.split()) for m in merges]).save_pretrained(out)
-
-
 def write_quiltnet_b16_dir(out: Path, seed: int = 0) -> Path:
-    from tiny import write_open_clip_dir
+    from tiny import write_clip_bpe_tokenizer, write_open_clip_dir
 
     write_open_clip_dir(out, QUILTNET_B16, seed=seed)
     write_clip_bpe_tokenizer(out)
