@@ -48,7 +48,7 @@ def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_
     """
     loader = DataLoader(ImageFiles(root, paths, model.preprocess, open_image), batch_size=batch_size, shuffle=False,
                         num_workers=workers, collate_fn=_collate,
-                        pin_memory=str(getattr(model, "runtime", None) and model.runtime.device).startswith("cuda"))
+                        pin_memory=getattr(getattr(model, "runtime", None), "device", "cpu").startswith("cuda"))
     failed: dict[str, str] = {}
     forwards = 0
     with tqdm(total=len(paths), desc=desc, unit="img", disable=None, leave=False) as bar:
