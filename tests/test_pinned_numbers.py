@@ -1,0 +1,43 @@
+"""Every number of zero-shot and few-shot on the real ``../shared/data`` samples is pinned.
+
+The golden file was written by the code *before* the plugin API v2 refactor (one-way scoring,
+task options, applicability); the refactor must not move a single stored number. Regenerate it
+only for a deliberate change of a metric, with ``PATHBOARD_WRITE_GOLDEN=1`` and a commit that
+says why.
+"""
+import json
+import math
+import os
+from pathlib import Path
+
+import duckdb
+
+from pathboard.core.runner import RunConfig, execute, plan
+
+GOLDEN = Path(__file__).parent / "golden" / "shared_data_numbers.json"
+
+
+def stored(db) -> dict[str, list]:
+    rows = duckdb.connect(str(db), read_only=True).execute("""
+        SELECT dataset, task, variant, coalesce(prompt_mode, '-'), metric, value, ci_low, ci_high, n
+        FROM results_all ORDER BY ALL""").fetchall()
+    return {"/".join(map(str, r[:5])): [None if v is None or math.isnan(v) else round(v, 9) for v in r[5:8]] + [r[8]]
+            for r in rows}
+
+
+def test_zero_and_few_shot_numbers_on_the_real_samples_are_unchanged(tmp_path, tiny_hub, shared_data, fresh_cache):
+    db = tmp_path / "pb.duckdb"
+    for datasets, tasks in (("crc-val-he-7k,lc25000-lung", "zeroshot"), ("lc25000-lung", "fewshot")):
+        cfg = RunConfig(models="quiltnet-b32", datasets=datasets, tasks=tasks, data_root=str(shared_data),
+                        db=str(db), workers=0, batch_size=64)
+        summary = execute(plan(cfg), cfg)
+        assert not summary.errors, summary.errors
+    numbers = stored(db)
+    if os.environ.get("PATHBOARD_WRITE_GOLDEN"):
+        GOLDEN.write_text("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(numbers.items()))
+                          + "\n}\n")
+    golden = json.loads(GOLDEN.read_text())
+    assert sorted(numbers) == sorted(golden)  # the same cells, variants and metrics
+    changed = {k: (numbers[k], golden[k]) for k in golden if numbers[k] != golden[k]}
+    assert not changed, f"{len(changed)} of {len(golden)} numbers moved, e.g. {list(changed.items())[:3]}"
+    assert len(golden) > 600  # zero-shot (2 sets x 2 modes) and every few-shot variant
