@@ -153,8 +153,9 @@ def test_full_size_modules_have_the_released_shapes():
     """The real architectures, built on the meta device: shapes the released code implies."""
     from transformers import BertConfig
 
-    from pathboard.plugins.models.keep import KEEP
-    from pathboard.plugins.models.kep import KEPCTP, from_timm054
+    from pathboard.plugins.models._keep_modules import KEEP
+    from pathboard.plugins.models._kep_modules import KEPCTP
+    from pathboard.plugins.models.kep import from_timm054
 
     pubmedbert = dict(TINY_BERT, vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                       intermediate_size=3072)

@@ -65,7 +65,7 @@ def write_kep_dir(out: Path, seed: int = 0) -> Path:
     """A KEP-CTP_OpenPath folder: pytorch_model.bin + PubMedBERT's config.json and tokenizer."""
     from transformers import BertConfig
 
-    from pathboard.plugins.models.kep import KEPCTP
+    from pathboard.plugins.models._kep_modules import KEPCTP
 
     torch.manual_seed(seed)
     config = BertConfig(**TINY_BERT)
@@ -101,7 +101,7 @@ def write_keep_files(out: Path, seed: int = 0, bin_file: bool = False) -> Path:
     pytorch_model.bin), vocab.txt, tokenizer_config.json, special_tokens_map.json."""
     from safetensors.torch import save_file
 
-    from pathboard.plugins.models.keep import KEEP
+    from pathboard.plugins.models._keep_modules import KEEP
 
     torch.manual_seed(seed)
     cfg = TINY_KEEP_CONFIG

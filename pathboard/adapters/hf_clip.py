@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-import torch
-from torchvision import transforms as T
+from typing import TYPE_CHECKING
 
 from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, TorchCLIPModel
 from pathboard.core.weights import Weights, from_hub
+
+if TYPE_CHECKING:
+    import torch
+    from torchvision import transforms as T
 
 REQUIRED = ["config.json", "preprocessor_config.json", "tokenizer_config.json"]
 OPTIONAL = ["vocab.json", "merges.txt", "tokenizer.json", "special_tokens_map.json"]
@@ -34,6 +36,7 @@ class HFCLIPSpec(ModelSpec):
 
 def image_transform(cfg: dict) -> T.Compose:
     """The CLIPImageProcessor pipeline as a (picklable, fast) torchvision transform."""
+    from torchvision import transforms as T
 
     def side(value, key):
         return value if isinstance(value, int) else value.get(key) or value.get("height")
@@ -63,4 +66,6 @@ class HFCLIPModel(TorchCLIPModel):
 
 def _features(out) -> torch.Tensor:
     """transformers 5 returns an output object (projected features in ``pooler_output``); 4.x a tensor."""
+    import torch
+
     return out if isinstance(out, torch.Tensor) else out.pooler_output

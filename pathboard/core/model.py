@@ -5,14 +5,16 @@ import contextlib
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from pathboard.core.errors import PathboardError
 from pathboard.core.weights import Weights
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+if TYPE_CHECKING:
+    import torch
+
+#: precision name -> the name of its torch dtype (torch is imported only when a model runs)
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Runtime:
     def create(cls, device: str | None, precision: str = "fp32") -> "Runtime":
         if precision not in PRECISIONS:
             raise PathboardError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        import torch
+
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         kind = device.split(":")[0]
@@ -44,7 +48,9 @@ class Runtime:
         """Mixed precision on accelerators; a no-op in fp32."""
         if self.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(self.device.split(":")[0], dtype=PRECISIONS[self.precision])
+        import torch
+
+        return torch.autocast(self.device.split(":")[0], dtype=getattr(torch, PRECISIONS[self.precision]))
 
 
 class EmbeddingModel(ABC):
@@ -90,19 +96,23 @@ class TorchCLIPModel(EmbeddingModel):
     @abstractmethod
     def text_features(self, texts: list[str]) -> torch.Tensor: ...
 
-    @torch.inference_mode()
     def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
-        with self.runtime.autocast():
-            feats = self.image_features(batch.to(self.runtime.device, non_blocking=True))
-        return l2_normalise(feats).cpu()
+        import torch
 
-    @torch.inference_mode()
-    def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        out = []
-        for i in range(0, len(texts), self.text_batch):
+        with torch.inference_mode():
             with self.runtime.autocast():
-                out.append(l2_normalise(self.text_features(texts[i : i + self.text_batch])).cpu())
-        return torch.cat(out)
+                feats = self.image_features(batch.to(self.runtime.device, non_blocking=True))
+            return l2_normalise(feats).cpu()
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        import torch
+
+        with torch.inference_mode():
+            out = []
+            for i in range(0, len(texts), self.text_batch):
+                with self.runtime.autocast():
+                    out.append(l2_normalise(self.text_features(texts[i : i + self.text_batch])).cpu())
+            return torch.cat(out)
 
 
 @dataclass
@@ -140,4 +150,6 @@ class ModelSpec(ABC):
 
 
 def l2_normalise(x: torch.Tensor) -> torch.Tensor:
+    import torch
+
     return torch.nn.functional.normalize(x.float(), dim=-1)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
+from pathboard.core.paths import cache_root
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,14 +30,6 @@ def config_path() -> Path:
         return Path(env)
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "pathboard" / "config.toml"
-
-
-def cache_root() -> Path:
-    env = os.environ.get("PATHBOARD_CACHE")
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "pathboard"
 
 
 def overrides(cli: tuple[str, ...] | list[str] = ()) -> dict[str, tuple[Path, str]]:

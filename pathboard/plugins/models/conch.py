@@ -11,13 +11,15 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
 from pathboard.core.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
 from pathboard.core.weights import Weights, from_hub, offline
+
+if TYPE_CHECKING:
+    import torch
 
 REPO = "MahmoodLab/conch"
 CHECKPOINT = "pytorch_model.bin"
@@ -102,6 +104,8 @@ def tokenizer(occ=None):
 def tokenize(tok, texts: list[str]) -> torch.Tensor:
     """What conch's ``tokenize()`` does, without ``batch_encode_plus`` (gone in transformers 5):
     127 tokens (start, text, end, pads; truncated) and one pad appended, the slot of the CLS token."""
+    import torch
+
     ids = tok(list(texts), max_length=CONTEXT - 1, add_special_tokens=True, return_token_type_ids=False,
               truncation=True, padding="max_length", return_tensors="pt")["input_ids"]
     return torch.nn.functional.pad(ids, (0, 1), value=tok.pad_token_id)
@@ -109,6 +113,8 @@ def tokenize(tok, texts: list[str]) -> torch.Tensor:
 
 def _state_dict(path: Path) -> dict:
     """The checkpoint's tensors, memory-mapped (only shapes and names are read here)."""
+    import torch
+
     try:
         sd = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except RuntimeError:  # an old, non-zip checkpoint cannot be memory-mapped
@@ -155,6 +161,8 @@ def architecture(occ, state: dict) -> str | dict:
 
 def _model_keys(occ, arch: str | dict) -> list[str]:
     """The parameters zero-shot needs (image and text towers), built on the meta device (free)."""
+    import torch
+
     cfg = json.loads((occ.factory.CFG_DIR / f"{arch}.json").read_text()) if isinstance(arch, str) else dict(arch)
     cfg.pop("custom_text", None)
     with torch.device("meta"):

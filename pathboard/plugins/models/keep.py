@@ -13,42 +13,15 @@ import json
 import re
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
 from pathboard import hookimpl
+from pathboard.adapters import bert_text as bt
 from pathboard.core.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
 from pathboard.core.weights import Weights, from_hub
-from pathboard.plugins.models import _bert_text as bt
 
 REPO = "Astaxanthin/KEEP"
 REQUIRED = ["config.json", "vocab.txt", "tokenizer_config.json"]
 OPTIONAL = ["special_tokens_map.json"]
 WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]  # the hub has the first; the GitHub release the second
-
-
-class KEEP(nn.Module):
-    def __init__(self, vision: dict, text: dict, projection_dim: int = 768):
-        super().__init__()
-        import timm
-
-        self.visual = timm.create_model(
-            "vit_large_patch16_224", pretrained=False, num_classes=0,
-            img_size=vision.get("img_size", 224), patch_size=vision.get("patch_size", 16),
-            init_values=vision.get("init_values", 1e-5), embed_dim=vision.get("hidden_size", 1024),
-            depth=vision.get("num_layers", 24), num_heads=vision.get("num_heads", 16),
-            mlp_ratio=vision.get("mlp_ratio", 4.0), qkv_bias=vision.get("qkv_bias", True))
-        width = self.visual.num_features
-        self.visual_head = nn.Sequential(nn.Linear(width, projection_dim), nn.GELU(),
-                                         nn.Linear(projection_dim, projection_dim))
-        self.text = bt.bert(text)
-        self.logit_scale = nn.Parameter(torch.tensor(1 / 0.04).log())
-
-    def encode_image(self, x):
-        return self.visual_head(self.visual(x))
-
-    def encode_text(self, tokens: dict):
-        return self.text(**tokens).pooler_output
 
 
 def to_timm(sd: dict) -> dict:
@@ -68,6 +41,10 @@ class KEEPSpec(ModelSpec):
         return override
 
     def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel:
+        import torch
+
+        from pathboard.plugins.models._keep_modules import KEEP
+
         cfg = json.loads((weights.path / "config.json").read_text())
         path = next(weights.path / f for f in WEIGHT_FILES if (weights.path / f).is_file())
         if path.suffix == ".safetensors":

@@ -3,11 +3,13 @@ their ImageNet preprocessing. Everything is read from the weights directory; not
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
-from torchvision import transforms as T
+from typing import TYPE_CHECKING
 
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
+
+if TYPE_CHECKING:
+    import torch
+    from torchvision import transforms as T
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -18,6 +20,8 @@ LEGACY_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 def imagenet_transform(size: int = 224) -> T.Compose:
     """Bicubic resize of the short side, centre crop, ImageNet mean/std (both repos' inference code)."""
+    from torchvision import transforms as T
+
     return T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(size),
                       T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
