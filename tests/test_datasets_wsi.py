@@ -10,12 +10,11 @@ import pytest
 import tifffile
 
 from pathboard.core import plugins
-from pathboard.core.dataset import Annotation
+from pathboard.core.dataset import Annotation, dataset_from_spec
 from pathboard.core.errors import DatasetNotFoundError
 from pathboard.plugins.datasets import ebrains as ebrains_mod
 from pathboard.plugins.datasets._ebrains_split import rare30_test_uuids
 from pathboard.plugins.datasets.camelyon16 import parse_asap_xml
-from pathboard.plugins.datasets.generic import dataset_from_spec
 
 
 def pyramid_tif(path: Path, width=512, height=384, seed=0) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -18,7 +17,7 @@ from PIL import Image
 
 from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.prompts import PromptSet
+from pathboard.core.prompts import PromptSet, packaged_prompts
 
 IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -31,6 +30,25 @@ def data_root(cli: str | None) -> Path:
     if not path.is_dir():
         raise DatasetNotFoundError(f"data root {path} is not a directory")
     return path
+
+
+def found(folder: Path, n: int = 5) -> str:
+    """The first ``n`` names in ``folder``, sorted and comma-separated; "nothing" when it is empty, missing or
+    unreadable (it never raises: it only words an error)."""
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries)
+    except OSError:
+        return "nothing"
+    return ", ".join(names[:n]) or "nothing"
+
+
+def layout_error(dataset_id: str, folder: Path, expected: str, problem: str = "") -> DatasetNotFoundError:
+    """The one-line error for a dataset folder that does not hold the official layout:
+    ``<id>: [<problem>: ]<folder> is not in the official layout: expected <expected>; found <first 5 names>``."""
+    lead = f"{problem}: " if problem else ""
+    return DatasetNotFoundError(f"{dataset_id}: {lead}{folder} is not in the official layout: expected {expected}; "
+                                f"found {found(folder)}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +107,9 @@ class Dataset:
     #: µm per pixel of the images as scanned, for files that carry no resolution metadata (plain JPEGs):
     #: slide-style tasks tile them at a physical resolution from it (Tiling.fallback_mpp); None: unknown
     mpp: float | None = None
-    tasks: frozenset[str] = frozenset({"zeroshot"})
+    #: task id -> why this dataset opts out of a task that would otherwise apply (tasks decide what
+    #: applies from the dataset's :attr:`facts`; a dataset says what it has, not which tasks it accepts)
+    opt_out: dict = field(default_factory=dict)
     #: the official splits, and the one zero-shot evaluates on (None: every labelled item)
     splits: tuple[str, ...] = ()
     eval_split: str | None = None
@@ -100,6 +120,26 @@ class Dataset:
     downloads: tuple[Download, ...] = ()
     #: for gated or registration-only data: the exact steps to get it, shown instead
     access: str = ""
+
+    @property
+    def facts(self) -> frozenset[str]:
+        """What this dataset has, from what it declares (see ``pathboard.core.task.FACTS``): patches or
+        slides (its level), labels (classes), captions and segmentation truth (the methods it defines)."""
+        facts = {"slides" if self.level == "wsi" else "patches"}
+        if self.classes:
+            facts.add("labels")
+        if callable(getattr(self, "captions", None)):
+            facts.add("captions")
+        if callable(getattr(self, "segmentation_truth", None)):
+            facts.add("segmentation")
+        return frozenset(facts)
+
+    @property
+    def tasks(self) -> frozenset[str]:
+        """Ids of the registered tasks that apply to this dataset."""
+        from pathboard.core import plugins
+
+        return frozenset(t.id for t in plugins.registry("task").values() if t.supports(self) is None)
 
     @property
     def groups(self) -> set[str]:
@@ -124,9 +164,7 @@ class Dataset:
         base = self.locate(root)
         records = sorted(self.records(base), key=lambda r: r.path)
         if not records:
-            found = sorted(p.name for p in base.iterdir())[:5]
-            raise DatasetNotFoundError(f"{self.id}: no items under {base} (expected layout {self.layout}; "
-                                       f"found {', '.join(found) or 'nothing'})")
+            raise layout_error(self.id, base, self.layout, "no items")
         seen = {r.path for r in records}
         if len(seen) != len(records):
             raise DatasetNotFoundError(f"{self.id}: {len(records) - len(seen)} duplicate item(s) under {base}")
@@ -150,7 +188,7 @@ class Dataset:
             raise PathboardError(f"{self.id} has no prompt set (it is unlabelled)")
         path = Path(self.prompt_file)
         if not path.is_absolute():
-            path = Path(str(resources.files("pathboard.plugins.datasets") / "prompts" / self.prompt_file))
+            path = packaged_prompts() / self.prompt_file
         return PromptSet.load(path)
 
 
@@ -178,11 +216,8 @@ class ImageFolderDataset(Dataset):
     def records(self, base: Path) -> Iterable[Record]:
         present = [c for c in self.classes if (base / c).is_dir()]
         if not present:
-            raise DatasetNotFoundError(
-                f"{self.id}: {base} is not in the official layout: expected class folders "
-                f"{', '.join(str(base / c) for c in self.classes[:3])}, ...; found "
-                f"{', '.join(sorted(p.name for p in base.iterdir())[:5]) or 'nothing'}"
-            )
+            expected = f"class folders {', '.join(str(base / c) for c in self.classes[:3])}, ..."
+            raise layout_error(self.id, base, expected)
         for label, cls in enumerate(self.classes):
             if cls in present:
                 yield from (Record(f"{cls}/{name}", label, self.split) for name in image_files(base / cls))
@@ -195,7 +230,6 @@ class SlideDataset(Dataset):
     slide tasks; a loader only says what the official download holds."""
 
     level: str = "wsi"
-    tasks: frozenset[str] = frozenset({"zeroshot-wsi"})
 
     def annotations(self, base: Path, path: str) -> list[Annotation]:
         return []
@@ -208,3 +242,18 @@ class DatasetFactory:
     id: str
     build: Callable[[str], Dataset]
     title: str = ""
+
+
+def dataset_from_spec(value: str) -> Dataset | None:
+    """The dataset a parameterised id names (``<prefix>:REST``, e.g. ``folder:PATH``), built by the registered
+    :class:`DatasetFactory` of that prefix; None when ``value`` names no factory. Raises
+    :class:`DatasetNotFoundError` (one line) when REST is empty or the factory rejects it."""
+    from pathboard.core import plugins  # the registry loads the plugins, which import this module
+
+    prefix, sep, rest = value.strip().partition(":")
+    factories = plugins.registry("factory")
+    if not sep or prefix not in factories:
+        return None
+    if not rest.strip():
+        raise DatasetNotFoundError(f"{value.strip()}: give a path after '{prefix}:'")
+    return factories[prefix].build(rest)

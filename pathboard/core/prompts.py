@@ -3,8 +3,8 @@
 A prompt file is JSON::
 
     {"source": "where the lists come from",
-     "templates": ["CLASSNAME.", "an H&E image of CLASSNAME.", ...],   # or "@other.json":
-                                                                       # its "templates", same folder
+     "templates": ["CLASSNAME.", "an H&E image of CLASSNAME.", ...],   # or "@other.json": its "templates",
+                                                                       # beside this file or else packaged
      "classes": {"ADI": ["adipose", "adipose tissue", ...], ...},
      "canonical": {"ADI": "adipose tissue"},          # optional; default: first synonym
      "single_template": "CLASSNAME."}                  # optional; default: first template
@@ -17,12 +17,27 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from pathboard.core.errors import PathboardError
 
 MODES = ("single", "ensemble")
 PLACEHOLDER = "CLASSNAME"
+
+
+def packaged_prompts() -> Path:
+    """The folder of pathboard's own prompt files (``pathboard/prompts``)."""
+    return Path(str(resources.files("pathboard") / "prompts"))
+
+
+def _templates_file(path: Path, name: str) -> Path:
+    """``"@name"`` of the prompt file ``path``: beside it, else in pathboard's packaged prompts."""
+    for candidate in (path.parent / name, packaged_prompts() / name):
+        if candidate.is_file():
+            return candidate
+    raise PathboardError(f"prompt file {path}: templates file {name} found neither beside it ({path.parent}) "
+                         f"nor in {packaged_prompts()}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +54,7 @@ class PromptSet:
         try:
             raw = json.loads(path.read_text())
             if isinstance(raw["templates"], str) and raw["templates"].startswith("@"):
-                raw["templates"] = json.loads((path.parent / raw["templates"][1:]).read_text())["templates"]
+                raw["templates"] = json.loads(_templates_file(path, raw["templates"][1:]).read_text())["templates"]
             prompts = cls(
                 classes={k: list(v) for k, v in raw["classes"].items()},
                 templates=list(raw["templates"]),

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Annotation, ImageFolderDataset, Record, SlideDataset
+from pathboard.core.dataset import Annotation, ImageFolderDataset, Record, SlideDataset, layout_error
 from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError
 
@@ -63,8 +63,7 @@ class BACHSlides(SlideDataset):
     def records(self, base: Path):
         slides = sorted(p.name for p in base.iterdir() if p.is_file() and p.suffix.lower() in SLIDE_EXTENSIONS)
         if not slides:
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: no slides in {base} (expected layout {self.layout}; found {found})")
+            raise layout_error(self.id, base, self.layout, "no slides")
         yield from (Record(name, -1, "train") for name in slides)
 
     def annotations(self, base: Path, path: str) -> list[Annotation]:
@@ -83,4 +82,5 @@ def register_datasets(register):
         id="bach-wsi", folder=f"{TOP}/WSI", classes=CLASSES, prompt_file="bach.json",
         title="BACH whole-slide images", url=URL, tags=TAGS, expected_files=30,
         splits=("train",), downloads=(DOWNLOAD,),
+        opt_out={"zeroshot-wsi": "BACH slides carry region annotations only, no slide-level label"},
     ))

@@ -13,8 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files
-from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 
 CLASSES = ["0_N", "1_PB", "2_UDH", "3_FEA", "4_ADH", "5_DCIS", "6_IC"]
 SPLITS = ("train", "val", "test")
@@ -28,9 +27,7 @@ class BRACS(Dataset):
 
     def records(self, base: Path):
         if not any((base / s).is_dir() for s in SPLITS):
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {base} is not in the official layout: expected "
-                                       f"{', '.join(str(base / s) for s in SPLITS)}; found {found}")
+            raise layout_error(self.id, base, ", ".join(str(base / s) for s in SPLITS))
         for split in SPLITS:
             for label, cls in enumerate(CLASSES):
                 if (base / split / cls).is_dir():

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Annotation, Record, SlideDataset
+from pathboard.core.dataset import Annotation, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError
 from pathboard.core.masks import truth_from_annotations
 
@@ -100,10 +100,8 @@ class Camelyon16(SlideDataset):
     def records(self, base: Path):
         present = [d for d in (*TRAIN_DIRS.values(), TEST_DIR) if (base / d).is_dir()]
         if not present:
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {base} is not in the official layout: expected "
-                                       f"{base / TRAIN_DIRS['normal']}, {base / TRAIN_DIRS['tumor']} or "
-                                       f"{base / TEST_DIR}; found {found}")
+            raise layout_error(self.id, base, f"{base / TRAIN_DIRS['normal']}, {base / TRAIN_DIRS['tumor']} or "
+                                              f"{base / TEST_DIR}")
         for cls, folder in TRAIN_DIRS.items():
             if (base / folder).is_dir():
                 yield from (Record(f"{folder}/{name}", CLASSES.index(cls), "train") for name in _tifs(base / folder))
@@ -154,6 +152,6 @@ def register_datasets(register):
         id="camelyon16", folder="CAMELYON16", classes=CLASSES, prompt_file="camelyon16.json",
         title="CAMELYON16 (lymph node metastases)", url=URL,
         tags={"organ": "lymph node", "stain": "H&E", "group": "general"},
-        tasks=frozenset({"zeroshot-wsi", "segmentation"}), splits=("train", "test"), eval_split="test",
+        splits=("train", "test"), eval_split="test",
         expected_files=400, access=ACCESS,
     ))

@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files
-from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 
 CLASSES = ["MSS", "MSIMUT"]
 SPLITS = {"train": "CRC_DX_TRAIN", "test": "CRC_DX_TEST"}
@@ -31,9 +30,8 @@ class CRCMSI(Dataset):
 
     def locate(self, root: Path) -> Path:
         if not any((root / folder).is_dir() for folder in SPLITS.values()):
-            found = ", ".join(sorted(p.name for p in root.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: neither {root / SPLITS['test']} nor {root / SPLITS['train']} "
-                                       f"found (expected layout {self.layout}; found {found})")
+            raise layout_error(self.id, root, f"layout {self.layout}, i.e. {root / SPLITS['test']} or "
+                                              f"{root / SPLITS['train']}")
         return root
 
     def records(self, base: Path):

@@ -14,14 +14,13 @@ sub-folder of it). All 143 slides are the released test set. The patterns are re
 """
 from __future__ import annotations
 
-import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Record, SlideDataset
+from pathboard.core.dataset import Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.plugins.datasets._common import read_table, slide_index
 
 CLASSES = ["lepidic", "acinar", "papillary", "micropapillary", "solid"]
 URL = "https://bmirds.github.io/LungCancer/"
@@ -32,17 +31,6 @@ ACCESS = (
     "dataset's terms); the emailed download link gives the 143 slides DHMC_0001.tif ... DHMC_0143.tif and "
     f"{LABELS}: put them all in <data root>/DartmouthLungCancerHistologyDataset/ (no checksums are published)"
 )
-
-
-def slide_index(base: Path) -> dict[str, str]:
-    """File name -> path relative to ``base`` of every file under it (the first found, sorted walk)."""
-    index: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames.sort()
-        rel = Path(dirpath).relative_to(base)
-        for name in sorted(filenames):
-            index.setdefault(name, (rel / name).as_posix())
-    return index
 
 
 @dataclass
@@ -57,15 +45,8 @@ class DHMCLUAD(SlideDataset):
     def records(self, base: Path):
         labels = base / LABELS
         if not labels.is_file():
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {labels} not found (expected layout {self.layout}; found {found})")
-        with open(labels, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            if FILE not in columns or CLASS not in columns:
-                raise DatasetNotFoundError(f"{self.id}: {labels} has columns {', '.join(columns) or 'none'}; "
-                                           f"expected {FILE!r} and {CLASS!r}")
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+            raise layout_error(self.id, base, self.layout, f"{labels} not found")
+        rows = read_table(self.id, labels, (FILE, CLASS), f"{FILE!r} and {CLASS!r}")
         index = slide_index(base)
         found = 0
         for row in rows:

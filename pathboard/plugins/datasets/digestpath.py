@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files
+from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 from pathboard.core.errors import DatasetNotFoundError
 from pathboard.core.masks import IGNORE, mask_to_grid
 
@@ -36,9 +36,7 @@ class DigestPath(Dataset):
 
     def records(self, base: Path):
         if not any((base / f).is_dir() for f in FOLDERS):
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {base} is not in the official layout: expected "
-                                       f"{', '.join(str(base / f) for f in FOLDERS)}; found {found}")
+            raise layout_error(self.id, base, ", ".join(str(base / f) for f in FOLDERS))
         for folder, label in FOLDERS.items():
             if (base / folder).is_dir():
                 yield from (Record(f"{folder}/{name}", label, "train") for name in image_files(base / folder)
@@ -78,7 +76,7 @@ def register_datasets(register):
         id="digestpath", folder="Colonoscopy_tissue_segment_dataset", classes=CLASSES,
         prompt_file="digestpath.json", title="DigestPath 2019 colonoscopy tissue", url=URL,
         tags={"organ": "colon", "stain": "H&E", "group": "general"},
-        tasks=frozenset({"zeroshot", "segmentation"}), splits=("train",), expected_files=660, mpp=0.5,
+        splits=("train",), expected_files=660, mpp=0.5,
         access=f"register at {URL} and download the task-2 training data (tissue-train-pos-v1.zip, "
                "tissue-train-neg.zip); unzip both into <data root>/Colonoscopy_tissue_segment_dataset/",
     ))

@@ -23,14 +23,13 @@ slides. The 573 test slides are split ``test``; the others (UNI's train and val)
 """
 from __future__ import annotations
 
-import csv
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Record, SlideDataset
+from pathboard.core.dataset import Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.plugins.datasets._common import read_table, slide_index
 from pathboard.plugins.datasets._ebrains_split import rare30_test_uuids
 
 URL = "https://search.kg.ebrains.eu/instances/8fc108ab-e2b4-406f-8999-60269dc1f994"
@@ -137,23 +136,12 @@ class EBRAINS(SlideDataset):
         data = base / prefix
         labels = data / LABELS
         if not labels.is_file():
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {base / LABELS} not found (expected layout {self.layout}; "
-                                       f"found {found})")
-        with open(labels, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            if "uuid" not in columns or "diagnosis" not in columns:
-                raise DatasetNotFoundError(f"{self.id}: {labels} has columns {', '.join(columns) or 'none'}; "
-                                           "expected uuid and diagnosis")
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+            raise layout_error(self.id, base, self.layout, f"{base / LABELS} not found")
+        rows = read_table(self.id, labels, ("uuid", "diagnosis"))
         slides = {}  # uuid -> path relative to base
-        for dirpath, dirnames, filenames in os.walk(data):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.lower().endswith(".ndpi"):
-                    rel = (Path(dirpath) / name).relative_to(base).as_posix()
-                    slides.setdefault(name[: -len(".ndpi")], rel)
+        for name, rel in slide_index(data).items():
+            if name.lower().endswith(".ndpi"):
+                slides.setdefault(name[: -len(".ndpi")], f"{prefix}/{rel}" if prefix else rel)
         listed = found = 0
         for row in rows:
             try:

@@ -14,8 +14,9 @@ format; ``"templates": "@conch-templates.json"`` resolves next to it or, failing
 own prompt folder). Otherwise each class is prompted by its name, canonical exactly as written, with
 the name's ``_``/``-`` spelled as spaces added as a second synonym, in CONCH's 22 templates.
 
-These ids are parameterised, so they are not registered; :func:`dataset_from_spec` builds them. Their
-dataset folder is absolute, so they do not depend on the data root.
+These ids are parameterised: each prefix is a registered :class:`DatasetFactory`, and
+:func:`pathboard.core.dataset.dataset_from_spec` builds the dataset an id names. Their dataset folder is
+absolute, so they do not depend on the data root.
 """
 from __future__ import annotations
 
@@ -23,54 +24,22 @@ import csv
 import json
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
 from pathboard import hookimpl
-from pathboard.core.dataset import DatasetFactory
-from pathboard.core.dataset import IMAGE_EXTENSIONS, Dataset, Record, SlideDataset
-from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.prompts import PLACEHOLDER, PromptSet
+from pathboard.core.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Record, SlideDataset, layout_error
+from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.prompts import PromptSet, packaged_prompts
+from pathboard.plugins.datasets._common import AbsoluteFolder, require_files
 
 PROMPT_FILE = "prompts.json"
-PREFIXES = ("folder", "slides-csv")
 TAGS = {"group": "custom"}
-
-
-def _packaged_prompts() -> Path:
-    return Path(str(resources.files("pathboard.plugins.datasets") / "prompts"))
-
-
-def load_prompts(path: Path) -> PromptSet:
-    """A prompt file, its ``"@file"`` templates resolved beside it or else in pathboard's prompt folder."""
-    try:
-        raw = json.loads(path.read_text())
-        ref = raw.get("templates")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise PathboardError(f"cannot read prompt file {path}: {type(exc).__name__}: {exc}") from None
-    if isinstance(ref, str) and ref.startswith("@") and not (path.parent / ref[1:]).is_file():
-        packaged = _packaged_prompts() / ref[1:]
-        if not packaged.is_file():
-            raise PathboardError(f"prompt file {path}: templates file {ref[1:]} found neither beside it nor in "
-                                 f"{_packaged_prompts()}")
-        try:
-            prompts = PromptSet(classes={k: list(v) for k, v in raw["classes"].items()},
-                                templates=list(json.loads(packaged.read_text())["templates"]),
-                                canonical=dict(raw.get("canonical", {})), single_template=raw.get("single_template"),
-                                source=raw.get("source", str(path)))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PathboardError(f"cannot read prompt file {path}: {type(exc).__name__}: {exc}") from None
-        if not prompts.templates or any(PLACEHOLDER not in t for t in prompts.templates) or \
-                any(not v for v in prompts.classes.values()):
-            raise PathboardError(f"prompt file {path}: every template needs {PLACEHOLDER} and every class a synonym")
-        return prompts
-    return PromptSet.load(path)
 
 
 def name_prompts(classes: list[str], source: str) -> PromptSet:
     """Each class prompted by its own name (plus the name with ``_``/``-`` as spaces), CONCH's templates."""
-    templates = json.loads((_packaged_prompts() / "conch-templates.json").read_text())["templates"]
+    templates = json.loads((packaged_prompts() / "conch-templates.json").read_text())["templates"]
     synonyms = {}
     for c in classes:
         spaced = " ".join(c.replace("_", " ").replace("-", " ").split())
@@ -78,35 +47,20 @@ def name_prompts(classes: list[str], source: str) -> PromptSet:
     return PromptSet(classes=synonyms, templates=templates, canonical={c: c for c in classes}, source=source)
 
 
-def _found(folder: Path) -> str:
-    try:
-        return ", ".join(sorted(p.name for p in folder.iterdir())[:5]) or "nothing"
-    except OSError:
-        return "nothing"
-
-
 def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
-class _Generic:
+class _Generic(AbsoluteFolder):
     """Mixin of the generic datasets: an absolute folder, prompts from the folder or the class names.
     (A plain mixin, not a dataclass, so that it does not reset SlideDataset's field defaults.)"""
 
-    id: str
-    folder: str
     classes: list[str]
-
-    def locate(self, root: Path | None = None) -> Path:  # the data root plays no part
-        path = Path(self.folder)
-        if not path.is_dir():
-            raise DatasetNotFoundError(f"{self.id}: folder not found: {path}")
-        return path
 
     def prompts(self) -> PromptSet:
         custom = Path(self.folder) / PROMPT_FILE
         if custom.is_file():
-            return load_prompts(custom)
+            return PromptSet.load(custom)
         return name_prompts(self.classes, f"class names of {self.id}")
 
 
@@ -138,8 +92,7 @@ def folder_dataset(path: str | Path) -> FolderDataset:
     with os.scandir(folder) as entries:
         classes = sorted(e.name for e in entries if e.is_dir() and _visible(e.name))
     if not classes:
-        raise DatasetNotFoundError(f"folder:{path}: expected one sub-folder per class ({folder}/<CLASS>/*.png ...); "
-                                   f"found {_found(folder)}")
+        raise layout_error(f"folder:{path}", folder, f"one sub-folder per class ({folder}/<CLASS>/*.png ...)")
     return FolderDataset(id=f"folder:{folder}", folder=str(folder), classes=classes, title=folder.name,
                          tags=dict(TAGS), url=folder.as_uri())
 
@@ -170,10 +123,7 @@ class SlidesCsvDataset(_Generic, SlideDataset):
 
     def records(self, base: Path) -> Iterable[Record]:
         rows = read_slides_csv(Path(self.csv_path))
-        missing = [r[SLIDE_COLUMN] for r in rows if not (base / r[SLIDE_COLUMN]).is_file()]
-        if missing:
-            raise DatasetNotFoundError(f"{self.id}: {len(missing)} of {len(rows)} slide(s) listed are not files, "
-                                       f"e.g. {base / missing[0]} (relative paths resolve against {base})")
+        require_files(self.id, base, [r[SLIDE_COLUMN] for r in rows], "slide")
         for r in rows:
             label = self.classes.index(r[LABEL_COLUMN]) if r[LABEL_COLUMN] in self.classes else -1
             meta = tuple((k, v) for k, v in r.items() if k not in (SLIDE_COLUMN, LABEL_COLUMN, SPLIT_COLUMN) and v)
@@ -191,17 +141,6 @@ def slides_csv_dataset(path: str | Path) -> SlidesCsvDataset:
     return SlidesCsvDataset(id=f"slides-csv:{file}", folder=str(file.parent), classes=classes, title=file.name,
                             tags=dict(TAGS), url=file.as_uri(), splits=splits, eval_split=eval_split,
                             csv_path=str(file))
-
-
-def dataset_from_spec(value: str) -> Dataset | None:
-    """The dataset a parameterised id names (``folder:PATH``, ``slides-csv:PATH``), or None when ``value`` is
-    not one. Raises :class:`DatasetNotFoundError` (one line) when the path is missing or malformed."""
-    prefix, sep, rest = value.strip().partition(":")
-    if not sep or prefix not in PREFIXES:
-        return None
-    if not rest:
-        raise DatasetNotFoundError(f"{value}: give a path after '{prefix}:'")
-    return folder_dataset(rest) if prefix == "folder" else slides_csv_dataset(rest)
 
 
 @hookimpl

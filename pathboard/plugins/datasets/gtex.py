@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Record, SlideDataset
-from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.dataset import Record, SlideDataset, layout_error
 
 URL = "https://gtexportal.org/home/histologyPage"
 PORTAL_TABLE = "GTEx Portal*.csv"
@@ -63,9 +62,8 @@ class GTExSlides(SlideDataset):
     def records(self, base: Path) -> Iterable[Record]:
         sites = tissue_sites(base)
         if not sites:
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: no tissue-site table in {base}: expected {base}/GTEx Portal.csv "
-                                       f"(histology page export) or {base}/{SAMPLE_ATTRIBUTES}; found {found}")
+            raise layout_error(self.id, base, f"{base}/GTEx Portal.csv (histology page export) or "
+                                              f"{base}/{SAMPLE_ATTRIBUTES}", "no tissue-site table")
         with os.scandir(base) as entries:
             slides = sorted(e.name for e in entries if e.is_file() and e.name.startswith("GTEX-")
                             and e.name.lower().endswith(".svs"))
@@ -78,5 +76,5 @@ class GTExSlides(SlideDataset):
 @hookimpl
 def register_datasets(register):
     register(GTExSlides(id="gtex-cervix", folder="GTEx", title="GTEx cervix (ectocervix, endocervix)", url=URL,
-                        sites=CERVIX, tasks=frozenset({"embed"}), access=ACCESS,
+                        sites=CERVIX, access=ACCESS,
                         tags={"organ": "cervix", "stain": "H&E", "group": "cervix"}))

@@ -35,6 +35,7 @@ from pathboard import hookimpl
 from pathboard.core.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Manifest, Record
 from pathboard.core.errors import DatasetNotFoundError
 from pathboard.core.prompts import PromptSet
+from pathboard.plugins.datasets._common import AbsoluteFolder, require_files
 
 CAPTIONS = "captions"  # the Record.meta key holding an image's captions (a JSON list of strings)
 IMAGE_COLUMN, CAPTION_COLUMN = "image_path", "caption"
@@ -44,8 +45,6 @@ ARCH_URL = "https://warwick.ac.uk/fac/cross_fac/tia/data/arch"
 @dataclass
 class PairsDataset(Dataset):
     """Images with captions; subclasses yield records via :func:`pair_record`."""
-
-    tasks: frozenset[str] = frozenset({"retrieval"})
 
     def captions(self, manifest: Manifest) -> list[list[str]]:
         """Per item of ``manifest`` (manifest order), its captions."""
@@ -92,25 +91,16 @@ def read_pairs_csv(path: Path) -> dict[str, list[str]]:
 
 
 @dataclass
-class PairsCsvDataset(PairsDataset):
+class PairsCsvDataset(AbsoluteFolder, PairsDataset):
     csv_path: str = ""
 
     @property
     def layout(self) -> str:
         return f"{self.csv_path} ({IMAGE_COLUMN},{CAPTION_COLUMN}; paths relative to {self.folder})"
 
-    def locate(self, root: Path | None = None) -> Path:  # absolute: the data root plays no part
-        path = Path(self.folder)
-        if not path.is_dir():
-            raise DatasetNotFoundError(f"{self.id}: folder not found: {path}")
-        return path
-
     def records(self, base: Path) -> Iterable[Record]:
         pairs = read_pairs_csv(Path(self.csv_path))
-        missing = [p for p in pairs if not (base / p).is_file()]
-        if missing:
-            raise DatasetNotFoundError(f"{self.id}: {len(missing)} of {len(pairs)} image(s) listed are not files, "
-                                       f"e.g. {base / missing[0]} (relative paths resolve against {base})")
+        require_files(self.id, base, list(pairs), "image")
         for image, captions in pairs.items():
             yield pair_record(Path(image).as_posix(), captions)
 

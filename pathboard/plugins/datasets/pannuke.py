@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record
+from pathboard.core.dataset import Dataset, Record, layout_error
 from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError
 from pathboard.core.weights import cache_root
@@ -88,15 +88,13 @@ class PanNuke(Dataset):
     def records(self, base: Path) -> Iterable[Record]:
         present = [k for k in FOLDS if (base / f"Fold {k}").is_dir()]
         if not present:
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {base} is not in the official layout: expected {base}/Fold 1/"
-                                       f"images/fold1/images.npy (unzipped fold_1.zip), ...; found {found}")
+            raise layout_error(self.id, base, f"{base}/Fold 1/images/fold1/images.npy (unzipped fold_1.zip), ...")
         for k in present:
             files = fold_files(k)
             missing = [f for f in files if not (base / f).is_file()]
             if missing:
-                raise DatasetNotFoundError(f"{self.id}: {base / missing[0]} not found (expected layout {self.layout}; "
-                                           f"found {', '.join(sorted(p.name for p in (base / f'Fold {k}').iterdir()))})")
+                raise layout_error(self.id, base / f"Fold {k}", ", ".join(str(base / f) for f in files),
+                                   f"{base / missing[0]} not found")
             images = np.load(base / files[0], mmap_mode="r")
             types = np.load(base / files[1], allow_pickle=False)
             labels = neoplastic_labels(base / files[2])

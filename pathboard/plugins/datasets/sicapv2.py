@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record
+from pathboard.core.dataset import Dataset, Record, layout_error
 from pathboard.core.errors import DatasetNotFoundError
 
 CLASSES = ["NC", "G3", "G4", "G5"]
@@ -52,8 +52,7 @@ class SICAPv2(Dataset):
         sheets = {split: base / rel for split, rel in PARTITIONS.items()}
         if not images.is_dir() or not sheets["test"].is_file():
             missing = images if not images.is_dir() else sheets["test"]
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {missing} not found (expected layout {self.layout}; found {found})")
+            raise layout_error(self.id, base, self.layout, f"{missing} not found")
         with os.scandir(images) as entries:
             present = {e.name for e in entries if e.is_file()}
         folds = {}  # training image -> the cross-validation fold that holds it out

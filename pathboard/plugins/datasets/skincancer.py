@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record
+from pathboard.core.dataset import Dataset, Record, layout_error
 from pathboard.core.errors import DatasetNotFoundError
 
 # the `class` values of tiles-v2.csv: 12 non-tumour structures, then 4 neoplasms
@@ -41,8 +41,7 @@ class SkinCancer(Dataset):
     def records(self, base: Path):
         table = base / CSV
         if not table.is_file():
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {table} not found (expected layout {self.layout}; found {found})")
+            raise layout_error(self.id, base, self.layout, f"{table} not found")
         present: dict[str, set[str]] = {}  # folder -> file names, listed once per folder
         index = {c: i for i, c in enumerate(CLASSES)}
         with open(table, newline="") as fh:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Record, SlideDataset
+from pathboard.core.dataset import Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
 
 URL = "https://portal.gdc.cancer.gov"
@@ -79,10 +79,8 @@ class TCGASlides(SlideDataset):
     def records(self, base: Path) -> Iterable[Record]:
         present = [p for p in self.projects if (base / p).is_dir()]
         if not present:
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: expected project folder(s) "
-                                       f"{', '.join(str(base / p) for p in self.projects)} (layout {self.layout}; "
-                                       f"found {found})")
+            raise layout_error(self.id, base, f"project folder(s) {', '.join(str(base / p) for p in self.projects)} "
+                                              f"(layout {self.layout})")
         for project in present:
             folder = base / project
             overrides = self._labels(folder)
@@ -120,5 +118,5 @@ def register_datasets(register):
     for id, title, projects, classes, slide_type, expected, tags, strategy in sets:
         register(TCGASlides(
             id=id, folder="TCGA", title=title, url=URL, projects=projects, classes=classes, slide_type=slide_type,
-            prompt_file=f"{id}.json" if classes else "", tasks=frozenset({"zeroshot-wsi"} if classes else {"embed"}),
+            prompt_file=f"{id}.json" if classes else "",
             expected_files=expected, tags=tags, access=access(tuple(projects), strategy)))

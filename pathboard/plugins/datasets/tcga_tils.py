@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files
+from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 from pathboard.core.errors import DatasetNotFoundError
 
 URL = "https://zenodo.org/records/6604094"
@@ -45,8 +45,7 @@ class TCGATILs(Dataset):
     def records(self, base: Path) -> Iterable[Record]:
         images = base / IMAGES
         if not images.is_dir():
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {images} not found (expected layout {self.layout}; found {found})")
+            raise layout_error(self.id, base, self.layout, f"{images} not found")
         with os.scandir(images) as entries:
             available = sorted(e.name for e in entries if e.is_dir() and e.name != POOLED)
         wanted = [s for s in available if not self.studies or s in self.studies]

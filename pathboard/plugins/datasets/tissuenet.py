@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Annotation, Record, SlideDataset
+from pathboard.core.dataset import Annotation, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
 
 URL = "https://www.drivendata.org/competitions/67/competition-cervical-biopsy/"
@@ -89,9 +89,7 @@ class TissueNet(SlideDataset):
     def records(self, base: Path) -> Iterable[Record]:
         labels_csv = _csv(base, "train_labels")
         if labels_csv is None:
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {base / 'train_labels.csv'} not found (expected layout "
-                                       f"{self.layout}; found {found})")
+            raise layout_error(self.id, base, self.layout, f"{base / 'train_labels.csv'} not found")
         columns = tuple(str(i) for i in range(len(CLASSES)))
         meta_csv = _csv(base, "train_metadata")
         meta = {r["filename"]: r for r in _rows(meta_csv, ("filename",))} if meta_csv else {}

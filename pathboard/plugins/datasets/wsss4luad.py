@@ -11,8 +11,7 @@ import re
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files
-from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 
 CLASSES = ["tumor", "stroma", "normal"]  # the order of the label vector in the file names
 LABEL = re.compile(r"\[\s*([01])\s*,\s*([01])\s*,\s*([01])\s*\]")
@@ -34,8 +33,7 @@ class WSSS4LUAD(Dataset):
     def records(self, base: Path):
         train = base / TRAIN
         if not train.is_dir():
-            found = ", ".join(sorted(p.name for p in base.iterdir())[:5]) or "nothing"
-            raise DatasetNotFoundError(f"{self.id}: {train} not found (expected layout {self.layout}; found {found})")
+            raise layout_error(self.id, base, self.layout, f"{train} not found")
         for name in image_files(train):
             vector = label_vector(name)
             if vector is not None and sum(vector) == 1:  # single-label patches only
