@@ -18,14 +18,24 @@ def cli():
     """Compare pathology vision-language models on pathology datasets."""
 
 
+#: older flags, kept as aliases of task options (``--mpp X`` is ``--option mpp=X``)
+OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "tile_size",
+                  "fewshot_methods": "fewshot.methods"}
+
+
 @cli.command()
 @click.option("--models", default="all", show_default=True, help="all, or comma-separated model ids")
 @click.option("--datasets", default="all", show_default=True, help="all, comma-separated ids, or a group/organ tag")
-@click.option("--tasks", default="zeroshot", show_default=True, help="comma-separated task ids")
+@click.option("--tasks", default="", help="comma-separated task ids [default: every task that applies to each dataset]")
+@click.option("--option", "-o", "options", multiple=True, metavar="[TASK.]NAME=VALUE",
+              help="a task option (repeatable); NAME alone sets it for every task that has it. "
+                   "`pathboard list tasks` shows them")
 @click.option("--prompt-modes", default="single,ensemble", show_default=True)
-@click.option("--data-root", envvar="PATHBOARD_DATA", help="folder holding the official dataset folders [env PATHBOARD_DATA]")
+@click.option("--data-root", envvar="PATHBOARD_DATA",
+              help="folder holding the official dataset folders [env PATHBOARD_DATA]")
 @click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
-@click.option("--cache-dir", envvar="PATHBOARD_CACHE", help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
+@click.option("--cache-dir", envvar="PATHBOARD_CACHE",
+              help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
 @click.option("--device", default=None, help="cpu, cuda[:N] or mps [default: cuda if available]")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
@@ -34,25 +44,31 @@ def cli():
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
 @click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")
-@click.option("--mpp", type=click.FloatRange(min=0.05, max=20), default=0.5, show_default=True,
-              help="slide tasks: tile at this resolution (µm per pixel)")
-@click.option("--magnification", type=click.FloatRange(min=0.5, max=100), default=None,
-              help="slide tasks: tile at this magnification instead (taken as 10/mpp)")
-@click.option("--tile-size", type=click.IntRange(224, 512), default=224, show_default=True,
-              help="slide tasks: tile side in pixels at that resolution")
-@click.option("--fewshot-methods", default="prototype,linear-probe", show_default=True,
-              help="fewshot task: prototype and/or linear-probe")
-def run(**options):
+@click.option("--mpp", default=None, help="alias of --option mpp=X: slide tasks tile at this resolution (µm/px) [0.5]")
+@click.option("--magnification", default=None, help="alias of --option magnification=X (taken as 10/mpp)")
+@click.option("--tile-size", default=None, help="alias of --option tile_size=X: tile side in pixels [224]")
+@click.option("--fewshot-methods", default=None, help="alias of --option fewshot.methods=X: prototype,linear-probe")
+def run(options, **given):
     """Score models x datasets x tasks x prompt modes and store the results."""
-    from pathboard.core.runner import RunConfig, execute, plan
+    from pathboard.core.options import parse_assignments
+    from pathboard.core.plan import RunConfig, plan
 
-    cfg = RunConfig(**options)
+    values = {key: given.pop(flag) for flag, key in OPTION_ALIASES.items() if given.get(flag) is not None}
+    for flag in OPTION_ALIASES:
+        given.pop(flag, None)
+    values.update(parse_assignments(options))  # --option wins over an alias flag
+    cfg = RunConfig(**given, options=values)
     p = plan(cfg)
     for reason in p.skipped:
         click.echo(f"skipped {reason}", err=True)
-    if not p.cells:
+    if not p.cells and not p.blocked:
         raise PathboardError("nothing to run: every requested cell was skipped (reasons above)")
-    click.echo(f"{len(p.cells)} cell(s): {len(p.weights)} model(s) x {len(p.manifests)} dataset(s)", err=True)
+    click.echo(f"{len(p.cells)} cell(s): {len({c.model.id for c in p.cells})} model(s) x "
+               f"{len({c.dataset.id for c in p.cells})} dataset(s); will score:", err=True)
+    for line in p.describe():
+        click.echo(line, err=True)
+    from pathboard.core.execute import execute
+
     summary = execute(p, cfg, command=shlex.join(["pathboard", *sys.argv[1:]]))
     for cell in (c for c in summary.cells if not c.get("variant")):  # variants (few-shot k, ...): in the db
         m = cell["metrics"]
@@ -64,9 +80,11 @@ def run(**options):
                                for label, n in shown.items()))
     files = sum(len(v) for v in summary.failed_files.values())
     click.echo(f"run {summary.run_id}: {len(summary.cells)} cell(s) stored in {cfg.db}; "
-               f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped", err=True)
+               f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped; "
+               + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary.seconds.items()), err=True)
     if summary.errors:
-        raise PathboardError(f"{len(summary.errors)} model x dataset pair(s) failed (above); the other cells are stored")
+        raise PathboardError(f"{len(summary.errors)} model x dataset pair(s) failed (above); "
+                             "the other cells are stored")
 
 
 @cli.command(name="list")
@@ -87,13 +105,17 @@ def list_(kind, data_root, details):
             where = ""
             if data_root:
                 where = "present" if (Path(data_root) / obj.folder).is_dir() else "missing"
-            extra = f"groups={','.join(sorted(obj.groups))} tasks={','.join(sorted(obj.tasks))} {where}"
+            extra = f"groups={','.join(sorted(obj.groups))} tasks={','.join(sorted(obj.tasks)) or '-'} {where}"
         else:
-            extra = obj.title
+            extra = f"{obj.title} (needs {', '.join(sorted(obj.needs))}{'' if obj.default else '; opt-in'})"
         click.echo(f"{id:<20} {extra:<60} [{obj.plugin}]")
+        if kind == "tasks":
+            for option in obj.options:
+                click.echo(f"    --option {id}.{option.describe()}")
         if details and kind == "models":
             card = obj.card
-            for label, value in [("paper", card.paper), ("licence", card.license), ("gated", "yes" if card.gated else "no"),
+            for label, value in [("paper", card.paper), ("licence", card.license),
+                                 ("gated", "yes" if card.gated else "no"),
                                  ("parameters", card.params), ("embedding", card.embed_dim),
                                  ("input", f"{card.input_size} px" if card.input_size else ""),
                                  ("source", card.url), ("notes", card.notes)]:
@@ -110,7 +132,7 @@ def doctor(models, datasets, data_root, weights):
     """Check that models (plugin, imports, weights, offline) and datasets (folder, files) are usable."""
     from pathboard.core.dataset import data_root as resolve_root
     from pathboard.core.doctor import run_doctor
-    from pathboard.core.runner import select
+    from pathboard.core.selection import select
 
     root = None
     if data_root:

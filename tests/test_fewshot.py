@@ -1,16 +1,16 @@
 """Few-shot classification: a tiny CLIP trained here on real LC25000 patches, scored on other patches."""
 import numpy as np
 import pytest
+from test_trained_zero_shot import TRAIN_PER_CLASS, train_tiny_clip
 
 from pathboard.adapters.openclip import OpenCLIPModel
 from pathboard.core import plugins
 from pathboard.core.dataset import ImageFolderDataset, Manifest
-from pathboard.core.embedder import Embedded
+from pathboard.core.embedding import Embedded
 from pathboard.core.errors import PathboardError
 from pathboard.core.runner import RunConfig, execute, plan
 from pathboard.core.task import CellContext
 from pathboard.plugins.tasks import fewshot
-from test_trained_zero_shot import TRAIN_PER_CLASS, train_tiny_clip
 
 LUNG = ["lung_aca", "lung_n", "lung_scc"]
 TRAIN_STEPS = 120  # fixed, so the result does not depend on how loaded the machine is
@@ -137,11 +137,11 @@ def test_linear_probe_selection_and_fit_see_only_training_items(monkeypatch):
     select = fewshot.select_c
     monkeypatch.setattr(LogisticRegression, "fit", spy)
     monkeypatch.setattr(fewshot, "select_c", lambda x, y, seed: chosen.append(len(y)) or select(x, y, seed))
-    task = fewshot.FewShot().configure(RunConfig(fewshot_methods="linear-probe"))
+    task = fewshot.FewShot().configure({"methods": "linear-probe"})
     out = task.score(ctx)
     assert seen and chosen
     train_rows, test_rows = {r.tobytes() for r in xn[train]}, {r.tobytes() for r in xn[~train]}
-    for X, y in seen:
+    for X, _ in seen:
         rows = {r.tobytes() for r in X.astype(np.float32)}
         assert rows <= train_rows and not rows & test_rows
     assert sorted(set(chosen)) == [3 * k for k in fewshot.shot_counts(20)]  # 20 train items per class
@@ -155,7 +155,7 @@ def test_prototype_is_the_nearest_class_mean():
     # overlapping classes of unequal spread: the class means have unequal norms, so cosine to the
     # re-normalised mean and the raw dot product with the mean disagree
     ctx, xn = synthetic_context(n_per_class=(12, 15, 9), seed=5, d=4, spread=(0.5, 6.0, 2.0))
-    out = fewshot.FewShot().configure(RunConfig(fewshot_methods="prototype")).score(ctx)
+    out = fewshot.FewShot().configure({"methods": "prototype"}).score(ctx)
     train = np.array([s == "train" for s in ctx.splits])
     rows, labels = np.flatnonzero(train), ctx.labels[train]
     for k, draw in [(1, 0), (2, 1), (4, 3), (4, 4)]:
@@ -170,7 +170,7 @@ def test_prototype_is_the_nearest_class_mean():
 
 def test_unknown_method_fails_at_plan_time(tmp_path):
     with pytest.raises(PathboardError, match="unknown few-shot method"):
-        plan(RunConfig(models="quiltnet-b32", datasets="crc-val-he-7k", tasks="fewshot", fewshot_methods="knn"))
+        plan(RunConfig(models="quiltnet-b32", datasets="crc-val-he-7k", tasks="fewshot", options={"fewshot.methods": "knn"}))
 
 
 def test_train_from_another_dataset_then_cached(tmp_path, trained_lung, fresh_cache, monkeypatch):
@@ -188,7 +188,7 @@ def test_train_from_another_dataset_then_cached(tmp_path, trained_lung, fresh_ca
         splits=("test",), train_from="fx-lung-train"))
     calls = count_forwards(monkeypatch)
     cfg = RunConfig(models="quiltnet-b32", weights=(f"quiltnet-b32={weights}",), datasets="fx-lung-test",
-                    data_root=str(root), tasks="fewshot", fewshot_methods="prototype",
+                    data_root=str(root), tasks="fewshot", options={"fewshot.methods": "prototype"},
                     db=str(tmp_path / "pb.duckdb"), workers=0, batch_size=32)
     first = execute(plan(cfg), cfg)
     assert sum(calls) == 3 * 64 + 240 and not first.errors  # both datasets embedded once

@@ -13,6 +13,9 @@ import tifffile
 import torch
 from PIL import Image
 from sklearn.metrics import f1_score, precision_score, recall_score
+from test_datasets_wsi import asap_xml
+from test_trained_zero_shot import train_tiny_clip
+from test_wsi import PINK, PURPLE, texture
 
 from pathboard.core import plugins
 from pathboard.core.dataset import Annotation, Record, SlideDataset
@@ -20,12 +23,13 @@ from pathboard.core.errors import DatasetNotFoundError, PathboardError
 from pathboard.core.masks import IGNORE, mask_to_grid, rasterize_polygons, truth_from_annotations
 from pathboard.core.runner import RunConfig, execute, plan
 from pathboard.core.tiling import Tiling, open_slide, tile_grid
-from pathboard.plugins.tasks.segmentation import (average_scores, image_scores, predict_mask, segmentation_metrics,
-                                                  tile_cells)
-from test_datasets_wsi import asap_xml
-from test_trained_zero_shot import train_tiny_clip
-from test_wsi import PINK, PURPLE, texture
-
+from pathboard.plugins.tasks.segmentation import (
+    average_scores,
+    image_scores,
+    predict_mask,
+    segmentation_metrics,
+    tile_cells,
+)
 
 # ----------------------------------------------------------------------------------- overlap averaging
 
@@ -218,10 +222,10 @@ def test_the_task_picks_datasets_with_ground_truth():
     assert "does not declare" in task.supports(plugins.get("dataset", "crc-val-he-7k"))
     assert task.tiling.overlap == 0.75 and task.tiling_for(plugins.get("dataset", "digestpath")).fallback_mpp == 0.5
     assert task.tiling_for(plugins.get("dataset", "camelyon16")).fallback_mpp is None
-    assert task.configure(RunConfig()).tiling == Tiling(size=224, mpp=0.5, overlap=0.75)  # the CLI defaults
-    custom = task.configure(RunConfig(mpp=1.0, tile_size=448))
+    assert task.configure({}).tiling == Tiling(size=224, mpp=0.5, overlap=0.75)  # the CLI defaults
+    custom = task.configure({"mpp": 1.0, "tile_size": 448})
     assert custom.tiling == Tiling(size=448, mpp=1.0, overlap=0.75) and task.tiling.mpp == 0.5
-    assert task.configure(RunConfig(magnification=10)).tiling.target_mpp == 1.0
+    assert task.configure({"magnification": 10}).tiling.target_mpp == 1.0
     assert plugins.registry("task")["segmentation"].plugin == "pathboard:tasks_segmentation"
 
 
@@ -370,7 +374,7 @@ def test_segments_the_real_slide_and_skips_a_broken_one(tmp_path, shared_data, t
     db = tmp_path / "pb.duckdb"
     cfg = RunConfig(models="quiltnet-b32", weights=(f"quiltnet-b32={weights}",), datasets="cmu",
                     tasks="segmentation", prompt_modes="single", data_root=str(root), db=str(db), workers=0,
-                    mpp=1.0)  # --mpp 1: a quarter of the tiles of 0.5 µm/px
+                    options={"mpp": 1.0})  # --mpp 1: a quarter of the tiles of 0.5 µm/px
     summary = execute(plan(cfg), cfg)
     assert not summary.errors, summary.errors
     reason = summary.failed_files["cmu"]["broken.svs"]

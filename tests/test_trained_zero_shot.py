@@ -8,11 +8,11 @@ import duckdb
 import open_clip
 import torch
 import torch.nn.functional as F
-from PIL import Image
-
 from helpers import pathboard
-from pathboard.core import plugins
+from PIL import Image
 from tiny import OPENAI_MEAN, OPENAI_STD, write_open_clip_dir
+
+from pathboard.core import plugins
 
 CONFIG = {
     "model_cfg": {
@@ -69,7 +69,7 @@ def test_trained_tiny_clip_zero_shots_held_out_real_patches(tmp_path, shared_dat
             (held_out / lung.folder / c / f.name).symlink_to(f)
     db = tmp_path / "pb.duckdb"
     out = pathboard("run", "--models", "quiltnet-b32", "--weights", f"quiltnet-b32={weights}",
-                    "--datasets", "lc25000-lung", "--data-root", held_out, "--db", db)
+                    "--datasets", "lc25000-lung", "--data-root", held_out, "--db", db, "--tasks", "zeroshot")
     assert out.returncode == 0, out.stderr
     rows = dict(duckdb.connect(str(db), read_only=True).execute(
         "SELECT prompt_mode, value FROM leaderboard WHERE metric = 'balanced_accuracy'").fetchall())

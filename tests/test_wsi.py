@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from test_trained_zero_shot import train_tiny_clip
 
 from pathboard.core import plugins
 from pathboard.core.dataset import Record, SlideDataset
@@ -16,7 +17,6 @@ from pathboard.core.errors import PathboardError
 from pathboard.core.runner import RunConfig, execute, plan
 from pathboard.core.tiling import Tiling, open_slide, slide_mpp, tile_grid
 from pathboard.plugins.tasks.zeroshot_wsi import topk_pool
-from test_trained_zero_shot import train_tiny_clip
 
 CMU = "slides/CMU-1-Small-Region.svs"  # 2220 x 2967 px at 0.499 µm/px, one level
 
@@ -145,7 +145,7 @@ def test_mi_zero_classifies_slides_by_majority_texture(tmp_path, shared_data, fr
 
 
 def test_cli_tiling_options_reach_the_task():
-    task = plugins.get("task", "zeroshot-wsi").configure(RunConfig(mpp=1.0, tile_size=256))
+    task = plugins.get("task", "zeroshot-wsi").configure({"mpp": 1.0, "tile_size": 256})
     assert task.tiling == Tiling(size=256, mpp=1.0)
-    assert task.configure(RunConfig(magnification=10)).tiling.target_mpp == 1.0
+    assert task.configure({"magnification": 10}).tiling.target_mpp == 1.0
     assert plugins.get("task", "zeroshot-wsi").tiling == Tiling()  # the registered task is untouched

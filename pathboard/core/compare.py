@@ -11,7 +11,14 @@ from itertools import combinations
 
 import numpy as np
 
-from pathboard.core.metrics import N_BOOT, SEED, bootstrap_indices, confusion_matrices, scores_from_confusion
+from pathboard.core.metrics import (
+    N_BOOT,
+    SEED,
+    bootstrap_indices,
+    confusion_matrices,
+    percentile_ci,
+    scores_from_confusion,
+)
 
 METRICS = ("balanced_accuracy", "weighted_f1", "cohen_kappa", "quadratic_kappa", "accuracy")
 
@@ -36,10 +43,7 @@ def paired_difference(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int
             diffs[name].append(sa[name] - sb[name])
     out = {}
     for name, value in point.items():
-        d = np.concatenate(diffs[name])
-        d = d[np.isfinite(d)]
-        low, high = np.percentile(d, [2.5, 97.5]) if len(d) else (np.nan, np.nan)
-        out[name] = (float(value), float(low), float(high))
+        out[name] = (float(value), *percentile_ci(np.concatenate(diffs[name])))
     return out
 
 

@@ -7,12 +7,10 @@ confusion matrix per resample, vectorised, so 1,000 resamples cost milliseconds 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score,
-                             recall_score)
 
 N_BOOT = 1000
 SEED = 0
@@ -25,6 +23,27 @@ class Metric:
     ci_low: float
     ci_high: float
     n: int
+
+
+def percentile_ci(samples) -> tuple[float, float]:
+    """The 95% percentile interval of bootstrap ``samples``, ignoring NaN/inf (NaNs when none is finite)."""
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    samples = samples[np.isfinite(samples)]
+    if not len(samples):
+        return float("nan"), float("nan")
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def normalised(x) -> np.ndarray:
+    """Rows scaled to unit L2 norm, as float32 (all-zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _class_label(name: str, class_names: list[str]) -> str:
+    """``recall/<index>`` -> ``recall/<class name>``; other names unchanged."""
+    return f"recall/{class_names[int(name.split('/')[1])]}" if name.startswith("recall/") else name
 
 
 def bootstrap_indices(n: int, n_boot: int = N_BOOT, seed: int = SEED, chunk: int = 100) -> Iterator[np.ndarray]:
@@ -73,6 +92,8 @@ def scores_from_confusion(cm: np.ndarray, present: np.ndarray, ordinal: bool) ->
 def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool = False,
                            n_boot: int = N_BOOT, seed: int = SEED) -> list[Metric]:
     """All metrics for labels/predictions indexing ``class_names`` (every candidate class)."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, recall_score
+
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     k, n = len(class_names), len(y_true)
     labels = np.arange(k)
@@ -93,11 +114,41 @@ def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool
     for idx in bootstrap_indices(n, n_boot, seed):
         for name, values in scores_from_confusion(confusion_matrices(y_true, y_pred, k, idx), present, ordinal).items():
             boot[name].append(values)
-    result = []
-    for name, value in point.items():
-        samples = np.concatenate(boot[name])
-        samples = samples[np.isfinite(samples)]
-        low, high = np.percentile(samples, [2.5, 97.5]) if len(samples) else (np.nan, np.nan)
-        label = f"recall/{class_names[int(name.split('/')[1])]}" if name.startswith("recall/") else name
-        result.append(Metric(label, float(value), float(low), float(high), n))
-    return result
+    return [Metric(_class_label(name, class_names), float(value), *percentile_ci(np.concatenate(boot[name])), n)
+            for name, value in point.items()]
+
+
+def median_metrics(y_true, preds: list[np.ndarray], class_names: list[str], ordinal: bool = False,
+                   n_boot: int = N_BOOT, seed: int = SEED) -> list[Metric]:
+    """Per metric, the median over several prediction vectors (e.g. few-shot draws), with a 95%
+    bootstrap CI of that median (every vector rescored on the same resamples of the items, the median
+    taken per resample)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    preds = [np.asarray(p, dtype=np.int64) for p in preds]
+    k, n, present = len(class_names), len(y_true), np.unique(y_true)
+
+    def scored(idx):  # name -> [draws, resamples]
+        draws = [scores_from_confusion(confusion_matrices(y_true, p, k, idx), present, ordinal) for p in preds]
+        return {name: np.stack([d[name] for d in draws]) for name in draws[0]}
+
+    point = scored(np.arange(n)[None, :])
+    boot: dict[str, list] = {name: [] for name in point}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # all-NaN medians (a class absent from a resample)
+        for idx in bootstrap_indices(n, n_boot, seed):
+            for name, values in scored(idx).items():
+                boot[name].append(np.nanmedian(values, axis=0))
+    return [Metric(_class_label(name, class_names), float(np.median(values[:, 0])),
+                   *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)
+            for name, values in point.items()]
+
+
+def iqr_metrics(draws: list[list[Metric]]) -> list[Metric]:
+    """Per metric of several scorings (e.g. few-shot draws): the median, ci_low/ci_high = its 25th/75th
+    percentiles (an interquartile range, not a confidence interval)."""
+    out = []
+    for i, first in enumerate(draws[0]):
+        values = [d[i].value for d in draws]
+        q25, q50, q75 = np.percentile(values, [25, 50, 75])
+        out.append(Metric(first.name, float(q50), float(q25), float(q75), first.n))
+    return out

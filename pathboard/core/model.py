@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from pathboard.core.errors import PathboardError
 from pathboard.core.weights import Weights
@@ -25,7 +26,7 @@ class Runtime:
     precision: str = "fp32"
 
     @classmethod
-    def create(cls, device: str | None, precision: str = "fp32") -> "Runtime":
+    def create(cls, device: str | None, precision: str = "fp32") -> Runtime:
         if precision not in PRECISIONS:
             raise PathboardError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         import torch

@@ -49,7 +49,7 @@ class PromptSet:
     source: str = ""
 
     @classmethod
-    def load(cls, path: str | Path) -> "PromptSet":
+    def load(cls, path: str | Path) -> PromptSet:
         path = Path(path)
         try:
             raw = json.loads(path.read_text())

@@ -27,11 +27,15 @@ CREATE TABLE IF NOT EXISTS cells (
     manifest_hash VARCHAR, embedding_key VARCHAR, n_items INTEGER, n_failed INTEGER,
     device VARCHAR, precision VARCHAR, created_at TIMESTAMPTZ);
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
+ALTER TABLE cells ADD COLUMN IF NOT EXISTS task_options JSON;
+ALTER TABLE cells ADD COLUMN IF NOT EXISTS options_hash VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS catalog JSON;
 CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
 CREATE TABLE IF NOT EXISTS artifacts (cell_id VARCHAR, item VARCHAR, kind VARCHAR, path VARCHAR);
 CREATE TABLE IF NOT EXISTS predictions (
     cell_id VARCHAR, y_true INTEGER[], y_pred INTEGER[], n_classes INTEGER, ordinal BOOLEAN);
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS items VARCHAR[];
 CREATE TABLE IF NOT EXISTS comparisons (
     cell_a VARCHAR, cell_b VARCHAR, model_a VARCHAR, model_b VARCHAR, dataset VARCHAR, task VARCHAR,
     variant VARCHAR, prompt_mode VARCHAR, metric VARCHAR, diff DOUBLE, ci_low DOUBLE, ci_high DOUBLE,
@@ -39,7 +43,7 @@ CREATE TABLE IF NOT EXISTS comparisons (
 CREATE OR REPLACE VIEW results_all AS
     SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
-           c.device, c.precision
+           c.device, c.precision, c.task_options, c.options_hash
     FROM results r JOIN cells c USING (cell_id);
 CREATE OR REPLACE VIEW leaderboard AS
     SELECT * FROM results_all
@@ -86,6 +90,8 @@ class Store:
         run_id = now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         row = {"run_id": run_id, "started_at": now(), "status": "running", **provenance}
         row["packages"] = json.dumps(row.get("packages", {}))
+        if "catalog" in row:
+            row["catalog"] = json.dumps(row["catalog"])
         cols = ", ".join(row)
         self._write([(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))])
         return run_id
@@ -97,7 +103,7 @@ class Store:
 
     def add_cell(self, run_id: str, cell: dict, metrics, artifacts=(), predictions=None) -> str:
         """One scored cell, its metrics, the files it produced ((item, kind, path)) and, for
-        classification, its per-item predictions ((y_true, y_pred, n_classes, ordinal)), atomically."""
+        classification, its per-item predictions ((y_true, y_pred, n_classes, ordinal[, item ids])), atomically."""
         return self.add_cells(run_id, [(cell, metrics, artifacts, predictions)])[0]
 
     def add_cells(self, run_id: str, entries: list[tuple]) -> list[str]:
@@ -113,9 +119,11 @@ class Store:
                        [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n]) for m in metrics]
             stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
             if predictions is not None:
-                y_true, y_pred, n_classes, ordinal = predictions
-                stmts.append(("INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
-                              [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal]))
+                y_true, y_pred, n_classes, ordinal, *items = predictions
+                stmts.append(("INSERT INTO predictions (cell_id, y_true, y_pred, n_classes, ordinal, items) "
+                              "VALUES (?, ?, ?, ?, ?, ?)",
+                              [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal,
+                               [str(i) for i in items[0]] if items else None]))
         self._write(stmts)
         return ids
 

@@ -1,25 +1,114 @@
-"""The task (scorer) interface: turn cached embeddings of one cell into metrics."""
+"""The task (scorer) interface: pure functions from one cell's cached embeddings to a :class:`TaskResult`.
+
+A task says three things up front, so the plan can name all the work before anything runs:
+
+- ``needs``: what it needs of a dataset, as facts a dataset has (:data:`FACTS`: labelled patches,
+  slides, captions, segmentation truth). Datasets describe what they have; a dataset may still opt
+  out of a task with a reason (``Dataset.opt_out``).
+- ``options``: its :class:`~pathboard.core.options.Option` declarations (name, type, default, help).
+  The values a cell ran with are stored with the cell.
+- :meth:`Task.inputs`: which embeddings a cell reads (this and other datasets' images, slide tiles at
+  a tiling, texts).
+
+Then :meth:`Task.score` gets a read-only :class:`CellContext` and returns everything it produced.
+"""
 from __future__ import annotations
 
-import sys
+import copy
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
+from pathboard.core.errors import PathboardError
 from pathboard.core.metrics import Metric
+from pathboard.core.options import Option, normalise_name
 from pathboard.core.prompts import PromptSet
+
+#: what a dataset can have, and how a missing one reads in a skip line
+FACTS = {
+    "patches": ("labelled patches", "it is slide-level"),
+    "slides": ("whole-slide images", "it is patch-level"),
+    "labels": ("class labels", "it is unlabelled"),
+    "captions": ("image captions", "it has no captions"),
+    "segmentation": ("segmentation truth", "it has no segmentation truth"),
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The embeddings one cell reads, named at plan time.
+
+    ``images``: datasets whose whole-image embeddings the cell reads (its own, a training set), each
+    with the role it plays ("" for the cell's own dataset), e.g. ``{"nct-crc-he-100k": "trains on
+    nct-crc-he-100k, its declared training set"}``; ``tiles``: the tiling at which the evaluated items
+    (labelled, in the evaluation split) are tiled and embedded; ``texts``: whether it embeds texts.
+    """
+
+    images: Mapping[str, str] = field(default_factory=dict)
+    tiles: Any = None  # a pathboard.core.tiling.Tiling
+    texts: bool = False
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-item predictions of a classification variant, with the item ids (manifest paths)."""
+
+    items: list[str]
+    y_true: np.ndarray
+    y_pred: np.ndarray
+
+
+@dataclass(frozen=True)
+class Artifact:
+    item: str
+    kind: str
+    path: str
 
 
 @dataclass
-class CellContext:
-    """Everything a scorer may use for one (model, dataset, prompt mode) cell.
+class TaskResult(Mapping):
+    """Everything a cell produced. It reads as a mapping of variant -> metrics ("" is the headline)."""
 
-    For patch datasets ``images`` holds the cached, memory-mapped [N, D] embeddings in manifest
-    order. ``labels`` (-1: unlabelled) and ``splits`` cover all N items. ``embedder`` computes (or
-    finds in the cache) anything else: texts, another dataset's images, slide tiles.
+    metrics: dict[str, list[Metric]]
+    predictions: dict[str, Predictions] = field(default_factory=dict)
+    artifacts: list[Artifact] = field(default_factory=list)
+    #: items the task could not use: item -> one-line reason (counted in the run record)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: one-line warnings about the cell (printed, and kept in the run record)
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, variant: str) -> list[Metric]:
+        return self.metrics[variant]
+
+    def __iter__(self):
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+
+def evaluated_items(dataset, manifest) -> np.ndarray:
+    """Rows a scorer evaluates: labelled, and in the dataset's evaluation split (every split if None)."""
+    rows = np.asarray(manifest.labels) >= 0
+    split = getattr(dataset, "eval_split", None)
+    if split is not None:
+        rows &= np.array([s == split for s in manifest.splits], dtype=bool)
+    return rows
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """Everything a scorer may read for one (model, dataset, prompt mode) cell. Read-only.
+
+    ``images`` holds the dataset's cached, memory-mapped [N, D] embeddings in manifest order (patch
+    datasets); ``labels`` (-1: unlabelled) and ``splits`` cover all N items. ``texts`` embeds a list of
+    strings (cached). ``others`` holds the other datasets the task's :meth:`Task.inputs` named:
+    id -> (dataset, manifest, embeddings). ``tiles`` holds the evaluated items' slide tiles.
     """
 
     model_id: str
@@ -27,18 +116,13 @@ class CellContext:
     manifest: object
     prompt_mode: str | None
     prompts: PromptSet | None
-    embedder: object
+    texts: Callable | None = None
     images: object | None = None
-    #: dataset id -> (dataset, manifest) under the same data root, for tasks that need a second set
-    locate: Callable | None = None
+    options: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    others: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    tiles: object | None = None
     #: a folder for files a task produces (heatmaps); referenced from the results database
     artifacts: Path | None = None
-    #: items the task could not use (item -> one-line reason); counted in the run record
-    failures: dict = field(default_factory=dict)
-    #: (item, kind, path) of every file the task wrote under ``artifacts``
-    written: list = field(default_factory=list)
-    #: variant -> (y_true, y_pred) of classification tasks, kept for paired comparisons between models
-    predictions: dict = field(default_factory=dict)
 
     @property
     def class_names(self) -> list[str]:
@@ -65,12 +149,9 @@ class CellContext:
         return self.images.valid
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.texts(texts)
-
-    def fail(self, item: str, reason: str) -> None:
-        """Skip one item (a broken slide, a slide without tissue): one line now, counted in the run."""
-        self.failures[item] = reason
-        print(f"warning: {self.dataset.id}: skipped {item}: {reason}", file=sys.stderr)
+        if self.texts is None:
+            raise PathboardError(f"{self.model_id}: this cell has no text encoder")
+        return self.texts(texts)
 
     def evaluated(self, split: str | None) -> np.ndarray:
         """Rows to score: embedded, labelled, and in ``split`` (every split when None)."""
@@ -87,16 +168,63 @@ class Task(ABC):
     uses_prompts: bool = True
     #: model capabilities the task needs
     requires: frozenset[str] = frozenset({"image", "text"})
-    #: whether the task reads a patch dataset's whole-image embeddings (``ctx.images``)
-    needs_images: bool = True
+    #: dataset facts the task needs (keys of FACTS)
+    needs: frozenset[str] = frozenset({"patches", "labels"})
+    #: the task's options; their values reach the task through :meth:`configure`
+    options: tuple[Option, ...] = ()
+    #: part of the default set (``--tasks`` not given); analyses that cost extra image forwards say False
+    default: bool = True
+    _values: Mapping | None = None
+
+    @property
+    def values(self) -> Mapping:
+        """The option values this task runs with (defaults unless :meth:`configure`d)."""
+        if self._values is None:
+            return MappingProxyType({o.name: o.default for o in self.options})
+        return self._values
+
+    def configure(self, values: Mapping[str, Any]) -> Task:
+        """A copy running with ``values`` (option name -> raw or typed value), checked now; the
+        registered task is untouched."""
+        declared = {o.name: o for o in self.options}
+        given = {normalise_name(k): v for k, v in dict(values).items()}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            from pathboard.core.errors import unknown_id
+
+            raise unknown_id(f"option of task {self.id}", unknown[0], declared)
+        resolved = {name: (opt.parse(given[name], self.id) if name in given else opt.default)
+                    for name, opt in declared.items()}
+        task = copy.copy(self)
+        task._values = MappingProxyType(resolved)
+        task.validate()
+        return task
+
+    def validate(self) -> None:  # noqa: B027 (optional hook)
+        """Check option values together (after :meth:`configure`); raise PathboardError."""
 
     def supports(self, dataset) -> str | None:
-        """None if the task can score ``dataset``, else the reason it cannot."""
-        if self.id not in getattr(dataset, "tasks", ()):
-            return f"{dataset.id} does not declare task {self.id}"
+        """None if the task can score ``dataset``, else the one-line reason it cannot."""
+        opted = dict(getattr(dataset, "opt_out", None) or {}).get(self.id)
+        if opted:
+            return f"{dataset.id} opts out of {self.id}: {opted}"
+        missing = [f for f in FACTS if f in self.needs and f not in dataset.facts]
+        if missing:
+            needed = " and ".join(FACTS[f][0] for f in FACTS if f in self.needs)
+            return (f"{dataset.id} does not declare task {self.id}'s inputs: "
+                    f"{'; '.join(FACTS[f][1] for f in missing)} ({self.id} needs {needed})")
         return None
 
+    def check(self, dataset, manifest) -> str | None:
+        """None if this dataset's items (``manifest``) can be scored, else why not: a data-dependent
+        applicability check made at plan time (e.g. few-shot needs two classes to train on)."""
+        return None
+
+    def inputs(self, dataset, manifest) -> Inputs:
+        """The embeddings a cell on ``dataset`` reads; by default its own images when it needs patches."""
+        return Inputs(images={dataset.id: ""} if "patches" in self.needs else {}, texts="text" in self.requires)
+
     @abstractmethod
-    def score(self, ctx: CellContext) -> list[Metric] | dict[str, list[Metric]]:
-        """The metrics of the cell; or, for a task with variants (e.g. few-shot k, MI-Zero top-K),
-        variant name -> metrics, with "" for the headline variant."""
+    def score(self, ctx: CellContext) -> TaskResult:
+        """Everything the cell produced: variant -> metrics ("" for the headline variant), per-item
+        predictions with item ids, artifacts, and failed items with reasons."""

@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 
 from pathboard.core.errors import PathboardError
 
@@ -138,24 +136,3 @@ def _mask_spans(starts: np.ndarray, size0: int, per_px: float, limit: int) -> tu
     first = (starts / per_px).astype(np.int64)
     end = np.maximum(first + 1, ((starts + size0) / per_px).astype(np.int64))
     return np.clip(first, 0, limit), np.clip(end, 0, limit)
-
-
-class SlideTiles(torch.utils.data.Dataset):
-    """Reads and preprocesses tiles in DataLoader workers (each opens the slide once)."""
-
-    def __init__(self, path: Path, grid: TileGrid, size: int, preprocess):
-        self.path, self.grid, self.size, self.preprocess = path, grid, size, preprocess
-        self._slide = None
-
-    def __len__(self) -> int:
-        return len(self.grid.coords)
-
-    def __getitem__(self, i: int):
-        if self._slide is None:
-            self._slide = open_slide(self.path)
-        x, y = self.grid.coords[i]
-        side = self.grid.read_size
-        tile = self._slide.read_region((int(x), int(y)), self.grid.level, (side, side)).convert("RGB")
-        if side != self.size:
-            tile = tile.resize((self.size, self.size), Image.BILINEAR)
-        return self.preprocess(tile)

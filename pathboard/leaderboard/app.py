@@ -24,14 +24,6 @@ def db_path(argv: list[str]) -> str:
     return args.db or os.environ.get("PATHBOARD_DB") or "pathboard.duckdb"
 
 
-def registered(kind: str) -> dict:
-    try:
-        from pathboard.core.plugins import registry
-        return registry(kind)
-    except Exception:  # the table must show even when a plugin is broken
-        return {}
-
-
 st.set_page_config(page_title="pathboard leaderboard", layout="wide")
 st.title("Pathology CLIP leaderboard")
 
@@ -42,6 +34,7 @@ except (PathboardError, duckdb.Error, OSError) as exc:
     st.error(f"cannot read results: {str(exc).splitlines()[0]}")
     measured = None
 reported = tables.load_reported()
+catalog = tables.load_catalog(db) if measured is not None else {"models": {}, "datasets": {}, "tasks": {}}
 if measured is not None and measured.empty:
     st.info(f"No measured results in {db} yet: run `pathboard run` to add some. "
             "The published numbers are shown below.")
@@ -66,7 +59,7 @@ if table.empty or not datasets:
 else:
     published = reported.drop_duplicates("dataset").set_index("dataset")["published_as"]
     titles = {id: f"published as {name}" for id, name in published.items()}
-    titles.update({id: obj.title for id, obj in registered("dataset").items()})
+    titles.update({id: entry.get("title") or id for id, entry in catalog["datasets"].items()})
     st.html(tables.to_html(table, titles))
     st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold. "
                "Avg is the mean over the datasets shown, only for rows with a value in every column.")
@@ -106,6 +99,6 @@ with st.expander("Per-class recall"):
         st.dataframe(tables.per_class_recall(long, task, mode, dataset), width="stretch")
 
 with st.expander("Models"):
-    cards = [{"model": id, "title": m.card.title, "paper": m.card.paper, "license": m.card.license,
-              "url": m.card.url} for id, m in registered("model").items()]
+    cards = [{"model": id, "title": card.get("title", ""), "paper": card.get("paper", ""),
+              "license": card.get("license", ""), "url": card.get("url", "")} for id, card in catalog["models"].items()]
     st.dataframe(pd.DataFrame(cards), hide_index=True, width="stretch")

@@ -7,12 +7,14 @@ ci_high and ``source`` ("measured" from the results database, "reported" from ``
 from __future__ import annotations
 
 import html
+import json
 import math
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from pathboard.core.errors import PathboardError
 from pathboard.core.store import Store
 
 HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]
@@ -25,7 +27,7 @@ STATS = ["value", "ci_low", "ci_high"]
 MISSING = "–"
 LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", *STATS, "n", "run_id",
                        "created_at", "cell_id", "weights_fingerprint", "prompt_hash", "manifest_hash",
-                       "device", "precision"]  # the database's ``leaderboard`` view
+                       "device", "precision", "task_options", "options_hash"]  # the database's ``leaderboard`` view
 
 
 def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
@@ -50,6 +52,20 @@ def load_measured(db: str | Path) -> pd.DataFrame:
         df = df[df["variant"].fillna("") == ""].drop(columns="variant")
     df["source"] = "measured"
     return df
+
+
+def load_catalog(db: str | Path) -> dict:
+    """Titles and model cards as the runs stored them (newest wins): the leaderboard never imports the
+    plugins (nor torch). {"models": {id: card}, "datasets": {id: {"title", ...}}, "tasks": {id: {...}}}."""
+    out: dict = {"models": {}, "datasets": {}, "tasks": {}}
+    try:
+        rows = Store(db).query("SELECT catalog FROM runs WHERE catalog IS NOT NULL ORDER BY started_at")
+    except (duckdb.Error, PathboardError):  # no runs yet, or a database from before catalogs were stored
+        return out
+    for blob in rows["catalog"]:
+        for kind, entries in json.loads(blob).items():
+            out.setdefault(kind, {}).update(entries)
+    return out
 
 
 def empty_measured() -> pd.DataFrame:

@@ -17,8 +17,9 @@ Training pool, in this order (recorded in the variant ``train=<source>``):
    one, every labelled item not in ``"train"``);
 2. ``dataset:<id>``: the dataset named by ``train_from`` (e.g. CRC-VAL-HE-7K trains on NCT-CRC-HE-100K;
    its ``"train"`` items, or all of them), classes matched by name, embeddings from the same cache.
-   If that dataset is not under the data root the cell fails, saying so, rather than silently
-   changing the protocol;
+   The plan names it up front: if that dataset is not under the data root the cell is not run (an
+   error when few-shot was asked for, a skip otherwise), saying so, rather than silently changing
+   the protocol;
 3. ``hash-split``: pathboard's own deterministic, stratified 50/50 split of the evaluated items (the
    ``eval_split`` items, or every labelled item): within each class, items ordered by
    sha256("<dataset id>\\n<path>"), the first half (rounded down) trains and the rest is evaluated.
@@ -38,19 +39,16 @@ Results (variants of one cell; metrics as zero-shot's ``classification_metrics``
 """
 from __future__ import annotations
 
-import copy
 import hashlib
-import sys
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import (N_BOOT, SEED, Metric, bootstrap_indices, classification_metrics,
-                                    confusion_matrices, scores_from_confusion)
-from pathboard.core.task import CellContext, Task
+from pathboard.core.metrics import SEED, Metric, classification_metrics, iqr_metrics, median_metrics, normalised
+from pathboard.core.options import Option
+from pathboard.core.task import CellContext, Inputs, Task, TaskResult
 
 METHODS = ("prototype", "linear-probe")
 DRAWS = 5
@@ -73,11 +71,6 @@ class Pool:
     source: str
 
 
-def _normalised(x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def hash_split(dataset_id: str, paths: list[str], labels: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Boolean train mask over ``candidates`` rows: per class, the first half by sha256(id, path)."""
     train = np.zeros(len(paths), dtype=bool)
@@ -88,23 +81,34 @@ def hash_split(dataset_id: str, paths: list[str], labels: np.ndarray, candidates
     return train
 
 
+def has_official_split(dataset, labelled: np.ndarray, splits) -> tuple[np.ndarray, np.ndarray] | None:
+    """(train rows, evaluated rows) of the dataset's own split among ``labelled`` rows, or None."""
+    splits = np.array([s or "" for s in splits], dtype=object)
+    is_train = splits == "train"
+    is_eval = labelled & ((splits == dataset.eval_split) if getattr(dataset, "eval_split", None) else ~is_train)
+    if (labelled & is_train).any() and is_eval.any():
+        return labelled & is_train, is_eval
+    return None
+
+
+def training_role(dataset) -> str:
+    return f"trains on {dataset.train_from}, its declared training set"
+
+
 def training_pool(ctx: CellContext) -> tuple[Pool, np.ndarray]:
     """The training pool and the boolean mask of evaluated rows of ``ctx``'s dataset."""
     ds = ctx.dataset
     labelled = ctx.evaluated(None)
+    official = has_official_split(ds, labelled, ctx.splits)
+    if official is not None:
+        rows = np.flatnonzero(official[0])
+        return Pool(ctx.image_embeddings, rows, ctx.labels[rows], "official-split"), official[1]
     splits = np.array([s or "" for s in ctx.splits], dtype=object)
-    is_train = splits == "train"
-    is_eval = labelled & ((splits == ds.eval_split) if getattr(ds, "eval_split", None) else ~is_train)
-    if (labelled & is_train).any() and is_eval.any():
-        rows = np.flatnonzero(labelled & is_train)
-        return Pool(ctx.image_embeddings, rows, ctx.labels[rows], "official-split"), is_eval
+    is_eval = labelled & ((splits == ds.eval_split) if getattr(ds, "eval_split", None) else splits != "train")
     if getattr(ds, "train_from", None):
-        try:
-            other, manifest = ctx.locate(ds.train_from)
-            images = ctx.embedder.images(other, manifest)
-        except PathboardError as exc:
-            raise PathboardError(f"few-shot on {ds.id} trains on {ds.train_from}, its declared training set, "
-                                 f"which is not available: {exc}") from None
+        if ds.train_from not in ctx.others:
+            raise PathboardError(f"few-shot on {ds.id} {training_role(ds)}, which is not available")
+        other, manifest, images = ctx.others[ds.train_from]
         mapping = np.array([ds.classes.index(c) if c in ds.classes else -1 for c in other.classes] + [-1])
         labels = mapping[manifest.labels]  # -1 (unlabelled) maps to the trailing -1
         other_train = np.array([s == "train" for s in manifest.splits], dtype=bool)
@@ -134,7 +138,7 @@ def draw_support(labels: np.ndarray, classes: np.ndarray, k: int, draw: int, see
 def prototype_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([C, D], [C]): the re-normalised mean embedding of each class; scores are cosine similarities."""
     means = np.stack([x[y == c].mean(axis=0) for c in classes])
-    return _normalised(means), np.zeros(len(classes), dtype=np.float32)
+    return normalised(means), np.zeros(len(classes), dtype=np.float32)
 
 
 def _logistic(C: float):
@@ -184,47 +188,8 @@ def predict_all(embeddings, rows: np.ndarray, weights: np.ndarray, biases: np.nd
     flat_w, flat_b = weights.reshape(m * c, d).T, biases.reshape(m * c)
     out = np.empty((m, len(rows)), dtype=np.int64)
     for start in range(0, len(rows), CHUNK):
-        x = _normalised(embeddings[rows[start : start + CHUNK]])
+        x = normalised(embeddings[rows[start : start + CHUNK]])
         out[:, start : start + len(x)] = (x @ flat_w + flat_b).reshape(len(x), m, c).argmax(axis=2).T
-    return out
-
-
-def median_metrics(y_true, preds: list[np.ndarray], class_names: list[str], ordinal: bool = False,
-                   n_boot: int = N_BOOT, seed: int = SEED) -> list[Metric]:
-    """Per metric, the median over draws, with a 95% bootstrap CI of that median (every draw rescored on
-    the same resamples of the test items, the median taken per resample)."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    preds = [np.asarray(p, dtype=np.int64) for p in preds]
-    k, n, present = len(class_names), len(y_true), np.unique(y_true)
-
-    def scored(idx):  # name -> [draws, resamples]
-        draws = [scores_from_confusion(confusion_matrices(y_true, p, k, idx), present, ordinal) for p in preds]
-        return {name: np.stack([d[name] for d in draws]) for name in draws[0]}
-
-    point = scored(np.arange(n)[None, :])
-    boot: dict[str, list] = {name: [] for name in point}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # all-NaN medians (a class absent from a resample)
-        for idx in bootstrap_indices(n, n_boot, seed):
-            for name, values in scored(idx).items():
-                boot[name].append(np.nanmedian(values, axis=0))
-    out = []
-    for name, values in point.items():
-        samples = np.concatenate(boot[name]) if boot[name] else np.array([])
-        samples = samples[np.isfinite(samples)]
-        low, high = np.percentile(samples, [2.5, 97.5]) if len(samples) else (np.nan, np.nan)
-        label = f"recall/{class_names[int(name.split('/')[1])]}" if name.startswith("recall/") else name
-        out.append(Metric(label, float(np.median(values[:, 0])), float(low), float(high), n))
-    return out
-
-
-def iqr_metrics(draws: list[list[Metric]]) -> list[Metric]:
-    """Per metric: the median over draws, ci_low/ci_high = its 25th/75th percentiles."""
-    out = []
-    for i, first in enumerate(draws[0]):
-        values = [d[i].value for d in draws]
-        q25, q50, q75 = np.percentile(values, [25, 50, 75])
-        out.append(Metric(first.name, float(q50), float(q25), float(q75), first.n))
     return out
 
 
@@ -233,40 +198,60 @@ class FewShot(Task):
     title = "Few-shot patch classification (prototype, linear probe)"
     uses_prompts = False
     requires = frozenset({"image"})
-    methods: tuple[str, ...] = METHODS
+    needs = frozenset({"patches", "labels"})  # any labelled patch dataset: a training pool always exists
+    options = (Option("methods", str, METHODS, "classifiers to fit: prototype and/or linear-probe (alias "
+                      "--fewshot-methods)", choices=METHODS, multiple=True),)
     draws: int = DRAWS
     seed: int = SEED
 
-    def configure(self, cfg) -> "FewShot":
-        """A copy using ``cfg.fewshot_methods`` (comma-separated); unknown names fail at plan time."""
-        value = getattr(cfg, "fewshot_methods", None) or ",".join(METHODS)
-        methods = tuple(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
-        bad = [m for m in methods if m not in METHODS]
-        if bad or not methods:
-            raise PathboardError(f"unknown few-shot method(s) {', '.join(bad) or '(none given)'}; "
-                                 f"choose from {', '.join(METHODS)}")
-        task = copy.copy(self)
-        task.methods = methods
-        return task
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(self.values["methods"])
 
-    def supports(self, dataset):
-        if getattr(dataset, "level", "patch") != "patch":
-            return (f"{dataset.id} is slide-level; fewshot scores patches (slide-level few-shot with an ABMIL "
-                    f"head is not implemented)")
-        if not getattr(dataset, "classes", None):
-            return f"{dataset.id} has no classes; fewshot needs a labelled dataset"
-        return None  # any labelled patch dataset: it need not declare the task
+    def configure(self, values) -> FewShot:
+        try:
+            return super().configure(values)
+        except PathboardError as exc:  # keep the message users know
+            raise PathboardError(f"unknown few-shot method(s): {exc}") from None
 
-    def score(self, ctx: CellContext):
+    def check(self, dataset, manifest):
+        """Two classes to train on, from the labels alone (unreadable files may still remove some)."""
+        labelled = np.asarray(manifest.labels) >= 0
+        official = has_official_split(dataset, labelled, manifest.splits)
+        if official is not None:
+            source, train = "official-split", official[0]
+        elif getattr(dataset, "train_from", None):
+            return None  # the training set's own classes are checked when it is scored
+        else:
+            splits = np.array([s or "" for s in manifest.splits], dtype=object)
+            is_eval = labelled & ((splits == dataset.eval_split) if getattr(dataset, "eval_split", None)
+                                  else splits != "train")
+            candidates = is_eval if is_eval.any() else labelled
+            source, train = "hash-split", hash_split(dataset.id, manifest.paths, manifest.labels, candidates)
+        n = len(np.unique(np.asarray(manifest.labels)[train]))
+        if n < 2:
+            return f"few-shot needs training items of at least two classes ({source} has {n})"
+        return None
+
+    def inputs(self, dataset, manifest) -> Inputs:
+        """Its own images; and the declared training set's, unless the dataset has its own train split."""
+        images = {dataset.id: ""}
+        if getattr(dataset, "train_from", None) and has_official_split(dataset, manifest.labels >= 0,
+                                                                      manifest.splits) is None:
+            images[dataset.train_from] = training_role(dataset)
+        return Inputs(images=images)
+
+    def score(self, ctx: CellContext) -> TaskResult:
         pool, eval_mask = training_pool(ctx)
         eval_rows = np.flatnonzero(eval_mask)
         if not len(eval_rows):
             raise PathboardError(f"{ctx.dataset.id}: no labelled, readable test items for few-shot")
         classes, counts = np.unique(pool.labels, return_counts=True)
         missing = sorted(set(ctx.labels[eval_rows]) - set(classes))
+        notes = []
         if missing:
-            print(f"warning: fewshot on {ctx.dataset.id}: no training item of class(es) "
-                  f"{', '.join(ctx.class_names[c] for c in missing)}; they are never predicted", file=sys.stderr)
+            notes.append(f"fewshot on {ctx.dataset.id}: no training item of class(es) "
+                         f"{', '.join(ctx.class_names[c] for c in missing)}; they are never predicted")
         if len(classes) < 2:
             raise PathboardError(f"{ctx.dataset.id}: few-shot needs training items of at least two classes "
                                  f"({pool.source} has {len(classes)})")
@@ -276,7 +261,7 @@ class FewShot(Task):
             for draw in range(self.draws):
                 picked = draw_support(pool.labels, classes, k, draw, self.seed)
                 order = np.argsort(pool.rows[picked], kind="stable")  # memory-mapped rows read in file order
-                x = _normalised(pool.embeddings[pool.rows[picked][order]])
+                x = normalised(pool.embeddings[pool.rows[picked][order]])
                 y = pool.labels[picked][order]
                 for method in self.methods:
                     if method == "prototype":
@@ -303,7 +288,7 @@ class FewShot(Task):
         n_eval = len(eval_rows)
         out[f"train={pool.source}"] = [Metric(name, float(v), float(v), float(v), n_eval) for name, v in
                                        (("n_train", len(pool.rows)), ("n_eval", n_eval), ("max_k", ks[-1]))]
-        return out
+        return TaskResult(out, notes=notes)
 
 
 @hookimpl

@@ -11,28 +11,23 @@ resamples of the queries, image and text queries resampled independently.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_indices
-from pathboard.core.task import CellContext, Task
+from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_indices, normalised, percentile_ci
+from pathboard.core.task import CellContext, Inputs, Task, TaskResult
 
 KS = (1, 5, 10)
 CHUNK = 1024
 
 
-def _normalised(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def first_hit_ranks(queries: np.ndarray, gallery: np.ndarray, positives: Sequence[Sequence[int]]) -> np.ndarray:
     """0-based rank of the best-ranked correct gallery item for each query: the number of wrong items
     scoring at least as high as it (cosine similarity). ``positives[q]`` lists the correct gallery rows."""
-    queries, gallery = _normalised(queries), _normalised(gallery)
+    queries, gallery = normalised(queries), normalised(gallery)
     ranks = np.empty(len(queries), dtype=np.int64)
     for start in range(0, len(queries), CHUNK):
         sim = queries[start : start + CHUNK] @ gallery.T
@@ -65,11 +60,7 @@ def retrieval_metrics(i2t_ranks: np.ndarray, t2i_ranks: np.ndarray, ks=KS, n_boo
     values["mean_recall"] = float(np.mean(list(values.values())))
     samples["mean_recall"] = np.mean(np.stack(list(samples.values())), axis=0)
     n = {"i2t": len(i2t_ranks), "t2i": len(t2i_ranks), "mean": len(i2t_ranks)}
-    out = []
-    for name, value in values.items():
-        low, high = np.percentile(samples[name], [2.5, 97.5])
-        out.append(Metric(name, value, float(low), float(high), n[name.split("_")[0]]))
-    return out
+    return [Metric(name, value, *percentile_ci(samples[name]), n[name.split("_")[0]]) for name, value in values.items()]
 
 
 def pairs_index(captions: list[list[str]], valid: np.ndarray) -> tuple[list[str], list[list[int]], list[list[int]]]:
@@ -95,24 +86,23 @@ class Retrieval(Task):
     title = "Zero-shot cross-modal retrieval"
     uses_prompts = False
     requires = frozenset({"image", "text"})
+    needs = frozenset({"captions"})
 
-    def supports(self, dataset):
-        if not hasattr(dataset, "captions"):
-            return f"{dataset.id} has no captions; retrieval needs an image-caption dataset"
-        return super().supports(dataset)
+    def inputs(self, dataset, manifest) -> Inputs:
+        return Inputs(images={dataset.id: ""}, texts=True)
 
-    def score(self, ctx: CellContext):
+    def score(self, ctx: CellContext) -> TaskResult:
         captions = ctx.dataset.captions(ctx.manifest)
         valid = ctx.valid & np.array([len(c) > 0 for c in captions], dtype=bool)
         if not valid.any():
             raise PathboardError(f"{ctx.dataset.id}: no readable image with a caption to score")
         texts, img_pos, txt_pos = pairs_index(captions, valid)
         text_emb = ctx.encode_texts(texts)
-        image_emb = _normalised(ctx.image_embeddings[np.flatnonzero(valid)])
+        image_emb = normalised(ctx.image_embeddings[np.flatnonzero(valid)])
         queried = [t for t, pos in enumerate(txt_pos) if pos]  # captions of readable images only
         i2t = first_hit_ranks(image_emb, text_emb, img_pos)
         t2i = first_hit_ranks(text_emb[queried], image_emb, [txt_pos[t] for t in queried])
-        return retrieval_metrics(i2t, t2i)
+        return TaskResult({"": retrieval_metrics(i2t, t2i)})
 
 
 @hookimpl

@@ -1,7 +1,8 @@
 """Zero-shot segmentation, as in CONCH (Lu et al., Nature Medicine 2024).
 
-An image or slide is tiled with 75% overlap at the run's resolution (``--mpp``/``--magnification``,
-``--tile-size``: 224 px at 0.5 µm/px by default); files without resolution metadata are read at their
+An image or slide is tiled with 75% overlap at the task's resolution (options ``mpp``/``magnification``
+and ``tile_size``, aliases ``--mpp``/``--magnification``/``--tile-size``: 224 px at 0.5 µm/px by default);
+files without resolution metadata are read at their
 dataset's declared scan resolution (``Dataset.mpp``). Each tissue tile is classified
 zero-shot: its cosine similarity to each class embedding (one prompt or the ensemble). The grid the
 scores are averaged on has one cell per tile stride (a quarter tile), so every cell lies under up to
@@ -21,7 +22,6 @@ thumbnail, the prediction and the truth side by side.
 """
 from __future__ import annotations
 
-import copy
 import warnings
 from dataclasses import replace
 
@@ -31,10 +31,11 @@ from PIL import Image
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
 from pathboard.core.masks import IGNORE
-from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_indices
-from pathboard.core.task import CellContext, Task
+from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_indices, percentile_ci
+from pathboard.core.task import Artifact, CellContext, Inputs, Task, TaskResult
 from pathboard.core.tiling import Tiling, open_slide, tile_stride
-from pathboard.plugins.tasks.zeroshot import zero_shot_classifier
+from pathboard.core.zeroshot import zero_shot_classifier
+from pathboard.plugins.tasks.zeroshot_wsi import TILING_OPTIONS, tiling_from
 
 OVERLAP = 0.75
 #: class colours of the PNGs (RGB); further classes cycle
@@ -109,13 +110,8 @@ def segmentation_metrics(per_image: list[dict[str, np.ndarray]], class_names: li
         for idx in bootstrap_indices(n, n_boot, seed):
             for name, values in columns.items():
                 boot[name].append(np.nanmean(values[idx], axis=1))
-    result = []
-    for name, values in columns.items():
-        samples = np.concatenate(boot[name])
-        samples = samples[np.isfinite(samples)]
-        low, high = np.percentile(samples, [2.5, 97.5]) if len(samples) else (np.nan, np.nan)
-        result.append(Metric(name, float(np.nanmean(values)), float(low), float(high), int(np.isfinite(values).sum())))
-    return result
+    return [Metric(name, float(np.nanmean(values)), *percentile_ci(np.concatenate(boot[name])),
+                   int(np.isfinite(values).sum())) for name, values in columns.items()]
 
 
 def colorize(mask: np.ndarray, dim: np.ndarray | None = None) -> np.ndarray:
@@ -151,45 +147,32 @@ def save_panels(slide_file, grid_shape, cell: int, pred: np.ndarray, truth: np.n
 class Segmentation(Task):
     id = "segmentation"
     title = "Zero-shot segmentation (tiles with 75% overlap, scores averaged)"
-    needs_images = False  # it embeds its own overlapping tiles
-    tiling = Tiling(size=224, mpp=0.5, overlap=OVERLAP)
+    needs = frozenset({"segmentation", "labels"})  # patch- or slide-level: it embeds its own overlapping tiles
+    options = TILING_OPTIONS
 
-    def supports(self, dataset):
-        reason = super().supports(dataset)
-        if reason is None and not dataset.classes:
-            reason = f"{dataset.id} is unlabelled"
-        if reason is None and not callable(getattr(dataset, "segmentation_truth", None)):
-            reason = f"{dataset.id} declares segmentation but has no segmentation_truth method"
-        return reason
-
-    def configure(self, cfg) -> Segmentation:
-        """A copy tiling at the run's --mpp/--magnification/--tile-size; the overlap stays 75%."""
-        task = copy.copy(self)
-        task.tiling = replace(self.tiling, size=getattr(cfg, "tile_size", self.tiling.size),
-                              mpp=getattr(cfg, "mpp", self.tiling.mpp),
-                              magnification=getattr(cfg, "magnification", self.tiling.magnification))
-        return task
+    @property
+    def tiling(self) -> Tiling:
+        return tiling_from(self.values, overlap=OVERLAP)
 
     def tiling_for(self, dataset) -> Tiling:
         return replace(self.tiling, fallback_mpp=getattr(dataset, "mpp", None))
 
-    def score(self, ctx: CellContext):
+    def inputs(self, dataset, manifest) -> Inputs:
+        return Inputs(tiles=self.tiling_for(dataset), texts=True)
+
+    def score(self, ctx: CellContext) -> TaskResult:
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        tiling = self.tiling_for(ctx.dataset)
-        split = getattr(ctx.dataset, "eval_split", None)
-        per_image = []
-        for path, label, s in zip(ctx.manifest.paths, ctx.labels, ctx.splits):
-            if label < 0 or (split is not None and s != split):
-                continue
+        per_image, failed, artifacts = [], {}, []
+        for path, _ in ctx.tiles.labelled():
+            tiles = ctx.tiles[path]
+            size0 = int(tiles.info["size0"])
+            stride = tile_stride(size0, OVERLAP)
+            width, height = tiles.info["dimensions"]
+            grid_shape = (height // stride, width // stride)
             try:
-                tiles = ctx.embedder.slide(ctx.dataset, ctx.manifest, path, tiling)
-                size0 = int(tiles.info["size0"])
-                stride = tile_stride(size0, tiling.overlap)
-                width, height = tiles.info["dimensions"]
-                grid_shape = (height // stride, width // stride)
                 truth = np.asarray(ctx.dataset.segmentation_truth(ctx.manifest.root, path, grid_shape, stride))
             except (PathboardError, OSError) as exc:
-                ctx.fail(path, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+                failed[path] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 continue
             if truth.shape != grid_shape:
                 raise PathboardError(f"{ctx.dataset.id}: segmentation_truth gave a {truth.shape} grid for {path}; "
@@ -199,16 +182,16 @@ class Segmentation(Task):
             pred = predict_mask(mean, count)
             scores = image_scores(truth, pred, len(ctx.class_names))
             if scores is None:
-                ctx.fail(path, "no tissue cell has a ground-truth label (all ignored)")
+                failed[path] = "no tissue cell has a ground-truth label (all ignored)"
                 continue
             per_image.append(scores)
             if ctx.artifacts is not None:
                 out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.segmentation.png"
                 save_panels(ctx.manifest.root / path, grid_shape, stride, pred, truth, out)
-                ctx.written.append((path, "segmentation", str(out)))
+                artifacts.append(Artifact(path, "segmentation", str(out)))
         if not per_image:
             raise PathboardError(f"{ctx.dataset.id}: no image could be segmented")
-        return segmentation_metrics(per_image, ctx.class_names)
+        return TaskResult({"": segmentation_metrics(per_image, ctx.class_names)}, artifacts=artifacts, failed=failed)
 
 
 @hookimpl

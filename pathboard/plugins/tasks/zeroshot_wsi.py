@@ -3,11 +3,10 @@
 Each tissue tile is compared with every class embedding; a class's slide score is the mean of its
 K most similar tiles, and the slide gets the best-scoring class. Every K in ``K_VALUES`` is
 reported; the headline uses ``HEADLINE_K``, fixed here and never chosen on test slides.
+
+Options: ``mpp`` (or ``magnification``, which wins) and ``tile_size`` choose the tiling.
 """
 from __future__ import annotations
-
-import copy
-from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -15,12 +14,26 @@ from PIL import Image
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
 from pathboard.core.metrics import classification_metrics
-from pathboard.core.task import CellContext, Task
+from pathboard.core.options import Option
+from pathboard.core.task import Artifact, CellContext, Inputs, Predictions, Task, TaskResult
 from pathboard.core.tiling import Tiling, open_slide
-from pathboard.plugins.tasks.zeroshot import zero_shot_classifier
+from pathboard.core.zeroshot import zero_shot_classifier
 
 K_VALUES = (1, 5, 10, 50, 100)
 HEADLINE_K = 50
+
+#: the slide tasks' tiling options (``--mpp``, ``--magnification`` and ``--tile-size`` are aliases)
+TILING_OPTIONS = (
+    Option("mpp", float, 0.5, "tile at this resolution (µm per pixel)", min=0.05, max=20),
+    Option("magnification", float, None, "tile at this magnification instead (taken as 10/mpp); wins over mpp",
+           min=0.5, max=100),
+    Option("tile_size", int, 224, "tile side in pixels at that resolution", min=224, max=512),
+)
+
+
+def tiling_from(values, **fixed) -> Tiling:
+    """The Tiling that the TILING_OPTIONS values name (plus fixed fields such as the overlap)."""
+    return Tiling(size=values["tile_size"], mpp=values["mpp"], magnification=values["magnification"], **fixed)
 
 
 def topk_pool(similarities: np.ndarray, k: int) -> np.ndarray:
@@ -49,51 +62,38 @@ def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out)
 class ZeroShotWSI(Task):
     id = "zeroshot-wsi"
     title = "Zero-shot WSI classification (MI-Zero top-K)"
-    tiling = Tiling()
+    needs = frozenset({"slides", "labels"})
+    options = TILING_OPTIONS
 
-    def configure(self, cfg) -> "ZeroShotWSI":
-        """A copy tiling at the run's --mpp/--magnification/--tile-size."""
-        task = copy.copy(self)
-        task.tiling = replace(self.tiling, size=getattr(cfg, "tile_size", self.tiling.size),
-                              mpp=getattr(cfg, "mpp", self.tiling.mpp),
-                              magnification=getattr(cfg, "magnification", self.tiling.magnification))
-        return task
+    @property
+    def tiling(self) -> Tiling:
+        return tiling_from(self.values)
 
-    def supports(self, dataset):
-        if getattr(dataset, "level", "patch") != "wsi":
-            return f"{dataset.id} is patch-level; zeroshot-wsi scores slides"
-        if not dataset.classes:
-            return f"{dataset.id} is unlabelled"
-        return super().supports(dataset)
+    def inputs(self, dataset, manifest) -> Inputs:
+        return Inputs(tiles=self.tiling, texts=True)
 
-    def score(self, ctx: CellContext):
+    def score(self, ctx: CellContext) -> TaskResult:
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        split = getattr(ctx.dataset, "eval_split", None)
-        truth, predicted = [], {k: [] for k in K_VALUES}
-        for path, label, s in zip(ctx.manifest.paths, ctx.labels, ctx.splits):
-            if label < 0 or (split is not None and s != split):
-                continue
-            try:
-                tiles = ctx.embedder.slide(ctx.dataset, ctx.manifest, path, self.tiling)
-            except PathboardError as exc:
-                ctx.fail(path, str(exc))
-                continue
+        items, truth, predicted, artifacts = [], [], {k: [] for k in K_VALUES}, []
+        for path, label in ctx.tiles.labelled():
+            tiles = ctx.tiles[path]
             similarities = tiles.embeddings @ classifier.T
             for k in K_VALUES:
                 predicted[k].append(int(topk_pool(similarities, k).argmax()))
+            items.append(path)
             truth.append(int(label))
             if ctx.artifacts is not None:
                 out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.png"
                 best = predicted[HEADLINE_K][-1]
                 heatmap(ctx.manifest.root / path, tiles.coords, tiles.info["size0"], similarities[:, best], out)
-                ctx.written.append((path, "heatmap", str(out)))
+                artifacts.append(Artifact(path, "heatmap", str(out)))
         if not truth:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
         scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal)
                   for k in K_VALUES}
         scores[""] = scores[f"topk={HEADLINE_K}"]
-        ctx.predictions[""] = (truth, predicted[HEADLINE_K])
-        return scores
+        return TaskResult(scores, artifacts=artifacts,
+                          predictions={"": Predictions(items, np.asarray(truth), np.asarray(predicted[HEADLINE_K]))})
 
 
 @hookimpl

@@ -1,0 +1,240 @@
+"""Embedding: stream a dataset's images, or a slide's tissue tiles, through one model in batches,
+straight into the content-addressed cache; each thing is computed once.
+
+:class:`Embedder` owns every cached embedding a cell may read (a dataset's images, texts, the
+tiles of slides at a tiling); the runner asks it for exactly what the plan named.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from pathboard.core.cache import EmbeddingCache, cache_key
+from pathboard.core.errors import PathboardError
+from pathboard.core.task import evaluated_items
+from pathboard.core.tiling import TileGrid, Tiling, open_slide, tile_grid
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Decodes and preprocesses one image per item in a worker; a file that fails comes back as its error."""
+
+    def __init__(self, root: Path, paths: list[str], preprocess: Callable, open_image: Callable | None = None):
+        self.root, self.paths, self.preprocess = root, paths, preprocess
+        self.open_image = open_image or _open_rgb
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            return i, self.preprocess(self.open_image(self.root, self.paths[i])), None
+        except Exception as exc:
+            return i, None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _open_rgb(root: Path, path: str) -> Image.Image:
+    with Image.open(root / path) as img:
+        return img.convert("RGB")
+
+
+def _collate(batch):
+    ok = [(i, x) for i, x, _ in batch if x is not None]
+    failed = [(i, err) for i, _, err in batch if err is not None]
+    indices = [i for i, _ in ok]
+    images = torch.stack([x for _, x in ok]) if ok else None
+    return indices, images, failed
+
+
+def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_size: int, workers: int,
+                 desc: str, open_image: Callable | None = None) -> tuple[dict[str, str], int]:
+    """Embed ``paths`` in order, calling ``write(start_row, array)`` per batch.
+
+    Returns ({relative path: error} for unreadable files, number of forward passes).
+    """
+    loader = DataLoader(ImageFiles(root, paths, model.preprocess, open_image), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, collate_fn=_collate,
+                        pin_memory=getattr(getattr(model, "runtime", None), "device", "cpu").startswith("cuda"))
+    failed: dict[str, str] = {}
+    forwards = 0
+    with tqdm(total=len(paths), desc=desc, unit="img", disable=None, leave=False) as bar:
+        for indices, images, errors in loader:
+            for i, err in errors:
+                failed[paths[i]] = err
+            if images is not None:
+                feats = model.encode_images(images).numpy()
+                forwards += 1
+                # indices are consecutive except where files failed; write runs of consecutive rows
+                start = 0
+                for j in range(1, len(indices) + 1):
+                    if j == len(indices) or indices[j] != indices[j - 1] + 1:
+                        write(indices[start], feats[start:j])
+                        start = j
+            bar.update(len(indices) + len(errors))
+    return failed, forwards
+
+
+class SlideTiles(torch.utils.data.Dataset):
+    """Reads and preprocesses tiles in DataLoader workers (each opens the slide once)."""
+
+    def __init__(self, path: Path, grid: TileGrid, size: int, preprocess):
+        self.path, self.grid, self.size, self.preprocess = path, grid, size, preprocess
+        self._slide = None
+
+    def __len__(self) -> int:
+        return len(self.grid.coords)
+
+    def __getitem__(self, i: int):
+        if self._slide is None:
+            self._slide = open_slide(self.path)
+        x, y = self.grid.coords[i]
+        side = self.grid.read_size
+        tile = self._slide.read_region((int(x), int(y)), self.grid.level, (side, side)).convert("RGB")
+        if side != self.size:
+            tile = tile.resize((self.size, self.size), Image.BILINEAR)
+        return self.preprocess(tile)
+
+
+@dataclass
+class Embedded:
+    """A dataset's image embeddings in manifest order (memory-mapped); ``valid`` is False for rows
+    whose file could not be read (those rows are NaN)."""
+
+    embeddings: np.ndarray
+    valid: np.ndarray
+    failed: dict[str, str]
+    key: str
+
+
+@dataclass
+class SlideEmbedding:
+    """The tissue tiles of one slide: [T, D] embeddings, [T, 2] level-0 coordinates, tiling facts."""
+
+    embeddings: np.ndarray
+    coords: np.ndarray
+    info: dict
+
+
+class Embedder:
+    def __init__(self, spec, load_model, fingerprint: str, runtime, cache: EmbeddingCache, batch_size: int,
+                 workers: int):
+        self.spec, self.load_model, self.fingerprint, self.runtime = spec, load_model, fingerprint, runtime
+        self.cache, self.batch_size, self.workers = cache, batch_size, workers
+        self.image_forwards = 0
+
+    def _key(self, **parts) -> str:
+        return cache_key(model=self.spec.id, weights=self.fingerprint, precision=self.runtime.precision, **parts)
+
+    def images(self, dataset, manifest) -> Embedded:
+        key = self._key(kind="images", manifest=manifest.hash)
+        hit = self.cache.get(key)
+        if hit is None:
+            meta = {"model": self.spec.id, "weights": self.fingerprint, "dataset": dataset.id,
+                    "manifest": manifest.hash, "precision": self.runtime.precision, "rows": len(manifest)}
+            with self.cache.writer(key, len(manifest), meta) as write:
+                failed, forwards = embed_images(self.load_model(), manifest.root, manifest.paths, write,
+                                                batch_size=self.batch_size, workers=self.workers,
+                                                desc=f"{self.spec.id} x {dataset.id}", open_image=dataset.open_image)
+                meta["failed"] = failed
+            self.image_forwards += forwards
+            hit = self.cache.get(key)
+        embeddings, meta = hit
+        failed = meta.get("failed", {})
+        if failed:
+            print(f"warning: {dataset.id}: skipped {len(failed)} unreadable file(s), e.g. "
+                  f"{next(iter(failed))}: {next(iter(failed.values()))}", file=sys.stderr)
+        valid = np.zeros(len(manifest), dtype=bool)
+        if embeddings.shape[1]:
+            valid = ~np.isnan(np.asarray(embeddings[:, 0]))
+        if not valid.any():
+            raise PathboardError(f"no readable images in {manifest.root}")
+        return Embedded(embeddings, valid, failed, key)
+
+    def texts(self, texts: list[str]) -> np.ndarray:
+        """[T, D] L2-normalised text embeddings, cached per exact list of strings."""
+        key = self._key(kind="texts", texts=hashlib.sha256(json.dumps(texts).encode()).hexdigest())
+        hit = self.cache.get(key)
+        if hit is None:
+            self.cache.put(key, self.load_model().encode_texts(texts).numpy(),
+                           {"model": self.spec.id, "texts": len(texts)})
+            hit = self.cache.get(key)
+        return np.asarray(hit[0])
+
+    def slide(self, dataset, manifest, path: str, tiling: Tiling) -> SlideEmbedding:
+        """Tile one slide's tissue and embed the tiles, cached with their coordinates.
+
+        Raises PathboardError (one line) for a slide that cannot be opened, has no resolution
+        metadata, or has no tissue; callers report it and go on with the next slide.
+        """
+        file = manifest.root / path
+        key = self._key(kind="slide", dataset=dataset.id, path=path, bytes=os.stat(file).st_size,
+                        tiling=tiling.key())
+        hit = self.cache.get(key)
+        if hit is None:
+            slide = open_slide(file)
+            grid = tile_grid(slide, tiling, name=path)
+            if not len(grid.coords):
+                raise PathboardError(f"{path}: no tissue found (tissue covers {grid.tissue_fraction:.1%} of the "
+                                     f"thumbnail, below {tiling.min_tissue:.0%} in every tile)")
+            info = {"level": grid.level, "size0": grid.size0, "slide_mpp": grid.slide_mpp,
+                    "mpp_source": grid.mpp_source, "tissue_fraction": grid.tissue_fraction,
+                    "dimensions": list(slide.dimensions)}
+            meta = {"model": self.spec.id, "dataset": dataset.id, "slide": path, "info": info,
+                    "coords": grid.coords.tolist()}
+            model = self.load_model()
+            tiles = DataLoader(SlideTiles(file, grid, tiling.size, model.preprocess), batch_size=self.batch_size,
+                               num_workers=self.workers)
+            with self.cache.writer(key, len(grid.coords), meta) as write:
+                start = 0
+                for batch in tqdm(tiles, desc=f"{self.spec.id} x {path}", unit="batch", disable=None, leave=False):
+                    write(start, model.encode_images(batch).numpy())
+                    start += len(batch)
+                    self.image_forwards += 1
+            hit = self.cache.get(key)
+        embeddings, meta = hit
+        return SlideEmbedding(np.asarray(embeddings), np.asarray(meta["coords"], dtype=np.int64).reshape(-1, 2),
+                              meta["info"])
+
+    def slides(self, dataset, manifest, tiling: Tiling) -> TileSet:
+        """Tile and embed every evaluated item (labelled, in the evaluation split) at ``tiling``.
+
+        A slide that cannot be opened, has no resolution metadata or no tissue is skipped with one
+        line and named in ``TileSet.failed``; the others are read back from the cache on demand.
+        """
+        rows = np.flatnonzero(evaluated_items(dataset, manifest))
+        done, failed = {}, {}
+        for i in tqdm(rows, desc=f"{self.spec.id} x {dataset.id} slides", unit="slide", disable=None, leave=False):
+            path = manifest.paths[i]
+            try:
+                done[path] = (int(manifest.labels[i]), self.slide(dataset, manifest, path, tiling))
+            except (PathboardError, OSError) as exc:
+                failed[path] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                print(f"warning: {dataset.id}: skipped {path}: {failed[path]}", file=sys.stderr)
+        return TileSet(done, failed)
+
+
+class TileSet:
+    """The tiles of a dataset's evaluated items at one tiling, in manifest order."""
+
+    def __init__(self, done: dict[str, tuple[int, SlideEmbedding]], failed: dict[str, str]):
+        self._done, self.failed = done, failed
+
+    def labelled(self):
+        """(path, label) of every item that was tiled."""
+        return [(path, label) for path, (label, _) in self._done.items()]
+
+    def __getitem__(self, path: str) -> SlideEmbedding:
+        return self._done[path][1]
+
+    def __len__(self) -> int:
+        return len(self._done)

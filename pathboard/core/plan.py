@@ -1,0 +1,206 @@
+"""The plan: every cell of a run, and every embedding each cell reads, named before anything runs.
+
+A cell is (model, dataset, task with its option values, prompt mode). Planning reads dataset
+manifests and resolves weights, but imports no model library and loads nothing.
+
+Skip rules: a model, dataset or task named one by one must work (its failure is an error); members
+of "all", of a group, and tasks chosen by default (``--tasks`` not given: every task that applies to
+each dataset) are skipped with a one-line reason instead. A cell whose task reads another dataset
+(few-shot's declared training set) that is absent, or whose data the task cannot score
+(:meth:`Task.check`), is *blocked*: an error when the task was asked for, a skip otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pathboard.core import plugins
+from pathboard.core.dataset import data_root
+from pathboard.core.errors import PathboardError, unknown_id
+from pathboard.core.options import parse_assignments, values_for
+from pathboard.core.prompts import MODES, PromptSet
+from pathboard.core.selection import select, split_list
+from pathboard.core.task import Inputs
+from pathboard.core.weights import Weights, overrides
+
+
+@dataclass
+class RunConfig:
+    models: str = "all"
+    datasets: str = "all"
+    #: comma-separated task ids; empty: every default task that applies to each dataset
+    tasks: str = ""
+    prompt_modes: str = "single,ensemble"
+    data_root: str | None = None
+    db: str = "pathboard.duckdb"
+    cache_dir: str | None = None
+    device: str | None = None
+    precision: str = "fp32"
+    batch_size: int = 64
+    workers: int = 2
+    weights: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+    strict: bool = False  # a dataset of a group or "all" that is absent is an error, not a skip
+    #: task option values: {"NAME" or "TASK.NAME": value} or ("NAME=VALUE", ...); see pathboard.core.options
+    options: dict | tuple = ()
+
+
+@dataclass
+class Cell:
+    model: object
+    dataset: object
+    task: object  # configured: ``task.values`` are the option values it runs with
+    prompt_mode: str | None
+    inputs: Inputs = field(default_factory=Inputs)
+
+
+@dataclass
+class Plan:
+    cells: list[Cell]
+    skipped: list[str]
+    weights: dict[str, Weights]
+    manifests: dict
+    prompts: dict[str, PromptSet]
+    root: Path | None
+    #: every dataset a cell reads, by id (the run's and, e.g., declared training sets)
+    datasets: dict = field(default_factory=dict)
+    #: (model id, dataset id, reason) of cells of explicitly asked tasks that cannot run
+    blocked: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def describe(self) -> list[str]:
+        """What the run will score, one line per dataset: its tasks and prompt modes, and the models."""
+        lines = []
+        by_dataset: dict[str, dict[str, list]] = {}
+        models: dict[str, set] = {}
+        for c in self.cells:
+            modes = by_dataset.setdefault(c.dataset.id, {}).setdefault(c.task.id, [])
+            if c.prompt_mode not in modes:
+                modes.append(c.prompt_mode)
+            models.setdefault(c.dataset.id, set()).add(c.model.id)
+        for dataset_id, tasks in by_dataset.items():
+            shown = ", ".join(t + (f" ({'/'.join(m for m in modes if m)})" if any(modes) else "")
+                              for t, modes in tasks.items())
+            lines.append(f"  {dataset_id}: {shown} x {len(models[dataset_id])} model(s)")
+        return lines
+
+
+def applicable_tasks(dataset, tasks=None) -> dict[str, str | None]:
+    """Task id -> None where it applies to ``dataset``, else the reason it does not."""
+    tasks = plugins.registry("task").values() if tasks is None else tasks
+    return {t.id: t.supports(dataset) for t in tasks}
+
+
+def _prompt_overrides(entries) -> dict[str, PromptSet]:
+    """``--prompts FILE`` (every dataset) or ``--prompts DATASET=FILE``; key "*" means every dataset."""
+    found = {}
+    for entry in entries:
+        key, sep, path = entry.rpartition("=")
+        found[key if sep else "*"] = PromptSet.load(path)
+    return found
+
+
+def _tasks(cfg: RunConfig) -> tuple[list, bool]:
+    if split_list(cfg.tasks):
+        chosen = select("task", cfg.tasks).items
+        explicit = True
+    else:
+        chosen = [t for t in plugins.registry("task").values() if t.default]
+        explicit = False
+    values = values_for(chosen, parse_assignments(cfg.options or ()), plugins.registry("task"))
+    return [t.configure(values[t.id]) for t in chosen], explicit
+
+
+def plan(cfg: RunConfig) -> Plan:
+    modes = split_list(cfg.prompt_modes)
+    for m in modes:
+        if m not in MODES:
+            raise PathboardError(f"unknown prompt mode {m!r}; choose from {', '.join(MODES)}")
+    models, models_explicit = select("model", cfg.models)
+    selected = select("dataset", cfg.datasets)
+    datasets, datasets_explicit = selected.items, selected.explicit or cfg.strict
+    tasks, tasks_explicit = _tasks(cfg)
+    known_tasks = plugins.registry("task")
+    for d in datasets:  # an opt-out naming no task is a typo that would silently do nothing
+        for task_id in dict(getattr(d, "opt_out", None) or {}):
+            if task_id not in known_tasks:
+                raise PathboardError(f"dataset {d.id}: opt_out names an {unknown_id('task', task_id, known_tasks)}")
+    skipped: list[str] = []
+
+    user_weights = overrides(cfg.weights)
+    weights = {}
+    for m in models:
+        override = user_weights.get(m.id)
+        try:
+            weights[m.id] = m.resolve(Weights(*override) if override else None)
+        except PathboardError as exc:
+            if models_explicit:
+                raise
+            skipped.append(f"{m.id}: {exc}")
+
+    root, manifests = None, {}
+    try:  # parameterised datasets (folder:PATH) carry their own path
+        if any(d.id not in selected.parameterised for d in datasets):
+            root = data_root(cfg.data_root)
+    except PathboardError as exc:
+        if datasets_explicit:
+            raise
+        skipped.append(str(exc))
+    for d in (d for d in datasets if root or d.id in selected.parameterised):
+        try:
+            manifests[d.id] = d.manifest(root)
+        except PathboardError as exc:
+            if datasets_explicit:
+                raise
+            skipped.append(str(exc))
+
+    custom = _prompt_overrides(cfg.prompts)
+    prompts = {}
+    for d in (d for d in datasets if d.id in manifests and d.classes):  # unlabelled sets have no prompts
+        prompts[d.id] = custom.get(d.id) or custom.get("*") or d.prompts()
+        prompts[d.id].prompts("single", d.classes)  # fail now, not after an hour of embedding
+
+    present = [d for d in datasets if d.id in manifests]
+    run_datasets = {d.id: d for d in present}
+    cells, blocked = [], []
+    for d in present:
+        for t in tasks:
+            reason = t.supports(d)
+            if reason:
+                skipped.append(f"{t.id} on {d.id}: {reason}")
+                continue
+            inputs = t.inputs(d, manifests[d.id])
+            reason = t.check(d, manifests[d.id]) or _resolve_others(t, d, inputs, root, manifests, run_datasets)
+            capable = []
+            for m in (m for m in models if m.id in weights):
+                missing = set(t.requires) - set(m.capabilities)
+                if missing:
+                    skipped.append(f"{t.id} on {m.id} x {d.id}: {m.id} lacks {', '.join(sorted(missing))}")
+                else:
+                    capable.append(m)
+            if reason and capable:
+                if tasks_explicit:
+                    blocked += [(m.id, d.id, reason) for m in capable]
+                else:
+                    skipped.append(reason if reason.startswith(f"{t.id} on {d.id} ") else f"{t.id} on {d.id}: {reason}")
+                continue
+            cells += [Cell(m, d, t, mode, inputs) for m in capable for mode in (modes if t.uses_prompts else [None])]
+    order = {m.id: i for i, m in enumerate(models)}
+    cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
+    return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked)
+
+
+def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_datasets: dict) -> str | None:
+    """Find the manifests of the other datasets a cell reads; the reason it cannot run, or None."""
+    for other_id, role in inputs.images.items():
+        if other_id == dataset.id:
+            continue
+        other = plugins.get("dataset", other_id)  # an unknown id here is a plugin bug: an error with a hint
+        if other_id not in manifests:
+            try:
+                if root is None:
+                    raise PathboardError("no data root: pass --data-root DIR or set PATHBOARD_DATA")
+                manifests[other_id] = other.manifest(root)
+            except PathboardError as exc:
+                return f"{task.id} on {dataset.id} {role or 'reads ' + other_id}, which is not available: {exc}"
+        run_datasets.setdefault(other_id, other)
+    return None

@@ -1,0 +1,50 @@
+"""What ``--models``, ``--datasets`` and ``--tasks`` name: registered objects, groups, parameterised ids."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pathboard.core import plugins
+from pathboard.core.dataset import dataset_from_spec
+
+
+def split_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The objects a value names; ``explicit``: named one by one (they must work; members of "all" or of a
+    group may be skipped); ``parameterised``: ids built by a dataset factory (``folder:PATH``), which carry
+    their own path and need no data root."""
+
+    items: list
+    explicit: bool
+    parameterised: frozenset[str] = field(default_factory=frozenset)
+
+    def __iter__(self):  # ``items, explicit = select(...)``
+        return iter((self.items, self.explicit))
+
+    def __getitem__(self, i):
+        return (self.items, self.explicit)[i]
+
+
+def select(kind: str, value: str) -> Selection:
+    """Objects named by ``value`` ("all", ids, or for datasets a group, organ or level)."""
+    items = plugins.registry(kind)
+    names = split_list(value)
+    if names == ["all"]:
+        return Selection(list(items.values()), False)
+    chosen, explicit, built = [], True, set()
+    for name in names:
+        dataset = dataset_from_spec(name) if kind == "dataset" else None  # folder:PATH, slides-csv:PATH, ...
+        if dataset is not None:
+            built.add(dataset.id)
+            chosen.append(dataset)
+            continue
+        tagged = [d for d in items.values() if kind == "dataset" and name in d.groups]
+        if name not in items and tagged:
+            chosen += tagged
+            explicit = False
+        else:
+            chosen.append(plugins.get(kind, name))
+    return Selection(list({obj.id: obj for obj in chosen}.values()), explicit, frozenset(built))
