@@ -5,59 +5,12 @@ They load through pathboard's production loaders unchanged, with HF_HUB_OFFLINE=
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
 
-OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
-
-TINY_OPEN_CLIP = {
-    "model_cfg": {
-        "embed_dim": 32,
-        "quick_gelu": True,
-        "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "head_width": 32, "patch_size": 32},
-        # vocab_size stays 49408 so open_clip's bundled BPE tokenizer works unchanged
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    },
-    "preprocess_cfg": {"mean": OPENAI_MEAN, "std": OPENAI_STD},
-}
-
-
-def hf_snapshot(hf_home: Path, repo_id: str, files: dict[str, Path]) -> Path:
-    """Lay ``files`` out as huggingface_hub does: blobs/ + snapshots/<commit>/ symlinks + refs/main."""
-    repo = Path(hf_home) / "hub" / ("models--" + repo_id.replace("/", "--"))
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()
-    snap = repo / "snapshots" / commit
-    if snap.exists():
-        shutil.rmtree(repo)
-    (repo / "blobs").mkdir(parents=True)
-    snap.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    for name, src in files.items():
-        digest = hashlib.sha256(Path(src).read_bytes()).hexdigest()
-        blob = repo / "blobs" / digest
-        shutil.copyfile(src, blob)
-        os.symlink(os.path.relpath(blob, snap), snap / name)
-    return snap
-
-
-def write_open_clip_dir(out: Path, config: dict = TINY_OPEN_CLIP, model=None, seed: int = 0) -> Path:
-    """``open_clip_config.json`` + ``open_clip_pytorch_model.bin``, as in ``hf-hub:wisdomik/QuiltNet-B-32``."""
-    import open_clip
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "open_clip_config.json").write_text(json.dumps(config))
-    if model is None:
-        torch.manual_seed(seed)
-        model = open_clip.create_model(f"local-dir:{out}")
-    torch.save(model.state_dict(), out / "open_clip_pytorch_model.bin")
-    return out
+from pathboard.testing import OPENAI_MEAN, OPENAI_STD, TINY_OPEN_CLIP, hf_snapshot, write_open_clip_dir  # noqa: F401
 
 
 def write_hf_clip_dir(out: Path, seed: int = 0) -> Path:
