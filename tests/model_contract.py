@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import duckdb
 import torch
+from helpers import pathboard
 from PIL import Image
 from torchvision import transforms as T
 
-from helpers import pathboard
 from pathboard.core import plugins
 from pathboard.core.model import Runtime
 from pathboard.core.weights import Weights

@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from test_leaderboard import make_db
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,8 +1,8 @@
 import duckdb
 import numpy as np
 import pytest
-
 from helpers import pathboard
+
 from pathboard.core.compare import paired_difference
 
 

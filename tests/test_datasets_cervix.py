@@ -7,11 +7,12 @@ import numpy as np
 import openslide
 import pytest
 import tifffile
+from helpers import pathboard
 from PIL import Image
 
-from helpers import pathboard
 from pathboard.core import plugins
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
+
 
 def get(id):
     return plugins.get("dataset", id)
@@ -43,7 +44,7 @@ def write_tils(root, studies=TILS):
     for study, splits in studies.items():
         for split, counts in splits.items():
             for cls, n in zip(("til-negative", "til-positive"), counts):
-                for i in range(n):
+                for _ in range(n):
                     name = f"TCGA-C5-A1BE-01Z-00-DX1_{seed}.png"
                     png(images / study / split / cls / name, seed)
                     pooled = images / "pancancer" / split / cls / name

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from helpers import pathboard
 from PIL import Image
 
-from helpers import pathboard
 from pathboard.core import plugins
 from pathboard.core.errors import DatasetNotFoundError
 

@@ -6,8 +6,8 @@ import zipfile
 from dataclasses import replace
 
 import pytest
-
 from helpers import pathboard
+
 from pathboard.core import plugins
 from pathboard.core.download import Download, download_dataset, fetch
 from pathboard.core.errors import PathboardError

@@ -7,14 +7,14 @@ import sys
 import huggingface_hub.constants
 import pytest
 import torch
-
 from helpers import pathboard
 from model_contract import check_model
+from tiny import OPENAI_MEAN, OPENAI_STD, hf_snapshot
+
 from pathboard.core import plugins
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
 from pathboard.core.model import Runtime
 from pathboard.core.weights import Weights
-from tiny import OPENAI_MEAN, OPENAI_STD, hf_snapshot
 
 # conch-fork's conch_byte_level_bpe_uncased.json: <start_of_text>=1, <end_of_text>=2, <pad>=0; the first
 # word carries the byte-level prefix space ("Ġan" = 285; "an" = 294 is what transformers 4.48-4.57 give)
@@ -85,7 +85,7 @@ def test_tokenisation_is_128_with_the_pad_appended(occ, monkeypatch):
     assert ids[0, :11].tolist() == GOLDEN[1] and set(ids[0, 11:].tolist()) == {0}
     assert ids[1, 0] == 1 and ids[1, 126] == 2 and ids[1, 127] == 0  # truncated to 127, end kept, pad appended
     # what conch's own tokenize() intended, which itself cannot run on transformers 5
-    if not hasattr(tok, "batch_encode_plus") or getattr(type(tok), "batch_encode_plus") is no:
+    if not hasattr(tok, "batch_encode_plus") or type(tok).batch_encode_plus is no:
         with pytest.raises((AttributeError, AssertionError)):
             occ.tokenize(tok, ["x"])
 
@@ -112,8 +112,9 @@ def test_tokenizer_keeps_the_prefix_space_of_its_file(occ, monkeypatch):
 def test_published_checkpoint_loads_as_conch_vit_b16(occ):
     """The architecture read from a checkpoint of the published shapes is the upstream name, with or
     without the caption decoder; a tiny one keeps the published heads, image size and vocabulary."""
-    from pathboard.plugins.models.conch import architecture
     from tiny_openclip_hf import conch_tiny_config
+
+    from pathboard.plugins.models.conch import architecture
 
     cfg = json.loads((occ.factory.CFG_DIR / "conch_ViT-B-16.json").read_text())
     cfg.pop("custom_text")

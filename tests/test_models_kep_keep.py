@@ -5,15 +5,24 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from model_contract import check_model
+from tiny import hf_snapshot
+from tiny_kep_keep import (
+    CTP_TINY,
+    DIM,
+    GOLDEN,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TINY_BERT,
+    timm054_layout,
+    write_keep_files,
+    write_kep_dir,
+)
+
 from pathboard.core import plugins
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
 from pathboard.core.model import Runtime
 from pathboard.core.weights import Weights
-from tiny import hf_snapshot
-from tiny_kep_keep import (CTP_TINY, DIM, GOLDEN, IMAGENET_MEAN, IMAGENET_STD, TINY_BERT, timm054_layout,
-                           write_keep_files, write_kep_dir)
 
 # Key names of BertModel (transformers 4.34, which both repos pin / require; unchanged in 5.x).
 BERT = ["embeddings.LayerNorm.bias", "embeddings.LayerNorm.weight", "embeddings.position_embeddings.weight",

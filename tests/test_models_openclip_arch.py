@@ -4,7 +4,6 @@ import shutil
 
 import pytest
 import torch
-
 from helpers import pathboard
 from model_contract import check_model
 from test_models_foundation import GOLDEN, open_clip_ids

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import duckdb
-
 from helpers import pathboard
+
 from pathboard.core import plugins
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
-
 from helpers import mirror
+
 from pathboard.core import plugins
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
 from pathboard.core.prompts import PromptSet

@@ -6,15 +6,15 @@ import json
 import duckdb
 import numpy as np
 import pytest
-from PIL import Image
-
 from helpers import pathboard
+from PIL import Image
+from test_fewshot import trained_lung  # noqa: F401  (the session's tiny CLIP trained on real patches)
+
 from pathboard.core import plugins
 from pathboard.core.errors import DatasetNotFoundError
 from pathboard.core.runner import RunConfig, execute, plan
 from pathboard.plugins.datasets.pairs import pairs_from_spec
 from pathboard.plugins.tasks.retrieval import first_hit_ranks, pairs_index, retrieval_metrics
-from test_fewshot import trained_lung  # noqa: F401  (the session's tiny CLIP trained on real patches)
 
 METRICS = {f"{d}_recall@{k}" for d in ("i2t", "t2i") for k in (1, 5, 10)} | {"mean_recall"}
 

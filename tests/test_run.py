@@ -3,8 +3,8 @@ import json
 
 import duckdb
 import pytest
-
 from helpers import mirror, pathboard
+
 from pathboard.adapters.hf_clip import HFCLIPModel
 from pathboard.adapters.openclip import OpenCLIPModel
 from pathboard.core.runner import RunConfig, execute, plan

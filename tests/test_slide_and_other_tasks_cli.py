@@ -3,7 +3,6 @@ real slide, writing leaderboard rows; the second identical run does no image for
 import csv
 
 import duckdb
-
 from helpers import mirror, pathboard
 from test_datasets_wsi import asap_xml
 

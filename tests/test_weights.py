@@ -6,13 +6,13 @@ import open_clip
 import pytest
 import torch
 from PIL import Image
+from tiny import TINY_OPEN_CLIP, write_open_clip_dir
 
 from pathboard.adapters import OpenCLIPSpec
 from pathboard.core import plugins
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
 from pathboard.core.model import Runtime
 from pathboard.core.weights import Weights, overrides
-from tiny import TINY_OPEN_CLIP, write_open_clip_dir
 
 
 def test_hub_models_resolve_from_the_cache_offline(tiny_hub):

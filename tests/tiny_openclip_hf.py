@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import torch
-
 from tiny import OPENAI_MEAN, OPENAI_STD
 
 BIOMEDBERT = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"

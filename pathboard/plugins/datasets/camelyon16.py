@@ -45,7 +45,8 @@ GROUPS = {"_0": "tumor", "_1": "tumor", "tumor": "tumor", "metastases": "tumor",
 ACCESS = (
     "open access (CC0), no registration: download the CAMELYON16 folder from GigaScience DB "
     "(https://doi.org/10.5524/100439, ftp://parrot.genomics.cn/gigadb/pub/10.5524/100001_101000/100439/CAMELYON16/) "
-    "or from the Google Drive / Baidu links on https://camelyon17.grand-challenge.org/Data/ into <data root>/CAMELYON16/, "
+    "or from the Google Drive / Baidu links on https://camelyon17.grand-challenge.org/Data/ "
+    "into <data root>/CAMELYON16/, "
     "keeping training/{normal,tumor}/, training/lesion_annotations.zip, testing/images/, testing/reference.csv and "
     "testing/lesion_annotations.zip (~700 GB; no per-file checksums are published for this layout)"
 )

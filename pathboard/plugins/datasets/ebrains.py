@@ -99,7 +99,8 @@ RARE30 = [c for c in CLASSES if c in {
 #: spellings seen in copies of the atlas -> the annotation.csv name
 ALIASES = {
     "Lymphoplasmocyte-rich meningioma": "Lymphoplasmacyte-rich meningioma",
-    "Embryonal tumour with multilayered rosette, C19MC-altered": "Embryonal tumour with multilayered rosettes, C19MC-altered",
+    "Embryonal tumour with multilayered rosette, C19MC-altered":
+        "Embryonal tumour with multilayered rosettes, C19MC-altered",
 }
 
 
@@ -129,7 +130,8 @@ class EBRAINS(SlideDataset):
 
     @property
     def layout(self) -> str:
-        return f"{self.folder}/[{VERSION}/]{LABELS} (uuid, diagnosis) + {self.folder}/[{VERSION}/]<diagnosis>/<uuid>.ndpi"
+        return (f"{self.folder}/[{VERSION}/]{LABELS} (uuid, diagnosis) + "
+                f"{self.folder}/[{VERSION}/]<diagnosis>/<uuid>.ndpi")
 
     def records(self, base: Path):
         prefix = VERSION if (base / VERSION / LABELS).is_file() else ""

@@ -23,9 +23,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from pathboard import hookimpl
 from pathboard.core.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Record, SlideDataset, layout_error
@@ -105,7 +105,8 @@ def read_slides_csv(path: Path) -> list[dict]:
         reader = csv.DictReader(fh)
         columns = [(c or "").strip().lower() for c in reader.fieldnames or []]
         if SLIDE_COLUMN not in columns or LABEL_COLUMN not in columns:
-            raise DatasetNotFoundError(f"slides-csv:{path}: expected the header {SLIDE_COLUMN},{LABEL_COLUMN}[,{SPLIT_COLUMN}]; "
+            raise DatasetNotFoundError(f"slides-csv:{path}: expected the header "
+                                       f"{SLIDE_COLUMN},{LABEL_COLUMN}[,{SPLIT_COLUMN}]; "
                                        f"found {','.join(columns) or 'an empty file'}")
         return [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader
                 if any((v or "").strip() for v in row.values() if isinstance(v, str))]

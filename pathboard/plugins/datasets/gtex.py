@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from pathboard import hookimpl
 from pathboard.core.dataset import Record, SlideDataset, layout_error

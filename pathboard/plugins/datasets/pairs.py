@@ -27,9 +27,9 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from pathboard import hookimpl
 from pathboard.core.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Manifest, Record

@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from pathboard import hookimpl
 from pathboard.core.dataset import Record, SlideDataset, layout_error
@@ -67,7 +67,8 @@ class TCGASlides(SlideDataset):
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             if not {"slide_id", "label"} <= set(reader.fieldnames or []):
-                raise PathboardError(f"{path}: expected columns slide_id,label (has {', '.join(reader.fieldnames or [])})")
+                raise PathboardError(f"{path}: expected columns slide_id,label "
+                                     f"(has {', '.join(reader.fieldnames or [])})")
             for row in reader:
                 label = (row["label"] or "").strip()
                 if label and label not in self.classes:
@@ -110,7 +111,8 @@ def register_datasets(register):
          {"organ": "cervix", "stain": "H&E", "group": "cervix"}, ""),
         ("tcga-brca", "TCGA-BRCA IDC vs ILC", {"TCGA-BRCA": ""}, ["IDC", "ILC"], "DX", None,
          {"organ": "breast", "stain": "H&E", "group": "general"}, dx),
-        ("tcga-rcc", "TCGA RCC subtypes (KIRC/KIRP/KICH)", {"TCGA-KIRC": "CCRCC", "TCGA-KIRP": "PRCC", "TCGA-KICH": "CHRCC"},
+        ("tcga-rcc", "TCGA RCC subtypes (KIRC/KIRP/KICH)",
+         {"TCGA-KIRC": "CCRCC", "TCGA-KIRP": "PRCC", "TCGA-KICH": "CHRCC"},
          ["CCRCC", "PRCC", "CHRCC"], "DX", None, {"organ": "kidney", "stain": "H&E", "group": "general"}, dx),
         ("tcga-nsclc", "TCGA NSCLC subtypes (LUAD/LUSC)", {"TCGA-LUAD": "LUAD", "TCGA-LUSC": "LUSC"},
          ["LUAD", "LUSC"], "DX", None, {"organ": "lung", "stain": "H&E", "group": "general"}, dx),

@@ -11,9 +11,9 @@ tumour-infiltrating lymphocytes. Label, split and study come from the folders.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from pathboard import hookimpl
 from pathboard.core.dataset import Dataset, Record, image_files, layout_error

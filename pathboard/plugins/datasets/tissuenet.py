@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from pathboard import hookimpl
 from pathboard.core.dataset import Annotation, Record, SlideDataset, layout_error
@@ -49,7 +49,8 @@ def _rows(path: Path, needed: tuple[str, ...]) -> list[dict]:
         reader = csv.DictReader(fh)
         missing = [c for c in needed if c not in (reader.fieldnames or [])]
         if missing:
-            raise DatasetNotFoundError(f"{path} lacks column(s) {', '.join(missing)} (has {', '.join(reader.fieldnames or [])})")
+            raise DatasetNotFoundError(f"{path} lacks column(s) {', '.join(missing)} "
+                                       f"(has {', '.join(reader.fieldnames or [])})")
         return list(reader)
 
 

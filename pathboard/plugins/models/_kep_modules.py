@@ -55,9 +55,10 @@ class KEPCTP(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(1 / 0.07).log())
 
     @classmethod
-    def for_checkpoint(cls, sd: dict, bert_config) -> "KEPCTP":
+    def for_checkpoint(cls, sd: dict, bert_config) -> KEPCTP:
         """The architecture the checkpoint's tensor shapes describe (CTransPath's for the release)."""
-        blocks = [tuple(map(int, m.groups())) for k in sd if (m := re.match(r"visual\.layers\.(\d+)\.blocks\.(\d+)\.", k))]
+        pattern = r"visual\.layers\.(\d+)\.blocks\.(\d+)\."
+        blocks = [tuple(map(int, m.groups())) for k in sd if (m := re.match(pattern, k))]
         if not blocks:
             raise KeyError("visual.layers.*.blocks.*")
         stages = range(max(s for s, _ in blocks) + 1)
