@@ -1,7 +1,5 @@
 """A third-party pathboard plugin: one open_clip model, registered through the public hook."""
-from pathboard import hookimpl
-from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.model import ModelCard
+from pathboard.api import ModelCard, OpenCLIPSpec, hookimpl
 
 
 @hookimpl
