@@ -132,6 +132,8 @@ class Dataset:
             facts.add("captions")
         if callable(getattr(self, "segmentation_truth", None)):
             facts.add("segmentation")
+        if callable(getattr(self, "reports", None)):
+            facts.add("reports")
         return frozenset(facts)
 
     @property
@@ -154,10 +156,20 @@ class Dataset:
     def records(self, base: Path) -> Iterable[Record]:
         raise NotImplementedError
 
+    def how_to_get(self) -> str:
+        """One line: the command that downloads this dataset, or the exact steps for gated data."""
+        if self.downloads:
+            return f"get it with `pathboard data download {self.id} --data-root <data root>`"
+        if self.access:
+            return f"to get it: {self.access}"
+        return f"see {self.url}" if self.url else ""
+
     def locate(self, root: Path) -> Path:
         path = root / self.folder
         if not path.is_dir():
-            raise DatasetNotFoundError(f"{self.id}: folder not found: {path} (expected layout {self.layout})")
+            how = self.how_to_get()
+            raise DatasetNotFoundError(f"{self.id}: folder not found: {path} (expected layout {self.layout})"
+                                       + (f"; {how}" if how else ""))
         return path
 
     def manifest(self, root: Path) -> Manifest:

@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 
 from pathboard.core.cache import EmbeddingCache, cache_key
 from pathboard.core.errors import PathboardError
-from pathboard.core.task import evaluated_items
-from pathboard.core.tiling import TileGrid, Tiling, open_slide, tile_grid
+from pathboard.core.task import tiled_items
+from pathboard.core.tiling import TileGrid, Tiling, open_slide, tile_grid, tile_stride
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -105,6 +105,33 @@ class SlideTiles(torch.utils.data.Dataset):
         return self.preprocess(tile)
 
 
+class WindowTiles(torch.utils.data.Dataset):
+    """Windows of one small in-memory image (``Tiling.window``), each resized to the model's input."""
+
+    def __init__(self, image: Image.Image, coords: np.ndarray, window: int, size: int, preprocess):
+        self.image, self.coords, self.window, self.size, self.preprocess = image, coords, window, size, preprocess
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+    def __getitem__(self, i: int):
+        x, y = (int(v) for v in self.coords[i])
+        crop = self.image.crop((x, y, x + self.window, y + self.window))
+        return self.preprocess(crop.resize((self.size, self.size), Image.BILINEAR))
+
+
+def window_grid(width: int, height: int, window: int, stride: int) -> np.ndarray:
+    """[T, 2] (x, y) of windows covering a width x height image, row-major; the last row and column are
+    placed flush with the far edges, so every pixel is covered."""
+    def starts(extent):
+        last = max(0, extent - window)
+        out = list(range(0, last + 1, stride))
+        return np.array(out + ([last] if out[-1] != last else []), dtype=np.int64)
+
+    ys, xs = starts(height), starts(width)
+    return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+
+
 @dataclass
 class Embedded:
     """A dataset's image embeddings in manifest order (memory-mapped); ``valid`` is False for rows
@@ -176,10 +203,13 @@ class Embedder:
         Raises PathboardError (one line) for a slide that cannot be opened, has no resolution
         metadata, or has no tissue; callers report it and go on with the next slide.
         """
-        file = manifest.root / path
+        file = manifest.root / path.split("#", 1)[0]
         key = self._key(kind="slide", dataset=dataset.id, path=path, bytes=os.stat(file).st_size,
                         tiling=tiling.key())
         hit = self.cache.get(key)
+        if hit is None and tiling.window:
+            self._embed_windows(dataset, manifest, path, tiling, key)
+            hit = self.cache.get(key)
         if hit is None:
             slide = open_slide(file)
             grid = tile_grid(slide, tiling, name=path)
@@ -205,13 +235,32 @@ class Embedder:
         return SlideEmbedding(np.asarray(embeddings), np.asarray(meta["coords"], dtype=np.int64).reshape(-1, 2),
                               meta["info"])
 
-    def slides(self, dataset, manifest, tiling: Tiling) -> TileSet:
-        """Tile and embed every evaluated item (labelled, in the evaluation split) at ``tiling``.
+    def _embed_windows(self, dataset, manifest, path: str, tiling: Tiling, key: str) -> None:
+        image = dataset.open_image(manifest.root, path)
+        width, height = image.size
+        stride = tile_stride(tiling.window, tiling.overlap)
+        coords = window_grid(width, height, tiling.window, stride)
+        info = {"level": 0, "size0": tiling.window, "slide_mpp": getattr(dataset, "mpp", None),
+                "mpp_source": "windows of a small image", "tissue_fraction": 1.0, "dimensions": [width, height]}
+        meta = {"model": self.spec.id, "dataset": dataset.id, "slide": path, "info": info, "coords": coords.tolist()}
+        model = self.load_model()
+        windows = DataLoader(WindowTiles(image, coords, tiling.window, tiling.size, model.preprocess),
+                             batch_size=self.batch_size, num_workers=0)  # one small decoded image: no workers
+        with self.cache.writer(key, len(coords), meta) as write:
+            start = 0
+            for batch in windows:
+                write(start, model.encode_images(batch).numpy())
+                start += len(batch)
+                self.image_forwards += 1
+
+    def slides(self, dataset, manifest, tiling: Tiling, items: str = "evaluated") -> TileSet:
+        """Tile and embed ``items`` (see ``Inputs.tile_items``; by default the evaluated ones: labelled, in
+        the evaluation split) at ``tiling``.
 
         A slide that cannot be opened, has no resolution metadata or no tissue is skipped with one
         line and named in ``TileSet.failed``; the others are read back from the cache on demand.
         """
-        rows = np.flatnonzero(evaluated_items(dataset, manifest))
+        rows = np.flatnonzero(tiled_items(dataset, manifest, items))
         done, failed = {}, {}
         for i in tqdm(rows, desc=f"{self.spec.id} x {dataset.id} slides", unit="slide", disable=None, leave=False):
             path = manifest.paths[i]
@@ -229,9 +278,16 @@ class TileSet:
     def __init__(self, done: dict[str, tuple[int, SlideEmbedding]], failed: dict[str, str]):
         self._done, self.failed = done, failed
 
-    def labelled(self):
-        """(path, label) of every item that was tiled."""
+    def items(self) -> list[tuple[str, int]]:
+        """(path, label) of every item that was tiled (label -1: unlabelled), in manifest order."""
         return [(path, label) for path, (label, _) in self._done.items()]
+
+    def labelled(self) -> list[tuple[str, int]]:
+        """(path, label) of every labelled item that was tiled."""
+        return [(path, label) for path, label in self.items() if label >= 0]
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._done
 
     def __getitem__(self, path: str) -> SlideEmbedding:
         return self._done[path][1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -74,7 +75,7 @@ def catalog(p: Plan) -> dict:
     """What the leaderboard shows about the run's models, datasets and tasks, stored with the run so
     that it never imports the plugins."""
     models = {c.model.id: {"title": c.model.card.title, **dataclasses.asdict(c.model.card)} for c in p.cells}
-    datasets = {d.id: {"title": d.title, "groups": sorted(d.groups), "level": d.level}
+    datasets = {d.id: {"title": d.title, "groups": sorted(d.groups), "level": d.level, "ordinal": bool(d.ordinal)}
                 for d in p.datasets.values()}
     tasks = {c.task.id: {"title": c.task.title} for c in p.cells}
     return {"models": models, "datasets": datasets, "tasks": tasks}
@@ -142,11 +143,11 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
     if dataset.id in images and images[dataset.id].failed:
         summary.failed_files[dataset.id] = dict(images[dataset.id].failed)
-    tiles = {}  # tiling -> TileSet of the evaluated items
-    for tiling in dict.fromkeys(c.inputs.tiles for c in cells if c.inputs.tiles is not None):
-        tiles[tiling] = embedder.slides(dataset, manifest, tiling)
-        if tiles[tiling].failed:
-            summary.failed_files.setdefault(dataset.id, {}).update(tiles[tiling].failed)
+    tiles = {}  # (tiling, which items) -> TileSet; a slide in several sets is embedded once (cached)
+    for key in dict.fromkeys((c.inputs.tiles, c.inputs.tile_items) for c in cells if c.inputs.tiles is not None):
+        tiles[key] = embedder.slides(dataset, manifest, *key)
+        if tiles[key].failed:
+            summary.failed_files.setdefault(dataset.id, {}).update(tiles[key].failed)
 
     summary.seconds["embed"] += time.perf_counter() - start
     prompts = p.prompts.get(dataset.id)
@@ -155,9 +156,10 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         task, values = cell.task, cell.task.values
         others = MappingProxyType({i: (p.datasets[i], p.manifests[i], images[i])
                                    for i in cell.inputs.images if i != dataset.id})
-        tileset = tiles.get(cell.inputs.tiles)
+        tileset = tiles.get((cell.inputs.tiles, cell.inputs.tile_items))
         ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
-                          MappingProxyType(dict(values)), others, tileset, artifacts / spec.id / dataset.id)
+                          MappingProxyType(dict(values)), others, tileset, artifacts / spec.id / dataset.id,
+                          getattr(spec.card, "context_length", 77))
         start = time.perf_counter()
         result = task.score(ctx)
         summary.seconds["score"] += time.perf_counter() - start
@@ -177,7 +179,7 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
                   "manifest_hash": manifest.hash, "embedding_key": own.key if own is not None else None,
                   "n_items": len(manifest), "n_failed": n_failed, "device": embedder.runtime.device,
                   "precision": embedder.runtime.precision, "task_options": task_options,
-                  "options_hash": options_hash}
+                  "options_hash": options_hash, "protocol": json.dumps(result.protocol) if result.protocol else None}
         entries = []
         for variant, metrics in result.metrics.items():
             row = {**common, "variant": variant}

@@ -128,6 +128,7 @@ class ModelCard:
     params: str = ""  # e.g. "150M" (image + text towers)
     embed_dim: int | None = None
     input_size: int | None = None  # image side in pixels
+    context_length: int = 77  # tokens the text tower reads (CLIP BPE: 77; PubMedBERT towers: 256)
     notes: str = ""
 
 

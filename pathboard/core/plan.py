@@ -66,6 +66,18 @@ class Plan:
     datasets: dict = field(default_factory=dict)
     #: (model id, dataset id, reason) of cells of explicitly asked tasks that cannot run
     blocked: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (task id, dataset id, why) of tasks that do not apply to a dataset by what it is (also in ``skipped``)
+    not_applicable: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def skip_lines(self) -> list[str]:
+        """``skipped`` for people: tasks that do not apply by what a dataset is are said once per task and
+        reason, naming the datasets; every other skip on its own line."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        lines = {f"{t} on {d}: {d} {why}" for t, d, why in self.not_applicable}
+        for task, dataset, why in self.not_applicable:
+            grouped.setdefault((task, why.split(": ", 1)[-1]), []).append(dataset)
+        out = [s for s in self.skipped if s not in lines]
+        return out + [f"{task} on {', '.join(sets)}: {why}" for (task, why), sets in grouped.items()]
 
     def describe(self) -> list[str]:
         """What the run will score, one line per dataset: its tasks and prompt modes, and the models."""
@@ -161,12 +173,14 @@ def plan(cfg: RunConfig) -> Plan:
 
     present = [d for d in datasets if d.id in manifests]
     run_datasets = {d.id: d for d in present}
-    cells, blocked = [], []
+    cells, blocked, not_applicable = [], [], []
     for d in present:
         for t in tasks:
             reason = t.supports(d)
             if reason:
                 skipped.append(f"{t.id} on {d.id}: {reason}")
+                if reason.startswith(f"{d.id} does not declare task "):
+                    not_applicable.append((t.id, d.id, reason[len(d.id) + 1:]))
                 continue
             inputs = t.inputs(d, manifests[d.id])
             reason = t.check(d, manifests[d.id]) or _resolve_others(t, d, inputs, root, manifests, run_datasets)
@@ -186,7 +200,7 @@ def plan(cfg: RunConfig) -> Plan:
             cells += [Cell(m, d, t, mode, inputs) for m in capable for mode in (modes if t.uses_prompts else [None])]
     order = {m.id: i for i, m in enumerate(models)}
     cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
-    return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked)
+    return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable)
 
 
 def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_datasets: dict) -> str | None:

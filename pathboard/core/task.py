@@ -36,6 +36,7 @@ FACTS = {
     "labels": ("class labels", "it is unlabelled"),
     "captions": ("image captions", "it has no captions"),
     "segmentation": ("segmentation truth", "it has no segmentation truth"),
+    "reports": ("pathology report texts", "it has no pathology reports"),
 }
 
 
@@ -45,12 +46,14 @@ class Inputs:
 
     ``images``: datasets whose whole-image embeddings the cell reads (its own, a training set), each
     with the role it plays ("" for the cell's own dataset), e.g. ``{"nct-crc-he-100k": "trains on
-    nct-crc-he-100k, its declared training set"}``; ``tiles``: the tiling at which the evaluated items
-    (labelled, in the evaluation split) are tiled and embedded; ``texts``: whether it embeds texts.
+    nct-crc-he-100k, its declared training set"}``; ``tiles``: the tiling at which items are tiled and
+    embedded, and ``tile_items`` which: "evaluated" (labelled, in the evaluation split: zero-shot),
+    "labelled" (every split: few-shot), "all", or a tuple of item paths; ``texts``: whether it embeds texts.
     """
 
     images: Mapping[str, str] = field(default_factory=dict)
     tiles: Any = None  # a pathboard.core.tiling.Tiling
+    tile_items: str | tuple[str, ...] = "evaluated"
     texts: bool = False
 
 
@@ -81,6 +84,9 @@ class TaskResult(Mapping):
     failed: dict[str, str] = field(default_factory=dict)
     #: one-line warnings about the cell (printed, and kept in the run record)
     notes: list[str] = field(default_factory=list)
+    #: how the numbers were made beyond the option values (e.g. the resolved tiling, window and grid);
+    #: stored with the cell as JSON
+    protocol: dict = field(default_factory=dict)
 
     def __getitem__(self, variant: str) -> list[Metric]:
         return self.metrics[variant]
@@ -90,6 +96,23 @@ class TaskResult(Mapping):
 
     def __len__(self) -> int:
         return len(self.metrics)
+
+
+TILE_ITEMS = ("evaluated", "labelled", "all")
+
+
+def tiled_items(dataset, manifest, which: str) -> np.ndarray:
+    """Rows of ``manifest`` that a cell with ``Inputs(tile_items=which)`` reads tiles of."""
+    if isinstance(which, tuple):
+        chosen = set(which)
+        return np.array([p in chosen for p in manifest.paths], dtype=bool)
+    if which == "all":
+        return np.ones(len(manifest.paths), dtype=bool)
+    if which == "labelled":
+        return np.asarray(manifest.labels) >= 0
+    if which == "evaluated":
+        return evaluated_items(dataset, manifest)
+    raise PathboardError(f"Inputs.tile_items must be one of {', '.join(TILE_ITEMS)}, not {which!r}")
 
 
 def evaluated_items(dataset, manifest) -> np.ndarray:
@@ -123,6 +146,8 @@ class CellContext:
     tiles: object | None = None
     #: a folder for files a task produces (heatmaps); referenced from the results database
     artifacts: Path | None = None
+    #: how many tokens the model's text tower reads (long texts must be chunked to fit)
+    text_context: int = 77
 
     @property
     def class_names(self) -> list[str]:

@@ -32,12 +32,17 @@ class Tiling:
     #: µm per level-0 pixel for files without resolution metadata (the dataset's documented ``mpp``);
     #: a file's own metadata always wins
     fallback_mpp: float | None = None
+    #: small images (e.g. PanNuke's 256 px tiles): windows of this many native pixels cover the whole image
+    #: (no resolution lookup, no tissue mask), each resized to ``size``; None: tile at ``mpp``
+    window: int | None = None
 
     def __post_init__(self):
         if not 224 <= self.size <= 512:
             raise PathboardError(f"tile size {self.size} is outside 224-512 px")
         if not 0 <= self.overlap < 1:
             raise PathboardError(f"tile overlap {self.overlap} must be in [0, 1)")
+        if self.window is not None and self.window < 4:
+            raise PathboardError(f"window {self.window} px is too small (at least 4)")
 
     @property
     def target_mpp(self) -> float:
@@ -45,8 +50,9 @@ class Tiling:
 
     def key(self) -> dict:
         key = asdict(self)
-        if self.fallback_mpp is None:  # unset: the keys of tilings made before the field existed stay valid
-            del key["fallback_mpp"]
+        for name in ("fallback_mpp", "window"):  # unset: keys of tilings made before the field existed stay valid
+            if key[name] is None:
+                del key[name]
         return key
 
 

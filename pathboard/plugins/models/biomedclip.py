@@ -13,6 +13,6 @@ def register_models(register):
         card=ModelCard(title="BiomedCLIP (PubMedBERT-256, ViT-B/16)",
                        paper="Zhang et al., arXiv 2303.00915 (2023); NEJM AI 2024", license="MIT",
                        url="https://huggingface.co/microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
-                       params="196M", embed_dim=512, input_size=224,
+                       params="196M", embed_dim=512, input_size=224, context_length=256,
                        notes="text tower config from microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"),
     ))

@@ -43,7 +43,7 @@ class ConchSpec(ModelSpec):
     card: ModelCard = field(default_factory=lambda: ModelCard(
         title="CONCH (CoCa ViT-B/16, 448 px)", paper="Lu et al., Nature Medicine 2024",
         license="CC BY-NC-ND 4.0", url=f"https://huggingface.co/{REPO}", gated=True,
-        params="395M", embed_dim=512, input_size=448,
+        params="395M", embed_dim=512, input_size=448, context_length=128,
         notes='gated: accept the licence on the hub; model code from pip install "pathboard[conch]"'))
 
     def resolve(self, override: Weights | None = None) -> Weights:

@@ -26,6 +26,6 @@ def register_models(register):
         id="quiltnet-b16-pmb", hub="hf-hub:wisdomik/QuiltNet-B-16-PMB",
         card=ModelCard(title="QuiltNet ViT-B/16 + PubMedBERT", paper=PAPER,
                        license="MIT", url="https://huggingface.co/wisdomik/QuiltNet-B-16-PMB",
-                       params="196M", embed_dim=512, input_size=224,
+                       params="196M", embed_dim=512, input_size=224, context_length=256,
                        notes="text tower config from microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"),
     ))
