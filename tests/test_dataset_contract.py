@@ -73,6 +73,7 @@ FIXTURES = {
     "nct-crc-he-100k": lambda t, s: mirror(s / "CRC-VAL-HE-7K", t / "NCT-CRC-HE-100K").parent,
     "pannuke": lambda t, s: write_pannuke(t),
     "pannuke-cervix": lambda t, s: write_pannuke(t),
+    "pannuke-cervix-nuclei": lambda t, s: write_pannuke(t),
     "renalcell": lambda t, s: files(t, "tissue_classification/cancer/TCGA-AK-3458_40707_15820_cancer_5163.png",
                                     "tissue_classification/blood/TCGA-EU-5906_18024_35798_blood_189.png"),
     "renalcell-lymph": lambda t, s: files(t, "binary_lymphocytes/immune/TCGA-B0-5077.svs_Immune cellsTile 970.png",

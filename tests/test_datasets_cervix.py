@@ -1,5 +1,7 @@
 """Issue 4 loaders (cervix group, TCGA slides, PanNuke), each on small files written in its official layout."""
 import csv
+import io
+import tarfile
 import uuid
 
 import duckdb
@@ -145,7 +147,55 @@ def write_tcga(root, real_svs):
            for b in ["TCGA-A1-0001-01Z-00-DX1", "TCGA-A1-0002-01Z-00-DX1", "TCGA-A1-0003-01Z-00-DX1",
                      "TCGA-A1-0004-01Z-00-DX1"]}
     (tcga / "gdc_manifest.2024-01-01.txt").write_text("id\tfilename\tmd5\tsize\tstate\n")
+    write_clinical(root)
     return root, ids
+
+
+#: the GDC clinical export's header in the pre-2024 portal and in the 2024 portal (API field paths)
+CLINICAL_HEADERS = {
+    "legacy": ["case_id", "case_submitter_id", "project_id", "morphology", "primary_diagnosis", "treatment_type"],
+    "portal": ["cases.case_id", "cases.submitter_id", "project.project_id", "diagnoses.morphology",
+               "diagnoses.primary_diagnosis", "treatments.treatment_type"],
+}
+# case, ICD-O-3 morphology, primary_diagnosis, treatment: one row per treatment, "'--" where GDC has no value
+CESC_CLINICAL = [
+    ("TCGA-C5-A1BE", "8070/3", "Squamous cell carcinoma, NOS", "Radiation Therapy, NOS"),
+    ("TCGA-C5-A1BE", "8070/3", "Squamous cell carcinoma, NOS", "Pharmaceutical Therapy, NOS"),
+    ("TCGA-EK-A2RE", "'--", "'--", "'--"),
+    ("TCGA-EK-A2RE", "8140/3", "Adenocarcinoma, NOS", "Radiation Therapy, NOS"),
+]
+CLINICAL_ARCHIVES = {"cart": "clinical.cart.2024-06-01.tar.gz", "project": "clinical.project-tcga-cesc.2024-06-01.tar.gz"}
+
+
+def write_clinical(root, rows=CESC_CLINICAL, header="legacy", form="tsv"):
+    """TCGA/TCGA-CESC/clinical.tsv as the GDC portal exports it, or (form "cart"/"project") the portal's
+    clinical.*.tar.gz holding it beside the other clinical tables; returns the file written."""
+    lines = [CLINICAL_HEADERS[header]] + [[str(uuid.uuid5(uuid.NAMESPACE_DNS, case)), case, "TCGA-CESC", *values]
+                                          for case, *values in rows]
+    text = "".join("\t".join(line) + "\n" for line in lines)
+    folder = root / "TCGA" / "TCGA-CESC"
+    if form == "tsv":
+        (folder / "clinical.tsv").write_text(text)
+        return folder / "clinical.tsv"
+    archive = folder / CLINICAL_ARCHIVES[form]
+    tables = {"clinical.tsv": text, "exposure.tsv": "case_id\tcase_submitter_id\n", "follow_up.tsv": "case_id\n"}
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, table in tables.items():
+            data = table.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def write_reports(root, reports):
+    """<data root>/TCGA-Reports/TCGA_Reports.csv as unzipped from the TCGA-Reports release (patient_filename,text)."""
+    folder = root / "TCGA-Reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "TCGA_Reports.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["patient_filename", "text"],
+                                  *([f"{case}.{uuid.uuid5(uuid.NAMESPACE_OID, case)}", text]
+                                    for case, text in reports.items())])
 
 
 def write_brca_labels(root, ids, ilc="ILC"):
@@ -264,7 +314,7 @@ def test_tissuenet_labels_metadata_annotations(tmp_path):
     assert m.paths == ["train/C01_B001_S01.tif", "train/C01_B002_S01.tif", "train/C02_B003_S01.tif",
                        "train/C02_B004_S01.tif"]
     assert m.labels.tolist() == [0, 1, 2, 3] and set(m.splits) == {"train"}
-    assert m.meta[0] == {"width": "64", "height": "64", "resolution": "0.25", "magnification": "40"}
+    assert m.meta[0] == {"case": "C01", "width": "64", "height": "64", "resolution": "0.25", "magnification": "40"}
     anns = ds.annotations(m.root, "train/C02_B003_S01.tif")
     assert [a.label for a in anns] == ["HSIL", "LSIL"]
     assert anns[0].polygon == ((10.0, 10.0), (40.0, 10.0), (40.0, 30.0), (10.0, 10.0))
@@ -301,11 +351,112 @@ def test_tcga_projects_label_the_slides(tmp_path, shared_data):
     assert all(p.count("/") == 2 and p.endswith(".svs") for p in rcc.paths)
     with openslide.OpenSlide(str(rcc.root / rcc.paths[0])) as slide:
         assert slide.dimensions == (2220, 2967)
-    cesc = get("tcga-cesc").manifest(root)  # unlabelled: every slide, frozen ones too
-    assert len(cesc) == 3 and set(cesc.labels.tolist()) == {-1} and get("tcga-cesc").tasks == set()  # unlabelled: no task applies ("embed" never existed)
+    cesc = get("tcga-cesc").manifest(root)  # every slide, frozen ones too, labelled by case from clinical.tsv
+    assert len(cesc) == 3 and slide_labels(cesc) == {"TCGA-C5-A1BE-01Z-00-DX1": 0, "TCGA-C5-A1BE-01A-01-TS1": 0,
+                                                     "TCGA-EK-A2RE-01Z-00-DX1": 1}  # SCC, SCC, ADC
+    assert get("tcga-cesc").facts == {"slides", "labels", "reports"} and "zeroshot-wsi" in get("tcga-cesc").tasks
     assert {x["case"] for x in cesc.meta} == {"TCGA-C5-A1BE", "TCGA-EK-A2RE"}
     msg = one_line_error(get("tcga-nsclc"), root)
     assert f"expected project folder(s) {root}/TCGA/TCGA-LUAD, {root}/TCGA/TCGA-LUSC" in msg and "TCGA-BRCA" in msg
+
+
+def slide_labels(manifest) -> dict[str, int]:
+    """Slide barcode -> label of a TCGA manifest."""
+    return {path.rsplit("/", 1)[-1].split(".")[0]: int(label) for path, label in zip(manifest.paths, manifest.labels)}
+
+
+# further TCGA-CESC cases: the primary_diagnosis text decides where the code is missing or maps to no class;
+# the code wins over the text; rows that disagree, and a diagnosis of no class, leave the case unlabelled
+CESC_MORE = [
+    ("TCGA-FU-A3HZ", "'--", "Adenosquamous carcinoma", "Radiation Therapy, NOS"),
+    ("TCGA-Q1-A5R1", "'--", "Endometrioid adenocarcinoma, NOS", "'--"),
+    ("TCGA-C5-A7CK", "8482/3", "Mucinous adenocarcinoma, endocervical type", "Radiation Therapy, NOS"),
+    ("TCGA-C5-A2LX", "8560/3", "Squamous cell carcinoma, NOS", "'--"),
+    ("TCGA-EA-A3HT", "8070/3", "Squamous cell carcinoma, NOS", "Radiation Therapy, NOS"),
+    ("TCGA-EA-A3HT", "8140/3", "Adenocarcinoma, NOS", "Pharmaceutical Therapy, NOS"),
+    ("TCGA-ZJ-AAXD", "8041/3", "Small cell carcinoma, NOS", "'--"),
+]
+CESC_EXPECTED = {"TCGA-C5-A1BE-01Z-00-DX1": 0, "TCGA-C5-A1BE-01A-01-TS1": 0, "TCGA-EK-A2RE-01Z-00-DX1": 1,
+                 "TCGA-FU-A3HZ-01Z-00-DX1": 2, "TCGA-Q1-A5R1-01Z-00-DX1": 1, "TCGA-C5-A7CK-01Z-00-DX1": 1,
+                 "TCGA-C5-A2LX-01Z-00-DX1": 2, "TCGA-EA-A3HT-01Z-00-DX1": -1, "TCGA-ZJ-AAXD-01Z-00-DX1": -1,
+                 "TCGA-VS-A9U5-01Z-00-DX1": -1}  # VS-A9U5: not in the export
+
+
+def write_cesc(root, real_svs, header="legacy", form="tsv"):
+    """write_tcga plus the slides of CESC_MORE's cases and of one case the export lacks, in that export form."""
+    write_tcga(root, real_svs)
+    (root / "TCGA" / "TCGA-CESC" / "clinical.tsv").unlink()
+    for case in ("TCGA-FU-A3HZ", "TCGA-Q1-A5R1", "TCGA-C5-A7CK", "TCGA-C5-A2LX", "TCGA-EA-A3HT", "TCGA-ZJ-AAXD",
+                 "TCGA-VS-A9U5"):
+        gdc_slide(root / "TCGA" / "TCGA-CESC", f"{case}-01Z-00-DX1", real_svs)
+    write_clinical(root, CESC_CLINICAL + CESC_MORE, header, form)
+    return root
+
+
+@pytest.mark.parametrize(("header", "form"), [("legacy", "tsv"), ("portal", "tsv"), ("portal", "cart"),
+                                              ("legacy", "project")])
+def test_tcga_cesc_labels_come_from_the_gdc_clinical_export(tmp_path, shared_data, capsys, header, form):
+    svs = shared_data / "slides" / "CMU-1-Small-Region.svs"
+    root = write_cesc(tmp_path / "a", svs, header, form)
+    ds = get("tcga-cesc")
+    assert ds.classes == ["SCC", "ADC", "ASC"] and ds.prompts().classes.keys() == {"SCC", "ADC", "ASC"}
+    m = ds.manifest(root)
+    assert slide_labels(m) == CESC_EXPECTED
+    err = capsys.readouterr().err
+    assert "tcga-cesc: 1 case(s) with conflicting diagnoses in the clinical export left unlabelled: TCGA-EA-A3HT" in err
+    if form != "tsv":  # read inside the archive: nothing is extracted next to it
+        assert not (root / "TCGA" / "TCGA-CESC" / "clinical.tsv").exists()
+    # every header spelling and export form labels the same slides the same way
+    assert m.hash == ds.manifest(write_cesc(tmp_path / "ref", svs)).hash
+
+
+@pytest.mark.parametrize(("morphology", "diagnosis", "label"), [
+    *((code, "", "SCC") for code in ("8070/3", "8071/3", "8072/3", "8083/3", "8052/3", "8051/3")),
+    *((code, "", "ADC") for code in ("8140/3", "8380/3", "8480/3", "8482/3", "8310/3", "8441/3")),
+    ("8560/3", "", "ASC"),
+    ("", "Squamous cell carcinoma, NOS", "SCC"), ("", "Basaloid squamous cell carcinoma", "SCC"),
+    ("", "Adenocarcinoma, NOS", "ADC"), ("", "Endometrioid adenocarcinoma, NOS", "ADC"),
+    ("", "Adenocarcinoma with squamous metaplasia", "ADC"), ("", "Adenosquamous carcinoma", "ASC"),
+    ("8041/3", "Small cell carcinoma, NOS", None), ("8077/2", "", None), ("", "", None),
+])
+def test_tcga_cesc_subtype_of_a_gdc_diagnosis(morphology, diagnosis, label):
+    assert get("tcga-cesc").subtype(morphology, diagnosis) == label
+
+
+def test_tcga_cesc_labels_csv_overrides_the_export(tmp_path, shared_data):
+    root, _ = write_tcga(tmp_path / "a", shared_data / "slides" / "CMU-1-Small-Region.svs")
+    folder = root / "TCGA" / "TCGA-CESC"
+    with open(folder / "labels.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["slide_id", "label"], ["TCGA-EK-A2RE-01Z-00-DX1", "ASC"],
+                                  ["TCGA-C5-A1BE-01A-01-TS1", ""]])  # an empty label: unlabelled
+    assert slide_labels(get("tcga-cesc").manifest(root)) == {"TCGA-C5-A1BE-01Z-00-DX1": 0, "TCGA-C5-A1BE-01A-01-TS1": -1,
+                                                             "TCGA-EK-A2RE-01Z-00-DX1": 2}
+    (folder / "clinical.tsv").unlink()  # labels.csv alone: the slides it does not list stay unlabelled
+    assert slide_labels(get("tcga-cesc").manifest(root)) == {"TCGA-C5-A1BE-01Z-00-DX1": -1, "TCGA-C5-A1BE-01A-01-TS1": -1,
+                                                             "TCGA-EK-A2RE-01Z-00-DX1": 2}
+    (folder / "labels.csv").unlink()
+    msg = one_line_error(get("tcga-cesc"), root)
+    assert f"{folder}/labels.csv or a GDC clinical export (clinical.tsv or clinical.*.tar.gz) not found" in msg
+    (folder / "clinical.tsv").write_text("id\tfilename\n")  # not a clinical export (a gdc manifest)
+    with pytest.raises(PathboardError, match="clinical.tsv: not a GDC clinical export: expected columns case_submitter_id"):
+        get("tcga-cesc").manifest(root)
+
+
+def test_tcga_reports_are_joined_by_case(tmp_path, shared_data):
+    root, _ = write_tcga(tmp_path / "a", shared_data / "slides" / "CMU-1-Small-Region.svs")
+    cesc, rcc = get("tcga-cesc"), get("tcga-rcc")
+    m = cesc.manifest(root)
+    assert cesc.reports(m) == {}  # no TCGA-Reports release under the data root
+    scc = 'FINAL DIAGNOSIS:\nA. CERVIX, BIOPSY: INVASIVE SQUAMOUS CELL CARCINOMA, "KERATINIZING", GRADE 2.'
+    write_reports(root, {"TCGA-C5-A1BE": scc, "TCGA-A0-0001": "Kidney: clear cell renal cell carcinoma.",
+                         "TCGA-ZZ-0000": "a case without slides"})
+    by_slide = {path.rsplit("/", 1)[-1].split(".")[0]: text for path, text in cesc.reports(m).items()}
+    assert by_slide == {"TCGA-C5-A1BE-01Z-00-DX1": scc, "TCGA-C5-A1BE-01A-01-TS1": scc}  # EK-A2RE has no report
+    assert set(cesc.reports(m)) <= set(m.paths)
+    kidney = rcc.manifest(root)
+    assert list(rcc.reports(kidney).values()) == ["Kidney: clear cell renal cell carcinoma."]
+    assert all("reports" in get(id).facts for id in ("tcga-cesc", "tcga-brca", "tcga-rcc", "tcga-nsclc"))
+    assert "TCGA-Reports/TCGA_Reports.csv" in cesc.access and "Projects -> TCGA-CESC -> Clinical" in cesc.access
 
 
 def test_tcga_brca_labels_come_from_labels_csv(tmp_path, shared_data):
@@ -334,7 +485,10 @@ def test_gtex_cervix_sites(tmp_path, shared_data, table):
     m = get("gtex-cervix").manifest(root)
     assert m.paths == ["GTEX-1117F-0126.svs", "GTEX-1117F-0226.svs", "GTEX-111CU-0326.svs"]  # no uterus slide
     assert [x["site"] for x in m.meta] == ["Cervix - Ectocervix", "Cervix - Endocervix", "Cervix - Ectocervix"]
-    assert set(m.labels.tolist()) == {-1} and get("gtex-cervix").tasks == set()
+    assert m.labels.tolist() == [0, 1, 0] and get("gtex-cervix").classes == ["ectocervix", "endocervix"]
+    assert [x["subject"] for x in m.meta] == ["GTEX-1117F", "GTEX-1117F", "GTEX-111CU"]  # the grouping of splits
+    assert get("gtex-cervix").facts == {"slides", "labels"} and "zeroshot-wsi" in get("gtex-cervix").tasks
+    assert get("gtex-cervix").prompts().classes.keys() == {"ectocervix", "endocervix"}
     (root / "GTEx" / "GTEX-111CU-0426.svs").rename(root / "GTEx" / "GTEX-111CU-0426.svs.bak")
     assert get("gtex-cervix").manifest(root).hash == m.hash
     (root / "GTEx" / "GTEX-1117F-0126.svs").unlink()
@@ -369,12 +523,17 @@ def test_cervix_group_runs_patch_sets_and_skips_the_others(tmp_path, tiny_hub):
     assert rows == {"tcga-tils-cervix": 5, "pannuke-cervix": 5}  # TILs score their test split
 
 
-def test_cervix_group_with_unlabelled_slide_sets_present(tmp_path, tiny_hub, shared_data):
+def test_cervix_group_scores_the_slide_sets_present(tmp_path, tiny_hub, shared_data):
     root = tmp_path / "data"
     write_tils(root)
     write_tcga(root, shared_data / "slides" / "CMU-1-Small-Region.svs")
     write_gtex(root, shared_data / "slides" / "CMU-1-Small-Region.svs")
+    db = tmp_path / "pb.duckdb"
     out = pathboard("run", "--models", "quiltnet-b32", "--datasets", "cervix", "--data-root", root, "--db",
-                    tmp_path / "pb.duckdb", "--prompt-modes", "single", "--workers", "0")
+                    db, "--prompt-modes", "single", "--workers", "0")
     assert out.returncode == 0, out.stderr
     assert "tcga-cesc" in out.stderr and "gtex-cervix" in out.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    rows = set(con.execute("SELECT dataset, n FROM leaderboard WHERE task = 'zeroshot-wsi' AND metric = 'weighted_f1'")
+               .fetchall())
+    assert rows == {("tcga-cesc", 3), ("gtex-cervix", 3)}  # subtypes from clinical.tsv, sites from the GTEx table

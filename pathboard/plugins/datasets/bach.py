@@ -82,5 +82,6 @@ def register_datasets(register):
         id="bach-wsi", folder=f"{TOP}/WSI", classes=CLASSES, prompt_file="bach.json",
         title="BACH whole-slide images", url=URL, tags=TAGS, expected_files=30,
         splits=("train",), downloads=(DOWNLOAD,),
-        opt_out={"zeroshot-wsi": "BACH slides carry region annotations only, no slide-level label"},
+        opt_out={task: "BACH slides carry region annotations only, no slide-level label"
+                 for task in ("zeroshot-wsi", "fewshot-wsi")},
     ))

@@ -8,14 +8,21 @@ Categories,Pathology Notes``; ``Tissue`` e.g. "Cervix - Ectocervix") or from the
 annotation file ``GTEx_Analysis_v*_Annotations_SampleAttributesDS.txt`` (tab-separated; ``SAMPID``
 ``GTEX-1117F-0126-SM-...`` whose first three fields are the tissue sample ID, ``SMTSD`` the site).
 pathboard's layout: ``GTEx/<Tissue Sample ID>.svs`` next to either table; ``gtex-cervix`` takes the
-Ectocervix and Endocervix slides (unlabelled; the site is kept as item metadata).
+Ectocervix and Endocervix slides, labelled ``ectocervix`` or ``endocervix`` by their site (kept as item
+metadata with the ``subject``, the donor ``GTEX-XXXXX``: the grouping for donor-disjoint splits, as one
+donor often gives both sites).
+
+Verified and assumed: written without internet access, so nothing here was checked against a live download.
+The table headers above and the site names "Cervix - Ectocervix" / "Cervix - Endocervix" (GTEx v8 ``SMTSD``
+values, also the portal's ``Tissue`` column) are as the GTEx portal and the v8 annotation documentation give
+them; the BRD download URL and the saved file name are assumed to stay as described.
 """
 from __future__ import annotations
 
 import csv
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathboard import hookimpl
@@ -24,7 +31,8 @@ from pathboard.core.dataset import Record, SlideDataset, layout_error
 URL = "https://gtexportal.org/home/histologyPage"
 PORTAL_TABLE = "GTEx Portal*.csv"
 SAMPLE_ATTRIBUTES = "GTEx_Analysis_*_Annotations_SampleAttributesDS.txt"
-CERVIX = ("Cervix - Ectocervix", "Cervix - Endocervix")
+#: GTEx tissue site (``SMTSD``, the portal's "Tissue") -> class of gtex-cervix
+CERVIX = {"Cervix - Ectocervix": "ectocervix", "Cervix - Endocervix": "endocervix"}
 ACCESS = (
     f"open {URL}, select Tissue = Cervix - Ectocervix and Cervix - Endocervix, download the table "
     "(saved as 'GTEx Portal.csv') into <data root>/GTEx/; then fetch every slide: "
@@ -52,8 +60,8 @@ def tissue_sites(base: Path) -> dict[str, str]:
 
 @dataclass
 class GTExSlides(SlideDataset):
-    #: tissue sites (GTEx SMTSD / portal "Tissue" values) this set takes
-    sites: tuple[str, ...] = ()
+    #: tissue site (GTEx SMTSD / portal "Tissue" value) this set takes -> its class
+    sites: dict = field(default_factory=dict)
 
     @property
     def layout(self) -> str:
@@ -70,11 +78,12 @@ class GTExSlides(SlideDataset):
         for name in slides:
             site = sites.get(name[:-4])
             if site in self.sites:
-                yield Record(name, -1, None, (("site", site), ("subject", "-".join(name.split("-")[:2]))))
+                subject = "-".join(name.split("-")[:2])
+                yield Record(name, self.classes.index(self.sites[site]), None, (("site", site), ("subject", subject)))
 
 
 @hookimpl
 def register_datasets(register):
     register(GTExSlides(id="gtex-cervix", folder="GTEx", title="GTEx cervix (ectocervix, endocervix)", url=URL,
-                        sites=CERVIX, access=ACCESS,
+                        sites=CERVIX, classes=list(CERVIX.values()), prompt_file="gtex-cervix.json", access=ACCESS,
                         tags={"organ": "cervix", "stain": "H&E", "group": "cervix"}))

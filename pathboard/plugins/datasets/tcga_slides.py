@@ -7,43 +7,143 @@
 (KIRC -> CCRCC, KIRP -> PRCC, KICH -> CHRCC; LUAD, LUSC), or comes from ``labels.csv`` in the project
 folder (``slide_id,label``: ``slide_id`` the file name without ``.svs``, its barcode part
 ``TCGA-A1-A0SB-01Z-00-DX1`` or the file UUID; ``label`` a class of the dataset, empty for none), which
-overrides the project. TCGA-BRCA has no project-level IDC/ILC label, so ``tcga-brca`` needs that file
+overrides everything else. TCGA-BRCA has no project-level IDC/ILC label, so ``tcga-brca`` needs that file
 (e.g. written from the GDC clinical ``primary_diagnosis``: "Infiltrating duct carcinoma, NOS" -> IDC,
-"Lobular carcinoma, NOS" -> ILC); slides it does not list stay unlabelled. The subtyping sets use
-the diagnostic (FFPE, ``-DX``) slides only; ``tcga-cesc`` takes every slide found.
+"Lobular carcinoma, NOS" -> ILC); slides it does not list stay unlabelled.
+
+``tcga-cesc`` (SCC, ADC, ASC: squamous cell, adeno- and adenosquamous carcinoma) labels its slides from
+the GDC clinical export in the project folder, as the portal saves it (Projects -> TCGA-CESC -> Clinical
+-> TSV, or Cart -> Clinical -> TSV): ``clinical.project-*.tar.gz`` / ``clinical.cart.*.tar.gz`` (its
+``clinical.tsv`` is read from the archive) or that ``clinical.tsv`` itself; every export present is read.
+A row's ICD-O-3 ``morphology`` decides (8050-8089/3 squamous, 8140-8389/3 and 8440-8499/3 glandular,
+8560/3 adenosquamous), its ``primary_diagnosis`` text when the code is missing (``'--``) or maps to no
+class. Slides join the export by case (the first 12 characters of the barcode); a case has one row per
+treatment and takes the class its mappable rows name; a case whose rows name different classes stays
+unlabelled (counted in a warning), as do cases the export lacks.
+
+The subtyping sets use the diagnostic (FFPE, ``-DX``) slides only; ``tcga-cesc`` takes every slide found,
+so it mixes FFPE diagnostic slides with frozen tissue slides (``-TS``/``-BS``); each takes its case's class.
+
+Every TCGA set has report texts (``reports``) when the TCGA-Reports release (Kefeli et al. 2024,
+https://github.com/tatonetti-lab/tcga-path-reports: ``TCGA_Reports.csv.zip``, unzipped) is at
+``<data root>/TCGA-Reports/TCGA_Reports.csv`` (columns ``patient_filename,text``; ``patient_filename``
+e.g. ``TCGA-BP-5195.25c0b433-...``, its first 12 characters the case barcode).
+
+Verified and assumed: this loader was written without internet access, so nothing here was checked against
+a live download. The gdc-client layout and slide barcodes are as the GDC documents them. The clinical export
+columns are taken from the two header spellings the portal has used (``case_submitter_id``, ``morphology``,
+``primary_diagnosis`` in the exports of the pre-2024 portal; ``cases.submitter_id``, ``diagnoses.morphology``,
+``diagnoses.primary_diagnosis`` in those of the 2024 portal, matching the GDC API field names) and ``'--`` for
+missing values; not verified against a live export. TCGA-Reports' file and column names come from the
+repository's README and third-party code that reads it, not from the file itself.
 """
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
-from collections.abc import Iterable
+import sys
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Record, SlideDataset, layout_error
+from pathboard.core.dataset import Manifest, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
 
 URL = "https://portal.gdc.cancer.gov"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SLIDE_EXTENSIONS = (".svs", ".tif", ".tiff")
 LABELS = "labels.csv"
+CLINICAL = "clinical.tsv"
+CLINICAL_ARCHIVES = "clinical.*.tar.gz"
+#: a GDC clinical export's columns under either header spelling, and its missing-value marks
+CASE = ("case_submitter_id", "cases.submitter_id")
+MORPHOLOGY = ("morphology", "diagnoses.morphology")
+DIAGNOSIS = ("primary_diagnosis", "diagnoses.primary_diagnosis")
+MISSING = {"", "'--", "--"}
+#: relative to the data root (the parent of the TCGA folder)
+REPORTS = Path("TCGA-Reports") / "TCGA_Reports.csv"
+REPORTS_URL = "https://github.com/tatonetti-lab/tcga-path-reports"
+
+#: ICD-O-3 histology codes (malignant, /3) -> tcga-cesc class, and primary_diagnosis words tried in order
+CESC_CODES = ((8050, 8089, "SCC"), (8140, 8389, "ADC"), (8440, 8499, "ADC"), (8560, 8560, "ASC"))
+CESC_WORDS = (("adenosquamous", "ASC"), ("squamous cell carcinoma", "SCC"), ("adenocarcinoma", "ADC"))
 
 
-def access(projects: tuple[str, ...], strategy: str) -> str:
+def cesc_subtype(morphology: str, diagnosis: str) -> str | None:
+    """The tcga-cesc class of a GDC diagnosis: from its ICD-O-3 code, else its primary_diagnosis text."""
+    code = re.fullmatch(r"(\d{4})/3", morphology)
+    if code:
+        number = int(code[1])
+        label = next((c for low, high, c in CESC_CODES if low <= number <= high), None)
+        if label:
+            return label
+    text = diagnosis.lower()
+    return next((c for words, c in CESC_WORDS if words in text), None)
+
+
+def access(projects: tuple[str, ...], strategy: str, clinical: bool = False) -> str:
     names = ", ".join(projects)
     folder = projects[0] if len(projects) == 1 else "<project>"
-    return (f"GDC Data Portal ({URL}/analysis_page?app=Downloads), Repository: filter Project = {names}, "
-            f"Data Type = Slide Image, {strategy}Access = open; add all files to the cart, Cart -> Download "
-            "-> Manifest; install the GDC Data Transfer Tool (https://gdc.cancer.gov/access-data/"
-            f"gdc-data-transfer-tool); per project run `gdc-client download -m gdc_manifest.<date>.txt -d "
-            f"<data root>/TCGA/{folder}` with a manifest holding that project's slides only.")
+    steps = [
+        f"GDC Data Portal ({URL}/analysis_page?app=Downloads), Repository: filter Project = {names}, "
+        f"Data Type = Slide Image, {strategy}Access = open; add all files to the cart, Cart -> Download "
+        "-> Manifest; install the GDC Data Transfer Tool (https://gdc.cancer.gov/access-data/"
+        f"gdc-data-transfer-tool); per project run `gdc-client download -m gdc_manifest.<date>.txt -d "
+        f"<data root>/TCGA/{folder}` with a manifest holding that project's slides only."]
+    if clinical:
+        steps.append(f"Labels: on the portal open Projects -> {folder} -> Clinical -> TSV (or, with the cases in "
+                     "the cart, Cart -> Clinical -> TSV) and save the clinical.*.tar.gz (or the clinical.tsv "
+                     f"inside it) into <data root>/TCGA/{folder}/; a {LABELS} there (slide_id,label) overrides it.")
+    steps.append(f"Optional report texts: download TCGA_Reports.csv.zip from {REPORTS_URL} (Kefeli et al. 2024) "
+                 f"and unzip it to <data root>/{REPORTS.as_posix()}.")
+    return " ".join(steps)
 
 
 def _slide_ids(name: str, file_id: str) -> list[str]:
     stem = name.rsplit(".", 1)[0]
     return [stem, stem.split(".", 1)[0], file_id]
+
+
+def _value(row: dict, names: tuple[str, ...]) -> str:
+    """A column of a clinical export row under either spelling; "" when missing."""
+    for name in names:
+        value = (row.get(name) or "").strip()
+        if value not in MISSING:
+            return value
+    return ""
+
+
+def _clinical_files(folder: Path) -> list[Path]:
+    return [p for p in (folder / CLINICAL, *sorted(folder.glob(CLINICAL_ARCHIVES))) if p.is_file()]
+
+
+def _tsv_rows(fh, source: Path) -> Iterator[dict]:
+    reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+    names = set(reader.fieldnames or [])
+    if not names & set(CASE) or not names & {*MORPHOLOGY, *DIAGNOSIS}:
+        raise PathboardError(f"{source}: not a GDC clinical export: expected columns {' or '.join(CASE)} and "
+                             f"{' or '.join(MORPHOLOGY + DIAGNOSIS)}")
+    yield from reader
+
+
+def clinical_rows(folder: Path) -> Iterator[dict]:
+    """The rows of every GDC clinical export in ``folder``; an archive's clinical.tsv is read in place."""
+    for path in _clinical_files(folder):
+        if path.name == CLINICAL:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                yield from _tsv_rows(fh, path)
+            continue
+        with tarfile.open(path) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile() and PurePosixPath(m.name).name == CLINICAL),
+                          None)
+            if member is None:
+                raise PathboardError(f"{path}: holds no {CLINICAL} (has {', '.join(tar.getnames()[:5])})")
+            with io.TextIOWrapper(tar.extractfile(member), encoding="utf-8-sig", newline="") as fh:
+                yield from _tsv_rows(fh, path / member.name)
 
 
 @dataclass
@@ -52,11 +152,16 @@ class TCGASlides(SlideDataset):
     projects: dict = field(default_factory=dict)
     #: keep only slides whose barcode has this slide type (e.g. "DX"); "" keeps all
     slide_type: str = ""
+    #: (morphology, primary_diagnosis) of a GDC clinical export row -> class name or None; when set, the
+    #: project folder's clinical export labels the slides by case
+    subtype: Callable[[str, str], str | None] | None = None
 
     @property
     def layout(self) -> str:
         project = next(iter(self.projects)) if len(self.projects) == 1 else "TCGA-<project>"
-        labels = f" (+ {project}/{LABELS}: slide_id,label)" if self.classes else ""
+        sources = [f"{project}/{CLINICAL} or {CLINICAL_ARCHIVES}"] if self.subtype else []
+        sources += [f"{project}/{LABELS}: slide_id,label"] if self.classes else []
+        labels = f" (+ {' and/or '.join(sources)})" if sources else ""
         return f"{self.folder}/{project}/<file_id>/TCGA-*.svs{labels}"
 
     def _labels(self, folder: Path) -> dict[str, int]:
@@ -77,6 +182,22 @@ class TCGASlides(SlideDataset):
                 out[row["slide_id"].strip()] = self.classes.index(label) if label else -1
         return out
 
+    def _case_labels(self, folder: Path) -> dict[str, int]:
+        """Case barcode -> class index from the clinical export(s); -1 where a case's diagnoses conflict."""
+        if not self.subtype:
+            return {}
+        named: dict[str, set[str]] = {}
+        for row in clinical_rows(folder):
+            case, label = _value(row, CASE), self.subtype(_value(row, MORPHOLOGY), _value(row, DIAGNOSIS))
+            if case and label:
+                named.setdefault(case, set()).add(label)
+        conflicting = sorted(case for case, labels in named.items() if len(labels) > 1)
+        if conflicting:
+            print(f"warning: {self.id}: {len(conflicting)} case(s) with conflicting diagnoses in the clinical "
+                  f"export left unlabelled: {', '.join(conflicting)}", file=sys.stderr)
+        return {case: self.classes.index(next(iter(labels))) if len(labels) == 1 else -1
+                for case, labels in named.items()}
+
     def records(self, base: Path) -> Iterable[Record]:
         present = [p for p in self.projects if (base / p).is_dir()]
         if not present:
@@ -84,10 +205,12 @@ class TCGASlides(SlideDataset):
                                               f"(layout {self.layout})")
         for project in present:
             folder = base / project
-            overrides = self._labels(folder)
+            overrides, cases = self._labels(folder), self._case_labels(folder)
             default = self.classes.index(self.projects[project]) if self.projects[project] else -1
-            if default < 0 and self.classes and not (folder / LABELS).is_file():
-                raise DatasetNotFoundError(f"{self.id}: {folder / LABELS} not found: {project} slides have no "
+            clinical = bool(self.subtype and _clinical_files(folder))
+            if default < 0 and self.classes and not clinical and not (folder / LABELS).is_file():
+                export = f" or a GDC clinical export ({CLINICAL} or {CLINICAL_ARCHIVES})" if self.subtype else ""
+                raise DatasetNotFoundError(f"{self.id}: {folder / LABELS}{export} not found: {project} slides have no "
                                            f"project-level {'/'.join(self.classes)} label (columns slide_id,label)")
             with os.scandir(folder) as entries:
                 file_ids = sorted(e.name for e in entries if e.is_dir() and UUID.match(e.name))
@@ -98,27 +221,45 @@ class TCGASlides(SlideDataset):
                     barcode = name.split(".", 1)[0]
                     if self.slide_type and not barcode.rsplit("-", 1)[-1].startswith(self.slide_type):
                         continue
-                    label = next((overrides[k] for k in _slide_ids(name, file_id) if k in overrides), default)
+                    label = next((overrides[k] for k in _slide_ids(name, file_id) if k in overrides),
+                                 cases.get(barcode[:12], default))
                     yield Record(f"{project}/{file_id}/{name}", label, None,
                                  (("project", project), ("case", barcode[:12]), ("file_id", file_id)))
+
+    def reports(self, manifest: Manifest) -> dict[str, str]:
+        """Item path -> its case's pathology report (TCGA-Reports) from ``<data root>/TCGA-Reports/TCGA_Reports.csv``;
+        items whose case has no report are left out; {} when the file is absent."""
+        path = manifest.root.parent / REPORTS
+        if not path.is_file():
+            return {}
+        texts: dict[str, str] = {}
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not {"patient_filename", "text"} <= set(reader.fieldnames or []):
+                raise PathboardError(f"{path}: expected columns patient_filename,text "
+                                     f"(has {', '.join(reader.fieldnames or [])})")
+            for row in reader:
+                if (row["text"] or "").strip():
+                    texts.setdefault(row["patient_filename"][:12], row["text"])
+        return {p: texts[m["case"]] for p, m in zip(manifest.paths, manifest.meta) if m.get("case") in texts}
 
 
 @hookimpl
 def register_datasets(register):
     dx = "Experimental Strategy = Diagnostic Slide, "
     sets = [
-        ("tcga-cesc", "TCGA-CESC whole-slide images", {"TCGA-CESC": ""}, [], "", 914,
-         {"organ": "cervix", "stain": "H&E", "group": "cervix"}, ""),
+        ("tcga-cesc", "TCGA-CESC subtypes (SCC/ADC/ASC)", {"TCGA-CESC": ""}, ["SCC", "ADC", "ASC"], "", 914,
+         {"organ": "cervix", "stain": "H&E", "group": "cervix"}, "", cesc_subtype),
         ("tcga-brca", "TCGA-BRCA IDC vs ILC", {"TCGA-BRCA": ""}, ["IDC", "ILC"], "DX", None,
-         {"organ": "breast", "stain": "H&E", "group": "general"}, dx),
+         {"organ": "breast", "stain": "H&E", "group": "general"}, dx, None),
         ("tcga-rcc", "TCGA RCC subtypes (KIRC/KIRP/KICH)",
          {"TCGA-KIRC": "CCRCC", "TCGA-KIRP": "PRCC", "TCGA-KICH": "CHRCC"},
-         ["CCRCC", "PRCC", "CHRCC"], "DX", None, {"organ": "kidney", "stain": "H&E", "group": "general"}, dx),
+         ["CCRCC", "PRCC", "CHRCC"], "DX", None, {"organ": "kidney", "stain": "H&E", "group": "general"}, dx, None),
         ("tcga-nsclc", "TCGA NSCLC subtypes (LUAD/LUSC)", {"TCGA-LUAD": "LUAD", "TCGA-LUSC": "LUSC"},
-         ["LUAD", "LUSC"], "DX", None, {"organ": "lung", "stain": "H&E", "group": "general"}, dx),
+         ["LUAD", "LUSC"], "DX", None, {"organ": "lung", "stain": "H&E", "group": "general"}, dx, None),
     ]
-    for id, title, projects, classes, slide_type, expected, tags, strategy in sets:
+    for id, title, projects, classes, slide_type, expected, tags, strategy, subtype in sets:
         register(TCGASlides(
             id=id, folder="TCGA", title=title, url=URL, projects=projects, classes=classes, slide_type=slide_type,
-            prompt_file=f"{id}.json" if classes else "",
-            expected_files=expected, tags=tags, access=access(tuple(projects), strategy)))
+            subtype=subtype, prompt_file=f"{id}.json", expected_files=expected, tags=tags,
+            access=access(tuple(projects), strategy, clinical=subtype is not None)))

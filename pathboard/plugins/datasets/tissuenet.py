@@ -10,6 +10,19 @@ polygon in level-0 pixels per annotated lesion), plus the slides as pyramidal TI
 bucket (the ``*_tif_url`` columns). DrivenData may append a random suffix to the CSV names
 (``train_labels_<suffix>.csv``); both spellings are read. pathboard's layout: ``tissuenet/`` holding the
 three CSVs and the slides, directly or under ``train/`` (``<stem>.tif``, or a native ``.svs/.ndpi/.mrxs``).
+
+Two tasks: slide grading (``zeroshot-wsi``, ordinal, quadratic κ) on every slide, and zero-shot lesion
+segmentation on the annotated slides (``segmentation_items``): grid cells whose centre lies in a lesion
+polygon take its class (a more severe class wins where polygons overlap); cells outside every polygon
+are not scored, because the annotators outlined lesions, not every benign region.
+
+Slide file names read ``C<case>_B<block>_S<slide>``: the ``case`` (patient) is kept as item metadata,
+so patient-disjoint splits keep a patient's slides together.
+
+Verified here: the CSV columns and one-hot label encoding as the competition's data page documents
+them. Assumed (not checkable offline): that the WKT coordinates are level-0 pixels of the pyramidal TIF
+(the competition's sample annotations fall inside the slides' width x height), and the class of an
+annotation as an index into benign, LSIL, HSIL, invasive.
 """
 from __future__ import annotations
 
@@ -19,9 +32,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from pathboard import hookimpl
 from pathboard.core.dataset import Annotation, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
+from pathboard.core.masks import IGNORE, rasterize_polygons
 
 URL = "https://www.drivendata.org/competitions/67/competition-cervical-biopsy/"
 CLASSES = ["benign", "LSIL", "HSIL", "invasive"]
@@ -102,7 +118,8 @@ class TissueNet(SlideDataset):
             path = self._find(base, row["filename"])
             if path is not None:  # a partial copy evaluates on the slides present
                 extra = meta.get(row["filename"], {})
-                yield Record(path, hot[0], "train", tuple((c, extra[c]) for c in META_COLUMNS if extra.get(c)))
+                facts = tuple((c, extra[c]) for c in META_COLUMNS if extra.get(c))
+                yield Record(path, hot[0], "train", (("case", Path(row["filename"]).stem.split("_")[0]), *facts))
 
     def annotations(self, base: Path, path: str) -> list[Annotation]:
         """The lesions outlined in train_annotations.csv for this slide (level-0 pixel polygons)."""
@@ -119,6 +136,20 @@ class TissueNet(SlideDataset):
                     per_slide.setdefault(Path(row["filename"]).stem, []).append(Annotation(label, ring))
             self._annotations = {key: per_slide}
         return list(self._annotations[key].get(Path(path).stem, []))
+
+    def segmentation_items(self, manifest) -> list[str]:
+        """The slides with at least one lesion polygon (the others have no segmentation truth)."""
+        return [p for p in manifest.paths if self.annotations(manifest.root, p)]
+
+    def segmentation_truth(self, base: Path, path: str, grid_shape: tuple[int, int], cell_size0: float):
+        """Per cell, the most severe class of the lesion polygons covering its centre; IGNORE elsewhere."""
+        annotations = self.annotations(base, path)
+        if not annotations:
+            raise DatasetNotFoundError(f"{self.id}: {path} has no lesion annotation in train_annotations.csv")
+        truth = np.full(grid_shape, IGNORE, dtype=np.int64)
+        for i, name in enumerate(CLASSES):  # in severity order: a more severe lesion wins
+            truth[rasterize_polygons([a.polygon for a in annotations if a.label == name], grid_shape, cell_size0)] = i
+        return truth
 
 
 @hookimpl
