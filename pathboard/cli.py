@@ -59,7 +59,7 @@ def run(options, **given):
     values.update(parse_assignments(options))  # --option wins over an alias flag
     cfg = RunConfig(**given, options=values)
     p = plan(cfg)
-    for reason in p.skipped:
+    for reason in p.skip_lines():
         click.echo(f"skipped {reason}", err=True)
     if not p.cells and not p.blocked:
         raise PathboardError("nothing to run: every requested cell was skipped (reasons above)")

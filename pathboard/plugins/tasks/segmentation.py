@@ -16,8 +16,9 @@ prediction and are not scored, for every model alike.
 
 Metrics: per image, Dice (F1), precision and recall of every class present in the truth or the
 prediction (0 where undefined: a class never predicted has precision 0), macro-averaged; then the
-mean over images, with a seeded bootstrap 95% CI over images. ``dice/<class>`` averages one class's
-Dice over the images where it is present in the truth or the prediction. Per image a PNG shows the
+mean over images, with a seeded bootstrap 95% CI over images. ``dice/<class>`` (and ``precision/<class>``,
+``recall/<class>``) average one class's score over the images where it is present in the truth or the
+prediction. Per image a PNG shows the
 thumbnail, the prediction and the truth side by side.
 """
 from __future__ import annotations
@@ -100,10 +101,11 @@ def segmentation_metrics(per_image: list[dict[str, np.ndarray]], class_names: li
     columns = {}  # metric -> [n] per-image value (NaN: undefined for that image)
     for name in ("dice", "precision", "recall"):
         columns[name] = np.array([np.nanmean(s[name]) for s in per_image])
-    for c, cls in enumerate(class_names):
-        values = np.array([s["dice"][c] for s in per_image])
-        if np.isfinite(values).any():
-            columns[f"dice/{cls}"] = values
+    for name in ("dice", "precision", "recall"):
+        for c, cls in enumerate(class_names):
+            values = np.array([s[name][c] for s in per_image])
+            if np.isfinite(values).any():
+                columns[f"{name}/{cls}"] = values
     boot = {name: [] for name in columns}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample without a class: NaN, dropped below
@@ -124,14 +126,18 @@ def colorize(mask: np.ndarray, dim: np.ndarray | None = None) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
-def save_panels(slide_file, grid_shape, cell: int, pred: np.ndarray, truth: np.ndarray, out) -> None:
-    """Thumbnail | prediction | truth (cells outside the scored tissue washed out), one PNG."""
+def save_panels(image, grid_shape, cell: int, pred: np.ndarray, truth: np.ndarray, out) -> None:
+    """Thumbnail | prediction | truth (cells outside the scored tissue washed out), one PNG. ``image`` is
+    a slide file or an already decoded PIL image (small images segmented in windows)."""
     rows, cols = grid_shape
     scale = PANEL / max(rows, cols)
     size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
-    slide = open_slide(slide_file)
-    thumb = slide.get_thumbnail((PANEL * 2, PANEL * 2)).convert("RGB")
-    f = thumb.size[0] / slide.dimensions[0]
+    if isinstance(image, Image.Image):
+        thumb, f = image.convert("RGB"), 1.0
+    else:
+        slide = open_slide(image)
+        thumb = slide.get_thumbnail((PANEL * 2, PANEL * 2)).convert("RGB")
+        f = thumb.size[0] / slide.dimensions[0]
     thumb = thumb.crop((0, 0, round(cols * cell * f), round(rows * cell * f))).resize(size, Image.BILINEAR)
     panels = [thumb,
               Image.fromarray(colorize(pred)).resize(size, Image.NEAREST),
@@ -155,15 +161,29 @@ class Segmentation(Task):
         return tiling_from(self.values, overlap=OVERLAP)
 
     def tiling_for(self, dataset) -> Tiling:
-        return replace(self.tiling, fallback_mpp=getattr(dataset, "mpp", None))
+        """The task's tiling, with the dataset's scan resolution for files without metadata, or the
+        dataset's window (``segmentation_window``: native pixels) for small images such as PanNuke tiles."""
+        return replace(self.tiling, fallback_mpp=getattr(dataset, "mpp", None),
+                       window=getattr(dataset, "segmentation_window", None))
 
     def inputs(self, dataset, manifest) -> Inputs:
-        return Inputs(tiles=self.tiling_for(dataset), texts=True)
+        """Tiles of the evaluated items, or of the items a dataset says have truth (``segmentation_items``:
+        e.g. TissueNet's annotated slides only)."""
+        chosen = getattr(dataset, "segmentation_items", None)
+        items = tuple(chosen(manifest)) if callable(chosen) else "evaluated"
+        return Inputs(tiles=self.tiling_for(dataset), tile_items=items, texts=True)
+
+    def check(self, dataset, manifest):
+        chosen = getattr(dataset, "segmentation_items", None)
+        if callable(chosen) and not chosen(manifest):
+            return f"{dataset.id} has no item with segmentation truth under {manifest.root}"
+        return None
 
     def score(self, ctx: CellContext) -> TaskResult:
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
         per_image, failed, artifacts = [], {}, []
-        for path, _ in ctx.tiles.labelled():
+        tiling = self.tiling_for(ctx.dataset)
+        for path, _ in ctx.tiles.items():
             tiles = ctx.tiles[path]
             size0 = int(tiles.info["size0"])
             stride = tile_stride(size0, OVERLAP)
@@ -187,11 +207,18 @@ class Segmentation(Task):
             per_image.append(scores)
             if ctx.artifacts is not None:
                 out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.segmentation.png"
-                save_panels(ctx.manifest.root / path, grid_shape, stride, pred, truth, out)
+                image = ctx.dataset.open_image(ctx.manifest.root, path) if tiling.window else ctx.manifest.root / path
+                save_panels(image, grid_shape, stride, pred, truth, out)
                 artifacts.append(Artifact(path, "segmentation", str(out)))
         if not per_image:
             raise PathboardError(f"{ctx.dataset.id}: no image could be segmented")
-        return TaskResult({"": segmentation_metrics(per_image, ctx.class_names)}, artifacts=artifacts, failed=failed)
+        protocol = {"tiling": tiling.key(), "stride": "a quarter tile (75% overlap)", "grid": "one cell per stride",
+                    "truth": "per cell, from the dataset's segmentation_truth"}
+        if tiling.window:
+            protocol["window"] = {"native_px": tiling.window, "stride_px": tile_stride(tiling.window, OVERLAP),
+                                  "resized_to": tiling.size}
+        return TaskResult({"": segmentation_metrics(per_image, ctx.class_names)}, artifacts=artifacts, failed=failed,
+                          protocol=protocol)
 
 
 @hookimpl
