@@ -41,6 +41,27 @@ if measured is not None and measured.empty:
 measured = tables.empty_measured() if measured is None else measured
 long = pd.concat([measured, reported], ignore_index=True)
 
+view = st.sidebar.radio("View", ["Overview", "Cervix benchmark"], key="view")
+if view == "Cervix benchmark":
+    st.header("Cervix benchmark")
+    cmode = st.radio("Prompt mode", tables.MODES, horizontal=True, key="cervix_mode")
+    cervix = tables.group_table(measured, catalog, "cervix", cmode)
+    if cervix.empty:
+        st.warning("No cervix results yet: `pathboard run --models all --datasets cervix --data-root DIR`.")
+    else:
+        st.html('<div style="overflow-x:auto">' + tables.to_html(cervix, {c: c for c in cervix["value"].columns})
+                + "</div>")
+        st.caption("Each column is one cervix dataset and task with that task's headline metric (balanced "
+                   "accuracy; quadratic κ for ordinal grading such as TissueNet; Dice for segmentation; mean "
+                   "Recall@K for retrieval) and its bootstrap 95% CI; the best value per column is in bold. "
+                   "Few-shot columns have no prompt mode.")
+        sets = tables.group_datasets(catalog, measured, "cervix")
+        chosen = st.selectbox("Drill down into a dataset", sets, key="cervix_dataset")
+        entry = catalog["datasets"].get(chosen, {})
+        st.subheader(f"{chosen}: {entry.get('title', '')}")
+        st.dataframe(tables.dataset_detail(measured, chosen, cmode), width="stretch")
+    st.stop()
+
 tasks = sorted(set(long["task"]))
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
 task = c2.selectbox("Task", tasks, index=tasks.index(tables.DEFAULT_TASK), key="task")

@@ -137,6 +137,64 @@ def comparison_table(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: str =
     return pd.concat([measured.loc[rank.index], table[table.index.get_level_values("source") != "measured"]])
 
 
+#: the metric a benchmark page shows for each task (ordinal datasets: quadratic κ for classification)
+TASK_HEADLINE = {"zeroshot": "balanced_accuracy", "zeroshot-wsi": "balanced_accuracy", "fewshot": "balanced_accuracy",
+                 "fewshot-wsi": "balanced_accuracy", "segmentation": "dice", "retrieval": "mean_recall",
+                 "report-retrieval": "mean_recall"}
+CLASSIFICATION = {"balanced_accuracy"}
+METRIC_SHORT = {"balanced_accuracy": "bal. acc.", "quadratic_kappa": "κw", "dice": "Dice", "mean_recall": "mean R@K"}
+
+
+def headline_metric(task: str, ordinal: bool, available: list[str]) -> str | None:
+    metric = TASK_HEADLINE.get(task)
+    if ordinal and metric in CLASSIFICATION and "quadratic_kappa" in available:
+        return "quadratic_kappa"
+    if metric in available:
+        return metric
+    return available[0] if available else None
+
+
+def group_datasets(catalog: dict, measured: pd.DataFrame, group: str) -> list[str]:
+    """The measured datasets that belong to ``group`` (groups as stored with the runs), in id order."""
+    return sorted(d for d in set(measured["dataset"]) if group in catalog["datasets"].get(d, {}).get("groups", []))
+
+
+def group_table(measured: pd.DataFrame, catalog: dict, group: str, mode: str = DEFAULT_MODE) -> pd.DataFrame:
+    """Models x (dataset · task) for every dataset of ``group``, each column the task's headline metric
+    (see TASK_HEADLINE) with its CI, in the layout of :func:`comparison_table` but without Avg: the
+    columns hold different metrics. Prompt-free tasks (few-shot) match either mode."""
+    rows = []
+    for dataset in group_datasets(catalog, measured, group):
+        ordinal = bool(catalog["datasets"].get(dataset, {}).get("ordinal"))
+        of_set = measured[measured["dataset"] == dataset]
+        for task in sorted(set(of_set["task"])):
+            cells = of_set[(of_set["task"] == task) & ((of_set["prompt_mode"] == mode) | of_set["prompt_mode"].isna())]
+            metric = headline_metric(task, ordinal, list(dict.fromkeys(cells["metric"])))
+            picked = cells[cells["metric"] == metric]
+            if len(picked):
+                label = f"{dataset} · {task} ({METRIC_SHORT.get(metric, metric)})"
+                rows.append(picked.assign(dataset=label, metric="headline", task="group"))
+    if not rows:
+        return pd.DataFrame()
+    long = pd.concat(rows, ignore_index=True)
+    columns = list(dict.fromkeys(long["dataset"]))
+    table = comparison_table(long, "headline", "group", mode, columns, include_reported=False)
+    return table.drop(columns="Avg", level=1)
+
+
+def dataset_detail(measured: pd.DataFrame, dataset: str, mode: str = DEFAULT_MODE) -> pd.DataFrame:
+    """One dataset's headline-variant numbers: a row per (task, metric), a column per model, as text
+    with the CI. Per-class scores are left out."""
+    per_class = measured["metric"].str.startswith(("recall/", "dice/", "precision/"))
+    rows = measured[(measured["dataset"] == dataset) & ~per_class]
+    rows = rows[(rows["prompt_mode"] == mode) | rows["prompt_mode"].isna()]
+    if rows.empty:
+        return pd.DataFrame()
+    text = rows.assign(cell=[format_cell(v, lo, hi) for v, lo, hi in zip(rows["value"], rows["ci_low"],
+                                                                          rows["ci_high"])])
+    return text.pivot_table(index=["task", "metric"], columns="model", values="cell", aggfunc="first")
+
+
 def best_per_column(table: pd.DataFrame) -> pd.DataFrame:
     """True where a cell holds its column's highest value (ties all win; blanks never do)."""
     values = table["value"]
