@@ -47,23 +47,46 @@ def paired_difference(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int
     return out
 
 
+def paired_items(a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(y_true, pred_a, pred_b) on the items both cells scored, in A's order; None when they share no
+    item or disagree on an item's truth. Cells stored without item ids pair only when their y_true
+    vectors are equal (the rule before item ids were stored)."""
+    items_a, items_b = a["items"], b["items"]
+    if items_a is None or items_b is None or len(items_a) == 0 or len(items_b) == 0:
+        if list(a.y_true) != list(b.y_true):
+            return None
+        return np.asarray(a.y_true), np.asarray(a.y_pred), np.asarray(b.y_pred)
+    where_b = {item: i for i, item in enumerate(items_b)}
+    rows_a = [i for i, item in enumerate(items_a) if item in where_b]
+    if not rows_a:
+        return None
+    rows_b = [where_b[items_a[i]] for i in rows_a]
+    y_true = np.asarray(a.y_true)[rows_a]
+    if not np.array_equal(y_true, np.asarray(b.y_true)[rows_b]):
+        return None
+    return y_true, np.asarray(a.y_pred)[rows_a], np.asarray(b.y_pred)[rows_b]
+
+
 def compare_latest(store) -> int:
     """Compare every pair of models whose latest cells share dataset, task, variant, prompt mode and
-    the exact evaluated items; replace the stored comparisons. Returns how many pairs were compared."""
+    protocol, on the items both scored (by item id); replace the stored comparisons. Returns how many
+    rows were stored."""
     cells = store.query("""
         SELECT c.cell_id, c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '') AS prompt_mode,
-               c.manifest_hash, p.y_true, p.y_pred, p.n_classes, p.ordinal
+               coalesce(c.protocol_hash, '') AS protocol_hash, p.y_true, p.y_pred, p.n_classes, p.ordinal, p.items
         FROM cells c JOIN predictions p USING (cell_id)
-        QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '')
-                                   ORDER BY c.created_at DESC) = 1""")
+        QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, ''),
+                                                coalesce(c.protocol_hash, '') ORDER BY c.created_at DESC) = 1""")
     rows = []
-    for _, group in cells.groupby(["dataset", "task", "variant", "prompt_mode", "manifest_hash"]):
+    for _, group in cells.groupby(["dataset", "task", "variant", "prompt_mode", "protocol_hash"]):
         for (_, a), (_, b) in combinations(group.sort_values("model").iterrows(), 2):
-            if list(a.y_true) != list(b.y_true):
-                continue  # different evaluated items (e.g. different unreadable files): not paired
-            for metric, (diff, low, high) in paired_difference(a.y_true, a.y_pred, b.y_pred, int(a.n_classes),
+            paired = paired_items(a, b)
+            if paired is None:
+                continue  # no item in common: nothing to pair
+            y_true, pred_a, pred_b = paired
+            for metric, (diff, low, high) in paired_difference(y_true, pred_a, pred_b, int(a.n_classes),
                                                                bool(a.ordinal)).items():
                 rows.append([a.cell_id, b.cell_id, a.model, b.model, a.dataset, a.task, a.variant, a.prompt_mode,
-                             metric, diff, low, high, len(a.y_true), bool(low > 0 or high < 0)])
+                             metric, diff, low, high, len(y_true), bool(low > 0 or high < 0)])
     store.replace_comparisons(rows)
     return len(rows)

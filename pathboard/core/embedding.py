@@ -132,6 +132,17 @@ def window_grid(width: int, height: int, window: int, stride: int) -> np.ndarray
     return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
 
 
+NONFINITE = "embedded to non-finite values (NaN/inf)"
+
+
+def finite_rows(embeddings, chunk: int = 65_536) -> np.ndarray:
+    """[N] True where a row holds only finite values (read in chunks: the array may be memory-mapped)."""
+    if not embeddings.shape[1]:
+        return np.zeros(len(embeddings), dtype=bool)
+    return np.concatenate([np.isfinite(np.asarray(embeddings[i:i + chunk])).all(axis=1)
+                           for i in range(0, len(embeddings), chunk)] or [np.zeros(0, dtype=bool)])
+
+
 @dataclass
 class Embedded:
     """A dataset's image embeddings in manifest order (memory-mapped); ``valid`` is False for rows
@@ -176,13 +187,17 @@ class Embedder:
             self.image_forwards += forwards
             hit = self.cache.get(key)
         embeddings, meta = hit
-        failed = meta.get("failed", {})
+        failed = dict(meta.get("failed", {}))
         if failed:
             print(f"warning: {dataset.id}: skipped {len(failed)} unreadable file(s), e.g. "
                   f"{next(iter(failed))}: {next(iter(failed.values()))}", file=sys.stderr)
-        valid = np.zeros(len(manifest), dtype=bool)
-        if embeddings.shape[1]:
-            valid = ~np.isnan(np.asarray(embeddings[:, 0]))
+        valid = finite_rows(embeddings)
+        bad = [manifest.paths[i] for i in np.flatnonzero(~valid) if manifest.paths[i] not in failed]
+        if bad:  # read fine but embedded to NaN/inf (e.g. an fp16 overflow): failed items, never scored
+            failed.update({path: NONFINITE for path in bad})
+            print(f"warning: {dataset.id}: {len(bad)} image(s) embedded to non-finite values (NaN/inf), e.g. "
+                  f"{bad[0]}; they are counted as failed and not scored (try --precision fp32 or bf16)",
+                  file=sys.stderr)
         if not valid.any():
             raise PathboardError(f"no readable images in {manifest.root}")
         return Embedded(embeddings, valid, failed, key)
@@ -232,8 +247,15 @@ class Embedder:
                     self.image_forwards += 1
             hit = self.cache.get(key)
         embeddings, meta = hit
-        return SlideEmbedding(np.asarray(embeddings), np.asarray(meta["coords"], dtype=np.int64).reshape(-1, 2),
-                              meta["info"])
+        coords = np.asarray(meta["coords"], dtype=np.int64).reshape(-1, 2)
+        keep = finite_rows(embeddings)
+        if not keep.all():  # a NaN tile is never argmaxed: it is left out and counted
+            if not keep.any():
+                raise PathboardError(f"{path}: every tile embedded to non-finite values (NaN/inf); try --precision "
+                                     f"fp32 or bf16")
+            embeddings, coords = np.asarray(embeddings)[keep], coords[keep]
+            meta["info"] = {**meta["info"], "nonfinite_tiles": int((~keep).sum())}
+        return SlideEmbedding(np.asarray(embeddings), coords, meta["info"])
 
     def _embed_windows(self, dataset, manifest, path: str, tiling: Tiling, key: str) -> None:
         image = dataset.open_image(manifest.root, path)
@@ -266,6 +288,10 @@ class Embedder:
             path = manifest.paths[i]
             try:
                 done[path] = (int(manifest.labels[i]), self.slide(dataset, manifest, path, tiling))
+                excluded = done[path][1].info.get("nonfinite_tiles", 0)
+                if excluded:
+                    print(f"warning: {dataset.id}: {path}: {excluded} tile(s) embedded to non-finite values "
+                          f"were left out", file=sys.stderr)
             except (PathboardError, OSError) as exc:
                 failed[path] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 print(f"warning: {dataset.id}: skipped {path}: {failed[path]}", file=sys.stderr)

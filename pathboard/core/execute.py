@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
-import json
 import os
 import platform
 import sys
@@ -19,7 +18,7 @@ from types import MappingProxyType
 
 import pathboard
 from pathboard.core.errors import PathboardError
-from pathboard.core.options import options_json
+from pathboard.core.options import options_json, protocol_of
 from pathboard.core.paths import cache_root
 from pathboard.core.plan import Plan, RunConfig
 from pathboard.core.store import Store
@@ -171,15 +170,20 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
             print(f"warning: {note}", file=sys.stderr)
         summary.notes += result.notes
         task_options, options_hash = options_json(values)
+        prompt_hash = prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None
+        protocol, protocol_hash, default = protocol_of(
+            prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
+            result.protocol, manifest.hash)
         n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \
             len(result.failed) + (len(tileset.failed) if tileset is not None else 0)
         common = {"model": spec.id, "dataset": dataset.id, "task": task.id, "prompt_mode": cell.prompt_mode,
                   "weights_fingerprint": embedder.fingerprint, "weights_origin": p.weights[spec.id].origin,
-                  "prompt_hash": prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None,
+                  "prompt_hash": prompt_hash,
                   "manifest_hash": manifest.hash, "embedding_key": own.key if own is not None else None,
                   "n_items": len(manifest), "n_failed": n_failed, "device": embedder.runtime.device,
                   "precision": embedder.runtime.precision, "task_options": task_options,
-                  "options_hash": options_hash, "protocol": json.dumps(result.protocol) if result.protocol else None}
+                  "options_hash": options_hash, "protocol": protocol, "protocol_hash": protocol_hash,
+                  "default_protocol": default}
         entries = []
         for variant, metrics in result.metrics.items():
             row = {**common, "variant": variant}

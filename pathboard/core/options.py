@@ -125,8 +125,30 @@ def values_for(tasks: list, given: Mapping[str, Any], known_tasks: Mapping[str, 
     return out
 
 
+def plain(values: Mapping[str, Any]) -> dict:
+    """Option values as JSON-ready data (tuples as lists), sorted by name."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(values.items())}
+
+
 def options_json(values: Mapping[str, Any]) -> tuple[str, str]:
     """The canonical JSON of a cell's option values and its sha256 (stored with the cell)."""
-    blob = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in sorted(values.items())},
-                      sort_keys=True)
+    blob = json.dumps(plain(values), sort_keys=True)
     return blob, hashlib.sha256(blob.encode()).hexdigest()
+
+
+def protocol_of(prompt_hash: str | None, custom_prompts: bool, values: Mapping[str, Any], defaults: Mapping[str, Any],
+                task_protocol: Mapping, manifest_hash: str) -> tuple[str, str, bool]:
+    """A cell's protocol: (JSON, hash, whether it is the default protocol).
+
+    The protocol is everything besides the model that decides a number: the exact prompts (their hash,
+    and whether they are pathboard's own), the task's option values, what the task reports of its own
+    method (tiling, window, training pool, ...) and the dataset manifest. Cells are compared only within
+    one protocol hash, which leaves the manifest out (it changes when files are added; the paired
+    comparisons check the items themselves). The default protocol is pathboard's own prompts with every
+    option at its default.
+    """
+    comparable = {"prompt_set": prompt_hash, "prompts": "custom" if custom_prompts else "built-in",
+                  "options": plain(values), "task": dict(task_protocol)}
+    digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()
+    default = not custom_prompts and plain(values) == plain(defaults)
+    return json.dumps({**comparable, "manifest": manifest_hash}, sort_keys=True), digest, default

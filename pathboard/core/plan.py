@@ -68,6 +68,8 @@ class Plan:
     blocked: list[tuple[str, str, str]] = field(default_factory=list)
     #: (task id, dataset id, why) of tasks that do not apply to a dataset by what it is (also in ``skipped``)
     not_applicable: list[tuple[str, str, str]] = field(default_factory=list)
+    #: datasets whose prompt set was replaced with --prompts (their cells are not of the default protocol)
+    custom_prompts: frozenset = frozenset()
 
     def skip_lines(self) -> list[str]:
         """``skipped`` for people: tasks that do not apply by what a dataset is are said once per task and
@@ -200,7 +202,8 @@ def plan(cfg: RunConfig) -> Plan:
             cells += [Cell(m, d, t, mode, inputs) for m in capable for mode in (modes if t.uses_prompts else [None])]
     order = {m.id: i for i, m in enumerate(models)}
     cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
-    return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable)
+    overridden = frozenset(d for d in prompts if d in custom or "*" in custom)
+    return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable, overridden)
 
 
 def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_datasets: dict) -> str | None:

@@ -30,6 +30,8 @@ ALTER TABLE cells ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS task_options JSON;
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS options_hash VARCHAR;
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS protocol JSON;
+ALTER TABLE cells ADD COLUMN IF NOT EXISTS protocol_hash VARCHAR;
+ALTER TABLE cells ADD COLUMN IF NOT EXISTS default_protocol BOOLEAN;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS catalog JSON;
 CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
@@ -44,12 +46,13 @@ CREATE TABLE IF NOT EXISTS comparisons (
 CREATE OR REPLACE VIEW results_all AS
     SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
-           c.device, c.precision, c.task_options, c.options_hash
+           c.device, c.precision, c.task_options, c.options_hash, c.protocol_hash,
+           coalesce(c.default_protocol, TRUE) AS default_protocol
     FROM results r JOIN cells c USING (cell_id);
 CREATE OR REPLACE VIEW leaderboard AS
     SELECT * FROM results_all
-    QUALIFY row_number() OVER (PARTITION BY model, dataset, task, variant, coalesce(prompt_mode, ''), metric
-                               ORDER BY created_at DESC) = 1;
+    QUALIFY row_number() OVER (PARTITION BY model, dataset, task, variant, coalesce(prompt_mode, ''), metric,
+                                            coalesce(protocol_hash, '') ORDER BY created_at DESC) = 1;
 """
 
 

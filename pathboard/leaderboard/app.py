@@ -28,8 +28,12 @@ st.set_page_config(page_title="pathboard leaderboard", layout="wide")
 st.title("Pathology CLIP leaderboard")
 
 db = db_path(sys.argv[1:])
+protocols = tables.protocol_choices(db)
+protocol = "default"
+if len(protocols) > 1:  # numbers of different protocols are never set side by side
+    protocol = st.sidebar.selectbox("Protocol", list(protocols), format_func=protocols.get, key="protocol")
 try:
-    measured = tables.load_measured(db)
+    measured = tables.load_measured(db, protocol)
 except (PathboardError, duckdb.Error, OSError) as exc:
     st.error(f"cannot read results: {str(exc).splitlines()[0]}")
     measured = None

@@ -27,7 +27,8 @@ STATS = ["value", "ci_low", "ci_high"]
 MISSING = "–"
 LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", *STATS, "n", "run_id",
                        "created_at", "cell_id", "weights_fingerprint", "prompt_hash", "manifest_hash",
-                       "device", "precision", "task_options", "options_hash"]  # the database's ``leaderboard`` view
+                       "device", "precision", "task_options", "options_hash", "protocol_hash",
+                       "default_protocol"]  # the database's ``leaderboard`` view
 
 
 def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
@@ -38,8 +39,10 @@ def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
     return df
 
 
-def load_measured(db: str | Path) -> pd.DataFrame:
-    """The newest result of every cell in the database (the ``leaderboard`` view), as a long frame.
+def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
+    """The newest result of every cell in the database (the ``leaderboard`` view), as a long frame, of
+    one protocol: "default" (pathboard's prompts, every task option at its default), a protocol hash,
+    or "all". Numbers of different protocols are never set side by side.
 
     Raises PathboardError (missing file) or duckdb.Error (not a DuckDB file); a database that has
     no results yet, or not even the schema, gives an empty frame.
@@ -48,10 +51,30 @@ def load_measured(db: str | Path) -> pd.DataFrame:
         df = Store(db).query("SELECT * FROM leaderboard")
     except duckdb.CatalogException:  # a file no run has written to yet
         return empty_measured()
+    if protocol == "default":
+        df = df[df["default_protocol"].fillna(True).astype(bool)]
+    elif protocol != "all":
+        df = df[df["protocol_hash"] == protocol]
     if "variant" in df:  # the headline of tasks with variants (few-shot k, MI-Zero top-K) is variant ""
         df = df[df["variant"].fillna("") == ""].drop(columns="variant")
     df["source"] = "measured"
     return df
+
+
+def protocol_choices(db: str | Path) -> dict[str, str]:
+    """Protocols the measured cells were scored under: "default" first, then each other protocol hash
+    -> a short description (prompts, options) for a selector."""
+    out = {"default": "default (pathboard's prompts, default task options)"}
+    try:
+        rows = Store(db).query("""
+            SELECT DISTINCT protocol_hash, task, protocol->>'$.prompts' AS prompts,
+                   CAST(protocol->'$.options' AS VARCHAR) AS options
+            FROM cells WHERE NOT coalesce(default_protocol, TRUE) ORDER BY task, prompts, options""")
+    except (duckdb.Error, PathboardError):
+        return out
+    for row in rows.itertuples():
+        out[row.protocol_hash] = f"{row.task}: {row.prompts} prompts, options {row.options} [{row.protocol_hash[:8]}]"
+    return out
 
 
 def load_catalog(db: str | Path) -> dict:
