@@ -36,6 +36,8 @@ def one_line_error(dataset, root) -> str:
 # ---- fixtures in the official layouts ---------------------------------------------------------------
 
 TILS = {"cesc": {"train": (2, 1), "val": (1, 1), "test": (3, 2)}, "luad": {"test": (2, 1)}}
+#: the TCGA case of each split's patches: one patient per split, so group-disjoint few-shot keeps training patches
+TILS_CASES = {"train": "TCGA-C5-A1BE", "val": "TCGA-EK-A2RE", "test": "TCGA-FU-A3HZ"}
 
 
 def write_tils(root, studies=TILS):
@@ -47,12 +49,12 @@ def write_tils(root, studies=TILS):
         for split, counts in splits.items():
             for cls, n in zip(("til-negative", "til-positive"), counts):
                 for _ in range(n):
-                    name = f"TCGA-C5-A1BE-01Z-00-DX1_{seed}.png"
+                    name = f"{TILS_CASES[split]}-01Z-00-DX1_{seed}.png"
                     png(images / study / split / cls / name, seed)
                     pooled = images / "pancancer" / split / cls / name
                     pooled.parent.mkdir(parents=True, exist_ok=True)
                     pooled.symlink_to(images / study / split / cls / name)
-                    rows.append([split, study, "TCGA-C5-A1BE", cls, f"images-tcga-tils/{study}/{split}/{cls}/{name}"])
+                    rows.append([split, study, TILS_CASES[split], cls, f"images-tcga-tils/{study}/{split}/{cls}/{name}"])
                     seed += 1
     with open(root / "TCGA-TILs" / "images-tcga-tils-metadata.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([["partition", "study", "barcode", "label", "path"], *rows])
@@ -314,7 +316,8 @@ def test_tissuenet_labels_metadata_annotations(tmp_path):
     assert m.paths == ["train/C01_B001_S01.tif", "train/C01_B002_S01.tif", "train/C02_B003_S01.tif",
                        "train/C02_B004_S01.tif"]
     assert m.labels.tolist() == [0, 1, 2, 3] and set(m.splits) == {"train"}
-    assert m.meta[0] == {"case": "C01", "width": "64", "height": "64", "resolution": "0.25", "magnification": "40"}
+    assert m.meta[0] == {"case": "C01", "width": "64", "height": "64", "resolution": "0.25", "magnification": "40",
+                         "group": "C01"}
     anns = ds.annotations(m.root, "train/C02_B003_S01.tif")
     assert [a.label for a in anns] == ["HSIL", "LSIL"]
     assert anns[0].polygon == ((10.0, 10.0), (40.0, 10.0), (40.0, 30.0), (10.0, 10.0))

@@ -88,7 +88,7 @@ def test_camelyon16_labels_splits_slides_and_annotations(camelyon):
                        "training/normal/normal_002.tif", "training/tumor/tumor_001.tif"]
     assert m.labels.tolist() == [1, 0, 0, 0, 1]
     assert m.splits == ["test", "test", "train", "train", "train"]
-    assert m.meta[0] == {"metastasis": "Macro"} and m.meta[2] == {}
+    assert m.meta[0] == {"metastasis": "Macro", "group": "test_001"} and m.meta[2] == {"group": "normal_001"}
     for path in m.paths:  # real pyramidal slides that openslide reads
         slide = openslide.OpenSlide(str(m.root / path))
         assert slide.level_count == 3 and slide.dimensions == (512, 384)

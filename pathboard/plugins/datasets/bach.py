@@ -9,6 +9,10 @@ Aperio ImageScope XML annotations ``WSI/<slide>.xml`` (A01-A10) beside the annot
 (or ``Region@Text``: "Benign", "Carcinoma in situ", "Invasive carcinoma") with a polygon of
 ``Vertices/Vertex@X,@Y`` in level-0 pixels; unlabelled tissue is normal. The test set
 (``ICIAR2018_BACH_Challenge_TestDataset.zip``) has no public labels.
+
+Groups: none. The microscopy images are named by class and number only (``n001.tif``, ``iv042.tif``) and the
+release gives no patient or slide of any image, so items carry no ``group`` and few-shot splits them image
+by image: images of one patient may fall on both sides.
 """
 from __future__ import annotations
 

@@ -5,9 +5,14 @@ seven classes ``0_N, 1_PB, 2_UDH, 3_FEA, 4_ADH, 5_DCIS, 6_IC`` (normal, patholog
 ductal hyperplasia, flat epithelial atypia, atypical ductal hyperplasia, ductal carcinoma in situ,
 invasive carcinoma); RoI file names such as ``BRACS_010_PB_32.png`` (RoI 32 of slide BRACS_010).
 4,539 RoIs: 3,657 train, 312 val, 570 test (split by patient). Zero-shot evaluates test, as CONCH does.
+
+Groups: each RoI's ``group`` is the slide in its name (``BRACS_010``); the names carry no patient (547
+slides of 189 patients), so slides of one patient stay separate groups, though the official splits keep a
+patient's slides in one split. A name without a slide has no group.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PIL import Image
@@ -18,6 +23,7 @@ from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 CLASSES = ["0_N", "1_PB", "2_UDH", "3_FEA", "4_ADH", "5_DCIS", "6_IC"]
 SPLITS = ("train", "val", "test")
 URL = "https://www.bracs.icar.cnr.it/"
+SLIDE = re.compile(r"^(BRACS_\d+)_")  # BRACS_<slide>_<class>_<roi>.png
 
 
 class BRACS(Dataset):
@@ -31,8 +37,10 @@ class BRACS(Dataset):
         for split in SPLITS:
             for label, cls in enumerate(CLASSES):
                 if (base / split / cls).is_dir():
-                    yield from (Record(f"{split}/{cls}/{name}", label, split)
-                                for name in image_files(base / split / cls))
+                    for name in image_files(base / split / cls):
+                        slide = SLIDE.match(name)
+                        yield Record(f"{split}/{cls}/{name}", label, split,
+                                     (("group", slide.group(1)),) if slide else ())
 
     def open_image(self, base: Path, path: str) -> Image.Image:
         # RoIs are up to tens of thousands of pixels a side at 40x: beyond PIL's decompression-bomb limit

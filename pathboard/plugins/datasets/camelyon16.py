@@ -20,6 +20,9 @@ For the segmentation task (:meth:`Camelyon16.segmentation_truth`) a grid cell is
 lies inside a tumor outline, ignored inside an exclusion outline, and normal elsewhere; a slide without
 annotations is normal throughout, unless it is a tumor slide, whose missing annotation is an error.
 (The AWS Open Data mirror ``s3://camelyon-dataset/CAMELYON16/`` uses a different, flat layout.)
+
+Groups: the release names no patients; CAMELYON16 is taken as one slide per patient, so each slide is its
+own ``group`` (its file stem, ``tumor_001``): an assumption, not checked against the data.
 """
 from __future__ import annotations
 
@@ -105,7 +108,8 @@ class Camelyon16(SlideDataset):
                                               f"{base / TEST_DIR}")
         for cls, folder in TRAIN_DIRS.items():
             if (base / folder).is_dir():
-                yield from (Record(f"{folder}/{name}", CLASSES.index(cls), "train") for name in _tifs(base / folder))
+                yield from (Record(f"{folder}/{name}", CLASSES.index(cls), "train", (("group", Path(name).stem),))
+                            for name in _tifs(base / folder))
         if (base / TEST_DIR).is_dir():
             if not (base / REFERENCE).is_file():
                 raise DatasetNotFoundError(f"{self.id}: {base / REFERENCE} not found: the test slides in "
@@ -113,7 +117,7 @@ class Camelyon16(SlideDataset):
             reference = read_reference(base / REFERENCE)
             for name in _tifs(base / TEST_DIR):
                 label, kind = reference.get(Path(name).stem.lower(), ("", ""))
-                meta = (("metastasis", kind),) if kind else ()
+                meta = ((("metastasis", kind),) if kind else ()) + (("group", Path(name).stem),)
                 yield Record(f"{TEST_DIR}/{name}", CLASSES.index(label) if label else -1, "test", meta)
 
     def annotations(self, base: Path, path: str) -> list[Annotation]:

@@ -2,6 +2,11 @@
 
 Official layout after unzipping: ``NCT-CRC-HE-100K/<CLASS>/*.tif`` (training set, 100,000 patches) and
 ``CRC-VAL-HE-7K/<CLASS>/*.tif`` (validation set, 7,180 patches); 224 x 224 px at 0.5 um/px.
+
+Groups: none. The patches are named by class and a random code (``TUM-AAAWMSFI.tif``); the release says
+NCT-CRC-HE-100K comes from 86 slides and CRC-VAL-HE-7K from 50 patients, but not which patch is whose,
+so items carry no ``group``. The two sets are from different patients, so training on one and testing on
+the other (``train_from``) is patient-disjoint.
 """
 from pathboard import hookimpl
 from pathboard.core.dataset import ImageFolderDataset

@@ -7,9 +7,13 @@ diagnostic slides. Unzip ``CRC_DX_TRAIN_{MSS,MSIMUT}.zip`` into ``CRC_DX_TRAIN/`
 ``CRC_DX_TEST_{MSS,MSIMUT}.zip`` into ``CRC_DX_TEST/`` under the data root (the split and class named
 by the zip: ``CRC_DX_TEST/MSIMUT/*.png``). Train: 46,704 MSS + 46,704 MSIMUT tiles; test: 70,569 MSS +
 29,335 MSIMUT. Zero-shot evaluates the test split; a copy with only the test zips is complete for it.
+
+Groups: each tile's ``group`` is the TCGA case (patient) barcode in its name, ``TCGA-<TSS>-<participant>``
+(the first 12 characters of the slide barcode, e.g. ``TCGA-A6-2671``); a name without one has none.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pathboard import hookimpl
@@ -18,6 +22,13 @@ from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 CLASSES = ["MSS", "MSIMUT"]
 SPLITS = {"train": "CRC_DX_TRAIN", "test": "CRC_DX_TEST"}
 URL = "https://zenodo.org/records/2530835"
+CASE = re.compile(r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}")
+
+
+def tcga_case(name: str) -> tuple[tuple[str, str], ...]:
+    """``(("group", <case barcode>),)`` for a tile name holding a TCGA barcode, else ``()``."""
+    found = CASE.search(name)
+    return (("group", found.group(0)),) if found else ()
 
 
 class CRCMSI(Dataset):
@@ -38,7 +49,7 @@ class CRCMSI(Dataset):
         for split, folder in SPLITS.items():
             for label, cls in enumerate(CLASSES):
                 if (base / folder / cls).is_dir():
-                    yield from (Record(f"{folder}/{cls}/{name}", label, split)
+                    yield from (Record(f"{folder}/{cls}/{name}", label, split, tcga_case(name))
                                 for name in image_files(base / folder / cls))
 
 

@@ -11,6 +11,9 @@ the slide and ``Class`` gives the pattern (``lepidic``, ``acinar``, ``papillary`
 ``DartmouthLungCancerHistologyDataset/MetaData_Release_1.0.csv`` with the slides beside it (or in any
 sub-folder of it). All 143 slides are the released test set. The patterns are read as nominal classes
 (not ordinal); the paper's and CONCH's headline metric is Cohen's kappa (``cohen_kappa``).
+
+Groups: the label file names no patient, so each slide is its own ``group`` (its file stem, ``DHMC_0001``);
+a column naming the patient (its header containing "patient"), if a copy has one, is used instead.
 """
 from __future__ import annotations
 
@@ -58,7 +61,8 @@ class DHMCLUAD(SlideDataset):
             if path:
                 found += 1
                 meta = tuple((k, v) for k, v in row.items() if k not in (FILE, CLASS) and v)
-                yield Record(path, CLASSES.index(cls), "test", meta)
+                patient = next((v for k, v in meta if "patient" in k.lower()), "")
+                yield Record(path, CLASSES.index(cls), "test", (*meta, ("group", patient or Path(path).stem)))
         if rows and not found:
             raise DatasetNotFoundError(f"{self.id}: none of the {len(rows)} slides listed in {labels} "
                                        f"(e.g. {rows[0][FILE]}) is under {base}")

@@ -10,9 +10,17 @@ the lesion mask of an item, and :meth:`DigestPath.segmentation_truth` the segmen
 truth: lesion pixels malignant, every other pixel benign (a negative image is benign throughout).
 The JPEGs carry no resolution metadata; the images were scanned at 20x, taken as 0.5 µm/px by the
 usual 10/power convention (``mpp``), so they can be tiled at a physical resolution.
+
+Groups: the images are regions cut from whole slides, several from one slide, and are named
+``<specimen>_<scan date> <time>-lv<level>-<x>-<y>-<w>-<h>.jpg``, e.g.
+``18-04842A_2019-05-07 23_56_16-lv1-34048-14024-2912-4000.jpg``: the specimen (pathology) number, the
+scan's timestamp, then the region's level and position. Each item's ``group`` is the specimen number
+(``18-04842A``), so regions of one slide, and of slides of one specimen, stay together. The release gives
+no patient ids beyond it. A name without that form has no group.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +35,14 @@ CLASSES = ["benign", "malignant"]
 FOLDERS = {"tissue-train-neg": 0, "tissue-train-pos-v1": 1}
 MASK = "_mask"
 URL = "https://digestpath2019.grand-challenge.org/"
+#: the specimen number heading a file name: up to the scan's date (``_2019-05-07 ``) or the level (``-lv1-``)
+SPECIMEN = re.compile(r"^(.+?)(?:_\d{4}-\d{2}-\d{2}[ _]|-lv\d+-)")
+
+
+def specimen(name: str) -> tuple[tuple[str, str], ...]:
+    """``(("group", <specimen number>),)`` from an image's file name, or ``()`` when it has none."""
+    found = SPECIMEN.match(name)
+    return (("group", found.group(1)),) if found else ()
 
 
 class DigestPath(Dataset):
@@ -39,8 +55,8 @@ class DigestPath(Dataset):
             raise layout_error(self.id, base, ", ".join(str(base / f) for f in FOLDERS))
         for folder, label in FOLDERS.items():
             if (base / folder).is_dir():
-                yield from (Record(f"{folder}/{name}", label, "train") for name in image_files(base / folder)
-                            if not Path(name).stem.endswith(MASK))
+                yield from (Record(f"{folder}/{name}", label, "train", specimen(name))
+                            for name in image_files(base / folder) if not Path(name).stem.endswith(MASK))
 
     def mask(self, base: Path, path: str) -> Path | None:
         """The lesion mask of an item (white = lesion), or None for a lesion-free (negative) image."""

@@ -20,6 +20,9 @@ class list and the test split are those mahmoodlab published with PANTHER (``cls
 ``ebrains_subtyping_fine`` and ``splits/classification/ebrains/test.csv``, 573 test slides); what is
 not confirmed is that CONCH's zero-shot numbers used exactly that test split rather than all 2,319
 slides. The 573 test slides are split ``test``; the others (UNI's train and val) ``trainval``.
+
+Groups: each slide's ``group`` is its patient, ``annotation.csv``'s ``pat_id`` (also kept as item metadata);
+a row without one has no group.
 """
 from __future__ import annotations
 
@@ -162,6 +165,8 @@ class EBRAINS(SlideDataset):
             meta = tuple((k, v) for k, v in row.items() if k not in ("uuid", "diagnosis") and v)
             if cls is None:
                 meta += (("control", "1"),)
+            if row.get("pat_id"):
+                meta += (("group", row["pat_id"]),)
             yield Record(path, self.classes.index(cls) if cls else -1, split, meta)
         if listed and not found:
             raise DatasetNotFoundError(f"{self.id}: none of the {listed} slides listed in {labels} is under {data} "

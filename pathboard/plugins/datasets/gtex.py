@@ -9,8 +9,8 @@ annotation file ``GTEx_Analysis_v*_Annotations_SampleAttributesDS.txt`` (tab-sep
 ``GTEX-1117F-0126-SM-...`` whose first three fields are the tissue sample ID, ``SMTSD`` the site).
 pathboard's layout: ``GTEx/<Tissue Sample ID>.svs`` next to either table; ``gtex-cervix`` takes the
 Ectocervix and Endocervix slides, labelled ``ectocervix`` or ``endocervix`` by their site (kept as item
-metadata with the ``subject``, the donor ``GTEX-XXXXX``: the grouping for donor-disjoint splits, as one
-donor often gives both sites).
+metadata with the ``subject``, the donor ``GTEX-XXXXX``). Groups: each slide's ``group`` is its donor (the
+``subject``), so donor-disjoint splits keep a donor's slides together, as one donor often gives both sites.
 
 Verified and assumed: written without internet access, so nothing here was checked against a live download.
 The table headers above and the site names "Cervix - Ectocervix" / "Cervix - Endocervix" (GTEx v8 ``SMTSD``
@@ -79,7 +79,8 @@ class GTExSlides(SlideDataset):
             site = sites.get(name[:-4])
             if site in self.sites:
                 subject = "-".join(name.split("-")[:2])
-                yield Record(name, self.classes.index(self.sites[site]), None, (("site", site), ("subject", subject)))
+                yield Record(name, self.classes.index(self.sites[site]), None,
+                             (("site", site), ("subject", subject), ("group", subject)))
 
 
 @hookimpl

@@ -20,6 +20,10 @@ select items: the dataset opts out of tile classification, which ``pannuke-cervi
 patches are segmented in windows of ``segmentation_window`` native pixels (64 px = 16 µm at
 0.25 µm/px, stride 16 px), each resized to the model's input.
 
+Groups: none. PanNuke releases no patient, slide or source of any patch (the patches were pooled from
+TCGA and other collections), so items carry no ``group`` and few-shot splits them patch by patch. The
+three folds are the authors' own partition; whether it keeps patients apart is not documented.
+
 Verified against the release: the file names and array shapes above, as documented on the PanNuke
 page and read by torch-em's loader. Assumed (not checkable offline): the channel order of
 ``masks.npy`` (0 Neoplastic ... 5 Background, as the PanNuke paper lists the classes).

@@ -8,6 +8,12 @@ official hold-out: 2,122 test patches from 31 slides) and ``partition/Validation
 ``image_name, NC, G3, G4, G5, G4C``: one-hot Gleason labels (non-cancerous, grades 3-5) plus a
 cribriform flag. Items are the rows of partition/Test/{Train,Test}.xlsx; the Gleason grades are
 ordinal and zero-shot evaluates the Test split, as CONCH does.
+
+Groups: a patch is named ``<slide>_Block_Region_<n>_<i>_<j>_xini_<x>_yini_<y>.jpg`` (e.g.
+``16B0001851_Block_Region_1_0_0_xini_6827_yini_59786.jpg``) and ``wsi_labels.xlsx`` gives each slide's
+patient (columns ``slide_id, patient_id, Gleason_primary, Gleason_secondary``; 155 slides of 95 patients).
+Each item's ``group`` is its patient (``patient-<patient_id>``), or its slide id when the sheet is absent
+or does not list the slide; a name without ``_Block_`` has no group.
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from pathboard.core.errors import DatasetNotFoundError
 CLASSES = ["NC", "G3", "G4", "G5"]
 URL = "https://data.mendeley.com/datasets/9xxm58dvs3"
 PARTITIONS = {"train": "partition/Test/Train.xlsx", "test": "partition/Test/Test.xlsx"}
+WSI_LABELS = "wsi_labels.xlsx"
+SLIDE_END = "_Block_"  # a patch name is <slide>_Block_...
 
 
 def read_sheet(path: Path) -> list[dict]:
@@ -34,6 +42,28 @@ def read_sheet(path: Path) -> list[dict]:
         return [dict(zip(header, row)) for row in rows if any(v is not None for v in row)]
     finally:
         workbook.close()
+
+
+def patients(base: Path) -> dict[str, str]:
+    """Slide id -> ``patient-<patient_id>`` from wsi_labels.xlsx ({} when it is absent or lacks the columns)."""
+    sheet = base / WSI_LABELS
+    if not sheet.is_file():
+        return {}
+    out = {}
+    for row in read_sheet(sheet):
+        slide, patient = row.get("slide_id"), row.get("patient_id")
+        if slide is not None and patient is not None:
+            patient = int(patient) if isinstance(patient, float) and patient.is_integer() else patient
+            out[str(slide).strip()] = f"patient-{str(patient).strip()}"
+    return out
+
+
+def patch_group(name: str, slide_patients: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """``(("group", <patient or slide>),)`` of a patch name, or ``()`` when the name holds no slide id."""
+    if SLIDE_END not in name:
+        return ()
+    slide = name.split(SLIDE_END, 1)[0]
+    return (("group", slide_patients.get(slide, slide)),)
 
 
 def one_hot_label(row: dict) -> int:
@@ -55,6 +85,7 @@ class SICAPv2(Dataset):
             raise layout_error(self.id, base, self.layout, f"{missing} not found")
         with os.scandir(images) as entries:
             present = {e.name for e in entries if e.is_file()}
+        slide_patients = patients(base)
         folds = {}  # training image -> the cross-validation fold that holds it out
         for k in range(1, 5):
             sheet = base / f"partition/Validation/Val{k}/Test.xlsx"
@@ -71,7 +102,7 @@ class SICAPv2(Dataset):
                 name = str(row["image_name"]).strip()
                 if name in present:
                     meta = (("cv_fold", folds[name]),) if split == "train" and name in folds else ()
-                    yield Record(f"images/{name}", one_hot_label(row), split, meta)
+                    yield Record(f"images/{name}", one_hot_label(row), split, meta + patch_group(name, slide_patients))
 
 
 @hookimpl

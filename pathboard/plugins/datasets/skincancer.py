@@ -8,11 +8,16 @@ tile with (among others) ``file`` (``data/tiles/<class>/<tile>.jpg``), ``class``
 (Train/Validation/Test, split by patient). Unzip it into ``<data root>/skincancer/`` so that
 ``skincancer/data/tiles-v2.csv`` exists. Labels come from the ``class`` column, splits from ``set``;
 zero-shot evaluates the Test split, as PLIP does.
+
+Groups: each item's ``group`` is the case of its tile: the CSV's ``case`` column where it has one (the
+sets are split by patient), else the slide number in the tile's name
+(``<class>_ws_<slide>_<tile>.jpg`` gives ``ws_<slide>``). A tile with neither has no group.
 """
 from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 from pathboard import hookimpl
@@ -31,6 +36,16 @@ CLASSES = [
 SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
 CSV = "data/tiles-v2.csv"
 URL = "https://heidata.uni-heidelberg.de/dataset.xhtml?persistentId=doi:10.11588/data/7QCR8S"
+SLIDE = re.compile(r"_(ws_\d+)_\d+\.\w+$")  # <class>_ws_<slide>_<tile>.jpg
+
+
+def tile_group(row: dict, name: str) -> tuple[tuple[str, str], ...]:
+    """``(("group", <case>),)`` from the row's case column, else the tile name's slide; ``()`` if neither."""
+    case = (row.get("case") or "").strip()
+    if case:
+        return (("group", f"case-{case}"),)
+    slide = SLIDE.search(name)
+    return (("group", slide.group(1)),) if slide else ()
 
 
 class SkinCancer(Dataset):
@@ -60,7 +75,8 @@ class SkinCancer(Dataset):
                     except OSError:
                         present[folder] = set()
                 if name in present[folder]:
-                    yield Record(rel, index.get(row["class"].strip(), -1), SPLITS.get(row["set"].strip().lower()))
+                    yield Record(rel, index.get(row["class"].strip(), -1), SPLITS.get(row["set"].strip().lower()),
+                                 tile_group(row, name))
 
 
 @hookimpl

@@ -34,7 +34,10 @@ a live download. The gdc-client layout and slide barcodes are as the GDC documen
 columns are taken from the two header spellings the portal has used (``case_submitter_id``, ``morphology``,
 ``primary_diagnosis`` in the exports of the pre-2024 portal; ``cases.submitter_id``, ``diagnoses.morphology``,
 ``diagnoses.primary_diagnosis`` in those of the 2024 portal, matching the GDC API field names) and ``'--`` for
-missing values; not verified against a live export. TCGA-Reports' file and column names come from the
+missing values; not verified against a live export.
+
+Groups: each slide's ``group`` is its case (the patient: the barcode's first 12 characters, ``TCGA-A1-A0SB``,
+also kept as ``case``), so a patient's slides stay together. TCGA-Reports' file and column names come from the
 repository's README and third-party code that reads it, not from the file itself.
 """
 from __future__ import annotations
@@ -224,7 +227,8 @@ class TCGASlides(SlideDataset):
                     label = next((overrides[k] for k in _slide_ids(name, file_id) if k in overrides),
                                  cases.get(barcode[:12], default))
                     yield Record(f"{project}/{file_id}/{name}", label, None,
-                                 (("project", project), ("case", barcode[:12]), ("file_id", file_id)))
+                                 (("project", project), ("case", barcode[:12]), ("file_id", file_id),
+                                  ("group", barcode[:12])))
 
     def reports(self, manifest: Manifest) -> dict[str, str]:
         """Item path -> its case's pathology report (TCGA-Reports) from ``<data root>/TCGA-Reports/TCGA_Reports.csv``;

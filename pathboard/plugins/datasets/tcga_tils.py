@@ -7,10 +7,16 @@ Official layout after ``tar xzf TCGA-TILs.tar.gz``: ``TCGA-TILs/images-tcga-tils
 nothing counts twice) and ``images-tcga-tils-metadata.csv`` (``partition,study,barcode,label,path``).
 304,097 patches of 100 x 100 px (50 x 50 um, 20x). A patch is TIL-positive when it holds two or more
 tumour-infiltrating lymphocytes. Label, split and study come from the folders.
+
+Groups: a patch's file name holds the TCGA barcode of the slide it was cut from; its ``group`` is the case
+(patient) barcode in it, ``TCGA-<TSS>-<participant>`` (the barcode's first 12 characters, e.g.
+``TCGA-C5-A1BE``), so a patient's patches stay together. A name without a
+barcode has no group.
 """
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +30,7 @@ CLASSES = ["til-negative", "til-positive"]
 SPLITS = ("train", "val", "test")
 IMAGES = "images-tcga-tils"
 POOLED = "pancancer"
+CASE = re.compile(r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}")
 ACCESS = (
     "wget -O TCGA-TILs.tar.gz 'https://zenodo.org/records/6604094/files/TCGA-TILs.tar.gz?download=1'; "
     "md5sum TCGA-TILs.tar.gz (expect 42d387c2f8d300dea8bb8a544b43ad3c, as pinned by the dataset authors' "
@@ -58,8 +65,10 @@ class TCGATILs(Dataset):
                 for label, cls in enumerate(CLASSES):
                     folder = images / study / split / cls
                     if folder.is_dir():
-                        yield from (Record(f"{IMAGES}/{study}/{split}/{cls}/{name}", label, split, (("study", study),))
-                                    for name in image_files(folder))
+                        for name in image_files(folder):
+                            case = CASE.search(name)
+                            meta = (("study", study),) + ((("group", case.group(0)),) if case else ())
+                            yield Record(f"{IMAGES}/{study}/{split}/{cls}/{name}", label, split, meta)
 
 
 @hookimpl

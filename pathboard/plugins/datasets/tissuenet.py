@@ -16,8 +16,8 @@ segmentation on the annotated slides (``segmentation_items``): grid cells whose 
 polygon take its class (a more severe class wins where polygons overlap); cells outside every polygon
 are not scored, because the annotators outlined lesions, not every benign region.
 
-Slide file names read ``C<case>_B<block>_S<slide>``: the ``case`` (patient) is kept as item metadata,
-so patient-disjoint splits keep a patient's slides together.
+Slide file names read ``C<case>_B<block>_S<slide>``: the ``case`` (patient) is kept as item metadata and
+is each slide's ``group``, so patient-disjoint splits keep a patient's slides together.
 
 Verified here: the CSV columns and one-hot label encoding as the competition's data page documents
 them. Assumed (not checkable offline): that the WKT coordinates are level-0 pixels of the pyramidal TIF
@@ -119,7 +119,8 @@ class TissueNet(SlideDataset):
             if path is not None:  # a partial copy evaluates on the slides present
                 extra = meta.get(row["filename"], {})
                 facts = tuple((c, extra[c]) for c in META_COLUMNS if extra.get(c))
-                yield Record(path, hot[0], "train", (("case", Path(row["filename"]).stem.split("_")[0]), *facts))
+                case = Path(row["filename"]).stem.split("_")[0]
+                yield Record(path, hot[0], "train", (("case", case), *facts, ("group", case)))
 
     def annotations(self, base: Path, path: str) -> list[Annotation]:
         """The lesions outlined in train_annotations.csv for this slide (level-0 pixel polygons)."""

@@ -6,6 +6,10 @@ in its patch-level label vector in the order [tumor, stroma, normal], e.g.
 ``436219-7159-48057-[1, 0, 0].png``; ``2.validation/`` and ``3.testing/`` hold ``img/`` + ``mask/`` pairs
 for segmentation. Zero-shot classification uses the single-label training patches only, as CONCH does
 (4,693 patches: 1,181 tumor, 1,680 stroma, 1,832 normal); patches with several labels are not items.
+
+Groups: a training file name reads ``<slide>-<x>-<y>-[label vector].png``, the slide the patch was cut
+from (63 slides in all) and the patch's position in it; the slide is each item's ``group`` (the release
+gives no patient ids, so slides of one patient stay separate groups). A name without that form has none.
 """
 import re
 from pathlib import Path
@@ -17,6 +21,14 @@ CLASSES = ["tumor", "stroma", "normal"]  # the order of the label vector in the 
 LABEL = re.compile(r"\[\s*([01])\s*,\s*([01])\s*,\s*([01])\s*\]")
 TRAIN = "1.training"
 URL = "https://wsss4luad.grand-challenge.org/"
+
+
+def slide_id(name: str) -> str | None:
+    """The slide a training patch was cut from: its file name up to ``-<x>-<y>-[label vector]`` (None if the
+    name does not read so)."""
+    head = name[:name.rfind("-[")] if "-[" in name else ""
+    parts = head.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 and all(parts) and parts[1].isdigit() and parts[2].isdigit() else None
 
 
 def label_vector(name: str) -> tuple[int, ...] | None:
@@ -37,7 +49,8 @@ class WSSS4LUAD(Dataset):
         for name in image_files(train):
             vector = label_vector(name)
             if vector is not None and sum(vector) == 1:  # single-label patches only
-                yield Record(f"{TRAIN}/{name}", vector.index(1), "train")
+                slide = slide_id(name)
+                yield Record(f"{TRAIN}/{name}", vector.index(1), "train", (("group", slide),) if slide else ())
 
 
 @hookimpl
