@@ -61,25 +61,30 @@ def test_prototypes_on_held_out_real_patches_beat_chance(tmp_path, trained_lung,
     cfg = RunConfig(models="quiltnet-b32", weights=(f"quiltnet-b32={weights}",), datasets="lc25000-lung",
                     data_root=str(root), tasks="fewshot", db=str(tmp_path / "pb.duckdb"), workers=0)
     out = variants(execute(plan(cfg), cfg))
-    # lc25000 has no official split: pathboard's hash split, half of each class (40 of 80) trains
+    # lc25000 has no official split: pathboard's hash split, half of each class's near-duplicate groups train
     info = out["train=hash-split"]
     n_held = 3 * (200 - TRAIN_PER_CLASS)
-    assert (info["n_train"].value, info["n_eval"].value, info["max_k"].value) == (n_held // 2, n_held // 2, 32)
-    ks = [1, 2, 4, 8, 16, 32]
+    n_train, n_eval = info["n_train"].value, info["n_eval"].value
+    assert n_train + n_eval == n_held and abs(n_train - n_held / 2) <= 6  # groups, not items, are halved
+    # few-shot is at most 16 per class (issue 10): the curve stops at 16, "all" is its own variant
+    assert info["max_k"].value == 16
+    ks = [1, 2, 4, 8, 16]
     expected = {f"{m}/k={k}/{d}" for m in ("prototype", "linear-probe") for k in ks
                 for d in [*(f"draw={i}" for i in range(5)), "median"]}
-    assert set(out) == expected | {"", "train=hash-split"}
+    assert set(out) == expected | {"prototype/k=all", "linear-probe/k=all", "", "train=hash-split"}
     headline = out[""]["balanced_accuracy"]
-    median = out["prototype/k=32/median"]["balanced_accuracy"]
-    print(f"few-shot k=32 balanced accuracy: prototype {headline.value:.3f}, "
-          f"linear probe {out['linear-probe/k=32/median']['balanced_accuracy'].value:.3f}, "
+    median = out["prototype/k=16/median"]["balanced_accuracy"]
+    print(f"few-shot k=16 balanced accuracy: prototype {headline.value:.3f}, "
+          f"linear probe {out['linear-probe/k=16/median']['balanced_accuracy'].value:.3f}, "
           f"prototype k=1 {out['prototype/k=1/median']['balanced_accuracy'].value:.3f}")
-    assert headline.value > 0.6 and headline.n == n_held // 2  # chance is 1/3
-    assert out["linear-probe/k=32/median"]["balanced_accuracy"].value > 0.5
+    assert headline.value > 0.6 and headline.n == n_eval  # chance is 1/3
+    assert out["linear-probe/k=16/median"]["balanced_accuracy"].value > 0.5
+    assert median.q1 <= median.value <= median.q3 and np.isnan(median.ci_low)  # spread over draws: q1/q3 only
+    assert headline.q1 == median.q1 and headline.q3 == median.q3
     assert headline.value == pytest.approx(median.value)
     assert headline.ci_low <= headline.value <= headline.ci_high and headline.ci_high - headline.ci_low > 0
-    draws = [out[f"prototype/k=32/draw={i}"]["balanced_accuracy"].value for i in range(5)]
-    assert (median.ci_low, median.ci_high) == pytest.approx(tuple(np.percentile(draws, [25, 75])))
+    draws = [out[f"prototype/k=16/draw={i}"]["balanced_accuracy"].value for i in range(5)]
+    assert (median.q1, median.q3) == pytest.approx(tuple(np.percentile(draws, [25, 75])))
     assert {"recall/lung_aca", "cohen_kappa", "weighted_f1", "accuracy"} <= set(out[""])
 
 
@@ -144,7 +149,7 @@ def test_linear_probe_selection_and_fit_see_only_training_items(monkeypatch):
     for X, _ in seen:
         rows = {r.tobytes() for r in X.astype(np.float32)}
         assert rows <= train_rows and not rows & test_rows
-    assert sorted(set(chosen)) == [3 * k for k in fewshot.shot_counts(20)]  # 20 train items per class
+    assert sorted(set(chosen)) == [3 * k for k in fewshot.shot_counts(16)] + [3 * 20]  # k <= 16, and all 20 per class
     metrics = {v: {m.name: m for m in ms} for v, ms in out.items()}
     assert metrics["train=official-split"]["n_eval"].value == 30
     assert not any(v.startswith("prototype") for v in out)
@@ -194,7 +199,7 @@ def test_train_from_another_dataset_then_cached(tmp_path, trained_lung, fresh_ca
     assert sum(calls) == 3 * 64 + 240 and not first.errors  # both datasets embedded once
     out = variants(first)
     info = out["train=dataset:fx-lung-train"]
-    assert (info["n_train"].value, info["n_eval"].value, info["max_k"].value) == (3 * 64, 240, 64)
+    assert (info["n_train"].value, info["n_eval"].value, info["max_k"].value) == (3 * 64, 240, 16)  # k <= 16
     assert out[""]["balanced_accuracy"].value > 0.6
     calls.clear()
     second = execute(plan(cfg), cfg)
@@ -209,3 +214,42 @@ def test_missing_training_dataset_is_named(tmp_path, tiny_hub, shared_data, fres
     summary = execute(plan(cfg), cfg)
     assert len(summary.errors) == 1
     assert "trains on nct-crc-he-100k, its declared training set, which is not available" in summary.errors[0]
+
+
+def test_the_cv_shortcuts_equal_scikit_learn():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    for n_classes in (2, 3, 5):
+        x, y = rng.normal(size=(60, 8)), rng.integers(0, n_classes, 60)
+        model = LogisticRegression().fit(x, y)
+        xt, yt = rng.normal(size=(40, 8)), rng.integers(0, n_classes, 40)
+        assert np.array_equal(fewshot._predict(model, xt), model.predict(xt))
+        assert fewshot.balanced_accuracy(yt, model.predict(xt)) == balanced_accuracy_score(yt, model.predict(xt))
+
+
+def test_support_and_test_sets_are_group_disjoint():
+    from pathboard.core.dataset import Manifest
+    from pathboard.core.embedding import Embedded
+    from pathboard.core.task import CellContext
+
+    rng = np.random.default_rng(3)
+    n = 90
+    labels = np.repeat([0, 1, 2], 30)
+    groups = [f"patient{i // 3}" for i in range(n)]  # three items per patient (rotated twins, one slide, ...)
+    paths = [f"{i}.png" for i in range(n)]
+    train = fewshot.hash_split("ds", paths, labels, np.ones(n, dtype=bool), groups)
+    assert {groups[i] for i in np.flatnonzero(train)}.isdisjoint({groups[i] for i in np.flatnonzero(~train)})
+    assert 0 < train.sum() < n
+    # an official split whose train items share a patient with test items: those are left out
+    splits = ["test" if i % 3 == 0 else "train" for i in range(n)]  # every patient has a test item
+    dataset = ImageFolderDataset(id="g", folder="g", classes=["a", "b", "c"], splits=("train", "test"),
+                                 eval_split="test")
+    manifest = Manifest(root=None, paths=paths, labels=labels, splits=splits, hash="h",
+                        meta=[{"group": g} for g in groups[:60]] + [{"group": f"own{i}"} for i in range(60, n)])
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    ctx = CellContext("m", dataset, manifest, None, None, None, Embedded(x, np.ones(n, dtype=bool), {}, "k"))
+    pool, eval_mask = fewshot.training_pool(ctx)
+    assert set(pool.rows.tolist()) == set(range(60, n)) - set(np.flatnonzero(eval_mask).tolist())
+    assert pool.notes and "share a group with evaluated items" in pool.notes[0]

@@ -92,6 +92,7 @@ def test_a_prompts_run_does_not_change_the_default_table(tmp_path, tiny_hub, sha
     app = Path(tables.__file__).with_name("app.py")
     at = AppTest.from_file(str(app), default_timeout=120)
     at.run()  # the app reads $PATHBOARD_DB
+    assert any("single: one prompt per class" in c.value for c in at.caption)  # the mode is defined on the page
     at.radio(key="mode").set_value("single").run()
     choices = at.sidebar.selectbox(key="protocol").options
     assert len(choices) == 2 and choices[0].startswith("default") and "custom prompts" in choices[1]
@@ -150,3 +151,23 @@ def test_nonfinite_tiles_are_left_out_and_counted(tmp_path):
     assert np.isfinite(tiles.embeddings).all() and len(tiles.embeddings) == len(tiles.coords)
     assert tiles.info["nonfinite_tiles"] > 0 and len(tiles.coords) + tiles.info["nonfinite_tiles"] == 5 * 5
     assert (tiles.coords[:, 0] < 64).all()  # only windows of the dark half remain
+
+
+def test_cache_keys_name_the_preprocessing_the_tokenizer_and_the_format(tmp_path, monkeypatch):
+    import dataclasses
+    import importlib.metadata
+
+    from pathboard.core import cache
+
+    spec = plugins.get("model", "quiltnet-b32")
+    other_arch = dataclasses.replace(spec, arch="ViT-B-32")  # same weights, another preprocessing/tokenizer path
+
+    def key(s):
+        return Embedder(s, lambda: None, "same-weights", Runtime(), EmbeddingCache(tmp_path), 4, 0)._key(kind="x")
+
+    before = key(spec)
+    assert before == key(dataclasses.replace(spec)) and before != key(other_arch)
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda d: "99.0" if d == "open_clip_torch" else real(d))
+    assert key(spec) != before  # an open_clip upgrade never reuses old embeddings
+    assert cache.FORMAT == 2

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 1  # bump when the stored layout or the embedding code changes meaning
+#: bump when the stored layout or the embedding code changes meaning. 2: keys name the model's preprocessing
+#: and tokenizer (model_identity) and non-finite rows count as failed items
+FORMAT = 2
 
 
 def cache_key(**parts) -> str:

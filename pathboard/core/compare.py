@@ -1,92 +1,188 @@
-"""Paired bootstrap comparisons between models scored on the same items.
+"""Paired bootstrap comparisons between models scored on the same items, Holm-corrected.
 
 Two models' predictions on one dataset, task, variant and prompt mode are resampled with the
-*same* bootstrap indices (``metrics.bootstrap_indices`` depends only on n and the seed), and the
-difference of each metric is summarised by its point value and 95% CI. A CI that excludes zero
-marks a significant win. Results go to the ``comparisons`` table; the leaderboard reads them.
+*same* bootstrap resamples (``metrics.bootstrap_indices`` depends only on n, the seed and the
+groups), and the difference of each metric is summarised by its point value, 95% CI and a two-sided
+bootstrap p-value. When the items carry groups (patient, case, slide; stored with the predictions)
+the resamples draw groups, as the cells' own intervals did, since items of one group are not
+independent. A leaderboard view shows many comparisons at once, so ``significant`` is decided on
+Holm-adjusted p-values (:func:`compare_latest` says over which family). Results go to the
+``comparisons`` table; the leaderboard reads them.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from itertools import combinations
+from typing import NamedTuple
 
 import numpy as np
 
 from pathboard.core.metrics import (
     N_BOOT,
     SEED,
-    bootstrap_indices,
     confusion_matrices,
+    group_codes,
     percentile_ci,
+    resampled_confusions,
     scores_from_confusion,
 )
 
 METRICS = ("balanced_accuracy", "weighted_f1", "cohen_kappa", "quadratic_kappa", "accuracy")
+#: family-wise error rate of the ``significant`` flags
+ALPHA = 0.05
 
 
-def paired_difference(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED):
-    """metric -> (A - B, ci_low, ci_high) over shared resamples of the items."""
-    y_true, pred_a, pred_b = (np.asarray(x, dtype=np.int64) for x in (y_true, pred_a, pred_b))
-    present = np.unique(y_true)
-    everything = np.arange(len(y_true))[None]
-    point = {}
-    for name in METRICS:
-        if name == "quadratic_kappa" and not ordinal:
-            continue
-        a = scores_from_confusion(confusion_matrices(y_true, pred_a, k, everything), present, ordinal)[name][0]
-        b = scores_from_confusion(confusion_matrices(y_true, pred_b, k, everything), present, ordinal)[name][0]
-        point[name] = a - b
-    diffs = {name: [] for name in point}
-    for idx in bootstrap_indices(len(y_true), n_boot, seed):
-        sa = scores_from_confusion(confusion_matrices(y_true, pred_a, k, idx), present, ordinal)
-        sb = scores_from_confusion(confusion_matrices(y_true, pred_b, k, idx), present, ordinal)
-        for name in point:
-            diffs[name].append(sa[name] - sb[name])
-    out = {}
-    for name, value in point.items():
-        out[name] = (float(value), *percentile_ci(np.concatenate(diffs[name])))
+class Difference(NamedTuple):
+    diff: float
+    ci_low: float
+    ci_high: float
+    #: two-sided bootstrap p-value of "no difference"
+    p_value: float
+
+
+def bootstrap_p_value(diffs) -> float:
+    """Two-sided p-value of a zero difference from bootstrap ``diffs``: 2 min(P(d <= 0), P(d >= 0)),
+    bounded to [1/(B+1), 1] over the B finite resamples (NaN when none is finite)."""
+    d = np.asarray(diffs, dtype=np.float64).ravel()
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return float("nan")
+    p = 2 * min(np.mean(d <= 0), np.mean(d >= 0))
+    return float(min(1.0, max(1.0 / (len(d) + 1), p)))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values, in the input order: the i-th smallest of m p-values
+    (i = 0, 1, ...) times m - i, made non-decreasing in that order (cumulative max) and clipped at 1.
+    NaNs stay NaN and do not count towards m."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
     return out
 
 
-def paired_items(a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(y_true, pred_a, pred_b) on the items both cells scored, in A's order; None when they share no
-    item or disagree on an item's truth. Cells stored without item ids pair only when their y_true
+def paired_bootstrap(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED,
+                     groups=None) -> dict[str, Difference]:
+    """metric -> :class:`Difference` (A - B, CI, p-value) over shared resamples of the items, or of
+    their ``groups`` (a cluster-paired bootstrap) when given."""
+    y_true, pred_a, pred_b = (np.asarray(x, dtype=np.int64) for x in (y_true, pred_a, pred_b))
+    present = np.unique(y_true)
+    everything = np.arange(len(y_true))[None]
+    names = [m for m in METRICS if ordinal or m != "quadratic_kappa"]
+    sa = scores_from_confusion(confusion_matrices(y_true, pred_a, k, everything), present, ordinal)
+    sb = scores_from_confusion(confusion_matrices(y_true, pred_b, k, everything), present, ordinal)
+    point = {name: sa[name][0] - sb[name][0] for name in names}
+    diffs = {name: [] for name in names}
+    for cm_a, cm_b in resampled_confusions(y_true, [pred_a, pred_b], k, n_boot, seed, groups):
+        sa = scores_from_confusion(cm_a, present, ordinal)
+        sb = scores_from_confusion(cm_b, present, ordinal)
+        for name in names:
+            diffs[name].append(sa[name] - sb[name])
+    out = {}
+    for name, value in point.items():
+        d = np.concatenate(diffs[name])
+        out[name] = Difference(float(value), *percentile_ci(d), bootstrap_p_value(d))
+    return out
+
+
+def paired_difference(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED,
+                      groups=None):
+    """metric -> (A - B, ci_low, ci_high) over shared resamples of the items (of the ``groups`` when given)."""
+    return {name: d[:3] for name, d in paired_bootstrap(y_true, pred_a, pred_b, k, ordinal, n_boot, seed,
+                                                        groups).items()}
+
+
+def _present(value):
+    """A stored list column as an array, or None (NULL: None, NaN or pandas' NA)."""
+    if value is None or np.ndim(value) == 0:
+        return None
+    return np.asarray(value)
+
+
+def paired_rows(a, b) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows of A, rows of B) holding the items both cells scored, in A's order; None when they share
+    no item or disagree on an item's truth. Cells stored without item ids pair only when their y_true
     vectors are equal (the rule before item ids were stored)."""
-    items_a, items_b = a["items"], b["items"]
+    items_a, items_b = _present(a["items"]), _present(b["items"])
     if items_a is None or items_b is None or len(items_a) == 0 or len(items_b) == 0:
         if list(a.y_true) != list(b.y_true):
             return None
-        return np.asarray(a.y_true), np.asarray(a.y_pred), np.asarray(b.y_pred)
+        every = np.arange(len(a.y_true))
+        return every, every
     where_b = {item: i for i, item in enumerate(items_b)}
-    rows_a = [i for i, item in enumerate(items_a) if item in where_b]
-    if not rows_a:
+    rows_a = np.asarray([i for i, item in enumerate(items_a) if item in where_b], dtype=np.int64)
+    if not len(rows_a):
         return None
-    rows_b = [where_b[items_a[i]] for i in rows_a]
-    y_true = np.asarray(a.y_true)[rows_a]
-    if not np.array_equal(y_true, np.asarray(b.y_true)[rows_b]):
+    rows_b = np.asarray([where_b[items_a[i]] for i in rows_a], dtype=np.int64)
+    if not np.array_equal(np.asarray(a.y_true)[rows_a], np.asarray(b.y_true)[rows_b]):
         return None
-    return y_true, np.asarray(a.y_pred)[rows_a], np.asarray(b.y_pred)[rows_b]
+    return rows_a, rows_b
+
+
+def paired_items(a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(y_true, pred_a, pred_b) on the items both cells scored, in A's order (see :func:`paired_rows`)."""
+    rows = paired_rows(a, b)
+    if rows is None:
+        return None
+    rows_a, rows_b = rows
+    return np.asarray(a.y_true)[rows_a], np.asarray(a.y_pred)[rows_a], np.asarray(b.y_pred)[rows_b]
+
+
+def paired_groups(a, b, rows_a, rows_b) -> np.ndarray | None:
+    """The groups of the paired items: A's stored groups, else B's (a cell stored before groups were,
+    or by a task without them), else None (resample items)."""
+    for cell, rows in ((a, rows_a), (b, rows_b)):
+        groups = _present(cell.get("groups"))
+        if groups is not None and len(groups) == len(cell.y_true):
+            return groups[rows].astype(str)
+    return None
 
 
 def compare_latest(store) -> int:
     """Compare every pair of models whose latest cells share dataset, task, variant, prompt mode and
-    protocol, on the items both scored (by item id); replace the stored comparisons. Returns how many
-    rows were stored."""
+    protocol, on the items both scored (by item id), resampling their groups when stored; replace the
+    stored comparisons. Returns how many rows were stored.
+
+    Each row keeps the raw two-sided bootstrap p-value (``p_value``) and its Holm adjustment
+    (``p_holm``); ``significant`` is ``p_holm < 0.05``. The Holm family is one (task, variant, prompt
+    mode, metric): every pair of models on every dataset and under every protocol. That is exactly
+    what one leaderboard view (a task, metric and prompt mode, across the datasets) can show at once,
+    so the family-wise error rate holds for whatever a reader looks at in it, including any subset of
+    datasets (Holm over a superset is conservative for a subset). The protocol hash is deliberately not
+    part of the family: it hashes each dataset's own prompts, so it differs between datasets and would
+    shrink the family to one dataset, while the view sets the datasets side by side. Different metrics
+    (and variants) are separate views, each read on its own, so each is its own family.
+    """
     cells = store.query("""
         SELECT c.cell_id, c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '') AS prompt_mode,
-               coalesce(c.protocol_hash, '') AS protocol_hash, p.y_true, p.y_pred, p.n_classes, p.ordinal, p.items
+               coalesce(c.protocol_hash, '') AS protocol_hash, p.y_true, p.y_pred, p.n_classes, p.ordinal, p.items,
+               p.groups
         FROM cells c JOIN predictions p USING (cell_id)
         QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, ''),
                                                 coalesce(c.protocol_hash, '') ORDER BY c.created_at DESC) = 1""")
-    rows = []
+    rows, families = [], defaultdict(list)
     for _, group in cells.groupby(["dataset", "task", "variant", "prompt_mode", "protocol_hash"]):
         for (_, a), (_, b) in combinations(group.sort_values("model").iterrows(), 2):
-            paired = paired_items(a, b)
+            paired = paired_rows(a, b)
             if paired is None:
                 continue  # no item in common: nothing to pair
-            y_true, pred_a, pred_b = paired
-            for metric, (diff, low, high) in paired_difference(y_true, pred_a, pred_b, int(a.n_classes),
-                                                               bool(a.ordinal)).items():
+            rows_a, rows_b = paired
+            y_true = np.asarray(a.y_true)[rows_a]
+            groups = paired_groups(a, b, rows_a, rows_b)
+            n_groups = None if groups is None else group_codes(groups)[1]
+            differences = paired_bootstrap(y_true, np.asarray(a.y_pred)[rows_a], np.asarray(b.y_pred)[rows_b],
+                                           int(a.n_classes), bool(a.ordinal), groups=groups)
+            for metric, d in differences.items():
+                families[(a.task, a.variant, a.prompt_mode, metric)].append(len(rows))
                 rows.append([a.cell_id, b.cell_id, a.model, b.model, a.dataset, a.task, a.variant, a.prompt_mode,
-                             metric, diff, low, high, len(y_true), bool(low > 0 or high < 0)])
+                             metric, d.diff, d.ci_low, d.ci_high, len(y_true), False, d.p_value, None, n_groups,
+                             a.protocol_hash])
+    for members in families.values():
+        for i, p in zip(members, holm([rows[i][14] for i in members])):
+            rows[i][15] = None if np.isnan(p) else float(p)
+            rows[i][13] = bool(np.isfinite(p) and p < ALPHA)
     store.replace_comparisons(rows)
     return len(rows)

@@ -169,9 +169,12 @@ class Embedder:
         self.spec, self.load_model, self.fingerprint, self.runtime = spec, load_model, fingerprint, runtime
         self.cache, self.batch_size, self.workers = cache, batch_size, workers
         self.image_forwards = 0
+        identity = getattr(spec, "identity", None)
+        self.identity = identity() if callable(identity) else {"spec": type(spec).__qualname__}
 
     def _key(self, **parts) -> str:
-        return cache_key(model=self.spec.id, weights=self.fingerprint, precision=self.runtime.precision, **parts)
+        return cache_key(model=self.spec.id, weights=self.fingerprint, precision=self.runtime.precision,
+                         model_identity=self.identity, **parts)
 
     def images(self, dataset, manifest) -> Embedded:
         key = self._key(kind="images", manifest=manifest.hash)

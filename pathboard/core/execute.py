@@ -173,7 +173,7 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         prompt_hash = prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None
         protocol, protocol_hash, default = protocol_of(
             prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
-            result.protocol, manifest.hash)
+            result.protocol, manifest.hash, embedder.identity)
         n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \
             len(result.failed) + (len(tileset.failed) if tileset is not None else 0)
         common = {"model": spec.id, "dataset": dataset.id, "task": task.id, "prompt_mode": cell.prompt_mode,
@@ -188,8 +188,9 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         for variant, metrics in result.metrics.items():
             row = {**common, "variant": variant}
             predictions = result.predictions.get(variant)
-            stored = None if predictions is None else (predictions.y_true, predictions.y_pred, len(dataset.classes),
-                                                       bool(dataset.ordinal), list(predictions.items))
+            stored = None if predictions is None else (
+                predictions.y_true, predictions.y_pred, len(dataset.classes), bool(dataset.ordinal),
+                list(predictions.items), None if predictions.groups is None else list(predictions.groups))
             artifacts_rows = [(a.item, a.kind, a.path) for a in result.artifacts] if variant == "" else ()
             entries.append((row, metrics, artifacts_rows, stored))
         start = time.perf_counter()

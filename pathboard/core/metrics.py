@@ -3,6 +3,12 @@
 Point estimates come from scikit-learn. The bootstrap recomputes the same formulas from one
 confusion matrix per resample, vectorised, so 1,000 resamples cost milliseconds rather than
 1,000 scikit-learn calls per metric; ``tests/test_metrics.py`` checks both agree with scikit-learn.
+
+Items that cluster (patches of one slide, slides of one patient) are not independent: resampling
+them one by one gives intervals that are far too narrow. Given ``groups`` (one label per item), the
+bootstrap resamples *groups* with replacement and takes every item of each drawn group (a cluster
+bootstrap); without groups it resamples items, exactly as before. ``tests/test_intervals.py`` checks
+the cluster intervals against a plain loop.
 """
 from __future__ import annotations
 
@@ -23,6 +29,9 @@ class Metric:
     ci_low: float
     ci_high: float
     n: int
+    #: the spread of several scorings (few-shot draws): 25th/75th percentiles; never a confidence interval
+    q1: float = float("nan")
+    q3: float = float("nan")
 
 
 def percentile_ci(samples) -> tuple[float, float]:
@@ -46,20 +55,106 @@ def _class_label(name: str, class_names: list[str]) -> str:
     return f"recall/{class_names[int(name.split('/')[1])]}" if name.startswith("recall/") else name
 
 
-def bootstrap_indices(n: int, n_boot: int = N_BOOT, seed: int = SEED, chunk: int = 100) -> Iterator[np.ndarray]:
-    """Resample indices, ``chunk`` resamples at a time. The same (n, seed) gives the same resamples,
-    so two models scored on one dataset share them (paired comparisons)."""
+def _chunk(chunk: int, n: int) -> int:
+    return max(1, min(chunk, 10_000_000 // max(n, 1)))
+
+
+def group_codes(groups) -> tuple[np.ndarray, int]:
+    """(each item's group number, the number of groups); groups are numbered in the sorted order of
+    their labels, so the numbering (and hence the resamples) never depends on the items' order."""
+    codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)[1].ravel()
+    return codes.astype(np.int64), int(codes.max()) + 1 if len(codes) else 0
+
+
+def _group_draws(groups, n_boot: int, seed: int, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(item group numbers, [b, G] drawn group numbers) per chunk: resample r draws G groups with
+    replacement, ``rng.integers(0, G, G)``, r = 0, 1, ... from one ``default_rng(seed)``."""
+    codes, g = group_codes(groups)
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(chunk, 10_000_000 // max(n, 1)))
-    for start in range(0, n_boot, chunk):
-        yield rng.integers(0, n, size=(min(chunk, n_boot - start), n))
+    step = _chunk(chunk, len(codes))
+    for start in range(0, n_boot, step):
+        yield codes, np.stack([rng.integers(0, g, size=g) for _ in range(min(step, n_boot - start))])
 
 
-def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.ndarray) -> np.ndarray:
-    """[B, k, k] confusion matrices (rows true, columns predicted) of the resamples in ``idx``."""
-    b = idx.shape[0]
-    codes = y_true[idx] * k + y_pred[idx] + (np.arange(b) * k * k)[:, None]
-    return np.bincount(codes.ravel(), minlength=b * k * k).reshape(b, k, k)
+def bootstrap_indices(n: int, n_boot: int = N_BOOT, seed: int = SEED, chunk: int = 100,
+                      groups=None) -> Iterator:
+    """Resample indices, ``chunk`` resamples at a time. The same (n, seed[, groups]) gives the same
+    resamples, so two models scored on one dataset share them (paired comparisons).
+
+    Without ``groups``: [b, n] arrays of item indices drawn with replacement. With ``groups`` (one
+    label per item): a cluster bootstrap: each resample draws as many groups as there are, with
+    replacement, and takes every item of each drawn group (in the group's item order), so resamples
+    differ in length and each chunk is a list of b 1-D index arrays. Vectorised code should use
+    :func:`bootstrap_counts` (the same resamples as per-item counts) instead.
+    """
+    if groups is None:
+        rng = np.random.default_rng(seed)
+        chunk = _chunk(chunk, n)
+        for start in range(0, n_boot, chunk):
+            yield rng.integers(0, n, size=(min(chunk, n_boot - start), n))
+        return
+    if len(groups) != n:
+        raise ValueError(f"bootstrap_indices: {len(groups)} groups for {n} items")
+    codes, _ = group_codes(groups)
+    order = np.argsort(codes, kind="stable")  # items grouped, each group's items in their order
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    for _, draws in _group_draws(groups, n_boot, seed, chunk):
+        out = []
+        for drawn in draws:
+            lengths = sizes[drawn]
+            offsets = np.repeat(starts[drawn] - (np.cumsum(lengths) - lengths), lengths)
+            out.append(order[offsets + np.arange(lengths.sum())])
+        yield out
+
+
+def bootstrap_counts(n: int, n_boot: int = N_BOOT, seed: int = SEED, chunk: int = 100,
+                     groups=None) -> Iterator[np.ndarray]:
+    """The resamples of :func:`bootstrap_indices` as [b, n] counts: how often each item was drawn
+    (resample sizes vary under a cluster bootstrap; a count matrix does not)."""
+    if groups is None:
+        for idx in bootstrap_indices(n, n_boot, seed, chunk):
+            b = idx.shape[0]
+            yield np.bincount((idx + (np.arange(b) * n)[:, None]).ravel(), minlength=b * n).reshape(b, n)
+        return
+    if len(groups) != n:
+        raise ValueError(f"bootstrap_counts: {len(groups)} groups for {n} items")
+    for codes, draws in _group_draws(groups, n_boot, seed, chunk):
+        b, g = draws.shape
+        per_group = np.bincount((draws + (np.arange(b) * g)[:, None]).ravel(), minlength=b * g).reshape(b, g)
+        yield per_group[:, codes]
+
+
+def bootstrap_label(groups) -> str:
+    """How the intervals were resampled, for a task's protocol: "items", or "cluster by group (N
+    groups)" when ``groups`` is given."""
+    return "items" if groups is None else f"cluster by group ({group_codes(groups)[1]} groups)"
+
+
+def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.ndarray | None = None,
+                       counts: np.ndarray | None = None) -> np.ndarray:
+    """[B, k, k] confusion matrices (rows true, columns predicted) of the resamples in ``idx`` ([B, m]
+    item indices) or ``counts`` ([B, n] times each item was drawn: resamples of varying size)."""
+    if counts is None:
+        b = idx.shape[0]
+        codes = y_true[idx] * k + y_pred[idx] + (np.arange(b) * k * k)[:, None]
+        return np.bincount(codes.ravel(), minlength=b * k * k).reshape(b, k, k)
+    b = counts.shape[0]
+    codes = (y_true * k + y_pred)[None, :] + (np.arange(b) * k * k)[:, None]
+    cm = np.bincount(codes.ravel(), weights=counts.ravel(), minlength=b * k * k)
+    return np.rint(cm).astype(np.int64).reshape(b, k, k)
+
+
+def resampled_confusions(y_true: np.ndarray, preds: list[np.ndarray], k: int, n_boot: int = N_BOOT,
+                         seed: int = SEED, groups=None) -> Iterator[list[np.ndarray]]:
+    """Per chunk of resamples, one [b, k, k] confusion-matrix array per prediction vector in ``preds``,
+    all on the same resamples (items, or groups when ``groups`` is given)."""
+    if groups is None:
+        for idx in bootstrap_indices(len(y_true), n_boot, seed):
+            yield [confusion_matrices(y_true, p, k, idx) for p in preds]
+    else:
+        for counts in bootstrap_counts(len(y_true), n_boot, seed, groups=groups):
+            yield [confusion_matrices(y_true, p, k, counts=counts) for p in preds]
 
 
 def scores_from_confusion(cm: np.ndarray, present: np.ndarray, ordinal: bool) -> dict[str, np.ndarray]:
@@ -90,8 +185,10 @@ def scores_from_confusion(cm: np.ndarray, present: np.ndarray, ordinal: bool) ->
 
 
 def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool = False,
-                           n_boot: int = N_BOOT, seed: int = SEED) -> list[Metric]:
-    """All metrics for labels/predictions indexing ``class_names`` (every candidate class)."""
+                           n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> list[Metric]:
+    """All metrics for labels/predictions indexing ``class_names`` (every candidate class). With
+    ``groups`` (one label per item, e.g. :func:`pathboard.core.task.item_groups`) the CIs come from a
+    cluster bootstrap over the groups."""
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, recall_score
 
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
@@ -111,32 +208,34 @@ def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool
         for c, r in zip(present, recall_score(y_true, y_pred, labels=present, average=None, zero_division=0)):
             point[f"recall/{c}"] = r
     boot = {name: [] for name in point}
-    for idx in bootstrap_indices(n, n_boot, seed):
-        for name, values in scores_from_confusion(confusion_matrices(y_true, y_pred, k, idx), present, ordinal).items():
+    for (cm,) in resampled_confusions(y_true, [y_pred], k, n_boot, seed, groups):
+        for name, values in scores_from_confusion(cm, present, ordinal).items():
             boot[name].append(values)
-    return [Metric(_class_label(name, class_names), float(value), *percentile_ci(np.concatenate(boot[name])), n)
+    return [Metric(_class_label(name, class_names), float(value),
+                   *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)  # n_boot=0: NaN CIs
             for name, value in point.items()]
 
 
 def median_metrics(y_true, preds: list[np.ndarray], class_names: list[str], ordinal: bool = False,
-                   n_boot: int = N_BOOT, seed: int = SEED) -> list[Metric]:
+                   n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> list[Metric]:
     """Per metric, the median over several prediction vectors (e.g. few-shot draws), with a 95%
-    bootstrap CI of that median (every vector rescored on the same resamples of the items, the median
-    taken per resample)."""
+    bootstrap CI of that median (every vector rescored on the same resamples of the items, or of the
+    ``groups`` when given, the median taken per resample)."""
     y_true = np.asarray(y_true, dtype=np.int64)
     preds = [np.asarray(p, dtype=np.int64) for p in preds]
     k, n, present = len(class_names), len(y_true), np.unique(y_true)
 
-    def scored(idx):  # name -> [draws, resamples]
-        draws = [scores_from_confusion(confusion_matrices(y_true, p, k, idx), present, ordinal) for p in preds]
+    def scored(cms):  # name -> [draws, resamples]
+        draws = [scores_from_confusion(cm, present, ordinal) for cm in cms]
         return {name: np.stack([d[name] for d in draws]) for name in draws[0]}
 
-    point = scored(np.arange(n)[None, :])
+    everything = np.arange(n)[None, :]
+    point = scored([confusion_matrices(y_true, p, k, everything) for p in preds])
     boot: dict[str, list] = {name: [] for name in point}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # all-NaN medians (a class absent from a resample)
-        for idx in bootstrap_indices(n, n_boot, seed):
-            for name, values in scored(idx).items():
+        for cms in resampled_confusions(y_true, preds, k, n_boot, seed, groups):
+            for name, values in scored(cms).items():
                 boot[name].append(np.nanmedian(values, axis=0))
     return [Metric(_class_label(name, class_names), float(np.median(values[:, 0])),
                    *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)
@@ -144,11 +243,11 @@ def median_metrics(y_true, preds: list[np.ndarray], class_names: list[str], ordi
 
 
 def iqr_metrics(draws: list[list[Metric]]) -> list[Metric]:
-    """Per metric of several scorings (e.g. few-shot draws): the median, ci_low/ci_high = its 25th/75th
-    percentiles (an interquartile range, not a confidence interval)."""
+    """Per metric of several scorings (e.g. few-shot draws): the median, with the 25th/75th percentiles
+    in ``q1``/``q3`` (the spread over draws); the CI columns stay empty (NaN)."""
     out = []
     for i, first in enumerate(draws[0]):
         values = [d[i].value for d in draws]
         q25, q50, q75 = np.percentile(values, [25, 50, 75])
-        out.append(Metric(first.name, float(q50), float(q25), float(q75), first.n))
+        out.append(Metric(first.name, float(q50), float("nan"), float("nan"), first.n, float(q25), float(q75)))
     return out

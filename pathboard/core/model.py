@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -143,12 +144,37 @@ class ModelSpec(ABC):
     requires: tuple[str, ...] = ("torch",)
     install_hint: str = ""
 
+    def identity(self) -> dict:
+        """What decides this model's preprocessing and tokenizer besides its weight files (which the weights
+        fingerprint covers, configs and tokenizer files of a weights folder included): the spec's own fields
+        (architecture, hub ids, ...) and the versions of the libraries it loads with. Part of every cache key,
+        so an upgrade of open_clip or transformers, or another architecture, never reuses old embeddings."""
+        import dataclasses
+        import importlib.metadata
+
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("card", "id")}
+        distributions = importlib.metadata.packages_distributions()
+        versions = {}
+        for module in self.requires:
+            for dist in distributions.get(module.split(".")[0], []):
+                try:
+                    versions[dist] = importlib.metadata.version(dist)
+                except importlib.metadata.PackageNotFoundError:
+                    pass
+        return {"spec": f"{type(self).__module__}.{type(self).__qualname__}",
+                "fields": json.loads(json.dumps(fields, sort_keys=True, default=_canonical)), "libraries": versions}
+
     @abstractmethod
     def resolve(self, override: Weights | None = None) -> Weights:
         """Find the weights (no loading); raise WeightsNotFoundError with what to fetch."""
 
     @abstractmethod
     def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel: ...
+
+
+def _canonical(value):
+    """JSON for what json cannot write: sets sorted (their repr's order changes between processes)."""
+    return sorted(map(str, value)) if isinstance(value, (set, frozenset)) else str(value)
 
 
 def l2_normalise(x: torch.Tensor) -> torch.Tensor:

@@ -35,16 +35,24 @@ ALTER TABLE cells ADD COLUMN IF NOT EXISTS default_protocol BOOLEAN;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS catalog JSON;
 CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
+ALTER TABLE results ADD COLUMN IF NOT EXISTS q1 DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS q3 DOUBLE;
 CREATE TABLE IF NOT EXISTS artifacts (cell_id VARCHAR, item VARCHAR, kind VARCHAR, path VARCHAR);
 CREATE TABLE IF NOT EXISTS predictions (
     cell_id VARCHAR, y_true INTEGER[], y_pred INTEGER[], n_classes INTEGER, ordinal BOOLEAN);
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS items VARCHAR[];
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS groups VARCHAR[];
 CREATE TABLE IF NOT EXISTS comparisons (
     cell_a VARCHAR, cell_b VARCHAR, model_a VARCHAR, model_b VARCHAR, dataset VARCHAR, task VARCHAR,
     variant VARCHAR, prompt_mode VARCHAR, metric VARCHAR, diff DOUBLE, ci_low DOUBLE, ci_high DOUBLE,
     n INTEGER, significant BOOLEAN);
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS p_value DOUBLE;
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS p_holm DOUBLE;
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS n_groups INTEGER;
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS protocol_hash VARCHAR;
 CREATE OR REPLACE VIEW results_all AS
     SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
+           r.q1, r.q3,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
            c.device, c.precision, c.task_options, c.options_hash, c.protocol_hash,
            coalesce(c.default_protocol, TRUE) AS default_protocol
@@ -54,6 +62,11 @@ CREATE OR REPLACE VIEW leaderboard AS
     QUALIFY row_number() OVER (PARTITION BY model, dataset, task, variant, coalesce(prompt_mode, ''), metric,
                                             coalesce(protocol_hash, '') ORDER BY created_at DESC) = 1;
 """
+
+
+def _null(value: float | None) -> float | None:
+    """NaN (nothing to say) is stored as NULL."""
+    return None if value is None or value != value else float(value)
 
 
 def now() -> datetime:
@@ -107,7 +120,8 @@ class Store:
 
     def add_cell(self, run_id: str, cell: dict, metrics, artifacts=(), predictions=None) -> str:
         """One scored cell, its metrics, the files it produced ((item, kind, path)) and, for
-        classification, its per-item predictions ((y_true, y_pred, n_classes, ordinal[, item ids])), atomically."""
+        classification, its per-item predictions ((y_true, y_pred, n_classes, ordinal[, item ids[, item
+        groups or None]])), atomically."""
         return self.add_cells(run_id, [(cell, metrics, artifacts, predictions)])[0]
 
     def add_cells(self, run_id: str, entries: list[tuple]) -> list[str]:
@@ -119,21 +133,33 @@ class Store:
             row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
             stmts.append((f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                           list(row.values())))
-            stmts += [("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                       [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n]) for m in metrics]
+            stmts += [("INSERT INTO results (cell_id, metric, value, ci_low, ci_high, n, q1, q3) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _null(m.q1), _null(m.q3)])
+                      for m in metrics]
             stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
             if predictions is not None:
-                y_true, y_pred, n_classes, ordinal, *items = predictions
-                stmts.append(("INSERT INTO predictions (cell_id, y_true, y_pred, n_classes, ordinal, items) "
-                              "VALUES (?, ?, ?, ?, ?, ?)",
+                y_true, y_pred, n_classes, ordinal, *rest = predictions
+                items, groups = (list(rest) + [None, None])[:2]
+                stmts.append(("INSERT INTO predictions (cell_id, y_true, y_pred, n_classes, ordinal, items, groups) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?)",
                               [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal,
-                               [str(i) for i in items[0]] if items else None]))
+                               None if items is None else [str(i) for i in items],
+                               None if groups is None else [str(g) for g in groups]]))
         self._write(stmts)
         return ids
 
+    #: the columns of a :meth:`replace_comparisons` row, in order (a shorter row fills the first ones)
+    COMPARISON_COLUMNS = ("cell_a", "cell_b", "model_a", "model_b", "dataset", "task", "variant", "prompt_mode",
+                          "metric", "diff", "ci_low", "ci_high", "n", "significant", "p_value", "p_holm",
+                          "n_groups", "protocol_hash")
+
     def replace_comparisons(self, rows: list[list]) -> None:
-        self._write([("DELETE FROM comparisons", [])] +
-                    [(f"INSERT INTO comparisons VALUES ({', '.join('?' * 14)})", row) for row in rows])
+        stmts = [("DELETE FROM comparisons", [])]
+        for row in rows:
+            cols = ", ".join(self.COMPARISON_COLUMNS[:len(row)])
+            stmts.append((f"INSERT INTO comparisons ({cols}) VALUES ({', '.join('?' * len(row))})", list(row)))
+        self._write(stmts)
 
     def query(self, sql: str, params: list | None = None):
         """A pandas DataFrame from a read-only connection."""

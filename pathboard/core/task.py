@@ -59,11 +59,33 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Predictions:
-    """Per-item predictions of a classification variant, with the item ids (manifest paths)."""
+    """Per-item predictions of a classification variant, with the item ids (manifest paths) and, when
+    the items cluster (patient, case, slide), each item's group (:func:`item_groups`): paired comparisons
+    then resample groups, as the task's own intervals did."""
 
     items: list[str]
     y_true: np.ndarray
     y_pred: np.ndarray
+    groups: np.ndarray | None = None
+
+
+def item_groups(manifest, rows) -> np.ndarray | None:
+    """The groups (Record meta ``"group"``: patient, case or slide) of the manifest ``rows`` (a boolean
+    mask over the manifest, row indices, or item paths), as an array of strings in that order; None
+    when none of them has a group. An item without a group is its own group ("item:<path>")."""
+    paths = manifest.paths
+    rows = list(rows) if not isinstance(rows, np.ndarray) else rows
+    if len(rows) and isinstance(rows[0], str):
+        where = {p: i for i, p in enumerate(paths)}
+        index = np.asarray([where[r] for r in rows], dtype=np.int64)
+    else:
+        rows = np.asarray(rows)
+        index = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+    meta = manifest.meta if len(getattr(manifest, "meta", None) or []) == len(paths) else [{}] * len(paths)
+    found = [meta[i].get("group") for i in index]
+    if not any(g not in (None, "") for g in found):
+        return None
+    return np.asarray([str(g) if g not in (None, "") else f"item:{paths[i]}" for g, i in zip(found, index)])
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Few-shot patch classification on frozen image embeddings, as in CONCH (Lu et al., Nature Medicine 2024).
 
-With k labelled training images per class (k = 1, 2, 4, ... up to the smallest class of the training
-pool), two classifiers are fitted on the L2-normalised image embeddings:
+With k labelled training images per class (k = 1, 2, 4, 8, 16, capped by the smallest class of the
+training pool; and ``all``: the whole pool), two classifiers are fitted on the L2-normalised image
+embeddings:
 
 - ``prototype``: each class is the re-normalised mean of its k embeddings; an image gets the class of
   highest cosine similarity (nearest class mean).
@@ -21,24 +22,35 @@ Training pool, in this order (recorded in the variant ``train=<source>``):
    error when few-shot was asked for, a skip otherwise), saying so, rather than silently changing
    the protocol;
 3. ``hash-split``: pathboard's own deterministic, stratified 50/50 split of the evaluated items (the
-   ``eval_split`` items, or every labelled item): within each class, items ordered by
-   sha256("<dataset id>\\n<path>"), the first half (rounded down) trains and the rest is evaluated.
+   ``eval_split`` items, or every labelled item), **by group**: items that share a group (Record meta
+   ``"group"``: a patient, case, slide or near-duplicate cluster such as LC25000's rotated twins) go to
+   the same side. Each group counts under its most frequent class; within each class, groups ordered by
+   sha256("<dataset id>\\n<group>"), the first half (rounded down) trains and the rest is evaluated. An
+   item without a group is its own group, so a dataset without groups splits item by item.
+
+With an official split, training items whose group also has evaluated items are left out (a note says
+how many), so support and test sets are group-disjoint in every case.
 
 Each k is drawn 5 times (``DRAWS``), each draw from ``numpy.random.default_rng((seed, k, draw))`` per
 class in class order, so the same seed gives identical draws.
 
-Results (variants of one cell; metrics as zero-shot's ``classification_metrics``, 95% bootstrap CIs):
+Results (variants of one cell; metrics as zero-shot's ``classification_metrics``):
 
-- ``<method>/k=<k>/draw=<d>``: one draw;
-- ``<method>/k=<k>/median``: value = median over the draws; **ci_low/ci_high = the 25th/75th
-  percentiles over the draws (the IQR), not a confidence interval**;
-- ``""`` (headline): prototype (or, if not run, the first method run) at the largest k, median over
-  draws; its CI is a 95% bootstrap CI of that median (the draws' predictions rescored on the same
-  1,000 resamples of the test items, median taken per resample);
+- ``<method>/k=<k>/draw=<d>``: one draw (point values; no CI);
+- ``<method>/k=<k>/median``: value = median over the draws; the spread over draws (25th/75th
+  percentiles) is in the ``q1``/``q3`` columns, never in the CI columns;
+- ``<method>/k=all``: one classifier fitted on the whole pool, with a 95% bootstrap CI;
+- ``""`` (headline): prototype (or, if not run, the first method run) at k = 16 per class, or the
+  largest k <= 16 the pool holds, median over draws; its CI is a 95% bootstrap CI of that median (the
+  draws' predictions rescored on the same 1,000 resamples of the test items, median taken per
+  resample), q1/q3 the spread over draws;
 - ``train=<source>``: ``n_train`` (training pool), ``n_eval`` (test items) and ``max_k``.
+
+The pool, the grouping and the split rule are stored in the cell's protocol.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -46,12 +58,21 @@ import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import SEED, Metric, classification_metrics, iqr_metrics, median_metrics, normalised
+from pathboard.core.metrics import (
+    SEED,
+    Metric,
+    bootstrap_label,
+    classification_metrics,
+    iqr_metrics,
+    median_metrics,
+    normalised,
+)
 from pathboard.core.options import Option
-from pathboard.core.task import CellContext, Inputs, Task, TaskResult
+from pathboard.core.task import CellContext, Inputs, Task, TaskResult, item_groups
 
 METHODS = ("prototype", "linear-probe")
 DRAWS = 5
+K_MAX = 16  # few-shot is at most 16 per class; "all" is its own variant
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 DEFAULT_C = 1.0
 FOLDS = 5
@@ -69,15 +90,37 @@ class Pool:
     rows: np.ndarray
     labels: np.ndarray
     source: str
+    #: how support and test sets were kept apart (stored in the cell's protocol)
+    split: str = ""
+    notes: tuple[str, ...] = ()
 
 
-def hash_split(dataset_id: str, paths: list[str], labels: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Boolean train mask over ``candidates`` rows: per class, the first half by sha256(id, path)."""
+def item_group_keys(manifest) -> list[str] | None:
+    """Each item's group (Record meta "group"; an item without one is its own group), or None when no
+    item of the manifest has a group."""
+    meta = manifest.meta or [{}] * len(manifest.paths)
+    if not any(m.get("group") for m in meta):
+        return None
+    return [m.get("group") or f"item:{p}" for m, p in zip(meta, manifest.paths)]
+
+
+def hash_split(dataset_id: str, paths: list[str], labels: np.ndarray, candidates: np.ndarray,
+               groups: list[str] | None = None) -> np.ndarray:
+    """Boolean train mask over ``candidates`` rows: per class, the first half of its groups by
+    sha256(id, group) (a group counts under its most frequent class; without groups each item is one)."""
+    keys = groups if groups is not None else paths
+    members: dict[str, list[int]] = {}
+    for i in np.flatnonzero(candidates):
+        members.setdefault(keys[i], []).append(i)
+    by_class: dict[int, list[str]] = {}
+    for key, rows in members.items():
+        values, counts = np.unique(labels[rows], return_counts=True)
+        by_class.setdefault(int(values[counts.argmax()]), []).append(key)  # ties: the smaller class
     train = np.zeros(len(paths), dtype=bool)
-    for c in np.unique(labels[candidates]):
-        rows = np.flatnonzero(candidates & (labels == c))
-        order = sorted(rows, key=lambda i: hashlib.sha256(f"{dataset_id}\n{paths[i]}".encode()).digest())
-        train[order[: len(order) // 2]] = True
+    for c in sorted(by_class):
+        order = sorted(by_class[c], key=lambda g: hashlib.sha256(f"{dataset_id}\n{g}".encode()).digest())
+        for key in order[: len(order) // 2]:
+            train[members[key]] = True
     return train
 
 
@@ -99,10 +142,21 @@ def training_pool(ctx: CellContext) -> tuple[Pool, np.ndarray]:
     """The training pool and the boolean mask of evaluated rows of ``ctx``'s dataset."""
     ds = ctx.dataset
     labelled = ctx.evaluated(None)
+    groups = item_group_keys(ctx.manifest)
     official = has_official_split(ds, labelled, ctx.splits)
     if official is not None:
-        rows = np.flatnonzero(official[0])
-        return Pool(ctx.image_embeddings, rows, ctx.labels[rows], "official-split"), official[1]
+        train, is_eval = official
+        notes = ()
+        if groups is not None:  # a patient with items on both sides would leak into the support set
+            tested = {groups[i] for i in np.flatnonzero(is_eval)}
+            shared = train & np.array([g in tested for g in groups], dtype=bool)
+            if shared.any():
+                notes = (f"fewshot on {ds.id}: {int(shared.sum())} official training item(s) share a group with "
+                         f"evaluated items and are left out",)
+            train = train & ~shared
+        rows = np.flatnonzero(train)
+        split = "official split" + (", training items of evaluated groups left out" if groups is not None else "")
+        return Pool(ctx.image_embeddings, rows, ctx.labels[rows], "official-split", split, notes), is_eval
     splits = np.array([s or "" for s in ctx.splits], dtype=object)
     is_eval = labelled & ((splits == ds.eval_split) if getattr(ds, "eval_split", None) else splits != "train")
     if getattr(ds, "train_from", None):
@@ -116,12 +170,15 @@ def training_pool(ctx: CellContext) -> tuple[Pool, np.ndarray]:
         rows = np.flatnonzero(usable)
         if not len(rows):
             raise PathboardError(f"few-shot on {ds.id}: {ds.train_from} has no readable item of {ds.id}'s classes")
-        pool = Pool(images.embeddings, rows, labels[rows], f"dataset:{ds.train_from}")
+        pool = Pool(images.embeddings, rows, labels[rows], f"dataset:{ds.train_from}",
+                    f"training set {ds.train_from}, a different dataset")
         return pool, is_eval if is_eval.any() else labelled
     candidates = is_eval if is_eval.any() else labelled
-    train = hash_split(ds.id, ctx.manifest.paths, ctx.labels, candidates)
+    train = hash_split(ds.id, ctx.manifest.paths, ctx.labels, candidates, groups)
     rows = np.flatnonzero(train)
-    return Pool(ctx.image_embeddings, rows, ctx.labels[rows], "hash-split"), candidates & ~train
+    split = ("50/50 by group (sha256 of dataset id and group), stratified by each group's majority class"
+             if groups is not None else "50/50 by item (sha256 of dataset id and path), stratified by class")
+    return Pool(ctx.image_embeddings, rows, ctx.labels[rows], "hash-split", split), candidates & ~train
 
 
 def shot_counts(max_k: int) -> list[int]:
@@ -147,9 +204,23 @@ def _logistic(C: float):
     return LogisticRegression(C=C, max_iter=MAX_ITER)
 
 
+def _predict(model, x: np.ndarray) -> np.ndarray:
+    """``model.predict(x)`` without scikit-learn's per-call input validation (the CV calls it hundreds of
+    times on tiny folds): the class of the largest decision value."""
+    scores = x @ model.coef_.T + model.intercept_
+    if scores.shape[1] == 1:
+        return model.classes_[(scores[:, 0] > 0).astype(np.int64)]
+    return model.classes_[scores.argmax(axis=1)]
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """scikit-learn's balanced_accuracy_score: the mean recall over the classes present in ``y_true``."""
+    classes = np.unique(y_true)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]))
+
+
 def select_c(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> float:
     """C by stratified cross-validation within the training set (balanced accuracy; ties: smaller C)."""
-    from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedKFold
 
     k = min(np.unique(y, return_counts=True)[1]) if len(y) else 0
@@ -161,7 +232,7 @@ def select_c(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> float:
         fold_scores = []
         for fit, held in folds:
             model = _logistic(C).fit(x[fit], y[fit])
-            fold_scores.append(balanced_accuracy_score(y[held], model.predict(x[held])))
+            fold_scores.append(balanced_accuracy(y[held], _predict(model, x[held])))
         scores.append(np.mean(fold_scores))
     return float(C_GRID[int(np.argmax(scores))])  # argmax takes the first (smallest C) of equal scores
 
@@ -179,6 +250,11 @@ def linear_probe_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray,
         return (np.vstack([np.zeros_like(model.coef_[0]), model.coef_[0]]).astype(np.float32),
                 np.array([0.0, model.intercept_[0]], dtype=np.float32))
     return model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+
+
+def with_spread(metric: Metric, spread: Metric | None) -> Metric:
+    """``metric`` (a headline median with its bootstrap CI) carrying the draws' q1/q3 of ``spread``."""
+    return metric if spread is None else dataclasses.replace(metric, q1=spread.q1, q3=spread.q3)
 
 
 def predict_all(embeddings, rows: np.ndarray, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
@@ -227,7 +303,8 @@ class FewShot(Task):
             is_eval = labelled & ((splits == dataset.eval_split) if getattr(dataset, "eval_split", None)
                                   else splits != "train")
             candidates = is_eval if is_eval.any() else labelled
-            source, train = "hash-split", hash_split(dataset.id, manifest.paths, manifest.labels, candidates)
+            source, train = "hash-split", hash_split(dataset.id, manifest.paths, manifest.labels, candidates,
+                                                     item_group_keys(manifest))
         n = len(np.unique(np.asarray(manifest.labels)[train]))
         if n < 2:
             return f"few-shot needs training items of at least two classes ({source} has {n})"
@@ -248,47 +325,57 @@ class FewShot(Task):
             raise PathboardError(f"{ctx.dataset.id}: no labelled, readable test items for few-shot")
         classes, counts = np.unique(pool.labels, return_counts=True)
         missing = sorted(set(ctx.labels[eval_rows]) - set(classes))
-        notes = []
+        notes = list(pool.notes)
         if missing:
             notes.append(f"fewshot on {ctx.dataset.id}: no training item of class(es) "
                          f"{', '.join(ctx.class_names[c] for c in missing)}; they are never predicted")
         if len(classes) < 2:
             raise PathboardError(f"{ctx.dataset.id}: few-shot needs training items of at least two classes "
                                  f"({pool.source} has {len(classes)})")
-        ks = shot_counts(counts.min())
+        ks = shot_counts(min(int(counts.min()), K_MAX))
         keys, weights, biases = [], [], []
+
+        def fit(key, x, y):
+            for method in self.methods:
+                w, b = (prototype_classifier(x, y, classes) if method == "prototype"
+                        else linear_probe_classifier(x, y, classes, self.seed))
+                keys.append((method, *key))
+                weights.append(w)
+                biases.append(b)
+
         for k in ks:
             for draw in range(self.draws):
                 picked = draw_support(pool.labels, classes, k, draw, self.seed)
                 order = np.argsort(pool.rows[picked], kind="stable")  # memory-mapped rows read in file order
-                x = normalised(pool.embeddings[pool.rows[picked][order]])
-                y = pool.labels[picked][order]
-                for method in self.methods:
-                    if method == "prototype":
-                        w, b = prototype_classifier(x, y, classes)
-                    else:
-                        w, b = linear_probe_classifier(x, y, classes, self.seed)
-                    keys.append((method, k, draw))
-                    weights.append(w)
-                    biases.append(b)
+                fit((k, draw), normalised(pool.embeddings[pool.rows[picked][order]]), pool.labels[picked][order])
+        fit(("all", 0), normalised(pool.embeddings[pool.rows]), pool.labels)  # pool rows are in file order
         predicted = classes[predict_all(ctx.image_embeddings, eval_rows, np.stack(weights), np.stack(biases))]
         y_true = ctx.labels[eval_rows]
+        groups = item_groups(ctx.manifest, eval_rows)  # intervals resample patients/slides where items have them
         out: dict[str, list[Metric]] = {}
         preds = dict(zip(keys, predicted))
         for method in self.methods:
-            for k in ks:
-                draws = [classification_metrics(y_true, preds[(method, k, d)], ctx.class_names, ctx.ordinal)
-                         for d in range(self.draws)]
+            for k in ks:  # the curve: point values per draw (a CI per draw would cost more than the fits)
+                draws = [classification_metrics(y_true, preds[(method, k, d)], ctx.class_names, ctx.ordinal,
+                                                n_boot=0) for d in range(self.draws)]
                 for d, metrics in enumerate(draws):
                     out[f"{method}/k={k}/draw={d}"] = metrics
                 out[f"{method}/k={k}/median"] = iqr_metrics(draws)
+            out[f"{method}/k=all"] = classification_metrics(y_true, preds[(method, "all", 0)], ctx.class_names,
+                                                            ctx.ordinal, groups=groups)
         headline = self.methods[0] if "prototype" not in self.methods else "prototype"
-        out[""] = median_metrics(y_true, [preds[(headline, ks[-1], d)] for d in range(self.draws)],
-                                 ctx.class_names, ctx.ordinal)
+        draws = [preds[(headline, ks[-1], d)] for d in range(self.draws)]
+        spread = {m.name: m for m in out[f"{headline}/k={ks[-1]}/median"]}
+        out[""] = [with_spread(m, spread.get(m.name))
+                   for m in median_metrics(y_true, draws, ctx.class_names, ctx.ordinal, groups=groups)]
         n_eval = len(eval_rows)
         out[f"train={pool.source}"] = [Metric(name, float(v), float(v), float(v), n_eval) for name, v in
                                        (("n_train", len(pool.rows)), ("n_eval", n_eval), ("max_k", ks[-1]))]
-        return TaskResult(out, notes=notes)
+        protocol = {"pool": pool.source, "split": pool.split, "n_train": len(pool.rows), "n_eval": n_eval,
+                    "k": [*ks, "all"], "headline_k": ks[-1], "draws": self.draws, "seed": self.seed,
+                    "grouping": "Record meta 'group'" if item_group_keys(ctx.manifest) else "none (items)",
+                    "bootstrap": bootstrap_label(groups)}
+        return TaskResult(out, notes=notes, protocol=protocol)
 
 
 @hookimpl

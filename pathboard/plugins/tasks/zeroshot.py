@@ -2,13 +2,17 @@
 
 Each class becomes one text embedding (the normalised mean of its prompts); an image is assigned
 the class of highest cosine similarity. Scored on the dataset's evaluation split.
+
+When the dataset's items carry groups (Record meta ``"group"``: patient, case, slide), the 95% CIs
+come from a cluster bootstrap over the groups (patches of one slide are not independent); the cell's
+protocol says which bootstrap it used.
 """
 from __future__ import annotations
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import classification_metrics
-from pathboard.core.task import CellContext, Predictions, Task, TaskResult
+from pathboard.core.metrics import bootstrap_label, classification_metrics
+from pathboard.core.task import CellContext, Predictions, Task, TaskResult, evaluated_items, item_groups
 from pathboard.core.zeroshot import predict, zero_shot_classifier
 
 
@@ -25,8 +29,13 @@ class ZeroShot(Task):
         y_pred = predict(ctx.image_embeddings, classifier)
         y_true, y_pred = ctx.labels[rows], y_pred[rows]
         items = [p for p, keep in zip(ctx.manifest.paths, rows) if keep]
-        return TaskResult({"": classification_metrics(y_true, y_pred, ctx.class_names, ctx.ordinal)},
-                          predictions={"": Predictions(items, y_true, y_pred)})
+        groups = item_groups(ctx.manifest, rows)
+        # the protocol counts the groups of every evaluated item (not just those this model embedded),
+        # so models that lost different items still share one protocol and are compared
+        planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
+        return TaskResult({"": classification_metrics(y_true, y_pred, ctx.class_names, ctx.ordinal, groups=groups)},
+                          predictions={"": Predictions(items, y_true, y_pred, groups)},
+                          protocol={"bootstrap": bootstrap_label(planned if groups is not None else None)})
 
 
 @hookimpl

@@ -5,6 +5,9 @@ K most similar tiles, and the slide gets the best-scoring class. Every K in ``K_
 reported; the headline uses ``HEADLINE_K``, fixed here and never chosen on test slides.
 
 Options: ``mpp`` (or ``magnification``, which wins) and ``tile_size`` choose the tiling.
+
+Slides are the items; when they carry groups (Record meta ``"group"``: the patient or case), the 95%
+CIs come from a cluster bootstrap over the groups, and the cell's protocol says which bootstrap it used.
 """
 from __future__ import annotations
 
@@ -13,9 +16,18 @@ from PIL import Image
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import classification_metrics
+from pathboard.core.metrics import bootstrap_label, classification_metrics
 from pathboard.core.options import Option
-from pathboard.core.task import Artifact, CellContext, Inputs, Predictions, Task, TaskResult
+from pathboard.core.task import (
+    Artifact,
+    CellContext,
+    Inputs,
+    Predictions,
+    Task,
+    TaskResult,
+    evaluated_items,
+    item_groups,
+)
 from pathboard.core.tiling import Tiling, open_slide
 from pathboard.core.zeroshot import zero_shot_classifier
 
@@ -89,11 +101,18 @@ class ZeroShotWSI(Task):
                 artifacts.append(Artifact(path, "heatmap", str(out)))
         if not truth:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
-        scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal)
+        groups = item_groups(ctx.manifest, items)  # a slide's group: its patient (or case), if given
+        scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal,
+                                                      groups=groups)
                   for k in K_VALUES}
         scores[""] = scores[f"topk={HEADLINE_K}"]
+        # the protocol counts the groups of every evaluated slide, not just those scored here, so models
+        # that lost different slides still share one protocol and are compared
+        planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
         return TaskResult(scores, artifacts=artifacts,
-                          predictions={"": Predictions(items, np.asarray(truth), np.asarray(predicted[HEADLINE_K]))})
+                          predictions={"": Predictions(items, np.asarray(truth), np.asarray(predicted[HEADLINE_K]),
+                                                       groups)},
+                          protocol={"bootstrap": bootstrap_label(planned if groups is not None else None)})
 
 
 @hookimpl

@@ -1,0 +1,75 @@
+"""Few-shot on cached embeddings against a cold zero-shot run, on the same real patches.
+
+    python benchmarks/fewshot_cost.py [DATA_ROOT] [--per-class 128]
+
+A real-size QuiltNet-B-32 architecture (ViT-B/32, random weights, written into a private offline HF
+cache) embeds ``3 x per-class`` real LC25000 lung patches cold for zero-shot (single prompt mode);
+then few-shot (prototype and linear probe, k = 1..16 and all, 5 draws) scores the cached embeddings.
+Prints both wall times and their ratio; the goal is few-shot <= 5% of the cold zero-shot run.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+work = Path(tempfile.mkdtemp(prefix="pathboard-fewshot-"))
+# a private offline HF cache, set before anything imports huggingface_hub (open_clip does)
+os.environ.update({"HF_HOME": str(work / "hf"), "HF_HUB_OFFLINE": "1", "PATHBOARD_CACHE": str(work / "cache")})
+
+import open_clip  # noqa: E402
+
+from pathboard.testing import OPENAI_MEAN, OPENAI_STD, hf_snapshot, write_open_clip_dir  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("data_root", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+ap.add_argument("--per-class", type=int, default=128)
+args = ap.parse_args()
+
+config = {"model_cfg": open_clip.get_model_config("ViT-B-32-quickgelu"),
+          "preprocess_cfg": {"mean": OPENAI_MEAN, "std": OPENAI_STD}}
+weights = write_open_clip_dir(work / "vit-b-32", config)
+hf_snapshot(work / "hf", "wisdomik/QuiltNet-B-32", {f.name: f for f in weights.iterdir()})
+lung = args.data_root / "lung_colon_image_set" / "lung_image_sets"
+for cls in sorted(p.name for p in lung.iterdir()):
+    (work / "patches" / cls).mkdir(parents=True)
+    for f in sorted((lung / cls).iterdir())[: args.per_class]:
+        (work / "patches" / cls / f.name).symlink_to(f)
+
+env = dict(os.environ)
+pathboard = str(Path(sys.executable).with_name("pathboard"))
+common = ["run", "--models", "quiltnet-b32", "--datasets", f"folder:{work / 'patches'}", "--db",
+          str(work / "pb.duckdb")]
+
+
+def timed(*extra) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    out = subprocess.run([pathboard, *common, *extra], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        sys.exit(out.stderr.strip().splitlines()[-1])
+    return wall, float(re.search(r"score (\d+\.\d+) s", out.stderr).group(1))
+
+
+zeroshot, _ = timed("--tasks", "zeroshot", "--prompt-modes", "single")
+fewshot, scoring = timed("--tasks", "fewshot")
+
+# the scorer alone, in this process, with scikit-learn already imported (the CLI's scoring time above
+# includes importing it, ~1 s here)
+import sklearn.linear_model  # noqa: E402,F401
+import sklearn.metrics  # noqa: E402,F401
+
+from pathboard.core.runner import RunConfig, execute, plan  # noqa: E402
+
+cfg = RunConfig(models="quiltnet-b32", datasets=f"folder:{work / 'patches'}", tasks="fewshot",
+                db=str(work / "pb.duckdb"), cache_dir=str(work / "cache"))
+warm = execute(plan(cfg), cfg).seconds["score"]
+n = 3 * args.per_class
+print(f"cold zero-shot (single), ViT-B/32, {n} real patches: {zeroshot:6.2f} s")
+print(f"few-shot on the cached embeddings: {fewshot:6.2f} s wall, {scoring:.2f} s scoring "
+      f"(incl. importing scikit-learn), {warm:.2f} s for the scorer alone")
+print(f"few-shot / cold zero-shot: scorer {warm / zeroshot:.3f}, CLI scoring {scoring / zeroshot:.3f}, "
+      f"CLI wall {fewshot / zeroshot:.3f}")
