@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_leaderboard import make_db
+from test_leaderboard import make_db, make_vs_db
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -61,7 +61,16 @@ def stop(server: subprocess.Popen) -> None:
 
 @pytest.fixture()
 def server(tmp_path):
-    db = make_db(tmp_path / "results.duckdb")
+    yield from serve(make_db(tmp_path / "results.duckdb"))
+
+
+@pytest.fixture()
+def vs_server(tmp_path):
+    yield from serve(make_vs_db(tmp_path / "results.duckdb"))
+
+
+def serve(db: Path):
+    """`pathboard leaderboard` on ``db`` at a free port: yields its URL, stops it afterwards."""
     port = free_port()
     cli = Path(sys.executable).with_name("pathboard")
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
@@ -103,3 +112,35 @@ def test_leaderboard_page_in_chromium(server):
     assert "<b>0.909</b>" in html  # VirCLIP's CRC-100K value is the column's best
     assert '<tr class="reported"' in html and '<tr class="measured"' in html
     assert "weighted_f1" in html
+
+
+@pytest.mark.browser
+def test_measured_vs_published_in_chromium(vs_server):
+    """Switch the task to zero-shot WSI subtyping: the KEEP README's numbers beside the measured ones."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})  # Streamlit scrolls inside
+            page.goto(vs_server, timeout=60_000)
+            page.wait_for_selector("table.pathboard-leaderboard", timeout=60_000)
+            page.get_by_test_id("stSelectbox").filter(has_text="Task").click()
+            page.get_by_role("option", name="zeroshot-wsi").click()
+            page.wait_for_selector("table.pathboard-vs-published", timeout=60_000)
+            page.wait_for_selector("text=KEEP (reported)", timeout=60_000)
+            if os.environ.get("PATHBOARD_SCREENSHOT_VS"):
+                page.screenshot(path=os.environ["PATHBOARD_SCREENSHOT_VS"], full_page=True)
+            html = page.content()
+        finally:
+            browser.close()
+
+    assert "Traceback" not in html
+    assert "Measured vs published" in html
+    assert "0.874 [0.83, 0.91]" in html and "<b>-0.028</b>" in html  # keep on TCGA-NSCLC vs .902
+    assert "<b>+0.011</b>" in html and "<b>-0.037</b>" in html  # conch on TCGA-NSCLC and TCGA-BRCA
+    assert html.count('<tr class="vs-differs"') == 3
+    assert "the published protocol is not pathboard's default" in html and "arXiv:2412.13126" in html
+    assert "KEEP (reported)" in html and "CONCH (reported)" in html and "<b>0.926</b>" in html  # KEEP, RCC

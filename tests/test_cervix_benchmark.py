@@ -87,7 +87,7 @@ def cervix_run(cervix_root, tiny_hub, tmp_path_factory):
     db = tmp_path_factory.mktemp("cervix-db") / "pb.duckdb"
     cache = tmp_path_factory.mktemp("cervix-cache")
     args = ["run", "--models", "quiltnet-b32,plip", "--datasets", "cervix", "--data-root", cervix_root, "--db", db,
-            "--workers", "0", "--option", "fewshot-wsi.methods=prototype,linear-probe"]
+            "--workers", "0"]
     first = pathboard(*args, env={"PATHBOARD_CACHE": str(cache)})
     second = pathboard(*args, env={"PATHBOARD_CACHE": str(cache)})
     return db, first, second
@@ -108,7 +108,7 @@ def test_every_cervix_set_is_scored_by_every_task_that_applies(cervix_run):
         assert stored == EXPECTED, (model, stored)
     # the protocol of the PanNuke nucleus segmentation is stored with its cells
     protocol = duckdb.connect(str(db), read_only=True).execute(
-        "SELECT DISTINCT protocol->>'$.window.native_px', protocol->>'$.window.stride_px' FROM cells "
+        "SELECT DISTINCT protocol->>'$.task.window.native_px', protocol->>'$.task.window.stride_px' FROM cells "
         "WHERE dataset = 'pannuke-cervix-nuclei' AND variant = ''").fetchall()
     assert protocol == [("64", "16")]
     # the run said what it would score before it started

@@ -28,6 +28,28 @@ PUBLISHED = {
 }
 PUBLISHED_COLUMNS = ["wsss4luad", "sicapv2", "crc-val-he-7k"]
 
+# The KEEP README's tables (MAGIC-AI4Med/KEEP, "Performance Comparisons"): PLIP, QuiltNet, MI-Zero (Pub),
+# CONCH, KEEP. Zero-shot WSI subtyping, balanced accuracy; CAMELYON16 zero-shot segmentation, Dice.
+KEEP_MODELS = ["PLIP", "QuiltNet", "MI-Zero (Pub)", "CONCH", "KEEP"]
+KEEP_IDS = ["plip", "quiltnet-b32", "", "conch", "keep"]
+KEEP_SUBTYPING = {
+    "tcga-brca": (0.519, 0.500, 0.633, 0.727, 0.774),
+    "tcga-nsclc": (0.699, 0.667, 0.753, 0.901, 0.902),
+    "tcga-rcc": (0.735, 0.755, 0.908, 0.921, 0.926),
+    "ebrains-rare30": (0.096, 0.093, 0.325, 0.371, 0.456),
+}
+KEEP_SEGMENTATION = {"camelyon16": (0.253, 0.157, 0.186, 0.292, 0.361)}
+
+# (model, dataset, mode) -> balanced accuracy (value, lo, hi) of zero-shot WSI subtyping, for make_vs_db
+SLIDES = {
+    ("keep", "tcga-nsclc", "ensemble"): (0.874, 0.831, 0.912),
+    ("conch", "tcga-nsclc", "ensemble"): (0.912, 0.880, 0.940),
+    ("conch", "tcga-brca", "ensemble"): (0.690, 0.650, 0.720),
+    ("conch", "tcga-nsclc", "single"): (0.850, 0.810, 0.889),
+    ("biomedclip", "tcga-nsclc", "ensemble"): (0.611, 0.560, 0.660),  # no published row of its weights
+}
+CUSTOM = ("conch", "tcga-nsclc", "ensemble", (0.930, 0.900, 0.955))  # scored with custom prompts
+
 # (model, mode) -> weighted_f1 (value, lo, hi) and cohen_kappa value on crc-val-he-7k.
 MEASURED = {
     ("quiltnet-b32", "ensemble"): ((0.612, 0.581, 0.642), 0.55),
@@ -48,6 +70,23 @@ def make_db(path: Path) -> Path:
         store.add_cell(run_id, cell, [Metric("weighted_f1", value, lo, hi, 32),
                                       Metric("cohen_kappa", kappa, kappa - 0.05, kappa + 0.05, 32),
                                       Metric("recall/TUM", value + 0.1, value, value + 0.2, 32)])
+    return path
+
+
+def make_vs_db(path: Path) -> Path:
+    """make_db plus zero-shot WSI subtyping cells (SLIDES) of models with published rows in the KEEP
+    table, and one CONCH cell under a non-default protocol (custom prompts)."""
+    make_db(path)
+    store = Store(path)
+    run_id = store.start_run(command="test", device="cpu", precision="fp32")
+    cells = [(key, stats, True) for key, stats in SLIDES.items()] + [(CUSTOM[:3], CUSTOM[3], False)]
+    for (model, dataset, mode), (value, lo, hi), default in cells:
+        cell = {"model": model, "dataset": dataset, "task": "zeroshot-wsi", "prompt_mode": mode,
+                "weights_fingerprint": "0123456789abcdef0123", "prompt_hash": "p" if default else "custom",
+                "manifest_hash": "m", "n_items": 150, "n_failed": 0, "device": "cpu", "precision": "fp32",
+                "protocol_hash": "default" if default else "c0ffee00" * 8, "default_protocol": default,
+                "protocol": '{"prompts": "%s"}' % ("built-in" if default else "custom")}
+        store.add_cell(run_id, cell, [Metric("balanced_accuracy", value, lo, hi, 150)])
     return path
 
 
@@ -72,16 +111,59 @@ def rows(**cells) -> pd.DataFrame:
 
 def test_reported_csv_holds_the_published_cells_and_no_avg():
     rep = tables.load_reported()
-    assert len(rep) == 3 * len(PUBLISHED)
-    assert set(rep["dataset"]) == set(PUBLISHED_COLUMNS)  # no "Avg" column stored
-    assert set(rep["task"]) == {"zeroshot"} and set(rep["prompt_mode"]) == {"ensemble"}
-    assert set(rep["metric"]) == {"weighted_f1"}
+    patch = rep[rep["task"] == "zeroshot"]  # the first published table
+    assert len(patch) == 3 * len(PUBLISHED)
+    assert set(patch["dataset"]) == set(PUBLISHED_COLUMNS)  # no "Avg" column stored
+    assert set(patch["prompt_mode"]) == {"ensemble"} and set(patch["metric"]) == {"weighted_f1"}
+    assert set(rep["dataset"]) == set(PUBLISHED_COLUMNS) | set(KEEP_SUBTYPING) | set(KEEP_SEGMENTATION)
     crc = rep[rep["dataset"] == "crc-val-he-7k"]
     assert set(crc["published_as"]) == {"CRC-100K"}
-    assert crc["source_note"].str.contains("CRC-VAL-HE-7K").all()
+    assert crc["source_note"].str.contains("CRC-VAL-HE-7K").all() and crc["split"].str.contains("CRC-VAL-HE-7K").all()
     for model, published in PUBLISHED.items():
-        got = rep[rep["model"] == model].set_index("dataset")["value"]
+        got = patch[patch["model"] == model].set_index("dataset")["value"]
         assert [got[d] for d in PUBLISHED_COLUMNS] == list(published[:3])
+
+
+@pytest.mark.parametrize("task,metric,table", [("zeroshot-wsi", "balanced_accuracy", KEEP_SUBTYPING),
+                                               ("segmentation", "dice", KEEP_SEGMENTATION)])
+def test_reported_csv_holds_the_keep_readme_tables(task, metric, table):
+    rep = tables.load_reported()
+    rows = rep[rep["task"] == task]
+    assert set(rows["metric"]) == {metric} and set(rows["prompt_mode"]) == {"ensemble"}
+    assert rows["paper"].str.contains("arXiv:2412.13126").all()
+    assert rows["table"].str.contains("MAGIC-AI4Med/KEEP").all()
+    assert set(rows["protocol_match"]) == {"differs"} and (rows["protocol_note"] != "").all()
+    for dataset, values in table.items():
+        of_set = rows[rows["dataset"] == dataset]
+        assert list(of_set["model"]) == KEEP_MODELS  # the README's column order
+        assert list(of_set["value"]) == list(values)
+        assert list(of_set["model_id"]) == KEEP_IDS
+    if task == "zeroshot-wsi":  # KEEP's EBRAINS column is the 30 rare classes of UNI/CONCH
+        assert set(rows.loc[rows["dataset"] == "ebrains-rare30", "published_as"]) == {"EBRAINS"}
+
+
+def test_reported_model_ids_datasets_and_tasks_are_plugins():
+    from pathboard.core import plugins
+
+    rep = tables.load_reported()
+    models = plugins.registry("model")
+    assert set(rep["model_id"]) - {""} <= set(models)
+    for row in rep.itertuples():
+        assert row.task in plugins.get("dataset", row.dataset).tasks, (row.dataset, row.task)
+        assert row.paper and row.table and row.split and row.model_note  # every row says where it is from
+        assert row.protocol_match in {"same", "differs", "unknown"}
+    ids = rep.drop_duplicates("model").set_index("model")["model_id"]
+    assert ids["CONCH"] == "conch" and ids["KEEP"] == "keep" and ids["QuiltNet"] == "quiltnet-b32"
+    assert ids["ConText-L-14-336px"] == "" and ids["KEP(Quilt)"] == "" and ids["MI-Zero (Pub)"] == ""
+    assert "assumption" in rep.loc[rep["model"] == "QuiltNet", "model_note"].iloc[0]
+
+
+def test_load_reported_fills_missing_text_columns(tmp_path):
+    old = tmp_path / "old.csv"
+    old.write_text("model,dataset,task,prompt_mode,metric,value,published_as,source_note\n"
+                   "X,d1,zeroshot,ensemble,weighted_f1,0.5,D1,a note\n")
+    rep = tables.load_reported(old)
+    assert rep.at[0, "model_id"] == "" and rep.at[0, "protocol_match"] == "" and rep.at[0, "source"] == "reported"
 
 
 @pytest.mark.parametrize("model", PUBLISHED)
@@ -190,6 +272,69 @@ def test_html_bolds_the_best_and_marks_reported_rows(long):
     assert "VirCLIP (reported)" in html and 'title="CRC-VAL-HE-7K"' in html
     assert "0.655 [0.62, 0.69]" in html and "<b>0.655" not in html  # VirCLIP beats it now
     assert "–" in html  # measured rows have no wsss4luad value and no Avg
+
+
+# --- measured vs published ----------------------------------------------------------------------
+
+@pytest.fixture()
+def vs_long(tmp_path) -> pd.DataFrame:
+    db = make_vs_db(tmp_path / "vs.duckdb")
+    return pd.concat([tables.load_measured(db), tables.load_reported()], ignore_index=True)
+
+
+def test_measured_beside_published_with_delta(vs_long):
+    vs = tables.published_vs_measured(vs_long, "balanced_accuracy", "zeroshot-wsi", "ensemble")
+    assert list(zip(vs["model"], vs["dataset"])) == [("conch", "tcga-brca"), ("conch", "tcga-nsclc"),
+                                                     ("keep", "tcga-nsclc")]  # biomedclip: no published row
+    row = vs.set_index(["model", "dataset"]).loc[("keep", "tcga-nsclc")]
+    assert row["published_model"] == "KEEP" and row["published"] == pytest.approx(0.902)
+    assert row["delta"] == pytest.approx(0.874 - 0.902) and row["in_ci"]
+    conch = vs.set_index(["model", "dataset"]).loc[("conch", "tcga-brca")]
+    assert conch["delta"] == pytest.approx(0.690 - 0.727) and not conch["in_ci"]
+    assert set(vs["protocol"]) == {"differs"}  # the KEEP README's protocol is not pathboard's
+    assert all(d == ["the published protocol is not pathboard's default"] for d in vs["differences"])
+    assert "arXiv:2412.13126" in vs.at[0, "paper"] and vs.at[0, "split"]
+
+
+def test_vs_published_names_prompt_mode_and_protocol_mismatches(vs_long):
+    single = tables.published_vs_measured(vs_long, "balanced_accuracy", "zeroshot-wsi", "single")
+    assert list(single["model"]) == ["conch"]
+    assert single.at[0, "published_mode"] == "ensemble" and single.at[0, "published"] == pytest.approx(0.901)
+    assert "published ensemble prompts, measured single" in single.at[0, "differences"]
+    assert single.at[0, "protocol"] == "differs"
+    patch = tables.published_vs_measured(vs_long)  # weighted F1: plip and quiltnet-b32 have no published row
+    assert patch.empty and list(patch.columns) == tables.VS_COLUMNS
+
+
+def test_vs_published_flags_a_non_default_measured_protocol(tmp_path):
+    db = make_vs_db(tmp_path / "vs.duckdb")
+    custom = tables.load_measured(db, "c0ffee00" * 8)
+    long = pd.concat([custom, tables.load_reported()], ignore_index=True)
+    vs = tables.published_vs_measured(long, "balanced_accuracy", "zeroshot-wsi", "ensemble")
+    assert len(vs) == 1 and vs.at[0, "value"] == pytest.approx(0.930) and not vs.at[0, "default_protocol"]
+    assert vs.at[0, "differences"][0].startswith("measured under a non-default protocol")
+
+
+def test_vs_published_unknown_and_same_protocols():
+    df = pd.concat([rows(cells={("conch", "crc-val-he-7k"): 0.75}).assign(default_protocol=True),
+                    tables.load_reported()], ignore_index=True)
+    vs = tables.published_vs_measured(df)  # the first table states no prompts or split
+    assert vs.at[0, "published"] == pytest.approx(0.774) and vs.at[0, "protocol"] == "unknown"
+    assert vs.at[0, "in_ci"] and vs.at[0, "delta"] == pytest.approx(0.75 - 0.774)  # inside [0.70, 0.80]
+    same = tables.load_reported().assign(protocol_match="same")
+    vs = tables.published_vs_measured(pd.concat([rows(cells={("conch", "crc-val-he-7k"): 0.75}), same]))
+    assert vs.at[0, "protocol"] == "same" and vs.at[0, "differences"] == []
+
+
+def test_vs_published_html(vs_long):
+    vs = tables.published_vs_measured(vs_long, "balanced_accuracy", "zeroshot-wsi", "ensemble")
+    html = tables.vs_published_html(vs)
+    assert "pathboard-leaderboard" not in html and 'class="pathboard-vs-published"' in html
+    assert "0.874 [0.83, 0.91]" in html and "0.902" in html and "<b>-0.028</b>" in html
+    assert "<b>+0.011</b>" in html and "<b>-0.037</b>" in html  # conch on nsclc and brca
+    assert html.count('<tr class="vs-differs"') == 3
+    assert "KEEP (ensemble)" in html and "CONCH (ensemble)" in html
+    assert html.count("<li>") == 1 and "arXiv:2412.13126" in html and "Split:" in html and "Protocol:" in html
 
 
 # --- reading the database -----------------------------------------------------------------------
@@ -304,3 +449,35 @@ def test_each_task_offers_its_own_metrics():
                        "metric": ["weighted_f1", "recall/ADI", "cohen_kappa", "i2t_recall@1", "mean_recall"]})
     assert tables.task_metrics(df, "zeroshot") == ["weighted_f1", "cohen_kappa"]
     assert tables.task_metrics(df, "retrieval") == ["i2t_recall@1", "mean_recall"]
+
+
+def vs_html(at) -> list[str]:
+    return [h.value for h in at.html if "pathboard-vs-published" in h.value]
+
+
+def test_app_measured_vs_published(monkeypatch, tmp_path):
+    db = make_vs_db(tmp_path / "vs.duckdb")
+    at = app_test(monkeypatch, argv_db=db)
+    assert not vs_html(at)  # weighted F1 on crc-val-he-7k: plip and quiltnet-b32 have no published row
+    at.selectbox(key="task").set_value("zeroshot-wsi").run()
+    assert not at.exception and at.selectbox(key="metric").value == "balanced_accuracy"
+    assert at.multiselect(key="datasets").value == ["tcga-brca", "tcga-nsclc", "tcga-rcc", "ebrains-rare30"]
+    main = table_html(at)
+    assert "KEEP (reported)" in main and "<b>0.912 [0.88, 0.94]</b>" in main  # conch beats KEEP's .902
+    (html,) = vs_html(at)
+    assert "<b>-0.028</b>" in html and "<b>+0.011</b>" in html and "<b>-0.037</b>" in html
+    assert "the published protocol is not" in html and "biomedclip" not in html
+    assert any("Measured vs published" in h.value for h in at.subheader)
+    assert any("Zhou et al." in c.value for c in at.caption)
+
+    at.radio(key="mode").set_value("single").run()
+    (html,) = vs_html(at)
+    assert "published ensemble prompts, measured single" in html and "<b>-0.051</b>" in html
+
+    at.radio(key="mode").set_value("ensemble").run()
+    at.selectbox(key="protocol").set_value("c0ffee00" * 8).run()
+    (html,) = vs_html(at)
+    assert "measured under a non-default protocol" in html and "<b>+0.029</b>" in html
+
+    at.checkbox(key="reported").uncheck().run()
+    assert not vs_html(at)

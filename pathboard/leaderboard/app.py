@@ -72,11 +72,15 @@ task = c2.selectbox("Task", tasks, index=tasks.index(tables.DEFAULT_TASK), key="
 metrics = tables.task_metrics(long, task)
 metric = c1.selectbox("Metric", metrics, index=metrics.index(tables.DEFAULT_METRIC)
                       if tables.DEFAULT_METRIC in metrics else 0, key="metric")
-mode = c3.radio("Prompt mode", tables.MODES, horizontal=True, key="mode")
+mode = c3.radio("Prompt mode", tables.MODES, horizontal=True, key="mode", help=tables.MODE_HELP)
 include_reported = c4.checkbox("Show reported (published) rows", value=True, key="reported")
+st.caption(f"Prompt modes: {tables.MODE_HELP}.")
 
 available = tables.dataset_order(tables.select(long, metric, task, mode, include_reported=include_reported))
-datasets = st.multiselect("Datasets (columns)", available, default=available, key="datasets")
+if st.session_state.get("datasets_offered") != available:  # a new task, metric or mode: all its datasets
+    st.session_state["datasets_offered"] = available
+    st.session_state["datasets"] = available
+datasets = st.multiselect("Datasets (columns)", available, key="datasets")
 
 table = tables.comparison_table(long, metric, task, mode, datasets, include_reported)
 if table.empty or not datasets:
@@ -88,13 +92,28 @@ else:
     st.html(tables.to_html(table, titles))
     st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold. "
                "Avg is the mean over the datasets shown, only for rows with a value in every column.")
-if include_reported and (metric, task, mode) == tables.REPORTED_SELECTION:
-    st.caption("*Reported* rows (grey, italic, \"(reported)\") are the published numbers of the source "
-               "papers' comparison table (weighted F1, prompt ensemble, zero-shot patch classification), "
-               "copied as published and not re-measured; no CIs were published. The paper's CRC-100K "
-               "column is its zero-shot test split, CRC-VAL-HE-7K (`crc-val-he-7k`).")
+shown = tables.select(reported, metric, task, mode, datasets)
+if include_reported and len(shown):
+    sources = "; ".join(dict.fromkeys(f"{paper}, {name}" for paper, name in zip(shown["paper"], shown["table"])))
+    note = (" The paper's CRC-100K column is its zero-shot test split, CRC-VAL-HE-7K (`crc-val-he-7k`)."
+            if "crc-val-he-7k" in set(shown["dataset"]) else "")
+    st.caption("*Reported* rows (grey, italic, \"(reported)\") are published numbers, copied as published and "
+               f"not re-measured; no CIs were published. Source: {sources}.{note}")
 elif include_reported:
-    st.caption("Reported (published) numbers exist only for weighted_f1, zeroshot, ensemble.")
+    st.caption("Reported (published) numbers exist only for: "
+               + "; ".join(", ".join(sel) for sel in tables.reported_selections(reported)) + ".")
+
+versus = tables.published_vs_measured(long, metric, task, mode, datasets)
+if include_reported and not versus.empty:
+    st.subheader("Measured vs published")
+    st.html(tables.vs_published_html(versus))
+    st.caption("Each measured model beside the published number of the same weights (reported.csv's `model_id`) "
+               "on the same dataset, task and metric; Δ is measured minus published, *in CI* whether the published "
+               "value lies inside the measured 95% CI. *protocol* says whether the "
+               "published protocol is pathboard's default one (same), is not (differs) or is not fully stated "
+               "(unknown), and names a prompt-mode mismatch or a measured non-default protocol; the numbered "
+               "notes give each source, its split and protocol. A Δ across different protocols is not an error "
+               "of either number.")
 
 with st.expander("Provenance of the measured numbers"):
     prov = tables.provenance(long, metric, task, mode, datasets)
@@ -111,8 +130,10 @@ with st.expander("Paired comparisons (bootstrap, same resamples)"):
     if pairs.empty:
         st.write("No paired comparisons for this selection (they need two measured models on the same items).")
     else:
-        st.caption("Difference in the selected metric with its 95% CI over shared bootstrap resamples; "
-                   "significant when the CI excludes zero.")
+        st.caption("Difference in the selected metric on the items both models scored, with its 95% CI over "
+                   "shared bootstrap resamples (of patients or slides where items have them); p is the two-sided "
+                   "bootstrap p-value, and a difference is significant when its Holm-adjusted p is below 0.05 "
+                   "across every comparison of this task, metric and prompt mode.")
         st.dataframe(pairs, hide_index=True, width="stretch")
 
 with st.expander("Per-class recall"):

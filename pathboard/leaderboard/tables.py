@@ -20,20 +20,32 @@ from pathboard.core.store import Store
 HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]
 DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE = "weighted_f1", "zeroshot", "ensemble"
 MODES = ["ensemble", "single"]
-REPORTED_SELECTION = (DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE)  # the only one with published rows
+MODE_HELP = ("single: one prompt per class, the class's canonical name in the prompt set's single template "
+             "(CONCH's 'CLASSNAME.'); ensemble: every synonym x every template, the normalised text embeddings "
+             "averaged per class (CONCH's protocol)")
+REPORTED_SELECTION = (DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE)  # the first published table's selection
 REPORTED_CSV = Path(__file__).with_name("reported.csv")
 REPORTED_SUFFIX = " (reported)"
 STATS = ["value", "ci_low", "ci_high"]
 MISSING = "–"
-LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", *STATS, "n", "run_id",
+LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", *STATS, "n", "q1", "q3", "run_id",
                        "created_at", "cell_id", "weights_fingerprint", "prompt_hash", "manifest_hash",
                        "device", "precision", "task_options", "options_hash", "protocol_hash",
                        "default_protocol"]  # the database's ``leaderboard`` view
 
 
+#: reported.csv's text columns: where a number was published (paper, table, split), the pathboard model
+#: with the same weights (``model_id``, empty if none) and why, and how the published protocol compares
+#: with pathboard's default one (``protocol_match``: same, differs or unknown; ``protocol_note``: how)
+REPORTED_TEXT = ["published_as", "source_note", "model_id", "model_note", "paper", "table", "split",
+                 "protocol_match", "protocol_note"]
+
+
 def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
     """The published numbers shipped with the package, as a long frame (no CIs were published)."""
     df = pd.read_csv(path)
+    for col in REPORTED_TEXT:  # empty, not NaN, where a CSV leaves a field (or a whole column) out
+        df[col] = df[col].fillna("").astype(str) if col in df else ""
     df["ci_low"] = df["ci_high"] = float("nan")
     df["source"] = "reported"
     return df
@@ -276,6 +288,112 @@ def provenance(df: pd.DataFrame, metric: str, task: str, mode: str,
     return out.sort_values(["model", "dataset"]).reset_index(drop=True)
 
 
+def reported_selections(reported: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The (metric, task, prompt mode) selections that have published rows, in the CSV's order."""
+    return list(dict.fromkeys(zip(reported["metric"], reported["task"], reported["prompt_mode"])))
+
+
+VS_COLUMNS = ["model", "dataset", "value", "ci_low", "ci_high", "prompt_mode", "default_protocol",
+              "published_model", "published", "published_mode", "delta", "in_ci", "protocol", "differences",
+              "paper", "table", "split", "protocol_note"]
+
+
+def published_vs_measured(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: str = DEFAULT_TASK,
+                          mode: str = DEFAULT_MODE, datasets: list[str] | None = None) -> pd.DataFrame:
+    """Each measured number beside the published number of the same weights: one row per measured
+    (model, dataset) whose model id is a reported row's ``model_id`` on the same dataset, task and metric.
+
+    ``delta`` is measured minus published; ``in_ci`` whether the published value lies inside the
+    measured 95% CI. A published row of the selected prompt mode is preferred, else one of the other mode
+    is taken and the mismatch named. ``protocol`` is "same", "differs" or "unknown": "differs" when the
+    published protocol differs from pathboard's default one (``protocol_match`` of reported.csv), the
+    prompt modes differ, or the measured number is of a non-default protocol; ``differences`` names each.
+    """
+    measured = select(df, metric, task, mode, datasets, include_reported=False)
+    reported = df[(df["source"] == "reported") & (df["metric"] == metric) & (df["task"] == task)]
+    if "model_id" in reported:
+        reported = reported[reported["model_id"].fillna("").astype(str) != ""]
+    else:
+        reported = reported.iloc[0:0]
+    out = []
+    for row in measured.itertuples(index=False):
+        candidates = reported[(reported["model_id"] == row.model) & (reported["dataset"] == row.dataset)]
+        if candidates.empty:
+            continue
+        same_mode = candidates[candidates["prompt_mode"] == row.prompt_mode]
+        pub = (same_mode if len(same_mode) else candidates).iloc[0]
+        default = getattr(row, "default_protocol", True)
+        default = True if default is None or (isinstance(default, float) and math.isnan(default)) else bool(default)
+        differences, verdict = [], pub["protocol_match"] or "unknown"
+        measured_mode = row.prompt_mode if isinstance(row.prompt_mode, str) else None
+        if measured_mode is not None and pub["prompt_mode"] != measured_mode:
+            differences.append(f"published {pub['prompt_mode']} prompts, measured {measured_mode}")
+        if not default:
+            differences.append("measured under a non-default protocol (custom prompts or task options)")
+        if differences:
+            verdict = "differs"
+        if pub["protocol_match"] == "differs":
+            differences.append("the published protocol is not pathboard's default")
+        elif pub["protocol_match"] != "same":
+            differences.append("the published protocol is not fully stated")
+        value, low, high, published = row.value, row.ci_low, row.ci_high, float(pub["value"])
+        in_ci = bool(low <= published <= high) if not (math.isnan(low) or math.isnan(high)) else False
+        out.append({"model": row.model, "dataset": row.dataset, "value": value, "ci_low": low, "ci_high": high,
+                    "prompt_mode": measured_mode, "default_protocol": default, "published_model": pub["model"],
+                    "published": published, "published_mode": pub["prompt_mode"], "delta": value - published,
+                    "in_ci": in_ci, "protocol": verdict, "differences": differences, "paper": pub["paper"],
+                    "table": pub["table"], "split": pub["split"], "protocol_note": pub["protocol_note"]})
+    frame = pd.DataFrame(out, columns=VS_COLUMNS)
+    order = {d: i for i, d in enumerate(datasets or dataset_order(frame))}
+    return frame.sort_values(["dataset", "model"], key=lambda c: c.map(order) if c.name == "dataset" else c,
+                             kind="stable").reset_index(drop=True)
+
+
+def vs_published_notes(frame: pd.DataFrame) -> list[str]:
+    """The footnotes of :func:`vs_published_html`: one per distinct published source, split and protocol."""
+    return list(dict.fromkeys(_vs_note(r) for r in frame.itertuples()))
+
+
+def _vs_note(r) -> str:
+    text = f"{r.paper}; {r.table}. Split: {r.split or 'not stated'}."
+    return text + (f" Protocol: {r.protocol_note}." if r.protocol_note else "")
+
+
+def vs_published_html(frame: pd.DataFrame) -> str:
+    """:func:`published_vs_measured` as one HTML table (class ``pathboard-vs-published``): measured value
+    [CI], the published value and model, Δ (measured − published), whether the published value lies in the
+    measured CI ("in CI"), and the protocol verdict with a numbered footnote on the source, split and protocol."""
+    notes = vs_published_notes(frame)
+    cell = "padding:4px 10px;border-bottom:1px solid #ddd;"
+    th = cell + "border-bottom:2px solid #888;"
+    head = "".join(f'<th style="{th}text-align:{align};white-space:nowrap">{name}</th>' for name, align in [
+        ("model", "left"), ("dataset", "left"), ("measured", "right"), ("published", "right"),
+        ("published as", "left"), ("Δ", "right"), ("in CI", "left"), ("protocol", "left")])
+    out = ['<table class="pathboard-vs-published" style="border-collapse:collapse;font-size:0.9rem">',
+           f"<thead><tr>{head}</tr></thead><tbody>"]
+    for r in frame.itertuples():
+        mark = notes.index(_vs_note(r)) + 1
+        colour = {"differs": "#b35c00", "unknown": "#777"}.get(r.protocol, "#2e7d32")
+        reasons = html.escape("; ".join(r.differences))
+        protocol = f"<b>{r.protocol}</b>" + (f": {reasons}" if reasons else "")
+        left = f'<td style="{cell}white-space:nowrap">'
+        right = f'<td style="{cell}text-align:right;white-space:nowrap">'
+        out.append(f'<tr class="vs-{r.protocol}">{left}{html.escape(r.model)}</td>'
+                   f"{left}{html.escape(r.dataset)}</td>"
+                   f"{right}{html.escape(format_cell(r.value, r.ci_low, r.ci_high))}</td>"
+                   f"{right}{r.published:.3f}</td>"
+                   f'<td style="{cell}white-space:nowrap;color:#777;font-style:italic">'
+                   f"{html.escape(r.published_model)} ({html.escape(r.published_mode)})</td>"
+                   f"{right}<b>{r.delta:+.3f}</b></td>"
+                   f'{left}{"yes" if r.in_ci else "no"}</td>'
+                   f'<td style="{cell}color:{colour}">{protocol} <sup>[{mark}]</sup></td></tr>')
+    out.append("</tbody></table>")
+    out.append('<ol class="pathboard-vs-notes" style="font-size:0.8rem;color:#555;margin-top:6px">')
+    out += [f"<li>{html.escape(note)}</li>" for note in notes]
+    out.append("</ol>")
+    return "".join(out)
+
+
 def recall_datasets(df: pd.DataFrame, task: str, mode: str) -> list[str]:
     """Datasets with measured per-class recalls for one task and prompt mode."""
     rows = df[df["metric"].str.startswith("recall/")].assign(metric="recall")
@@ -302,17 +420,36 @@ def load_comparisons(db: str | Path) -> pd.DataFrame:
 def comparison_rows(comparisons: pd.DataFrame, metric: str, task: str, mode: str,
                     datasets: list[str] | None = None) -> pd.DataFrame:
     """Winner, loser and the paired difference [95% CI] for one metric, task and prompt mode; the
-    winner is whichever model the difference favours, significant when the CI excludes zero."""
+    winner is whichever model the difference favours. Databases that store p-values add the raw
+    two-sided bootstrap ``p`` and its Holm adjustment ``p (Holm)`` (across the view's family, see
+    :func:`pathboard.core.compare.compare_latest`), and ``significant`` is then Holm p < 0.05; older
+    ones say significant when the CI excludes zero. ``resampled`` says whether items or groups
+    (patients, slides) were resampled, when known."""
     rows = comparisons[(comparisons["metric"] == metric) & (comparisons["task"] == task)
                        & (comparisons["prompt_mode"].fillna("").isin([mode, ""]))]
     if datasets is not None:
         rows = rows[rows["dataset"].isin(datasets)]
+    with_p = "p_value" in rows.columns and rows["p_value"].notna().any()
+
+    def p_text(p) -> str:  # 1,000 resamples resolve no p below 1/1001
+        return "" if p is None or pd.isna(p) else f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+    with_groups = "n_groups" in rows.columns and rows["n_groups"].notna().any()
     out = []
     for r in rows.itertuples():
         flip = r.diff < 0
         better, worse = (r.model_b, r.model_a) if flip else (r.model_a, r.model_b)
         diff, low, high = (-r.diff, -r.ci_high, -r.ci_low) if flip else (r.diff, r.ci_low, r.ci_high)
-        out.append({"dataset": r.dataset, "better": better, "than": worse,
-                    "difference": f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]",
-                    "significant": "yes" if r.significant else "no", "n": r.n})
-    return pd.DataFrame(out, columns=["dataset", "better", "than", "difference", "significant", "n"])
+        row = {"dataset": r.dataset, "better": better, "than": worse,
+               "difference": f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]"}
+        if with_p:
+            row["p"] = p_text(r.p_value)
+            row["p (Holm)"] = p_text(getattr(r, "p_holm", None))
+        row["significant"] = "yes" if r.significant else "no"
+        row["n"] = r.n
+        if with_groups:
+            row["resampled"] = "items" if pd.isna(r.n_groups) else f"{int(r.n_groups)} groups"
+        out.append(row)
+    columns = ["dataset", "better", "than", "difference"] + (["p", "p (Holm)"] if with_p else []) \
+        + ["significant", "n"] + (["resampled"] if with_groups else [])
+    return pd.DataFrame(out, columns=columns)
