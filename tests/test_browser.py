@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,10 @@ def serve(db: Path):
         stop(proc)
 
 
-@pytest.mark.browser
-def test_leaderboard_page_in_chromium(server):
+@contextmanager
+def leaderboard_page(url: str, width: int = 1400, height: int = 1000):
+    """Headless Chromium on the leaderboard at ``url``, its first table drawn (Streamlit scrolls inside the
+    page, so a tall viewport shows more)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
@@ -94,15 +97,26 @@ def test_leaderboard_page_in_chromium(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server, timeout=60_000)
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url, timeout=60_000)
             page.wait_for_selector("table.pathboard-leaderboard", timeout=60_000)
-            page.wait_for_selector("text=Provenance of the measured numbers", timeout=60_000)
-            if os.environ.get("PATHBOARD_SCREENSHOT"):
-                page.screenshot(path=os.environ["PATHBOARD_SCREENSHOT"], full_page=True)
-            html = page.content()
+            yield page
         finally:
             browser.close()
+
+
+def screenshot(page, variable: str) -> None:
+    """Save the full page where $``variable`` points, to look at."""
+    if os.environ.get(variable):
+        page.screenshot(path=os.environ[variable], full_page=True)
+
+
+@pytest.mark.browser
+def test_leaderboard_page_in_chromium(server):
+    with leaderboard_page(server) as page:
+        page.wait_for_selector("text=Provenance of the measured numbers", timeout=60_000)
+        screenshot(page, "PATHBOARD_SCREENSHOT")
+        html = page.content()
 
     assert "Traceback" not in html
     assert "0.612 [0.58, 0.64]" in html and "0.655 [0.62, 0.69]" in html  # measured, ensemble
@@ -117,25 +131,13 @@ def test_leaderboard_page_in_chromium(server):
 @pytest.mark.browser
 def test_measured_vs_published_in_chromium(vs_server):
     """Switch the task to zero-shot WSI subtyping: the KEEP README's numbers beside the measured ones."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})  # Streamlit scrolls inside
-            page.goto(vs_server, timeout=60_000)
-            page.wait_for_selector("table.pathboard-leaderboard", timeout=60_000)
-            page.get_by_test_id("stSelectbox").filter(has_text="Task").click()
-            page.get_by_role("option", name="zeroshot-wsi").click()
-            page.wait_for_selector("table.pathboard-vs-published", timeout=60_000)
-            page.wait_for_selector("text=KEEP (reported)", timeout=60_000)
-            if os.environ.get("PATHBOARD_SCREENSHOT_VS"):
-                page.screenshot(path=os.environ["PATHBOARD_SCREENSHOT_VS"], full_page=True)
-            html = page.content()
-        finally:
-            browser.close()
+    with leaderboard_page(vs_server, height=1800) as page:
+        page.get_by_test_id("stSelectbox").filter(has_text="Task").click()
+        page.get_by_role("option", name="zeroshot-wsi").click()
+        page.wait_for_selector("table.pathboard-vs-published", timeout=60_000)
+        page.wait_for_selector("text=KEEP (reported)", timeout=60_000)
+        screenshot(page, "PATHBOARD_SCREENSHOT_VS")
+        html = page.content()
 
     assert "Traceback" not in html
     assert "Measured vs published" in html

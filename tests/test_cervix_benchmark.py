@@ -5,10 +5,7 @@ cervix page shows the results in Chromium."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -16,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 from helpers import pathboard
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, stop, wait_healthy
+from test_browser import leaderboard_page, screenshot, serve
 from test_datasets_cervix import write_cesc, write_gtex, write_pannuke, write_reports, write_tils, write_tissuenet
 from test_wsi import texture
 
@@ -142,33 +139,12 @@ def test_an_absent_cervix_set_is_named_with_its_download_steps(cervix_root, tiny
 def test_the_cervix_page_in_chromium(cervix_run):
     db, first, _ = cervix_run
     assert first.returncode == 0
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("pathboard")), "leaderboard", "--db", str(db),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1100})
-                page.goto(url, timeout=60_000)
-                page.wait_for_selector("table.pathboard-leaderboard", timeout=60_000)
-                page.get_by_text("Cervix benchmark").first.click()
-                page.wait_for_selector("text=Drill down into a dataset", timeout=60_000)
-                if os.environ.get("PATHBOARD_SCREENSHOT"):
-                    page.screenshot(path=os.environ["PATHBOARD_SCREENSHOT"].replace(".png", "-cervix.png"),
-                                    full_page=True)
-                html = page.content()
-            finally:
-                browser.close()
-    finally:
-        stop(proc)
+    for url in serve(db):
+        with leaderboard_page(url, width=1600, height=1100) as page:
+            page.get_by_text("Cervix benchmark").first.click()
+            page.wait_for_selector("text=Drill down into a dataset", timeout=60_000)
+            screenshot(page, "PATHBOARD_SCREENSHOT_CERVIX")
+            html = page.content()
     assert "Traceback" not in html
     for column in ("tcga-tils-cervix · zeroshot (bal. acc.)", "tissuenet · zeroshot-wsi (κw)",
                    "pannuke-cervix-nuclei · segmentation (Dice)", "tcga-cesc · report-retrieval (mean R@K)",

@@ -55,6 +55,7 @@ from pathlib import Path, PurePosixPath
 from pathboard import hookimpl
 from pathboard.core.dataset import Manifest, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
+from pathboard.plugins.datasets._common import read_table
 
 URL = "https://portal.gdc.cancer.gov"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -172,17 +173,12 @@ class TCGASlides(SlideDataset):
         if not path.is_file():
             return {}
         out = {}
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if not {"slide_id", "label"} <= set(reader.fieldnames or []):
-                raise PathboardError(f"{path}: expected columns slide_id,label "
-                                     f"(has {', '.join(reader.fieldnames or [])})")
-            for row in reader:
-                label = (row["label"] or "").strip()
-                if label and label not in self.classes:
-                    raise PathboardError(f"{path}: label {label!r} of {row['slide_id']} is not a class of {self.id} "
-                                         f"({', '.join(self.classes)})")
-                out[row["slide_id"].strip()] = self.classes.index(label) if label else -1
+        for row in read_table(self.id, path, ("slide_id", "label"), "slide_id,label"):
+            label = row["label"]
+            if label and label not in self.classes:
+                raise PathboardError(f"{path}: label {label!r} of {row['slide_id']} is not a class of {self.id} "
+                                     f"({', '.join(self.classes)})")
+            out[row["slide_id"]] = self.classes.index(label) if label else -1
         return out
 
     def _case_labels(self, folder: Path) -> dict[str, int]:
@@ -237,14 +233,9 @@ class TCGASlides(SlideDataset):
         if not path.is_file():
             return {}
         texts: dict[str, str] = {}
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if not {"patient_filename", "text"} <= set(reader.fieldnames or []):
-                raise PathboardError(f"{path}: expected columns patient_filename,text "
-                                     f"(has {', '.join(reader.fieldnames or [])})")
-            for row in reader:
-                if (row["text"] or "").strip():
-                    texts.setdefault(row["patient_filename"][:12], row["text"])
+        for row in read_table(self.id, path, ("patient_filename", "text"), "patient_filename,text"):
+            if row["text"]:
+                texts.setdefault(row["patient_filename"][:12], row["text"])
         return {p: texts[m["case"]] for p, m in zip(manifest.paths, manifest.meta) if m.get("case") in texts}
 
 
