@@ -122,15 +122,6 @@ def paired_rows(a, b) -> tuple[np.ndarray, np.ndarray] | None:
     return rows_a, rows_b
 
 
-def paired_items(a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(y_true, pred_a, pred_b) on the items both cells scored, in A's order (see :func:`paired_rows`)."""
-    rows = paired_rows(a, b)
-    if rows is None:
-        return None
-    rows_a, rows_b = rows
-    return np.asarray(a.y_true)[rows_a], np.asarray(a.y_pred)[rows_a], np.asarray(b.y_pred)[rows_b]
-
-
 def paired_groups(a, b, rows_a, rows_b) -> np.ndarray | None:
     """The groups of the paired items: A's stored groups, else B's (a cell stored before groups were,
     or by a task without them), else None (resample items)."""

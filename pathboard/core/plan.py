@@ -98,12 +98,6 @@ class Plan:
         return lines
 
 
-def applicable_tasks(dataset, tasks=None) -> dict[str, str | None]:
-    """Task id -> None where it applies to ``dataset``, else the reason it does not."""
-    tasks = plugins.registry("task").values() if tasks is None else tasks
-    return {t.id: t.supports(dataset) for t in tasks}
-
-
 def _prompt_overrides(entries) -> dict[str, PromptSet]:
     """``--prompts FILE`` (every dataset) or ``--prompts DATASET=FILE``; key "*" means every dataset."""
     found = {}

@@ -5,8 +5,7 @@ The stages live in their own modules: :mod:`pathboard.core.selection` (what ``--
 reads, before anything runs) and :mod:`pathboard.core.execute` (embed, score, store).
 """
 from pathboard.core.execute import LazyModel, Summary, execute
-from pathboard.core.plan import Cell, Plan, RunConfig, applicable_tasks, plan
+from pathboard.core.plan import Cell, Plan, RunConfig, plan
 from pathboard.core.selection import Selection, select
 
-__all__ = ["Cell", "LazyModel", "Plan", "RunConfig", "Selection", "Summary", "applicable_tasks", "execute", "plan",
-           "select"]
+__all__ = ["Cell", "LazyModel", "Plan", "RunConfig", "Selection", "Summary", "execute", "plan", "select"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pathboard.core.errors import PathboardError
+from pathboard.core.errors import PathboardError, unknown_id
 from pathboard.core.metrics import Metric
 from pathboard.core.options import Option, normalise_name
 from pathboard.core.prompts import PromptSet
@@ -237,18 +237,12 @@ class Task(ABC):
         given = {normalise_name(k): v for k, v in dict(values).items()}
         unknown = sorted(set(given) - set(declared))
         if unknown:
-            from pathboard.core.errors import unknown_id
-
             raise unknown_id(f"option of task {self.id}", unknown[0], declared)
         resolved = {name: (opt.parse(given[name], self.id) if name in given else opt.default)
                     for name, opt in declared.items()}
         task = copy.copy(self)
         task._values = MappingProxyType(resolved)
-        task.validate()
         return task
-
-    def validate(self) -> None:  # noqa: B027 (optional hook)
-        """Check option values together (after :meth:`configure`); raise PathboardError."""
 
     def supports(self, dataset) -> str | None:
         """None if the task can score ``dataset``, else the one-line reason it cannot."""
