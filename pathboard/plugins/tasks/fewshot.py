@@ -95,17 +95,13 @@ class Pool:
     notes: tuple[str, ...] = ()
 
 
-def item_group_keys(manifest) -> list[str] | None:
-    """Each item's group (Record meta "group"; an item without one is its own group), or None when no
-    item of the manifest has a group."""
-    meta = manifest.meta or [{}] * len(manifest.paths)
-    if not any(m.get("group") for m in meta):
-        return None
-    return [m.get("group") or f"item:{p}" for m, p in zip(meta, manifest.paths)]
+def all_groups(manifest) -> np.ndarray | None:
+    """Every item's group (:func:`~pathboard.core.task.item_groups` of the whole manifest), or None."""
+    return item_groups(manifest, np.ones(len(manifest.paths), dtype=bool))
 
 
 def hash_split(dataset_id: str, paths: list[str], labels: np.ndarray, candidates: np.ndarray,
-               groups: list[str] | None = None) -> np.ndarray:
+               groups=None) -> np.ndarray:
     """Boolean train mask over ``candidates`` rows: per class, the first half of its groups by
     sha256(id, group) (a group counts under its most frequent class; without groups each item is one)."""
     keys = groups if groups is not None else paths
@@ -142,7 +138,7 @@ def training_pool(ctx: CellContext) -> tuple[Pool, np.ndarray]:
     """The training pool and the boolean mask of evaluated rows of ``ctx``'s dataset."""
     ds = ctx.dataset
     labelled = ctx.evaluated(None)
-    groups = item_group_keys(ctx.manifest)
+    groups = all_groups(ctx.manifest)
     official = has_official_split(ds, labelled, ctx.splits)
     if official is not None:
         train, is_eval = official
@@ -304,7 +300,7 @@ class FewShot(Task):
                                   else splits != "train")
             candidates = is_eval if is_eval.any() else labelled
             source, train = "hash-split", hash_split(dataset.id, manifest.paths, manifest.labels, candidates,
-                                                     item_group_keys(manifest))
+                                                     all_groups(manifest))
         n = len(np.unique(np.asarray(manifest.labels)[train]))
         if n < 2:
             return f"few-shot needs training items of at least two classes ({source} has {n})"
@@ -373,7 +369,7 @@ class FewShot(Task):
                                        (("n_train", len(pool.rows)), ("n_eval", n_eval), ("max_k", ks[-1]))]
         protocol = {"pool": pool.source, "split": pool.split, "n_train": len(pool.rows), "n_eval": n_eval,
                     "k": [*ks, "all"], "headline_k": ks[-1], "draws": self.draws, "seed": self.seed,
-                    "grouping": "Record meta 'group'" if item_group_keys(ctx.manifest) else "none (items)",
+                    "grouping": "Record meta 'group'" if all_groups(ctx.manifest) is not None else "none (items)",
                     "bootstrap": bootstrap_label(groups)}
         return TaskResult(out, notes=notes, protocol=protocol)
 

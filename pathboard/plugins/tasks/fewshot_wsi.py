@@ -28,8 +28,8 @@ record field, or else the slide itself. Training pool, recorded in the variant `
 Each k is drawn ``DRAWS`` times with few-shot's :func:`~pathboard.plugins.tasks.fewshot.draw_support`
 (``numpy.random.default_rng((seed, k, draw))`` per class). Slides whose tiling failed are absent.
 
-Variants as few-shot's: ``<method>/k=<k>/draw=<d>``; ``<method>/k=<k>/median`` (the IQR over draws as
-ci_low/ci_high); ``""``: prototype (or the first method run) at the largest k, median over draws with
+Variants as few-shot's: ``<method>/k=<k>/draw=<d>``; ``<method>/k=<k>/median`` (the spread over draws
+in q1/q3, as few-shot's); ``""``: prototype (or the first method run) at the largest k, median over draws with
 a bootstrap CI; ``train=<source>``: ``n_train`` and ``n_eval`` (slides), ``n_train_patients``,
 ``n_eval_patients`` and ``max_k``.
 
