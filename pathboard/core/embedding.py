@@ -242,12 +242,7 @@ class Embedder:
             model = self.load_model()
             tiles = DataLoader(SlideTiles(file, grid, tiling.size, model.preprocess), batch_size=self.batch_size,
                                num_workers=self.workers)
-            with self.cache.writer(key, len(grid.coords), meta) as write:
-                start = 0
-                for batch in tqdm(tiles, desc=f"{self.spec.id} x {path}", unit="batch", disable=None, leave=False):
-                    write(start, model.encode_images(batch).numpy())
-                    start += len(batch)
-                    self.image_forwards += 1
+            self._embed_batches(model, tiles, key, len(grid.coords), meta, f"{self.spec.id} x {path}")
             hit = self.cache.get(key)
         embeddings, meta = hit
         coords = np.asarray(meta["coords"], dtype=np.int64).reshape(-1, 2)
@@ -271,9 +266,14 @@ class Embedder:
         model = self.load_model()
         windows = DataLoader(WindowTiles(image, coords, tiling.window, tiling.size, model.preprocess),
                              batch_size=self.batch_size, num_workers=0)  # one small decoded image: no workers
-        with self.cache.writer(key, len(coords), meta) as write:
+        self._embed_batches(model, windows, key, len(coords), meta)
+
+    def _embed_batches(self, model, batches, key: str, rows: int, meta: dict, desc: str | None = None) -> None:
+        """Embed the tile ``batches`` in order into the cache entry ``key`` (``rows`` rows), with a
+        progress bar when ``desc`` names one."""
+        with self.cache.writer(key, rows, meta) as write:
             start = 0
-            for batch in windows:
+            for batch in tqdm(batches, desc=desc, unit="batch", disable=None if desc else True, leave=False):
                 write(start, model.encode_images(batch).numpy())
                 start += len(batch)
                 self.image_forwards += 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 from abc import ABC, abstractmethod
@@ -153,7 +154,7 @@ class ModelSpec(ABC):
         import importlib.metadata
 
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("card", "id")}
-        distributions = importlib.metadata.packages_distributions()
+        distributions = _packages_distributions()
         versions = {}
         for module in self.requires:
             for dist in distributions.get(module.split(".")[0], []):
@@ -170,6 +171,15 @@ class ModelSpec(ABC):
 
     @abstractmethod
     def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel: ...
+
+
+@functools.cache
+def _packages_distributions() -> dict:
+    """importlib.metadata.packages_distributions(), once per process: it reads every installed
+    distribution's metadata (~0.2 s), and every model of a run asks for it."""
+    import importlib.metadata
+
+    return importlib.metadata.packages_distributions()
 
 
 def _canonical(value):
