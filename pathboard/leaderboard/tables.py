@@ -60,7 +60,8 @@ def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
     no results yet, or not even the schema, gives an empty frame.
     """
     try:
-        df = Store(db).query("SELECT * FROM leaderboard")
+        df = Store(db).query("SELECT * FROM leaderboard ORDER BY model, dataset, task, variant, prompt_mode, metric, "
+                             "protocol_hash")  # the view's row order is arbitrary
     except duckdb.CatalogException:  # a file no run has written to yet
         return empty_measured()
     if protocol == "default":
