@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from pathboard.adapters.openclip import OpenCLIPModel
 from pathboard.core import plugins
 from pathboard.core.cache import EmbeddingCache
-from pathboard.core.embed import ImageFiles, _collate, embed_images
+from pathboard.core.embedding import ImageFiles, _collate, embed_images
 from pathboard.core.model import Runtime
 
 ap = argparse.ArgumentParser()
