@@ -7,6 +7,7 @@ line. Importing it loads no model library (torch, open_clip, transformers): thos
 model is loaded. Offline test helpers and contract checks are in :mod:`pathboard.testing`.
 """
 from pathboard.adapters import HFCLIPSpec, OpenCLIPSpec
+from pathboard.core.calibration import calibration_metrics, softmax_probs
 from pathboard.core.dataset import (
                                     Annotation,
                                     Dataset,
@@ -27,6 +28,7 @@ from pathboard.core.metrics import (
                                     bootstrap_indices,
                                     classification_metrics,
                                     iqr_metrics,
+                                    mean_metric,
                                     median_metrics,
                                     normalised,
                                     percentile_ci,
@@ -52,8 +54,9 @@ __all__ = [
     "FACTS", "Artifact", "CellContext", "Inputs", "Option", "Predictions", "Task", "TaskResult", "Tiling",
     "evaluated_items",
     # library code the built-in tasks use
-    "Metric", "bootstrap_indices", "classification_metrics", "iqr_metrics", "median_metrics", "normalised",
-    "percentile_ci", "predict", "similarities", "zero_shot_classifier",
+    "Metric", "bootstrap_indices", "calibration_metrics", "classification_metrics", "iqr_metrics", "mean_metric",
+    "median_metrics", "normalised", "percentile_ci", "predict", "similarities", "softmax_probs",
+    "zero_shot_classifier",
     # errors that reach the user as one line
     "DatasetNotFoundError", "PathboardError", "WeightsNotFoundError",
 ]

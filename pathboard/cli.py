@@ -76,8 +76,14 @@ def run(options, **given):
         if not set(shown.values()) <= set(m):  # a task with other metrics (retrieval): its first two
             shown = {name: name for name in list(m)[:2]}
         click.echo(f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
-                   + "  ".join(f"{label} {m[n].value:.3f} [{m[n].ci_low:.3f}, {m[n].ci_high:.3f}]"
-                               for label, n in shown.items()))
+                   + "  ".join(f"{label} {_with_interval(m[n])}" for label, n in shown.items()))
+    for cost in summary.costs:
+        if cost["images_per_s"] or cost["tiles_per_s"]:
+            rate = " ".join(f"{cost[k]:.1f} {unit}/s" for k, unit in (("images_per_s", "img"), ("tiles_per_s", "tile"))
+                            if cost[k])
+            peak = f", peak memory {cost['peak_memory_bytes'] / 2**30:.2f} GiB" if cost["peak_memory_bytes"] else ""
+            click.echo(f"cost: {cost['model']} x {cost['dataset']}: {rate} on {cost['device']} {cost['precision']}"
+                       f"{peak}", err=True)
     files = sum(len(v) for v in summary.failed_files.values())
     click.echo(f"run {summary.run_id}: {len(summary.cells)} cell(s) stored in {cfg.db}; "
                f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped; "
@@ -85,6 +91,15 @@ def run(options, **given):
     if summary.errors:
         raise PathboardError(f"{len(summary.errors)} model x dataset pair(s) failed (above); "
                              "the other cells are stored")
+
+
+def _with_interval(m) -> str:
+    """``0.812 [0.790, 0.833]`` (95% CI), ``0.812 (IQR 0.79–0.83)`` for a spread over draws, or the bare value."""
+    if m.ci_low == m.ci_low and m.ci_high == m.ci_high:  # not NaN
+        return f"{m.value:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]"
+    if m.q1 == m.q1 and m.q3 == m.q3:
+        return f"{m.value:.3f} (IQR {m.q1:.3f}–{m.q3:.3f})"
+    return f"{m.value:.3f}"
 
 
 @cli.command(name="list")

@@ -212,4 +212,5 @@ def synthetic_context(task=None, n_per_class=(20, 20), dim=16, seed=0, prompt_mo
 
     values = task.configure(options or {}).values if task is not None else {}
     return CellContext("synthetic-model", dataset, manifest, prompt_mode, prompts, texts,
-                       Embedded(x, np.ones(len(labels), dtype=bool), {}, "synthetic"), MappingProxyType(dict(values)))
+                       Embedded(x, np.ones(len(labels), dtype=bool), {}, "synthetic"), MappingProxyType(dict(values)),
+                       facts=lambda: {"logit_scale": 100.0, "params": None})

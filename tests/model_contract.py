@@ -65,6 +65,7 @@ def check_model(id, *, size, mean, std, dim, shared_data, tmp_path, tokenize=Non
     out = pathboard(*args, env=env)
     assert out.returncode == 0, out.stderr
     rows = duckdb.connect(str(db), read_only=True).execute(
-        "SELECT count(*), min(n) FROM leaderboard WHERE model = ? AND metric = 'weighted_f1'", [id]).fetchone()
+        "SELECT count(*), min(n) FROM leaderboard WHERE model = ? AND task = 'zeroshot' AND metric = 'weighted_f1'",
+        [id]).fetchone()
     assert rows == (1, 32)
     return model

@@ -340,7 +340,7 @@ def test_digestpath_labels_and_lesion_masks(tmp_path):
     image(base / "tissue-train-neg/2018_64982_1-3_2019-02-25 21_57_36-lv0-34297-59778-2037-1445.jpg")
     d = dataset("digestpath")
     m = d.manifest(tmp_path)
-    assert d.tasks == frozenset({"zeroshot", "fewshot", "segmentation"}) and d.classes == ["benign", "malignant"]
+    assert d.tasks == {"zeroshot", "fewshot", "segmentation", "prompt-sensitivity", "robustness"} and d.classes == ["benign", "malignant"]
     assert [d.classes[i] for i in m.labels] == ["benign", "malignant", "malignant"]  # masks are not items
     assert all("_mask" not in p for p in m.paths)
     pos, neg = m.paths[1], m.paths[0]

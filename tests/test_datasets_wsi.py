@@ -81,7 +81,7 @@ def camelyon(tmp_path) -> Path:
 def test_camelyon16_labels_splits_slides_and_annotations(camelyon):
     ds = plugins.get("dataset", "camelyon16")
     assert ds.classes == ["normal", "tumor"] and ds.level == "wsi" and ds.eval_split == "test"
-    assert ds.tasks == {"zeroshot-wsi", "fewshot-wsi", "segmentation"} and ds.tags["group"] == "general" \
+    assert ds.tasks == {"zeroshot-wsi", "fewshot-wsi", "segmentation", "prompt-sensitivity"} and ds.tags["group"] == "general" \
         and not ds.ordinal
     m = ds.manifest(camelyon)
     assert m.paths == ["testing/images/test_001.tif", "testing/images/test_002.tif", "training/normal/normal_001.tif",
@@ -339,7 +339,7 @@ def test_slides_csv_spec_with_relative_paths(tmp_path):
             ("../elsewhere/s3.ndpi", "normal", "test"), (str(tmp_path / "abs" / "s4.mrxs"), "", "test")]
     write_csv(project / "cohort.csv", ["slide_path", "label", "split"], rows)
     ds = dataset_from_spec(f"slides-csv:{project / 'cohort.csv'}")
-    assert ds.classes == ["normal", "tumor"] and ds.level == "wsi" and ds.tasks == {"zeroshot-wsi", "fewshot-wsi"}
+    assert ds.classes == ["normal", "tumor"] and ds.level == "wsi" and ds.tasks == {"zeroshot-wsi", "fewshot-wsi", "prompt-sensitivity"}
     assert ds.splits == ("test", "train") and ds.eval_split == "test"
     m = ds.manifest(None)
     got = {p: (int(label), split) for p, label, split in zip(m.paths, m.labels, m.splits)}

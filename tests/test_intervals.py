@@ -263,7 +263,7 @@ def zeroshot_context(groups):
     prompts = SimpleNamespace(prompts=lambda mode, names: {c: [f"{c} tissue"] for c in names})
     images = SimpleNamespace(embeddings=embeddings, valid=np.ones(n, dtype=bool))
     return CellContext("model", dataset, m, "single", prompts, lambda t: np.concatenate([texts[x] for x in t]),
-                       images, MappingProxyType({}))
+                       images, MappingProxyType({}), facts=lambda: {"logit_scale": 100.0})
 
 
 def test_zeroshot_records_which_bootstrap_it_used():
@@ -302,14 +302,14 @@ def test_zeroshot_wsi_resamples_patients_of_slides():
     dataset = SimpleNamespace(id="toy-wsi", classes=classes, ordinal=False, eval_split=None)
     prompts = SimpleNamespace(prompts=lambda mode, names: {c: [f"{c} tissue"] for c in names})
     ctx = CellContext("model", dataset, m, "single", prompts, lambda t: np.concatenate([texts[x] for x in t]),
-                      None, MappingProxyType({}), tiles=tiles)
+                      None, MappingProxyType({}), tiles=tiles, facts=lambda: {"logit_scale": 100.0})
     result = ZeroShotWSI().score(ctx)
     assert result.protocol == {"bootstrap": "cluster by group (8 groups)"}
     assert list(result.predictions[""].groups) == patients
     predictions = result.predictions[""]
     expected = {m.name: m for m in classification_metrics(predictions.y_true, predictions.y_pred, classes,
                                                           groups=patients)}
-    assert {m.name: m for m in result[""]} == expected
+    assert {m.name: m for m in result[""] if m.name in expected} == expected  # calibration: test_calibration.py
 
 
 def test_bootstrap_label():

@@ -48,8 +48,9 @@ def test_third_party_distribution_is_listed_and_runs(tmp_path, tiny_hub, shared_
                     "--db", db, "--weights", f"example-clip={weights}", "--workers", "0", env=env)
     assert ran.returncode == 0, ran.stderr
     rows = duckdb.connect(str(db), read_only=True).execute(
-        "SELECT DISTINCT model, prompt_mode FROM leaderboard ORDER BY 2").fetchall()
-    assert rows == [("example-clip", "ensemble"), ("example-clip", "single")]
+        "SELECT DISTINCT model, task, prompt_mode FROM leaderboard ORDER BY ALL").fetchall()
+    assert rows == [("example-clip", "prompt-sensitivity", None), ("example-clip", "zeroshot", "ensemble"),
+                    ("example-clip", "zeroshot", "single")]
 
 
 def test_a_plugin_whose_hook_raises_loses_only_its_own_entries(tmp_path):

@@ -10,6 +10,8 @@ from pathboard.adapters.openclip import OpenCLIPModel
 from pathboard.core.runner import RunConfig, execute, plan
 
 METRICS = {"balanced_accuracy", "weighted_f1", "cohen_kappa", "accuracy"}
+CALIBRATION = {"ece", "brier", "nll", "auroc", *(f"auroc/{c}" for c in ("ADI", "DEB", "LYM", "MUC", "MUS", "NORM",
+                                                                          "STR", "TUM"))}
 CRC_PRESENT = ["ADI", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 
 
@@ -19,16 +21,18 @@ def test_main_job_writes_leaderboard_rows(tmp_path, tiny_hub, shared_data, fresh
                     "--data-root", shared_data, "--db", db)
     assert out.returncode == 0, out.stderr
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.execute("SELECT model, prompt_mode, metric, value, ci_low, ci_high, n FROM leaderboard").fetchall()
+    rows = con.execute("SELECT model, prompt_mode, metric, value, ci_low, ci_high, n FROM leaderboard "
+                       "WHERE task = 'zeroshot'").fetchall()
     cells = {(m, p) for m, p, *_ in rows}
     assert cells == {(m, p) for m in ("quiltnet-b32", "plip") for p in ("single", "ensemble")}
     for model, mode in cells:
         metrics = {r[2]: r for r in rows if (r[0], r[1]) == (model, mode)}
-        assert METRICS | {f"recall/{c}" for c in CRC_PRESENT} == set(metrics)  # CRC is not ordinal
+        # CRC is not ordinal; calibration and AUROC (test_calibration.py) come with every zero-shot cell
+        assert METRICS | CALIBRATION | {f"recall/{c}" for c in CRC_PRESENT} == set(metrics)
         for _, _, _, value, low, high, n in metrics.values():
             assert n == 32 and low <= value + 1e-9 and value - 1e-9 <= high
     prov = con.execute("SELECT weights_fingerprint, prompt_hash, manifest_hash, device, precision "
-                       "FROM cells WHERE model = 'plip' ORDER BY prompt_mode").fetchall()
+                       "FROM cells WHERE model = 'plip' AND task = 'zeroshot' ORDER BY prompt_mode").fetchall()
     assert len(prov) == 2 and prov[0][0] == prov[1][0] and len(prov[0][0]) == 64
     assert prov[0][1] != prov[1][1]  # single and ensemble embed different prompts
     assert prov[0][3:] == ("cpu", "fp32")

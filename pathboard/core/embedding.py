@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,14 @@ def finite_rows(embeddings, chunk: int = 65_536) -> np.ndarray:
                            for i in range(0, len(embeddings), chunk)] or [np.zeros(0, dtype=bool)])
 
 
+def _fact(read: Callable):
+    """A model fact, or None where the model cannot say (a plugin without a logit scale)."""
+    try:
+        return read()
+    except Exception:
+        return None
+
+
 @dataclass
 class Embedded:
     """A dataset's image embeddings in manifest order (memory-mapped); ``valid`` is False for rows
@@ -169,6 +178,8 @@ class Embedder:
         self.spec, self.load_model, self.fingerprint, self.runtime = spec, load_model, fingerprint, runtime
         self.cache, self.batch_size, self.workers = cache, batch_size, workers
         self.image_forwards = 0
+        #: what this run embedded (cache hits excluded) and the wall seconds it took: the cost figures
+        self.images_embedded, self.tiles_embedded, self.embed_seconds = 0, 0, 0.0
         identity = getattr(spec, "identity", None)
         self.identity = identity() if callable(identity) else {"spec": type(spec).__qualname__}
 
@@ -176,28 +187,45 @@ class Embedder:
         return cache_key(model=self.spec.id, weights=self.fingerprint, precision=self.runtime.precision,
                          model_identity=self.identity, **parts)
 
-    def images(self, dataset, manifest) -> Embedded:
-        key = self._key(kind="images", manifest=manifest.hash)
+    def images(self, dataset, manifest, perturbation: str | None = None, seed: int = 0) -> Embedded:
+        """The dataset's image embeddings in manifest order, embedded once (cached); with ``perturbation``
+        (a name of :data:`pathboard.core.perturb.PERTURBATIONS`), of the images under that seeded
+        perturbation, applied in the DataLoader workers and cached under its own key."""
+        parts = {"kind": "images", "manifest": manifest.hash}
+        open_image = dataset.open_image
+        if perturbation is not None:
+            from pathboard.core.perturb import PERTURBATIONS, PerturbedOpen
+
+            parts["perturbation"] = {**PERTURBATIONS[perturbation].key(), "seed": seed}
+            open_image = PerturbedOpen(dataset.open_image, perturbation, seed)
+        key = self._key(**parts)
         hit = self.cache.get(key)
-        if hit is None:
+        if hit is None:  # the first batch's forward pass is timed too: throughput includes warm-up
             meta = {"model": self.spec.id, "weights": self.fingerprint, "dataset": dataset.id,
-                    "manifest": manifest.hash, "precision": self.runtime.precision, "rows": len(manifest)}
+                    "manifest": manifest.hash, "precision": self.runtime.precision, "rows": len(manifest),
+                    "perturbation": parts.get("perturbation")}
+            desc = f"{self.spec.id} x {dataset.id}" + (f" ({perturbation})" if perturbation else "")
+            model = self.load_model()
+            start = time.perf_counter()
             with self.cache.writer(key, len(manifest), meta) as write:
-                failed, forwards = embed_images(self.load_model(), manifest.root, manifest.paths, write,
+                failed, forwards = embed_images(model, manifest.root, manifest.paths, write,
                                                 batch_size=self.batch_size, workers=self.workers,
-                                                desc=f"{self.spec.id} x {dataset.id}", open_image=dataset.open_image)
+                                                desc=desc, open_image=open_image)
                 meta["failed"] = failed
+            self.embed_seconds += time.perf_counter() - start
+            self.images_embedded += len(manifest) - len(failed)
             self.image_forwards += forwards
             hit = self.cache.get(key)
         embeddings, meta = hit
         failed = dict(meta.get("failed", {}))
-        if failed:
+        if failed and perturbation is None:  # said once, for the clean images
             print(f"warning: {dataset.id}: skipped {len(failed)} unreadable file(s), e.g. "
                   f"{next(iter(failed))}: {next(iter(failed.values()))}", file=sys.stderr)
         valid = finite_rows(embeddings)
         bad = [manifest.paths[i] for i in np.flatnonzero(~valid) if manifest.paths[i] not in failed]
-        if bad:  # read fine but embedded to NaN/inf (e.g. an fp16 overflow): failed items, never scored
-            failed.update({path: NONFINITE for path in bad})
+        # read fine but embedded to NaN/inf (e.g. an fp16 overflow): failed items, never scored
+        failed.update({path: NONFINITE for path in bad})
+        if bad and perturbation is None:
             print(f"warning: {dataset.id}: {len(bad)} image(s) embedded to non-finite values (NaN/inf), e.g. "
                   f"{bad[0]}; they are counted as failed and not scored (try --precision fp32 or bf16)",
                   file=sys.stderr)
@@ -214,6 +242,22 @@ class Embedder:
                            {"model": self.spec.id, "texts": len(texts)})
             hit = self.cache.get(key)
         return np.asarray(hit[0])
+
+    def has_facts(self) -> bool:
+        return self.cache.get(self._key(kind="facts")) is not None
+
+    def facts(self) -> dict:
+        """The model's facts: ``logit_scale`` (its learned temperature) and ``params`` (parameter count,
+        None when unknown), cached like embeddings so a fully cached run never loads the model."""
+        key = self._key(kind="facts")
+        hit = self.cache.get(key)
+        if hit is None:
+            model = self.load_model()
+            facts = {"logit_scale": _fact(lambda: float(model.logit_scale)),
+                     "params": _fact(lambda: getattr(model, "parameter_count", lambda: None)())}
+            self.cache.put(key, np.zeros((1, 0), dtype=np.float32), {"model": self.spec.id, "facts": facts})
+            return facts
+        return dict(hit[1]["facts"])
 
     def slide(self, dataset, manifest, path: str, tiling: Tiling) -> SlideEmbedding:
         """Tile one slide's tissue and embed the tiles, cached with their coordinates.
@@ -271,12 +315,15 @@ class Embedder:
     def _embed_batches(self, model, batches, key: str, rows: int, meta: dict, desc: str | None = None) -> None:
         """Embed the tile ``batches`` in order into the cache entry ``key`` (``rows`` rows), with a
         progress bar when ``desc`` names one."""
+        started = time.perf_counter()
         with self.cache.writer(key, rows, meta) as write:
             start = 0
             for batch in tqdm(batches, desc=desc, unit="batch", disable=None if desc else True, leave=False):
                 write(start, model.encode_images(batch).numpy())
                 start += len(batch)
                 self.image_forwards += 1
+        self.embed_seconds += time.perf_counter() - started
+        self.tiles_embedded += rows
 
     def slides(self, dataset, manifest, tiling: Tiling, items: str = "evaluated") -> TileSet:
         """Tile and embed ``items`` (see ``Inputs.tile_items``; by default the evaluated ones: labelled, in

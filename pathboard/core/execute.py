@@ -37,6 +37,8 @@ class Summary:
     failed_files: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     image_forwards: int = 0
+    #: what embedding cost per model and dataset (the ``costs`` rows)
+    costs: list[dict] = field(default_factory=list)
     #: wall seconds spent embedding (incl. cache reads), scoring and storing
     seconds: dict = field(default_factory=lambda: {"embed": 0.0, "score": 0.0, "store": 0.0})
 
@@ -46,6 +48,10 @@ class LazyModel:
 
     def __init__(self, spec, weights: Weights, runtime):
         self.spec, self.weights, self.runtime, self._model = spec, weights, runtime, None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     def __call__(self):
         if self._model is None:
@@ -90,6 +96,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
     from pathboard.core.compare import compare_latest
     from pathboard.core.embedding import Embedder
     from pathboard.core.model import Runtime
+    from pathboard.core.rankings import rank_latest
 
     runtime = Runtime.create(cfg.device, cfg.precision)
     cache = EmbeddingCache(Path(cfg.cache_dir) if cfg.cache_dir else cache_root())
@@ -114,7 +121,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
             for dataset_id in dict.fromkeys(c.dataset.id for c in model_cells):
                 cells = [c for c in model_cells if c.dataset.id == dataset_id]
                 try:
-                    _run_dataset(cells, embedder, p, store, summary, artifacts)
+                    _run_dataset(cells, embedder, p, store, summary, artifacts, cfg.batch_size)
                 except Exception as exc:  # one broken model or dataset must not lose the other cells
                     if os.environ.get("PATHBOARD_DEBUG"):
                         raise
@@ -122,6 +129,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                     print(f"error: {summary.errors[-1]}", file=sys.stderr)
         status = "finished" if not summary.errors else "finished with errors"
         compare_latest(store)
+        rank_latest(store)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -132,21 +140,31 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
     return summary
 
 
-def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artifacts: Path):
-    """Embed what this dataset's cells read (each thing once), then score and store every cell."""
+def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artifacts: Path, batch_size: int = 0):
+    """Embed what this dataset's cells read (each thing once), then score and store every cell, and what
+    embedding it cost."""
+    from pathboard.core.cost import PeakMemory
+
     spec, dataset = embedder.spec, cells[0].dataset
     manifest = p.manifests[dataset.id]
-    start = time.perf_counter()
-    images = {}  # dataset id -> Embedded
-    for other_id in dict.fromkeys(i for c in cells for i in c.inputs.images):
-        images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
-    if dataset.id in images and images[dataset.id].failed:
-        summary.failed_files[dataset.id] = dict(images[dataset.id].failed)
-    tiles = {}  # (tiling, which items) -> TileSet; a slide in several sets is embedded once (cached)
-    for key in dict.fromkeys((c.inputs.tiles, c.inputs.tile_items) for c in cells if c.inputs.tiles is not None):
-        tiles[key] = embedder.slides(dataset, manifest, *key)
-        if tiles[key].failed:
-            summary.failed_files.setdefault(dataset.id, {}).update(tiles[key].failed)
+    start = started = time.perf_counter()
+    counted = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds)
+    with PeakMemory(embedder.runtime.device) as peak:
+        images = {}  # dataset id -> Embedded
+        for other_id in dict.fromkeys(i for c in cells for i in c.inputs.images):
+            images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
+        if dataset.id in images and images[dataset.id].failed:
+            summary.failed_files[dataset.id] = dict(images[dataset.id].failed)
+        perturbed = {}  # (perturbation, seed) -> Embedded, of this dataset's images
+        for key in dict.fromkeys((name, c.inputs.perturbation_seed) for c in cells for name in c.inputs.perturbations):
+            perturbed[key] = embedder.images(dataset, manifest, *key)
+        tiles = {}  # (tiling, which items) -> TileSet; a slide in several sets is embedded once (cached)
+        for key in dict.fromkeys((c.inputs.tiles, c.inputs.tile_items) for c in cells if c.inputs.tiles is not None):
+            tiles[key] = embedder.slides(dataset, manifest, *key)
+            if tiles[key].failed:
+                summary.failed_files.setdefault(dataset.id, {}).update(tiles[key].failed)
+    embedded = [now - before for now, before in
+                zip((embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds), counted)]
 
     summary.seconds["embed"] += time.perf_counter() - start
     prompts = p.prompts.get(dataset.id)
@@ -156,9 +174,11 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         others = MappingProxyType({i: (p.datasets[i], p.manifests[i], images[i])
                                    for i in cell.inputs.images if i != dataset.id})
         tileset = tiles.get((cell.inputs.tiles, cell.inputs.tile_items))
+        shaken = MappingProxyType({name: perturbed[(name, cell.inputs.perturbation_seed)]
+                                   for name in cell.inputs.perturbations})
         ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
                           MappingProxyType(dict(values)), others, tileset, artifacts / spec.id / dataset.id,
-                          getattr(spec.card, "context_length", 77))
+                          getattr(spec.card, "context_length", 77), shaken, embedder.facts)
         start = time.perf_counter()
         result = task.score(ctx)
         summary.seconds["score"] += time.perf_counter() - start
@@ -197,3 +217,22 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         store.add_cells(summary.run_id, entries)  # one short transaction per scored cell
         summary.seconds["store"] += time.perf_counter() - start
         summary.cells += [{**row, "metrics": {m.name: m for m in metrics}} for row, metrics, _, _ in entries]
+    summary.costs.append(_store_cost(store, summary.run_id, embedder, dataset.id, embedded,
+                                     time.perf_counter() - started, peak, batch_size))
+
+
+def _store_cost(store: Store, run_id: str, embedder, dataset_id: str, embedded: list, wall: float, peak,
+                batch_size: int) -> dict:
+    """One ``costs`` row: what this run embedded of the dataset (nothing when every embedding was cached),
+    at what rate, and the model's parameter count (known once the model has been loaded, ever)."""
+    images, tiles, seconds = embedded
+    facts = embedder.facts() if getattr(embedder.load_model, "loaded", False) or embedder.has_facts() else {}
+    cost = {
+        "model": embedder.spec.id, "dataset": dataset_id, "device": embedder.runtime.device,
+        "precision": embedder.runtime.precision, "batch_size": batch_size, "params": facts.get("params"),
+        "images": int(images), "tiles": int(tiles), "embed_seconds": float(seconds),
+        "images_per_s": images / seconds if images and seconds > 0 else None,
+        "tiles_per_s": tiles / seconds if tiles and seconds > 0 else None, "wall_seconds": float(wall),
+        "peak_memory_bytes": peak.bytes if images or tiles else None, "memory_kind": peak.kind}
+    store.add_cost(run_id, cost)
+    return cost

@@ -251,3 +251,12 @@ def iqr_metrics(draws: list[list[Metric]]) -> list[Metric]:
         q25, q50, q75 = np.percentile(values, [25, 50, 75])
         out.append(Metric(first.name, float(q50), float("nan"), float("nan"), first.n, float(q25), float(q75)))
     return out
+
+
+def mean_metric(name: str, values, n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> Metric:
+    """The mean of a per-item quantity (a flip, a cosine) with its 95% CI on the same resamples as
+    :func:`classification_metrics` (of the items, or of the ``groups`` when given)."""
+    values = np.asarray(values, dtype=np.float64)
+    boot = [(counts @ values) / counts.sum(axis=1) for counts in bootstrap_counts(len(values), n_boot, seed,
+                                                                                  groups=groups)]
+    return Metric(name, float(values.mean()), *percentile_ci(np.concatenate(boot) if boot else []), len(values))

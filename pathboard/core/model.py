@@ -75,6 +75,12 @@ class EmbeddingModel(ABC):
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         raise PathboardError(f"model {self.id} has no text tower")
 
+    def parameter_count(self) -> int | None:
+        """Parameters of the loaded network (image and text towers), or None when unknown."""
+        module = getattr(self, "model", None)
+        parameters = getattr(module, "parameters", None)
+        return int(sum(p.numel() for p in parameters())) if callable(parameters) else None
+
 
 class TorchCLIPModel(EmbeddingModel):
     """Device, precision, batching and normalisation for a torch CLIP-style ``model``.

@@ -1,4 +1,5 @@
-"""Results in DuckDB: runs (provenance), cells (one model x dataset x task x prompt mode), results.
+"""Results in DuckDB: runs (provenance), cells (one model x dataset x task x prompt mode), results,
+and what each model cost to run (``costs``: one row per model and dataset of a run).
 
 Every write opens the file, commits one short transaction and closes it, so another process
 (the leaderboard) can open the file read-only between writes.
@@ -50,6 +51,13 @@ ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS p_value DOUBLE;
 ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS p_holm DOUBLE;
 ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS n_groups INTEGER;
 ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS protocol_hash VARCHAR;
+CREATE TABLE IF NOT EXISTS costs (
+    run_id VARCHAR, model VARCHAR, dataset VARCHAR, device VARCHAR, precision VARCHAR, batch_size INTEGER,
+    params BIGINT, images INTEGER, tiles INTEGER, embed_seconds DOUBLE, images_per_s DOUBLE, tiles_per_s DOUBLE,
+    wall_seconds DOUBLE, peak_memory_bytes BIGINT, memory_kind VARCHAR, created_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS prompt_rankings (
+    dataset VARCHAR, protocol_hash VARCHAR, metric VARCHAR, family VARCHAR, n_models INTEGER, n_draws INTEGER,
+    kendall_tau DOUBLE, model VARCHAR, first_rate DOUBLE, median_rank DOUBLE);
 CREATE OR REPLACE VIEW results_all AS
     SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
            r.q1, r.q3,
@@ -149,6 +157,12 @@ class Store:
         self._write(stmts)
         return ids
 
+    def add_cost(self, run_id: str, cost: dict) -> None:
+        """What embedding one dataset with one model cost in this run (see :mod:`pathboard.core.cost`)."""
+        row = {"run_id": run_id, "created_at": now(), **cost}
+        self._write([(f"INSERT INTO costs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                      list(row.values()))])
+
     #: the columns of a :meth:`replace_comparisons` row, in order (a shorter row fills the first ones)
     COMPARISON_COLUMNS = ("cell_a", "cell_b", "model_a", "model_b", "dataset", "task", "variant", "prompt_mode",
                           "metric", "diff", "ci_low", "ci_high", "n", "significant", "p_value", "p_holm",
@@ -160,6 +174,11 @@ class Store:
             cols = ", ".join(self.COMPARISON_COLUMNS[:len(row)])
             stmts.append((f"INSERT INTO comparisons ({cols}) VALUES ({', '.join('?' * len(row))})", list(row)))
         self._write(stmts)
+
+    def replace_prompt_rankings(self, rows: list[list]) -> None:
+        """The ranking stability rows of :func:`pathboard.core.rankings.rank_latest`, replacing the old ones."""
+        self._write([("DELETE FROM prompt_rankings", [])]
+                    + [("INSERT INTO prompt_rankings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(r)) for r in rows])
 
     def query(self, sql: str, params: list | None = None):
         """A pandas DataFrame from a read-only connection."""

@@ -48,13 +48,18 @@ class Inputs:
     with the role it plays ("" for the cell's own dataset), e.g. ``{"nct-crc-he-100k": "trains on
     nct-crc-he-100k, its declared training set"}``; ``tiles``: the tiling at which items are tiled and
     embedded, and ``tile_items`` which: "evaluated" (labelled, in the evaluation split: zero-shot),
-    "labelled" (every split: few-shot), "all", or a tuple of item paths; ``texts``: whether it embeds texts.
+    "labelled" (every split: few-shot), "all", or a tuple of item paths; ``texts``: whether it embeds texts;
+    ``perturbations``: names of :data:`pathboard.core.perturb.PERTURBATIONS` under which the cell's own
+    images are embedded again (each cached under its own key; ``perturbation_seed`` seeds their per-image
+    draws).
     """
 
     images: Mapping[str, str] = field(default_factory=dict)
     tiles: Any = None  # a pathboard.core.tiling.Tiling
     tile_items: str | tuple[str, ...] = "evaluated"
     texts: bool = False
+    perturbations: tuple[str, ...] = ()
+    perturbation_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,8 @@ class CellContext:
     datasets); ``labels`` (-1: unlabelled) and ``splits`` cover all N items. ``texts`` embeds a list of
     strings (cached). ``others`` holds the other datasets the task's :meth:`Task.inputs` named:
     id -> (dataset, manifest, embeddings). ``tiles`` holds the evaluated items' slide tiles.
+    ``perturbed`` holds the dataset's embeddings under each perturbation the inputs named (name ->
+    embeddings, like ``images``). :attr:`logit_scale` is the model's own learned temperature.
     """
 
     model_id: str
@@ -170,6 +177,17 @@ class CellContext:
     artifacts: Path | None = None
     #: how many tokens the model's text tower reads (long texts must be chunked to fit)
     text_context: int = 77
+    perturbed: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    #: () -> the model's facts ({"logit_scale": float, "params": int | None}), cached: read on demand
+    facts: Callable | None = None
+
+    @property
+    def logit_scale(self) -> float:
+        """The model's learned logit scale (exp of its log temperature; 100 for OpenAI CLIP)."""
+        scale = None if self.facts is None else self.facts().get("logit_scale")
+        if scale is None:
+            raise PathboardError(f"{self.model_id}: the model reports no logit scale (EmbeddingModel.logit_scale)")
+        return float(scale)
 
     @property
     def class_names(self) -> list[str]:
@@ -221,6 +239,9 @@ class Task(ABC):
     options: tuple[Option, ...] = ()
     #: part of the default set (``--tasks`` not given); analyses that cost extra image forwards say False
     default: bool = True
+    #: tasks whose classifier this task re-scores (e.g. prompt sensitivity re-scores zero-shot): a dataset
+    #: that opts out of one of them opts out of this task too
+    follows: tuple[str, ...] = ()
     _values: Mapping | None = None
 
     @property
@@ -246,9 +267,11 @@ class Task(ABC):
 
     def supports(self, dataset) -> str | None:
         """None if the task can score ``dataset``, else the one-line reason it cannot."""
-        opted = dict(getattr(dataset, "opt_out", None) or {}).get(self.id)
-        if opted:
-            return f"{dataset.id} opts out of {self.id}: {opted}"
+        opt_out = dict(getattr(dataset, "opt_out", None) or {})
+        if opt_out.get(self.id):
+            return f"{dataset.id} opts out of {self.id}: {opt_out[self.id]}"
+        for base in (b for b in self.follows if opt_out.get(b)):
+            return f"{dataset.id} opts out of {base}, which {self.id} re-scores: {opt_out[base]}"
         missing = [f for f in FACTS if f in self.needs and f not in dataset.facts]
         if missing:
             needed = " and ".join(FACTS[f][0] for f in FACTS if f in self.needs)

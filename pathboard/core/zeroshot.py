@@ -27,3 +27,9 @@ def similarities(image_embeddings, classifier: np.ndarray) -> np.ndarray:
 def predict(image_embeddings, classifier: np.ndarray) -> np.ndarray:
     """Index of the most similar class per image."""
     return similarities(image_embeddings, classifier).argmax(axis=1)
+
+
+def topk_pool(similarities: np.ndarray, k: int) -> np.ndarray:
+    """[C] slide scores (MI-Zero): per class, the mean similarity of its top-k tiles ([T, C] in)."""
+    k = min(k, len(similarities))
+    return np.sort(similarities, axis=0)[-k:].mean(axis=0)

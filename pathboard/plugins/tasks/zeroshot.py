@@ -6,14 +6,20 @@ the class of highest cosine similarity. Scored on the dataset's evaluation split
 When the dataset's items carry groups (Record meta ``"group"``: patient, case, slide), the 95% CIs
 come from a cluster bootstrap over the groups (patches of one slide are not independent); the cell's
 protocol says which bootstrap it used.
+
+Besides the classification metrics it reports how calibrated the model's zero-shot probabilities are,
+softmax(logit_scale x cosine) at the model's own learned logit scale, and how well they rank: ECE (15
+bins), Brier score, NLL and AUROC (binary, or macro one-vs-rest), with CIs on the same resamples
+(:mod:`pathboard.core.calibration`).
 """
 from __future__ import annotations
 
 from pathboard import hookimpl
+from pathboard.core.calibration import calibration_metrics, softmax_probs
 from pathboard.core.errors import PathboardError
 from pathboard.core.metrics import bootstrap_label, classification_metrics
 from pathboard.core.task import CellContext, Predictions, Task, TaskResult, evaluated_items, item_groups
-from pathboard.core.zeroshot import predict, zero_shot_classifier
+from pathboard.core.zeroshot import similarities, zero_shot_classifier
 
 
 class ZeroShot(Task):
@@ -26,14 +32,16 @@ class ZeroShot(Task):
         rows = ctx.evaluated(getattr(ctx.dataset, "eval_split", None))
         if not rows.any():
             raise PathboardError(f"{ctx.dataset.id}: no labelled, readable items to score")
-        y_pred = predict(ctx.image_embeddings, classifier)
-        y_true, y_pred = ctx.labels[rows], y_pred[rows]
+        scores = similarities(ctx.image_embeddings, classifier)[rows]
+        y_true, y_pred = ctx.labels[rows], scores.argmax(axis=1)
         items = [p for p, keep in zip(ctx.manifest.paths, rows) if keep]
         groups = item_groups(ctx.manifest, rows)
         # the protocol counts the groups of every evaluated item (not just those this model embedded),
         # so models that lost different items still share one protocol and are compared
         planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
-        return TaskResult({"": classification_metrics(y_true, y_pred, ctx.class_names, ctx.ordinal, groups=groups)},
+        metrics = classification_metrics(y_true, y_pred, ctx.class_names, ctx.ordinal, groups=groups)
+        metrics += calibration_metrics(y_true, softmax_probs(scores, ctx.logit_scale), ctx.class_names, groups=groups)
+        return TaskResult({"": metrics},
                           predictions={"": Predictions(items, y_true, y_pred, groups)},
                           protocol={"bootstrap": bootstrap_label(planned if groups is not None else None)})
 

@@ -6,6 +6,10 @@ reported; the headline uses ``HEADLINE_K``, fixed here and never chosen on test 
 
 Options: ``mpp`` (or ``magnification``, which wins) and ``tile_size`` choose the tiling.
 
+Each K also reports calibration and ranking metrics of the slide probabilities, softmax(logit_scale x
+the pooled similarities) at the model's own logit scale: ECE, Brier, NLL and AUROC (binary, or macro
+one-vs-rest; :mod:`pathboard.core.calibration`).
+
 Slides are the items; when they carry groups (Record meta ``"group"``: the patient or case), the 95%
 CIs come from a cluster bootstrap over the groups, and the cell's protocol says which bootstrap it used.
 """
@@ -15,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pathboard import hookimpl
+from pathboard.core.calibration import calibration_metrics, softmax_probs
 from pathboard.core.errors import PathboardError
 from pathboard.core.metrics import bootstrap_label, classification_metrics
 from pathboard.core.options import Option
@@ -29,7 +34,7 @@ from pathboard.core.task import (
     item_groups,
 )
 from pathboard.core.tiling import Tiling, open_slide
-from pathboard.core.zeroshot import zero_shot_classifier
+from pathboard.core.zeroshot import topk_pool, zero_shot_classifier
 
 K_VALUES = (1, 5, 10, 50, 100)
 HEADLINE_K = 50
@@ -46,12 +51,6 @@ TILING_OPTIONS = (
 def tiling_from(values, **fixed) -> Tiling:
     """The Tiling that the TILING_OPTIONS values name (plus fixed fields such as the overlap)."""
     return Tiling(size=values["tile_size"], mpp=values["mpp"], magnification=values["magnification"], **fixed)
-
-
-def topk_pool(similarities: np.ndarray, k: int) -> np.ndarray:
-    """[C] slide scores: per class, the mean similarity of its top-k tiles ([T, C] in)."""
-    k = min(k, len(similarities))
-    return np.sort(similarities, axis=0)[-k:].mean(axis=0)
 
 
 def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out) -> None:
@@ -86,24 +85,27 @@ class ZeroShotWSI(Task):
 
     def score(self, ctx: CellContext) -> TaskResult:
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        items, truth, predicted, artifacts = [], [], {k: [] for k in K_VALUES}, []
+        items, truth, artifacts = [], [], []
+        pooled = {k: [] for k in K_VALUES}
         for path, label in ctx.tiles.labelled():
             tiles = ctx.tiles[path]
             similarities = tiles.embeddings @ classifier.T
             for k in K_VALUES:
-                predicted[k].append(int(topk_pool(similarities, k).argmax()))
+                pooled[k].append(topk_pool(similarities, k))
             items.append(path)
             truth.append(int(label))
             if ctx.artifacts is not None:
                 out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.png"
-                best = predicted[HEADLINE_K][-1]
+                best = int(pooled[HEADLINE_K][-1].argmax())
                 heatmap(ctx.manifest.root / path, tiles.coords, tiles.info["size0"], similarities[:, best], out)
                 artifacts.append(Artifact(path, "heatmap", str(out)))
         if not truth:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
         groups = item_groups(ctx.manifest, items)  # a slide's group: its patient (or case), if given
-        scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal,
-                                                      groups=groups)
+        predicted = {k: np.stack(pooled[k]).argmax(axis=1) for k in K_VALUES}
+        scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal, groups=groups)
+                  + calibration_metrics(truth, softmax_probs(np.stack(pooled[k]), ctx.logit_scale), ctx.class_names,
+                                        groups=groups)
                   for k in K_VALUES}
         scores[""] = scores[f"topk={HEADLINE_K}"]
         # the protocol counts the groups of every evaluated slide, not just those scored here, so models

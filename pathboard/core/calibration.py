@@ -1,0 +1,92 @@
+"""Calibration and ranking metrics of zero-shot classification, with seeded bootstrap 95% CIs.
+
+Probabilities are ``softmax(logit_scale * cosine)`` at the model's own learned logit scale: what the
+model itself would output, not a temperature fitted afterwards. "ece" is the expected calibration
+error of the top-1 confidence in 15 equal-width bins (lo, hi], the first also holding 0 (Guo et al.
+2017): sum_b |B_b|/n * |acc(B_b) - conf(B_b)|. "brier" is the multi-class Brier score (Brier 1950),
+the mean over items of sum_c (p_c - 1[y = c])^2, in [0, 2]. "nll" is the mean -log p_true (p clipped
+at 1e-15). "auroc" is the binary AUROC of class 1 with two candidate classes, else the unweighted
+macro one-vs-rest AUROC over the classes of ``y_true`` with positives and negatives (ties count half),
+as CONCH and KEEP report it; "auroc/<class>" gives each class's one with more than two classes.
+The CIs come from the very bootstrap resamples (of items, or of ``groups``) that
+:mod:`pathboard.core.metrics` uses, each item weighted by how often a resample drew it.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_counts, percentile_ci
+
+LOWER_IS_BETTER = frozenset({"ece", "brier", "nll"})
+N_BINS = 15
+EPS = 1e-15
+
+
+def softmax_probs(similarities, logit_scale: float) -> np.ndarray:
+    """[N, C] float64 probabilities ``softmax(logit_scale * similarities)`` over each row, computed stably."""
+    z = float(logit_scale) * np.asarray(similarities, dtype=np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _weighted_auc(w: np.ndarray, ranks: np.ndarray, n_ranks: int, positive: np.ndarray) -> np.ndarray:
+    """[b] Mann-Whitney AUCs of items weighted by ``w`` ([b, n]), ``ranks`` numbering the distinct
+    scores in ascending order; NaN for a resample without positives or without negatives."""
+    b = w.shape[0]
+    codes = (ranks[None, :] + (np.arange(b) * n_ranks)[:, None]).ravel()
+
+    def per_rank(mask):  # [b, n_ranks] weight of the masked items holding each distinct score
+        return np.bincount(codes, weights=(w * mask).ravel(), minlength=b * n_ranks).reshape(b, n_ranks)
+
+    pos, neg = per_rank(positive), per_rank(~positive)
+    below = np.cumsum(neg, axis=1) - neg  # negative weight strictly below each score
+    den = pos.sum(1) * neg.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (pos * (below + 0.5 * neg)).sum(1) / den, np.nan)
+
+
+def calibration_metrics(y_true, probs, class_names: list[str], n_boot: int = N_BOOT, seed: int = SEED,
+                        groups=None) -> list[Metric]:
+    """"ece", "brier", "nll", "auroc" (and "auroc/<class>" with more than two classes) of [N, C]
+    ``probs`` for labels ``y_true`` indexing ``class_names``, with 95% bootstrap CIs (a cluster
+    bootstrap over ``groups`` when given)."""
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    n, k = len(y), len(class_names)
+    if p.shape != (n, k):
+        raise ValueError(f"calibration_metrics: probabilities of shape {p.shape} for {n} items, {k} classes")
+    rows = np.arange(n)
+    conf = p.max(axis=1)
+    bins = np.searchsorted(np.linspace(0, 1, N_BINS + 1)[1:-1], conf, side="left")  # (lo, hi], 0 in bin 0
+    gap = np.zeros((n, N_BINS))
+    gap[rows, bins] = (p.argmax(axis=1) == y) - conf  # per item: correct - confidence, in its bin
+    onehot = np.zeros_like(p)
+    onehot[rows, y] = 1.0
+    per_item = np.stack([((p - onehot) ** 2).sum(1), -np.log(np.clip(p[rows, y], EPS, 1.0))], axis=1)
+
+    # one-vs-rest AUROC: class 1 alone with two candidate classes, else every class with both outcomes
+    present = [c for c in np.unique(y) if 0 < (y == c).sum() < n]
+    classes = ([1] if 0 < (y == 1).sum() < n else []) if k == 2 else present
+    ranked = [(c, *np.unique(p[:, c], return_inverse=True), y == c) for c in classes]
+
+    def scores(w: np.ndarray) -> dict[str, np.ndarray]:  # [b, n] item weights -> metric -> [b]
+        total = w.sum(1)
+        brier, nll = (w @ per_item).T / total
+        out = {"ece": np.abs(w @ gap).sum(1) / total, "brier": brier, "nll": nll}
+        aucs = {c: _weighted_auc(w, inv.ravel(), len(u), pos) for c, u, inv, pos in ranked}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample in which no class qualifies
+            out["auroc"] = np.nanmean(np.stack(list(aucs.values())), 0) if aucs else np.full(len(w), np.nan)
+        if k > 2:
+            out.update({f"auroc/{class_names[c]}": a for c, a in aucs.items()})
+        return out
+
+    point = scores(np.ones((1, n)))
+    boot: dict[str, list] = {name: [] for name in point}
+    for counts in bootstrap_counts(n, n_boot, seed, groups=groups):
+        for name, values in scores(counts.astype(np.float64)).items():
+            boot[name].append(values)
+    return [Metric(name, float(value[0]), *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)
+            for name, value in point.items()]

@@ -1,0 +1,65 @@
+"""How stable the model ranking is across prompt draws (the ``prompt-sensitivity`` task's draws).
+
+Every model is scored under the same draws (they depend on the prompt set and the seed only), so each
+draw ranks the models present. For each dataset and protocol this stores, per draw family (every
+template alone, every synonym alone, random subsets of size N, and all draws together):
+
+- ``kendall_tau``: the mean Kendall τ-b between the model rankings of every pair of draws (1: every
+  draw ranks the models alike; 0: unrelated rankings), over the draws that scored every model;
+- per model, ``first_rate``: the share of draws in which it ranks first (a tie for first shares the
+  draw), and ``median_rank`` (1 is best).
+
+Results go to the ``prompt_rankings`` table (replaced after every run); the leaderboard reads them.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+TASK = "prompt-sensitivity"
+METRIC = "balanced_accuracy"
+
+
+def kendall_tau(a, b) -> float:
+    """Kendall's τ-b of two score vectors over the same models (NaN when either is constant)."""
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic)
+
+
+def stability(scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(mean pairwise τ-b over draws, each model's first-place share, each model's median rank) of
+    ``scores`` [draws, models] (higher is better)."""
+    taus = [kendall_tau(scores[i], scores[j]) for i, j in combinations(range(len(scores)), 2)]
+    taus = [t for t in taus if np.isfinite(t)]
+    best = scores == scores.max(axis=1, keepdims=True)
+    first = (best / best.sum(axis=1, keepdims=True)).mean(axis=0)
+    ranks = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1) + 1
+    return (float(np.mean(taus)) if taus else float("nan")), first, np.median(ranks, axis=0)
+
+
+def family(variant: str) -> str:
+    """The summary a draw belongs to: templates, synonyms or subset=N."""
+    kind = variant.split("=", 1)[0]
+    return {"template": "templates", "synonym": "synonyms"}.get(kind, variant.split("/", 1)[0])
+
+
+def rank_latest(store, metric: str = METRIC) -> int:
+    """Recompute ``prompt_rankings`` from the latest prompt-sensitivity draws of every model; rows stored."""
+    draws = store.query("""
+        SELECT model, dataset, variant, coalesce(protocol_hash, '') AS protocol_hash, value FROM leaderboard
+        WHERE task = ? AND metric = ? AND (variant LIKE 'template=%' OR variant LIKE 'synonym=%'
+                                           OR variant LIKE 'subset=%/draw=%')""", [TASK, metric])
+    rows = []
+    for (dataset, protocol), group in draws.groupby(["dataset", "protocol_hash"]):
+        table = group.pivot_table(index="variant", columns="model", values="value").dropna()
+        if table.shape[1] < 2 or table.shape[0] < 1:
+            continue  # a ranking needs two models
+        for name in ("", *sorted({family(v) for v in table.index})):
+            part = table if name == "" else table[[family(v) == name for v in table.index]]
+            tau, first, median = stability(part.to_numpy())
+            rows += [[dataset, protocol, metric, name, part.shape[1], part.shape[0], tau, model, float(f), float(m)]
+                     for model, f, m in zip(part.columns, first, median)]
+    store.replace_prompt_rankings(rows)
+    return len(rows)
