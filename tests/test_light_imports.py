@@ -26,7 +26,7 @@ def test_registering_every_plugin_and_planning_a_run_import_no_model_library(tin
         "from pathboard.core.plan import RunConfig, plan\n"
         f"p = plan(RunConfig(models='quiltnet-b32,plip', datasets='crc-val-he-7k,lc25000-lung', "
         f"data_root={str(shared_data)!r}))\n"
-        "assert len(p.cells) == 2 * 2 * 2 + 1 * 2, [(c.model.id, c.dataset.id, c.task.id) for c in p.cells]\n"
+        "assert len(p.cells) == 2 * 2 * 2 + 1 * 2 + 2 * 2, [(c.model.id, c.dataset.id, c.task.id) for c in p.cells]\n"
         "import pathboard.api") == []
 
 
@@ -45,6 +45,8 @@ def test_leaderboard_starts_without_torch_and_shows_stored_cards(tmp_path):
             "assert not at.exception, at.exception\n"
             "html = ' '.join(h.proto.body for h in at.get('html'))\n"
             "assert 'CRC title' in html and '0.500' in html, html[:500]\n"
+            "at.sidebar.radio(key='view').set_value('Models').run()\n"
+            "assert not at.exception, at.exception\n"
             "models = at.dataframe[-1].value\n"
             "assert list(models['title']) == ['Model One'], models\n")
     out = subprocess.run([sys.executable, "-c", code + "import sys\nprint('torch' in sys.modules)"],

@@ -45,7 +45,66 @@ if measured is not None and measured.empty:
 measured = tables.empty_measured() if measured is None else measured
 long = pd.concat([measured, reported], ignore_index=True)
 
-view = st.sidebar.radio("View", ["Overview", "Cervix benchmark"], key="view")
+view = st.sidebar.radio("View", ["Overview", "Cervix benchmark", "Analyses", "Models"], key="view")
+if view == "Analyses":
+    st.header("Prompt sensitivity")
+    sensitivity = tables.sensitivity_table(tables.load_variants(db, "prompt-sensitivity", protocol),
+                                           tables.load_rankings(db))
+    if sensitivity.empty:
+        st.info("No prompt-sensitivity results yet: `pathboard run` scores it wherever zero-shot applies.")
+    else:
+        st.table(sensitivity.set_index(["dataset", "model"]))
+        st.caption("Balanced accuracy re-scored under many prompt draws on the cached embeddings: every template "
+                   "alone, every class synonym alone, and seeded random subsets of 1–16 prompts per class. Median "
+                   "[25th, 75th percentile] and range over all draws; Kendall τ is the mean rank correlation of the "
+                   "models' order between pairs of draws, *ranked first* the share of draws in which a model is best.")
+    st.header("Robustness to image perturbations")
+    robust = tables.load_variants(db, "robustness", protocol)
+    if robust.empty:
+        st.info("No robustness results yet: `pathboard run --tasks robustness` (it embeds each image once per "
+                "perturbation).")
+    else:
+        r1, r2, r3 = st.columns(3)
+        rset = r1.selectbox("Dataset", sorted(set(robust["dataset"])), key="robust_dataset")
+        figures = {"balanced_accuracy_drop": "drop in balanced accuracy", "flip_rate": "prediction flip rate",
+                   "cosine": "cosine clean vs perturbed"}
+        figure = r2.radio("Figure", list(figures), format_func=figures.get, key="robust_figure")
+        rmode = r3.radio("Prompt mode", tables.modes_present(robust[robust["dataset"] == rset]), horizontal=True,
+                         key="robust_mode")
+        st.table(tables.robustness_table(robust, rset, rmode, figure))
+        st.caption("Zero-shot under seeded perturbations (JPEG, blur, HED stain jitter, brightness, contrast, "
+                   "rotation, flip, downscaling), with 95% CIs from a paired bootstrap: the drop is clean minus "
+                   "perturbed, the flip rate the share of items whose predicted class changed.")
+    st.header("Calibration and AUROC")
+    c1, c2 = st.columns(2)
+    ctask = c1.radio("Task", ["zeroshot", "zeroshot-wsi"], horizontal=True, key="calib_task")
+    cmode = c2.radio("Prompt mode", tables.modes_present(measured[measured["task"] == ctask]), horizontal=True,
+                     key="calib_mode")
+    calibration = tables.calibration_table(measured, ctask, cmode)
+    if calibration.empty:
+        st.info("No calibration metrics for this task and prompt mode yet.")
+    else:
+        st.table(calibration)
+        st.caption("Of softmax(logit scale × cosine) at each model's own learned logit scale: ECE (15 bins), "
+                   "Brier score (sum over classes), NLL (lower is better) and AUROC (binary, or macro one-vs-rest; "
+                   "higher is better), with bootstrap 95% CIs.")
+    st.stop()
+if view == "Models":
+    st.header("What each model costs to run")
+    costs = tables.cost_table(tables.load_costs(db))
+    if costs.empty:
+        st.info("No measured embedding yet: the cost of a model is stored whenever a run embeds images or tiles.")
+    else:
+        st.table(costs.set_index("model"))
+        st.caption("From each model's newest run that embedded something, per device and precision: images/s and "
+                   "tiles/s of embedding (decode, preprocess and forward pass; median over that run's datasets), "
+                   "peak memory while embedding, and the run's wall time on those datasets (model loading and "
+                   "scoring included).")
+    cards = [{"model": id, "title": card.get("title", ""), "paper": card.get("paper", ""),
+              "license": card.get("license", ""), "url": card.get("url", "")} for id, card in catalog["models"].items()]
+    st.subheader("Model cards")
+    st.dataframe(pd.DataFrame(cards), hide_index=True, width="stretch")
+    st.stop()
 if view == "Cervix benchmark":
     st.header("Cervix benchmark")
     cmode = st.radio("Prompt mode", tables.MODES, horizontal=True, key="cervix_mode")
@@ -89,8 +148,9 @@ else:
     published = reported.drop_duplicates("dataset").set_index("dataset")["published_as"]
     titles = {id: f"published as {name}" for id, name in published.items()}
     titles.update({id: entry.get("title") or id for id, entry in catalog["datasets"].items()})
-    st.html(tables.to_html(table, titles))
-    st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold. "
+    st.html(tables.to_html(table, titles, lower=tables.lower_is_better(metric)))
+    st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold "
+               f"({'lowest' if tables.lower_is_better(metric) else 'highest'}). "
                "Avg is the mean over the datasets shown, only for rows with a value in every column.")
 shown = tables.select(reported, metric, task, mode, datasets)
 if include_reported and len(shown):
@@ -144,7 +204,3 @@ with st.expander("Per-class recall"):
         dataset = st.selectbox("Dataset", recall_sets, key="recall_dataset")
         st.dataframe(tables.per_class_recall(long, task, mode, dataset), width="stretch")
 
-with st.expander("Models"):
-    cards = [{"model": id, "title": card.get("title", ""), "paper": card.get("paper", ""),
-              "license": card.get("license", ""), "url": card.get("url", "")} for id, card in catalog["models"].items()]
-    st.dataframe(pd.DataFrame(cards), hide_index=True, width="stretch")

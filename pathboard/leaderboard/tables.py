@@ -231,10 +231,17 @@ def dataset_detail(measured: pd.DataFrame, dataset: str, mode: str = DEFAULT_MOD
     return text.pivot_table(index=["task", "metric"], columns="model", values="cell", aggfunc="first")
 
 
-def best_per_column(table: pd.DataFrame) -> pd.DataFrame:
-    """True where a cell holds its column's highest value (ties all win; blanks never do)."""
+def lower_is_better(metric: str) -> bool:
+    """Metrics where smaller is better: calibration errors, robustness drops and flip rates, spreads."""
+    base = metric.split("/", 1)[0]
+    return base in {"ece", "brier", "nll", "flip_rate"} or base.endswith("_drop") or metric.endswith("/iqr")
+
+
+def best_per_column(table: pd.DataFrame, lower: bool = False) -> pd.DataFrame:
+    """True where a cell holds its column's best value, the highest (the lowest when ``lower``); ties all
+    win; blanks never do."""
     values = table["value"]
-    return values.eq(values.max(axis=0), axis=1) & values.notna()
+    return values.eq(values.min(axis=0) if lower else values.max(axis=0), axis=1) & values.notna()
 
 
 def format_cell(value: float, low: float, high: float) -> str:
@@ -246,13 +253,14 @@ def format_cell(value: float, low: float, high: float) -> str:
     return f"{value:.3f} [{low:.2f}, {high:.2f}]"
 
 
-def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None) -> str:
-    """The table as one HTML string: best per column in <b>, reported rows italic and grey.
+def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bool = False) -> str:
+    """The table as one HTML string: best per column in <b> (the lowest when ``lower``), reported rows
+    italic and grey.
 
     ``titles`` maps dataset ids to a longer name, shown as the header's tooltip.
     """
     titles = titles or {}
-    best = best_per_column(table)
+    best = best_per_column(table, lower)
     columns = list(table["value"].columns)
     cell = "padding:4px 10px;border-bottom:1px solid #ddd;"
     th = cell + "border-bottom:2px solid #888;"
@@ -454,3 +462,130 @@ def comparison_rows(comparisons: pd.DataFrame, metric: str, task: str, mode: str
     columns = ["dataset", "better", "than", "difference"] + (["p", "p (Holm)"] if with_p else []) \
         + ["significant", "n"] + (["resampled"] if with_groups else [])
     return pd.DataFrame(out, columns=columns)
+
+
+# --- the analyses beyond a single number (issue 11): plain tables; the pictures belong to the leaderboard issue
+
+CALIBRATION_METRICS = ["ece", "brier", "nll", "auroc"]
+
+
+def load_variants(db: str | Path, task: str, protocol: str = "default") -> pd.DataFrame:
+    """Every variant of ``task``'s newest cells (the ``leaderboard`` view), of one protocol (see
+    :func:`load_measured`); empty when there are none."""
+    try:
+        df = Store(db).query("SELECT * FROM leaderboard WHERE task = ? ORDER BY model, dataset, variant, metric",
+                             [task])
+    except (duckdb.CatalogException, PathboardError):
+        return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, "variant"])
+    if protocol == "default":
+        return df[df["default_protocol"].fillna(True).astype(bool)]
+    return df if protocol == "all" else df[df["protocol_hash"] == protocol]
+
+
+def modes_present(rows: pd.DataFrame) -> list[str]:
+    """The prompt modes (of MODES, in its order) that ``rows`` hold; every mode when they hold none."""
+    present = [m for m in MODES if m in set(rows["prompt_mode"].dropna())]
+    return present or list(MODES)
+
+
+def _value(rows: pd.DataFrame, variant: str, metric: str, field: str = "value"):
+    hit = rows[(rows["variant"] == variant) & (rows["metric"] == metric)]
+    return hit[field].iloc[0] if len(hit) else float("nan")
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return MISSING if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def sensitivity_table(variants: pd.DataFrame, rankings: pd.DataFrame, metric: str = "balanced_accuracy"
+                      ) -> pd.DataFrame:
+    """Per dataset and model: ``metric`` over every prompt draw (median [q1, q3], min–max), the medians of
+    each draw family, and how stable the model ranking is across the draws (Kendall τ, first-place share)."""
+    out = []
+    for (dataset, model), rows in variants.groupby(["dataset", "model"], sort=True):
+        row = {"dataset": dataset, "model": model,
+               "median [IQR]": f"{_fmt(_value(rows, '', metric))} [{_fmt(_value(rows, '', metric, 'q1'))}, "
+                               f"{_fmt(_value(rows, '', metric, 'q3'))}]",
+               "min–max": f"{_fmt(_value(rows, '', metric + '/min'))}–{_fmt(_value(rows, '', metric + '/max'))}",
+               "draws": _fmt(_value(rows, "", "draws"), 0)}
+        families = sorted({v for v in rows["variant"] if v in ("templates", "synonyms") or
+                           (v.startswith("subset=") and "/" not in v)}, key=_family_order)
+        for family in families:
+            row[f"{family} (median)"] = _fmt(_value(rows, family, metric))
+        ranked = rankings[(rankings["dataset"] == dataset) & (rankings["model"] == model)
+                          & (rankings["family"] == "") & (rankings["metric"] == metric)] if len(rankings) else rankings
+        row["Kendall τ"] = _fmt(ranked["kendall_tau"].iloc[0], 2) if len(ranked) else MISSING
+        row["ranked first"] = f"{ranked['first_rate'].iloc[0]:.0%}" if len(ranked) else MISSING
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _family_order(name: str):
+    return (0, 0) if name == "templates" else (1, 0) if name == "synonyms" else (2, int(name.split("=")[1]))
+
+
+def load_rankings(db: str | Path) -> pd.DataFrame:
+    try:
+        return Store(db).query("SELECT * FROM prompt_rankings ORDER BY dataset, family, model")
+    except (duckdb.CatalogException, PathboardError):
+        return pd.DataFrame(columns=["dataset", "protocol_hash", "metric", "family", "n_models", "n_draws",
+                                     "kendall_tau", "model", "first_rate", "median_rank"])
+
+
+def robustness_table(variants: pd.DataFrame, dataset: str, mode: str = DEFAULT_MODE,
+                     figure: str = "balanced_accuracy_drop") -> pd.DataFrame:
+    """Models x perturbations of one dataset and prompt mode: ``figure`` (the drop in balanced accuracy
+    from clean, the flip rate or the clean-vs-perturbed cosine) with its 95% CI, and the clean value."""
+    rows = variants[(variants["dataset"] == dataset) & (variants["prompt_mode"].fillna("") == mode)]
+    out = {}
+    for model, of_model in rows.groupby("model", sort=True):
+        line = {"clean balanced accuracy": _fmt(_value(of_model, "", "balanced_accuracy"))}
+        for variant in sorted(v for v in set(of_model["variant"]) if v.startswith("perturbation=")):
+            hit = of_model[(of_model["variant"] == variant) & (of_model["metric"] == figure)]
+            if len(hit):
+                line[variant.split("=", 1)[1]] = format_cell(*hit[STATS].iloc[0])
+        out[model] = line
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def calibration_table(measured: pd.DataFrame, task: str, mode: str = DEFAULT_MODE) -> pd.DataFrame:
+    """Per dataset and model of a zero-shot task: ECE, Brier, NLL and AUROC with their 95% CIs."""
+    rows = measured[(measured["task"] == task) & (measured["prompt_mode"] == mode)
+                    & measured["metric"].isin(CALIBRATION_METRICS)]
+    if rows.empty:
+        return pd.DataFrame()
+    text = rows.assign(cell=[format_cell(*stats) for stats in rows[STATS].itertuples(index=False)])
+    table = text.pivot_table(index=["dataset", "model"], columns="metric", values="cell", aggfunc="first")
+    return table[[m for m in CALIBRATION_METRICS if m in table.columns]]
+
+
+def load_costs(db: str | Path) -> pd.DataFrame:
+    try:
+        return Store(db).query("SELECT * FROM costs ORDER BY created_at")
+    except (duckdb.CatalogException, PathboardError):
+        return pd.DataFrame()
+
+
+def cost_table(costs: pd.DataFrame) -> pd.DataFrame:
+    """Per model, from its newest measured embedding (a run that embedded something) on each device and
+    precision: parameters, images/s and tiles/s (median over the datasets), peak memory, and the wall
+    time of its datasets in that run."""
+    if costs.empty:
+        return pd.DataFrame()
+    measured = costs[(costs["images"] > 0) | (costs["tiles"] > 0)]
+    out = []
+    for (model, device, precision), rows in measured.groupby(["model", "device", "precision"], sort=True):
+        newest = rows[rows["run_id"] == rows["run_id"].iloc[-1]]
+        params = costs.loc[costs["model"] == model, "params"].dropna()
+        peak = newest["peak_memory_bytes"].dropna()
+        out.append({"model": model, "device": device, "precision": precision,
+                    "batch size": int(newest["batch_size"].iloc[-1]),
+                    "parameters (M)": _fmt(params.iloc[-1] / 1e6, 1) if len(params) else MISSING,
+                    "images/s": _fmt(newest["images_per_s"].median(), 1),
+                    "tiles/s": _fmt(newest["tiles_per_s"].median(), 1),
+                    "peak memory (GiB)": _fmt(peak.max() / 2**30, 2) if len(peak) else MISSING,
+                    "memory measured as": newest["memory_kind"].iloc[-1],
+                    "datasets": ", ".join(newest["dataset"]),
+                    "wall (s)": _fmt(newest["wall_seconds"].sum(), 1),
+                    "run": newest["run_id"].iloc[-1]})
+    return pd.DataFrame(out)
