@@ -44,6 +44,9 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
 @click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")
+@click.option("--assume-mpp", multiple=True, metavar="DATASET=MPP",
+              help="tile DATASET's slides that lack resolution metadata as if scanned at MPP µm/px (recorded "
+                   "with the cells; repeatable)")
 @click.option("--mpp", default=None, help="alias of --option mpp=X: slide tasks tile at this resolution (µm/px) [0.5]")
 @click.option("--magnification", default=None, help="alias of --option magnification=X (taken as 10/mpp)")
 @click.option("--tile-size", default=None, help="alias of --option tile_size=X: tile side in pixels [224]")
@@ -85,7 +88,9 @@ def run(options, **given):
             click.echo(f"cost: {cost['model']} x {cost['dataset']}: {rate} on {cost['device']} {cost['precision']}"
                        f"{peak}", err=True)
     files = sum(len(v) for v in summary.failed_files.values())
-    click.echo(f"run {summary.run_id}: {len(summary.cells)} cell(s) stored in {cfg.db}; "
+    waiting = f" ({summary.pending} more wait in its journal)" if summary.pending else ""
+    waited = f" after waiting {summary.waited_s:.0f} s for a reader" if summary.waited_s else ""
+    click.echo(f"run {summary.run_id}: {summary.stored} cell(s) stored in {cfg.db}{waited}{waiting}; "
                f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped; "
                + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary.seconds.items()), err=True)
     if summary.errors:
@@ -188,7 +193,38 @@ def download(ids, data_root):
 
 @cli.command()
 @click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
-@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="newest runs to list")
+def runs(db, limit):
+    """List runs: status, duration, cells stored and skipped. Merges journalled cells and marks runs whose
+    process is gone as interrupted first."""
+    from pathlib import Path
+
+    from pathboard.core.store import Store
+
+    if not Path(db).is_file():
+        raise PathboardError(f"no results database at {db}; run `pathboard run` first or pass --db")
+    store = Store(db)
+    if not store.settle():  # the journal merged, runs whose process is gone marked interrupted, first
+        raise PathboardError(f"{db} is held by another process; try again when it is done")
+    rows = store.query("""
+        SELECT r.run_id, r.started_at, r.status, epoch(coalesce(r.finished_at, r.heartbeat_at) - r.started_at) AS s,
+               (SELECT count(*) FROM cells c WHERE c.run_id = r.run_id) AS cells,
+               coalesce(json_array_length(r.skipped_cells), 0) AS skipped, r.image_forwards, r.host, r.pid, r.command
+        FROM runs r ORDER BY r.started_at DESC LIMIT ?""", [limit])
+    if rows.empty:
+        click.echo(f"no runs in {db}")
+        return
+    click.echo(f"{'run':26} {'started (UTC)':19} {'status':21} {'duration':>9} {'cells':>6} {'skipped':>7}  command")
+    for r in rows.itertuples():
+        took = "" if r.s is None or r.s != r.s else f"{r.s:.1f} s"
+        started = r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at is not None else ""
+        click.echo(f"{r.run_id:26} {started:19} {r.status or '':21} {took:>9} {r.cells:>6} {r.skipped:>7}  "
+                   f"{r.command or ''}")
+
+
+@cli.command()
+@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 @click.option("--headless/--browser", default=True, help="do not open a browser window")
 def leaderboard(db, port, headless):
     """Serve the Streamlit leaderboard for a results file."""

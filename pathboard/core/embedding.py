@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from pathboard.core.cache import EmbeddingCache, cache_key
 from pathboard.core.errors import PathboardError
 from pathboard.core.task import tiled_items
-from pathboard.core.tiling import TileGrid, Tiling, open_slide, tile_grid, tile_stride
+from pathboard.core.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -344,6 +344,8 @@ class Embedder:
                           f"were left out", file=sys.stderr)
             except (PathboardError, OSError) as exc:
                 failed[path] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if isinstance(exc, NoResolutionError):
+                    failed[path] += f"; if you know its resolution, pass --assume-mpp {dataset.id}=MPP (µm per pixel)"
                 print(f"warning: {dataset.id}: skipped {path}: {failed[path]}", file=sys.stderr)
         return TileSet(done, failed)
 

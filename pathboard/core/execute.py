@@ -37,6 +37,11 @@ class Summary:
     failed_files: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     image_forwards: int = 0
+    #: cells committed to the database, cells still waiting in its journal (a reader held the file to the
+    #: end; the next pathboard command merges them), and the seconds the run waited for a reader
+    stored: int = 0
+    pending: int = 0
+    waited_s: float = 0.0
     #: what embedding cost per model and dataset (the ``costs`` rows)
     costs: list[dict] = field(default_factory=list)
     #: wall seconds spent embedding (incl. cache reads), scoring and storing
@@ -128,6 +133,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                     summary.errors.append(f"{model_id} x {dataset_id}: {_one_line(exc)}")
                     print(f"error: {summary.errors[-1]}", file=sys.stderr)
         status = "finished" if not summary.errors else "finished with errors"
+        store.flush()  # cells journalled while a reader held the file go in before the comparisons read them
         compare_latest(store)
         rank_latest(store)
     except KeyboardInterrupt:
@@ -137,6 +143,9 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         summary.image_forwards = sum(e.image_forwards for e in embedders)
         store.finish_run(run_id, status, summary.image_forwards, summary.skipped + summary.errors,
                          summary.failed_files)
+        if status != "interrupted":
+            store.flush()
+        summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
     return summary
 
 
@@ -160,7 +169,11 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
             perturbed[key] = embedder.images(dataset, manifest, *key)
         tiles = {}  # (tiling, which items) -> TileSet; a slide in several sets is embedded once (cached)
         for key in dict.fromkeys((c.inputs.tiles, c.inputs.tile_items) for c in cells if c.inputs.tiles is not None):
-            tiles[key] = embedder.slides(dataset, manifest, *key)
+            tiling = key[0]
+            if dataset.id in p.assume_mpp and tiling.fallback_mpp is None:  # slides without resolution metadata
+                tiling = dataclasses.replace(tiling, fallback_mpp=p.assume_mpp[dataset.id],
+                                             fallback_source="assumed with --assume-mpp")
+            tiles[key] = embedder.slides(dataset, manifest, tiling, key[1])
             if tiles[key].failed:
                 summary.failed_files.setdefault(dataset.id, {}).update(tiles[key].failed)
     embedded = [now - before for now, before in
@@ -191,9 +204,19 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         summary.notes += result.notes
         task_options, options_hash = options_json(values)
         prompt_hash = prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None
+        task_protocol = dict(result.protocol)
+        assumed = _assumed_slides(tileset)
+        if assumed:  # numbers that rest on an assumed resolution say so, and are a protocol of their own
+            task_protocol["assumed_mpp"] = {"mpp": p.assume_mpp[dataset.id], "slides": assumed}
+            note = (f"{dataset.id}: {assumed} slide(s) without resolution metadata tiled at an assumed "
+                    f"{p.assume_mpp[dataset.id]} µm/px (--assume-mpp)")
+            if note not in summary.notes:
+                summary.notes.append(note)
+                print(f"note: {note}", file=sys.stderr)
         protocol, protocol_hash, default = protocol_of(
             prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
-            result.protocol, manifest.hash, embedder.identity)
+            task_protocol, manifest.hash, embedder.identity)
+        default = default and not assumed
         n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \
             len(result.failed) + (len(tileset.failed) if tileset is not None else 0)
         common = {"model": spec.id, "dataset": dataset.id, "task": task.id, "prompt_mode": cell.prompt_mode,
@@ -219,6 +242,13 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         summary.cells += [{**row, "metrics": {m.name: m for m in metrics}} for row, metrics, _, _ in entries]
     summary.costs.append(_store_cost(store, summary.run_id, embedder, dataset.id, embedded,
                                      time.perf_counter() - started, peak, batch_size))
+
+
+def _assumed_slides(tileset) -> int:
+    """How many of a tile set's slides were tiled at a resolution assumed with --assume-mpp."""
+    if tileset is None:
+        return 0
+    return sum(str(tileset[path].info.get("mpp_source", "")).startswith("assumed") for path, _ in tileset.items())
 
 
 def _store_cost(store: Store, run_id: str, embedder, dataset_id: str, embedded: list, wall: float, peak,

@@ -43,6 +43,8 @@ class RunConfig:
     strict: bool = False  # a dataset of a group or "all" that is absent is an error, not a skip
     #: task option values: {"NAME" or "TASK.NAME": value} or ("NAME=VALUE", ...); see pathboard.core.options
     options: dict | tuple = ()
+    #: ("DATASET=MPP", ...): slides of DATASET without resolution metadata are tiled as if at MPP µm/px
+    assume_mpp: tuple[str, ...] = ()
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Plan:
     not_applicable: list[tuple[str, str, str]] = field(default_factory=list)
     #: datasets whose prompt set was replaced with --prompts (their cells are not of the default protocol)
     custom_prompts: frozenset = frozenset()
+    #: dataset id -> µm per pixel assumed for its slides without resolution metadata (--assume-mpp)
+    assume_mpp: dict = field(default_factory=dict)
 
     def skip_lines(self) -> list[str]:
         """``skipped`` for people: tasks that do not apply by what a dataset is are said once per task and
@@ -107,6 +111,25 @@ def _prompt_overrides(entries) -> dict[str, PromptSet]:
     return found
 
 
+def _assumed_mpp(entries, datasets) -> dict[str, float]:
+    """``--assume-mpp DATASET=MPP`` entries, checked: a dataset of the run, a resolution in [0.05, 20]."""
+    out = {}
+    for entry in entries:
+        key, sep, value = str(entry).rpartition("=")
+        key = key.strip()
+        try:
+            mpp = float(value)
+        except ValueError:
+            mpp = float("nan")
+        if not sep or not key or not 0.05 <= mpp <= 20:
+            raise PathboardError(f"--assume-mpp {entry!r}: write DATASET=MPP with MPP in µm per pixel (0.05-20), "
+                                 "e.g. --assume-mpp tcga-cesc=0.5")
+        if key not in {d.id for d in datasets}:
+            raise PathboardError(f"--assume-mpp {entry}: dataset {key} is not in this run")
+        out[key] = mpp
+    return out
+
+
 def _tasks(cfg: RunConfig) -> tuple[list, bool]:
     if split_list(cfg.tasks):
         chosen = select("task", cfg.tasks).items
@@ -127,6 +150,10 @@ def plan(cfg: RunConfig) -> Plan:
     selected = select("dataset", cfg.datasets)
     datasets, datasets_explicit = selected.items, selected.explicit or cfg.strict
     tasks, tasks_explicit = _tasks(cfg)
+    assumed = _assumed_mpp(cfg.assume_mpp, datasets)
+    custom = _prompt_overrides(cfg.prompts)
+    for key in set(custom) - {"*"} - {d.id for d in datasets}:
+        raise PathboardError(f"--prompts {key}=...: dataset {key} is not in this run (--datasets {cfg.datasets})")
     known_tasks = plugins.registry("task")
     for d in datasets:  # an opt-out naming no task is a typo that would silently do nothing
         for task_id in dict(getattr(d, "opt_out", None) or {}):
@@ -135,6 +162,12 @@ def plan(cfg: RunConfig) -> Plan:
     skipped: list[str] = []
 
     user_weights = overrides(cfg.weights)
+    known_models = plugins.registry("model")
+    for key, (_, origin) in user_weights.items():  # a command-line mapping that reaches no model is a typo
+        if origin == "--weights" and key not in {m.id for m in models}:
+            if key not in known_models:
+                raise PathboardError(f"--weights {key}=...: {unknown_id('model', key, known_models)}")
+            raise PathboardError(f"--weights {key}=...: model {key} is not in this run (--models {cfg.models})")
     weights = {}
     for m in models:
         override = user_weights.get(m.id)
@@ -161,7 +194,6 @@ def plan(cfg: RunConfig) -> Plan:
                 raise
             skipped.append(str(exc))
 
-    custom = _prompt_overrides(cfg.prompts)
     prompts = {}
     for d in (d for d in datasets if d.id in manifests and d.classes):  # unlabelled sets have no prompts
         prompts[d.id] = custom.get(d.id) or custom.get("*") or d.prompts()
@@ -197,7 +229,8 @@ def plan(cfg: RunConfig) -> Plan:
     order = {m.id: i for i, m in enumerate(models)}
     cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
     overridden = frozenset(d for d in prompts if d in custom or "*" in custom)
-    return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable, overridden)
+    return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable, overridden,
+                assumed)
 
 
 def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_datasets: dict) -> str | None:

@@ -1,12 +1,30 @@
 """Results in DuckDB: runs (provenance), cells (one model x dataset x task x prompt mode), results,
 and what each model cost to run (``costs``: one row per model and dataset of a run).
 
-Every write opens the file, commits one short transaction and closes it, so another process
-(the leaderboard) can open the file read-only between writes.
+**No result is lost to a lock.** DuckDB lets one process write a file, and a process holding it
+read-only (the leaderboard, a notebook's ``duckdb.connect(..., read_only=True)``) keeps writers out.
+So every write is one short transaction, and a transaction that cannot get the file within
+``LOCK_PATIENCE`` seconds is appended, whole, as one line to a per-process journal beside the database
+(``<db>.journal/<host>-<pid>.jsonl``, flushed and fsynced) instead of failing. Whoever next gets the file
+for writing (this run's next write, :meth:`Store.flush` at the end of the run, which waits up to
+``PATHBOARD_LOCK_WAIT`` seconds and says so, or the next pathboard command) first replays every
+journalled transaction, in order, in one transaction that also records each replayed id in
+``journal_applied``; the journal file goes only after that commit. A kill at any point therefore loses
+nothing and replays nothing twice: an unfinished last line (a kill mid-append) was never acknowledged
+and is ignored. Readers are never blocked and never see half a cell; they see journalled cells once
+merged. The alternative, one immutable file per cell with the database as an index, would make every
+reader scan files; the journal keeps DuckDB the single place results live.
+
+**Honest run records.** A run stores its host and PID; a run still marked ``running`` whose process is
+gone (same host, PID not alive or not a pathboard process) is marked ``interrupted`` by the next
+command that writes, as is one on another host whose last write is older than ``STALE_S``.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sys
 import time
 import uuid
 from datetime import datetime, timezone
@@ -34,6 +52,9 @@ ALTER TABLE cells ADD COLUMN IF NOT EXISTS protocol JSON;
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS protocol_hash VARCHAR;
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS default_protocol BOOLEAN;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS catalog JSON;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS pid INTEGER;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ;
+CREATE TABLE IF NOT EXISTS journal_applied (id VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
 ALTER TABLE results ADD COLUMN IF NOT EXISTS q1 DOUBLE;
@@ -81,39 +102,201 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: seconds a write waits for the file before it goes to the journal
+LOCK_PATIENCE = 2.0
+#: a run on another host whose last write is older than this is taken as interrupted
+STALE_S = 24 * 3600
+
+
+def _encode(value):
+    if isinstance(value, datetime):
+        return {"$t": value.isoformat()}
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot journal {type(value).__name__}")
+
+
+def _decode(value):
+    if isinstance(value, dict) and set(value) == {"$t"}:
+        return datetime.fromisoformat(value["$t"])
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live pathboard (python) process on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: trust the PID
+    return b"pathboard" in cmdline or b"python" in cmdline or b"pytest" in cmdline
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.journal = Path(str(self.path) + ".journal")
         self._schema_ready = False  # the idempotent DDL runs once per Store, not on every write
+        #: cells committed to the database, and cells written to the journal and not yet merged by this Store
+        self.committed, self.journalled = 0, 0
+        self.waited_s = 0.0
+        self._mine: dict[str, int] = {}  # this Store's journalled transactions not merged yet: id -> cells
 
-    def _connect(self, read_only: bool = False, attempts: int = 50):
-        """Open the file, waiting briefly while another process holds its lock."""
+    def _not_a_database(self, exc: Exception) -> PathboardError:
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        why = ("0 bytes: probably left by a run that failed on a full disk" if size == 0
+               else f"{size} bytes of something else")
+        return PathboardError(f"{self.path} is not a DuckDB database ({why}); move it away (or delete it if it is "
+                              f"empty) or pass --db NEW.duckdb")
+
+    def _connect(self, read_only: bool = False, patience: float = 5.0):
+        """Open the file, waiting up to ``patience`` seconds while another process holds its lock."""
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(attempts):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PathboardError(f"cannot create the folder of the results database {self.path}: "
+                                     f"{exc.strerror or exc}; pass --db in a writable folder") from None
+        deadline = time.monotonic() + patience
+        while True:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or attempt == attempts - 1:
-                    raise PathboardError(f"cannot open {self.path}: {str(exc).splitlines()[0]}") from None
+                text = str(exc)
+                if "not a valid DuckDB database" in text:
+                    raise self._not_a_database(exc) from None
+                if "lock" not in text.lower() or time.monotonic() >= deadline:
+                    raise PathboardError(f"cannot open {self.path}: {text.splitlines()[0]}") from None
                 time.sleep(0.1)
 
-    def _write(self, sql_and_params: list[tuple[str, list]]) -> None:
-        con = self._connect()
+    def _locked(self, exc: PathboardError) -> bool:
+        return "lock" in str(exc).lower()
+
+    def _journal_file(self) -> Path:
+        return self.journal / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+
+    def _append_journal(self, sql_and_params: list[tuple[str, list]]) -> None:
+        self.journal.mkdir(parents=True, exist_ok=True)
+        entry = uuid.uuid4().hex
+        self._mine[entry] = sum(sql.startswith("INSERT INTO cells ") for sql, _ in sql_and_params)
+        line = json.dumps({"id": entry, "stmts": [[sql, list(params)] for sql, params in sql_and_params]},
+                          default=_encode) + "\n"
+        fd = os.open(self._journal_file(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def pending(self) -> list[Path]:
+        """Journal files waiting to be merged (this and other processes')."""
+        return sorted(self.journal.glob("*.jsonl")) if self.journal.is_dir() else []
+
+    def _merge(self, con) -> list[str]:
+        """Replay every journalled transaction not applied yet, inside ``con``'s open transaction; the
+        files are removed by the caller after the commit. Returns the ids replayed."""
+        files = self.pending()
+        if not files:
+            return []
+        applied = {r[0] for r in con.execute("SELECT id FROM journal_applied").fetchall()}
+        replayed = []
+        for file in files:
+            for raw in file.read_text().splitlines():
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue  # an unfinished last line: a kill mid-append, never acknowledged
+                if entry["id"] in applied:
+                    continue
+                for sql, params in entry["stmts"]:
+                    con.execute(sql, _decode(params))
+                con.execute("INSERT INTO journal_applied VALUES (?, ?)", [entry["id"], now()])
+                applied.add(entry["id"])
+                replayed.append(entry["id"])
+        return replayed
+
+    def _write(self, sql_and_params: list[tuple[str, list]], patience: float | None = None) -> bool:
+        """One transaction: committed (True), or journalled while another process holds the file (False;
+        nothing to journal when ``sql_and_params`` is empty: a merge attempt)."""
+        if patience is None:  # while our own transactions wait in the journal, the file was held a moment ago
+            patience = 0.2 if self._mine else LOCK_PATIENCE
+        try:
+            con = self._connect(patience=patience)
+        except PathboardError as exc:
+            if not self._locked(exc):
+                raise
+            if sql_and_params:
+                self._append_journal(sql_and_params)
+            return False
+        files = self.pending()
         try:
             con.execute("BEGIN")
             if not self._schema_ready:
                 con.execute(SCHEMA)
+            merged = self._merge(con)
             for sql, params in sql_and_params:
                 con.execute(sql, params)
+            self._mark_interrupted(con)
             con.execute("COMMIT")
             self._schema_ready = True
         finally:
             con.close()
+        for file in files:
+            file.unlink(missing_ok=True)
+        for entry in (e for e in merged if e in self._mine):
+            cells = self._mine.pop(entry)
+            self.committed += cells
+            self.journalled -= cells
+        return True
+
+    def _mark_interrupted(self, con) -> None:
+        host = socket.gethostname()
+        rows = con.execute("SELECT run_id, host, pid, coalesce(heartbeat_at, started_at) FROM runs "
+                           "WHERE status = 'running'").fetchall()
+        for run_id, run_host, pid, beat in rows:
+            gone = (pid is not None and run_host == host and pid != os.getpid() and not _alive(pid)) or (
+                run_host != host and beat is not None and (now() - beat).total_seconds() > STALE_S)
+            if gone:
+                con.execute("UPDATE runs SET status = 'interrupted', finished_at = coalesce(heartbeat_at, started_at) "
+                            "WHERE run_id = ?", [run_id])
+
+    def settle(self, patience: float = 10.0) -> bool:
+        """Bring the file up to date: the current schema, the journal merged, runs whose process is gone
+        marked interrupted. False when another process held the file throughout."""
+        return self._write([], patience=patience)
+
+    def flush(self, wait_s: float | None = None) -> bool:
+        """Merge the journal, waiting up to ``wait_s`` seconds (env PATHBOARD_LOCK_WAIT, default 120) for a
+        reader to release the file, and saying once that it waits. True when nothing is left pending."""
+        if not self.pending():
+            return True
+        wait_s = float(os.environ.get("PATHBOARD_LOCK_WAIT", 120)) if wait_s is None else wait_s
+        start = time.monotonic()
+        print(f"note: {self.path} is held by another process (a reader?); waiting up to {wait_s:.0f} s to merge "
+              f"{self.journalled or 'the'} journalled cell(s)", file=sys.stderr)
+        while True:
+            self._write([], patience=min(5.0, max(0.1, wait_s - (time.monotonic() - start))))
+            if not self.pending():
+                self.waited_s = time.monotonic() - start
+                print(f"note: merged the journalled cell(s) after waiting {self.waited_s:.1f} s", file=sys.stderr)
+                return True
+            if time.monotonic() - start >= wait_s:
+                print(f"warning: {self.path} is still held; {self.journalled} cell(s) wait in {self.journal} and are "
+                      "merged by the next pathboard command that writes to it (e.g. `pathboard runs`)",
+                      file=sys.stderr)
+                return False
 
     def start_run(self, **provenance) -> str:
         run_id = now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        row = {"run_id": run_id, "started_at": now(), "status": "running", **provenance}
+        row = {"run_id": run_id, "started_at": now(), "status": "running", "pid": os.getpid(),
+               "heartbeat_at": now(), **provenance}
         row["packages"] = json.dumps(row.get("packages", {}))
         if "catalog" in row:
             row["catalog"] = json.dumps(row["catalog"])
@@ -154,7 +337,11 @@ class Store:
                               [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal,
                                None if items is None else [str(i) for i in items],
                                None if groups is None else [str(g) for g in groups]]))
-        self._write(stmts)
+        stmts.append(("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now(), run_id]))
+        if self._write(stmts):
+            self.committed += len(entries)
+        else:
+            self.journalled += len(entries)
         return ids
 
     def add_cost(self, run_id: str, cost: dict) -> None:

@@ -22,6 +22,10 @@ from pathboard.core.errors import PathboardError
 THUMBNAIL = 1024  # longest side of the thumbnail the tissue mask is computed on
 
 
+class NoResolutionError(PathboardError):
+    """A slide that says nothing of its resolution (and no fallback was given)."""
+
+
 @dataclass(frozen=True)
 class Tiling:
     size: int = 224  # tile side at the target resolution, in pixels (224-512)
@@ -35,6 +39,8 @@ class Tiling:
     #: small images (e.g. PanNuke's 256 px tiles): windows of this many native pixels cover the whole image
     #: (no resolution lookup, no tissue mask), each resized to ``size``; None: tile at ``mpp``
     window: int | None = None
+    #: where ``fallback_mpp`` comes from, when not the dataset ("assumed with --assume-mpp")
+    fallback_source: str | None = None
 
     def __post_init__(self):
         if not 224 <= self.size <= 512:
@@ -50,7 +56,8 @@ class Tiling:
 
     def key(self) -> dict:
         key = asdict(self)
-        for name in ("fallback_mpp", "window"):  # unset: keys of tilings made before the field existed stay valid
+        # unset: keys of tilings made before these fields existed stay valid
+        for name in ("fallback_mpp", "window", "fallback_source"):
             if key[name] is None:
                 del key[name]
         return key
@@ -110,9 +117,10 @@ def tile_stride(size0: int, overlap: float) -> int:
 def tile_grid(slide, tiling: Tiling, name: str = "slide") -> TileGrid:
     mpp, source = slide_mpp(slide)
     if mpp is None and tiling.fallback_mpp:
-        mpp, source = float(tiling.fallback_mpp), "dataset mpp (no resolution metadata in the file)"
+        mpp, source = float(tiling.fallback_mpp), \
+            f"{tiling.fallback_source or 'dataset mpp'} (no resolution metadata in the file)"
     if mpp is None:
-        raise PathboardError(f"{name} has no resolution metadata (no openslide.mpp-x, TIFF resolution or "
+        raise NoResolutionError(f"{name} has no resolution metadata (no openslide.mpp-x, TIFF resolution or "
                              f"objective power) and its dataset declares no mpp, so it cannot be tiled at "
                              f"{tiling.target_mpp} µm/px")
     factor = tiling.target_mpp / mpp  # level-0 pixels per target pixel
