@@ -7,6 +7,7 @@ or finds every embedding, each task scores a read-only context and returns a
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib.metadata
 import os
 import platform
@@ -93,6 +94,9 @@ def catalog(p: Plan) -> dict:
 
 def _one_line(exc: Exception) -> str:
     line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return (f"{type(exc).__name__}: {line}; free space where the embedding cache lives (--cache-dir, "
+                f"PATHBOARD_CACHE: {cache_root()}) or point it elsewhere; finished cells are stored")
     return line if isinstance(exc, PathboardError) else f"{type(exc).__name__}: {line}"
 
 

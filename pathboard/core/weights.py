@@ -92,10 +92,13 @@ def _file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     memo[key] = h.hexdigest()
-    memo_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(memo))
-    os.replace(tmp, memo_file)
+    try:  # only a memo: a full or read-only cache folder costs a re-hash next time, nothing else
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(memo))
+        os.replace(tmp, memo_file)
+    except OSError:
+        tmp.unlink(missing_ok=True)
     return memo[key]
 
 

@@ -1,0 +1,103 @@
+"""Fault injection on real runs: kill -9 at random points, a reader holding the file, a full disk for the
+cache. Each test prints its figure (``pytest -s tests/test_fault_injection.py`` shows them; the README's
+reliability section quotes them)."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from helpers import pathboard
+
+KILLS = int(os.environ.get("PATHBOARD_FAULT_KILLS", "6"))
+RUN = ["run", "--models", "quiltnet-b32,plip", "--datasets", "crc-val-he-7k", "--tasks", "zeroshot,prompt-sensitivity",
+       "--prompt-modes", "single", "--workers", "0"]
+
+
+def leaderboard(db) -> dict:
+    rows = duckdb.connect(str(db), read_only=True).execute(
+        "SELECT model, dataset, task, variant, prompt_mode, metric, value FROM leaderboard").fetchall()
+    return {tuple(r[:6]): r[6] for r in rows}
+
+
+def duplicated(db) -> int:
+    """Cells stored twice within one run (a journal replayed twice would do that)."""
+    (n,), = duckdb.connect(str(db), read_only=True).execute(
+        "SELECT count(*) - count(DISTINCT (run_id, model, dataset, task, variant, prompt_mode)) FROM cells").fetchall()
+    return n
+
+
+def test_kill_9_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_path, tiny_hub, shared_data):
+    reference_db = tmp_path / "reference.duckdb"
+    clean = pathboard(*RUN, "--data-root", shared_data, "--db", reference_db,
+                      env={"PATHBOARD_CACHE": str(tmp_path / "reference-cache")})
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    reference = leaderboard(reference_db)
+
+    db, cache = tmp_path / "pb.duckdb", tmp_path / "cache"
+    env = {**os.environ, "PATHBOARD_CACHE": str(cache), "PATHBOARD_LOCK_WAIT": "30"}
+    rng = random.Random(0)
+    cold = None
+    lost = dupes = 0
+    for kill in range(KILLS):
+        if kill % 3 == 2:  # every third kill starts from a cold cache: kills land in embedding too
+            subprocess.run(["rm", "-rf", str(cache / "embeddings")], check=True)
+        reader = None
+        if kill % 2 == 1:  # and every other one with a reader holding the file: kills land in the journal path
+            reader = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}, "
+                                       "read_only=True); time.sleep(4)"]) if db.exists() else None
+        start = time.monotonic()
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "pathboard"), *map(str, RUN), "--data-root",
+                                 str(shared_data), "--db", str(db)], stderr=subprocess.DEVNULL, env=env)
+        time.sleep(rng.uniform(0.5, cold or 8.0))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if reader is not None:
+            reader.wait()
+        resumed = subprocess.run([str(Path(sys.executable).parent / "pathboard"), *map(str, RUN), "--data-root",
+                                  str(shared_data), "--db", str(db)], capture_output=True, text=True, env=env)
+        cold = cold or max(1.0, time.monotonic() - start)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        board = leaderboard(db)
+        lost += len(set(reference) - set(board))
+        dupes += duplicated(db)
+        assert board == reference  # identical numbers after every resume
+    listed = pathboard("runs", "--db", db, "--limit", "100")
+    assert listed.returncode == 0 and " running " not in listed.stdout  # killed runs are marked interrupted
+    interrupted = listed.stdout.count("interrupted")
+    leftovers = list((cache / "embeddings" / "tmp").glob("*")) if (cache / "embeddings" / "tmp").exists() else []
+    print(f"\n{KILLS} kills, {lost} lost, {dupes} duplicated; {interrupted} run(s) marked interrupted; "
+          f"{len(leftovers)} temporary cache entries left")
+    assert lost == dupes == 0 and interrupted >= 1
+
+
+def test_a_full_disk_for_the_cache_is_one_line_and_leaves_nothing_half_written(tmp_path, tiny_hub, shared_data):
+    mount = tmp_path / "tiny-disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip() or 'not permitted'})")
+    try:
+        filler = mount / "filler"
+        try:  # fill the disk but for a few KiB: the text embeddings fit, the image embeddings do not
+            with open(filler, "wb") as f:
+                f.write(b"\0" * (64 * 1024 - 6 * 1024))
+        except OSError:
+            pass
+        out = pathboard("run", "--models", "quiltnet-b32", "--datasets", "crc-val-he-7k", "--tasks", "zeroshot",
+                        "--prompt-modes", "single", "--workers", "0", "--data-root", shared_data,
+                        "--db", tmp_path / "pb.duckdb", env={"PATHBOARD_CACHE": str(mount)})
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert "No space left on device" in out.stderr
+        half = [p for p in (mount / "embeddings").rglob("embeddings.npy") if "tmp" in p.parts]
+        assert not half  # a failed write publishes nothing and cleans its temporary entry
+        said = next(line for line in out.stderr.splitlines() if "No space left" in line)
+        print(f"\nfull disk: the run said {said[:90]!r}..., {len(half)} half-written entries")
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
