@@ -169,3 +169,33 @@ def test_slides_without_resolution_metadata_are_tiled_at_an_assumed_mpp(tmp_path
     protocol, default = q(db, "SELECT protocol->>'$.task.assumed_mpp.mpp', default_protocol FROM cells "
                               "WHERE variant = ''")[0]
     assert float(protocol) == 0.25 and default is False
+
+
+def _tar_with(folder: Path, member, data: bytes = b"") -> Path:
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / "set.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.addfile(member, io.BytesIO(data) if data else None)
+    return archive
+
+
+def test_archives_drop_setuid_bits_and_refuse_device_nodes(tmp_path):
+    import stat
+    import tarfile
+
+    from pathboard.core.download import extract
+    from pathboard.core.errors import PathboardError
+
+    script = tarfile.TarInfo("set/run.sh")
+    script.size, script.mode = 3, 0o4777  # setuid, world-writable
+    extract(_tar_with(tmp_path / "a", script, b"#!\n"), tmp_path / "out")
+    mode = (tmp_path / "out" / "set" / "run.sh").stat().st_mode
+    assert not mode & stat.S_ISUID and not mode & stat.S_IWOTH
+    node = tarfile.TarInfo("set/disk")
+    node.type = tarfile.CHRTYPE
+    with pytest.raises(PathboardError, match="device node"):
+        extract(_tar_with(tmp_path / "b", node), tmp_path / "dev")
+    assert not (tmp_path / "dev" / "set" / "disk").exists()

@@ -90,7 +90,10 @@ def fetch(item: Download, folder: Path, timeout: float = 60) -> Path:
 
 
 def extract(archive: Path, dest: Path) -> None:
-    """Unpack a .zip or .tar(.gz) archive into ``dest``, refusing members that would land outside it."""
+    """Unpack a .zip or .tar(.gz) archive into ``dest``, refusing members that would land outside it.
+
+    Tar members go through tarfile's ``"data"`` filter: device nodes, FIFOs and links out of ``dest`` are
+    refused, and setuid/setgid/sticky bits, group/other write bits and owners are dropped."""
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     name = archive.name.lower()
@@ -105,7 +108,13 @@ def extract(archive: Path, dest: Path) -> None:
                 _inside(dest, member.name, archive)
                 if member.issym() or member.islnk():
                     raise PathboardError(f"{archive.name}: refusing link member {member.name}")
-            tf.extractall(dest)
+                if not (member.isfile() or member.isdir()):
+                    raise PathboardError(f"{archive.name}: refusing member {member.name}: not a file or folder "
+                                         "(a device node or FIFO)")
+            try:
+                tf.extractall(dest, filter="data")
+            except tarfile.FilterError as exc:
+                raise PathboardError(f"{archive.name}: refusing member: {exc}") from None
     else:
         return  # a plain file: already where it belongs
 
