@@ -82,8 +82,8 @@ def test_wsss4luad_single_label_patches_from_file_names(tmp_path):
     assert d.tags == {"organ": "lung", "stain": "H&E", "group": "general"} and "general" in d.groups
 
     write_wsss4luad(tmp_path / "b")
-    for src in sorted(train.iterdir()):  # same names and sizes elsewhere: same hash
-        shutil.copyfile(src, tmp_path / "b" / "WSSS4LUAD" / "1.training" / src.name)
+    for src in sorted(train.iterdir()):  # same names, sizes and mtimes elsewhere: same hash
+        shutil.copy2(src, tmp_path / "b" / "WSSS4LUAD" / "1.training" / src.name)
     assert d.manifest(tmp_path / "b").hash == m.hash
     (train / "436221-512-777-[0, 0, 1].png").rename(train / "436221-512-777-[0, 1, 0].png")
     relabelled = d.manifest(tmp_path / "a")

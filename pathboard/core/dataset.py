@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image
 
 from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
+from pathboard.core.images import NOT_FOUND, open_rgb
 from pathboard.core.prompts import PromptSet, packaged_prompts
 
 IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -75,8 +77,10 @@ class Annotation:
 class Manifest:
     """The items of one dataset as found on disk, in a deterministic order.
 
-    ``hash`` covers every path, file size, label and split, so it is stable across runs and machines
-    and changes when any of them does.
+    ``hash`` covers every path, its file's size and modification time, label and split (see
+    :meth:`Dataset.manifest`), so it is stable across runs and changes when any of them does.
+    ``missing``: the items left out because their file is not there (vanished, or a broken link), each
+    with its reason.
     """
 
     root: Path
@@ -85,6 +89,7 @@ class Manifest:
     splits: list[str | None]
     hash: str
     meta: list[dict] = field(default_factory=list)
+    missing: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -172,7 +177,19 @@ class Dataset:
                                        + (f"; {how}" if how else ""))
         return path
 
-    def manifest(self, root: Path) -> Manifest:
+    def manifest(self, root: Path, verify: bool = False) -> Manifest:
+        """The items :meth:`records` lists, sorted by path, and their hash.
+
+        The hash covers the dataset id and classes, and per item its path, label, split and its file's
+        size and modification time (``st_mtime_ns``): an image rewritten in place with the same size gets
+        a new hash (a copy that does not keep modification times does too: its embeddings are recomputed).
+        ``verify``: also hash every file's content (sha256, read in 1 MiB blocks), which notices a change
+        even when size and modification time were restored, at the cost of reading every file.
+
+        An item whose file is missing (vanished, a broken link, or it cannot be stat'ed) is left out and
+        named in :attr:`Manifest.missing`, with one warning line on stderr; when every item is missing
+        the layout error is raised.
+        """
         base = self.locate(root)
         records = sorted(self.records(base), key=lambda r: r.path)
         if not records:
@@ -180,20 +197,37 @@ class Dataset:
         seen = {r.path for r in records}
         if len(seen) != len(records):
             raise DatasetNotFoundError(f"{self.id}: {len(records) - len(seen)} duplicate item(s) under {base}")
-        h = hashlib.sha256(f"{self.id}\n{','.join(self.classes)}\n".encode())
-        sizes: dict[str, int] = {}
+        files: dict[str, str] = {}  # file -> its facts for the hash, or why it is missing
+        gone: set[str] = set()
         for r in records:
             file = r.path.split("#", 1)[0]
-            if file not in sizes:
-                sizes[file] = os.stat(base / file).st_size
-            h.update(f"{r.path}\t{sizes[file]}\t{r.label}\t{r.split or ''}\n".encode())
-        return Manifest(base, [r.path for r in records], np.asarray([r.label for r in records], dtype=np.int64),
-                        [r.split for r in records], h.hexdigest(), [dict(r.meta) for r in records])
+            if file not in files:
+                try:
+                    files[file] = _file_facts(base / file, verify)
+                except OSError as exc:
+                    files[file] = NOT_FOUND if isinstance(exc, FileNotFoundError) else \
+                        f"cannot read it: {exc.strerror or type(exc).__name__}"
+                    gone.add(file)
+        missing = {r.path: files[f] for r in records if (f := r.path.split("#", 1)[0]) in gone}
+        kept = [r for r in records if r.path not in missing]
+        if missing:
+            first = next(iter(missing))
+            if not kept:
+                raise layout_error(self.id, base, self.layout,
+                                   f"no items: all {len(missing)} listed item(s) are missing, e.g. {first}: "
+                                   f"{missing[first]}")
+            what = f"{len(gone)} missing file(s)" if len(gone) == len(missing) else \
+                f"{len(missing)} item(s) of {len(gone)} missing file(s)"
+            print(f"warning: {self.id}: left out {what}, e.g. {first}: {missing[first]}", file=sys.stderr)
+        h = hashlib.sha256(f"{self.id}\n{','.join(self.classes)}\n".encode())
+        for r in kept:
+            h.update(f"{r.path}\t{files[r.path.split('#', 1)[0]]}\t{r.label}\t{r.split or ''}\n".encode())
+        return Manifest(base, [r.path for r in kept], np.asarray([r.label for r in kept], dtype=np.int64),
+                        [r.split for r in kept], h.hexdigest(), [dict(r.meta) for r in kept], missing)
 
     def open_image(self, base: Path, path: str) -> Image.Image:
-        """The RGB image of one item (runs in DataLoader workers)."""
-        with Image.open(base / path) as img:
-            return img.convert("RGB")
+        """The RGB image of one item (runs in DataLoader workers), by :func:`pathboard.core.images.open_rgb`."""
+        return open_rgb(base / path)
 
     def prompts(self) -> PromptSet:
         if not self.prompt_file:
@@ -204,10 +238,25 @@ class Dataset:
         return PromptSet.load(path)
 
 
+def _file_facts(file: Path, verify: bool) -> str:
+    """What the manifest hash covers of one file: size and st_mtime_ns, and with ``verify`` its sha256."""
+    st = os.stat(file)
+    facts = f"{st.st_size}\t{st.st_mtime_ns}"
+    if verify:
+        digest = hashlib.sha256()
+        with open(file, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+        facts += f"\t{digest.hexdigest()}"
+    return facts
+
+
 def image_files(folder: Path) -> list[str]:
-    """Names of the image files directly in ``folder``, sorted."""
+    """Names of the image files directly in ``folder``, sorted. A broken symbolic link with an image name is
+    listed too, so that the manifest reports it missing instead of leaving it out silently."""
     with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS))
+        return sorted(e.name for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS)
+                      and (e.is_file() or (e.is_symlink() and not e.is_dir())))
 
 
 @dataclass
@@ -230,9 +279,15 @@ class ImageFolderDataset(Dataset):
         if not present:
             expected = f"class folders {', '.join(str(base / c) for c in self.classes[:3])}, ..."
             raise layout_error(self.id, base, expected)
+        empty = []
         for label, cls in enumerate(self.classes):
             if cls in present:
-                yield from (Record(f"{cls}/{name}", label, self.split) for name in image_files(base / cls))
+                names = image_files(base / cls)
+                if not names:
+                    empty.append(cls)
+                yield from (Record(f"{cls}/{name}", label, self.split) for name in names)
+        if empty:
+            print(f"warning: {self.id}: empty class folder(s): {', '.join(empty)}", file=sys.stderr)
 
 
 @dataclass

@@ -168,6 +168,9 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
             images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
         if dataset.id in images and images[dataset.id].failed:
             summary.failed_files[dataset.id] = dict(images[dataset.id].failed)
+        missing = getattr(manifest, "missing", None)  # listed, then gone (a broken link): counted, not fatal
+        if missing:
+            summary.failed_files.setdefault(dataset.id, {}).update(missing)
         perturbed = {}  # (perturbation, seed) -> Embedded, of this dataset's images
         for key in dict.fromkeys((name, c.inputs.perturbation_seed) for c in cells for name in c.inputs.perturbations):
             perturbed[key] = embedder.images(dataset, manifest, *key)

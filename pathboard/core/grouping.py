@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pathboard.core.errors import PathboardError
+from pathboard.core.images import open_rgb
 from pathboard.core.paths import cache_root
 
 SIZE = 32  # images are reduced to SIZE x SIZE
@@ -75,10 +77,9 @@ def reduce_image(img: Image.Image) -> np.ndarray:
 
 
 def load(path: Path) -> np.ndarray:
-    """:func:`reduce_image` of an image file (a JPEG is decoded at the smallest scale that is at least SIZE)."""
-    with Image.open(path) as img:
-        img.draft("RGB", (SIZE, SIZE))
-        return reduce_image(img)
+    """:func:`reduce_image` of an image file read by :func:`pathboard.core.images.open_rgb` (a JPEG is decoded
+    at the smallest scale that is at least SIZE). Raises its one-line PathboardError for a file it refuses."""
+    return reduce_image(open_rgb(path, draft=(SIZE, SIZE)))
 
 
 def _dct(n: int = WINDOW) -> np.ndarray:
@@ -255,8 +256,11 @@ def _cache_key(base: Path, paths: Sequence[str], threshold: int) -> str:
     h = hashlib.sha256(f"near-duplicates v{VERSION} {SIZE} {FREQS} {ANGLE_STEP} {MAX_ANGLE} {ZOOM_STEP} "
                        f"{MAX_CROP_ANGLE} {threshold} {MAX_GROUP} {MIN_THRESHOLD}\n{base.resolve()}\n".encode())
     for p in paths:
-        st = os.stat(base / p)
-        h.update(f"{p}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        try:
+            st = os.stat(base / p)
+            h.update(f"{p}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except OSError:  # a missing file (the manifest reports it) is its own group
+            h.update(f"{p}\tmissing\n".encode())
     return h.hexdigest()[:32]
 
 
@@ -278,9 +282,16 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
     if len(paths) > 2000:
         print(f"{what or base}: grouping {len(paths):,} images into near-duplicate groups (once; cached under "
               f"{cached.parent})", file=sys.stderr)
-    reduced = np.stack([load(base / p) for p in paths])
-    first = group_images(reduced, threshold)
-    groups = {p: paths[r] for p, r in zip(paths, first)}
+    readable, reduced = [], []
+    for p in paths:  # a file that cannot be read is its own group (the manifest or the embedding reports it)
+        try:
+            reduced.append(load(base / p))
+            readable.append(p)
+        except PathboardError:
+            pass
+    first = group_images(np.stack(reduced), threshold) if reduced else []
+    groups = {p: p for p in paths}
+    groups.update({p: readable[r] for p, r in zip(readable, first)})
     try:  # a read-only cache only costs the recomputation
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.tmp")

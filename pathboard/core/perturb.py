@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from pathboard.core.errors import unknown_id
+from pathboard.core.images import open_rgb
 
 VERSION = 1  # bump when any perturbation's output changes: it is part of the cache key
 
@@ -133,8 +134,7 @@ def resolve(names: Iterable[str]) -> list[Perturbation]:
 
 
 def _open_rgb(root: Path, path: str) -> Image.Image:
-    with Image.open(root / path) as img:
-        return img.convert("RGB")
+    return open_rgb(root / path)
 
 
 class PerturbedOpen:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from pathboard import hookimpl
 from pathboard.core.dataset import Dataset, Record, image_files, layout_error
+from pathboard.core.images import open_rgb
 
 CLASSES = ["0_N", "1_PB", "2_UDH", "3_FEA", "4_ADH", "5_DCIS", "6_IC"]
 SPLITS = ("train", "val", "test")
@@ -43,12 +44,9 @@ class BRACS(Dataset):
                                      (("group", slide.group(1)),) if slide else ())
 
     def open_image(self, base: Path, path: str) -> Image.Image:
-        # RoIs are up to tens of thousands of pixels a side at 40x: beyond PIL's decompression-bomb limit
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            return super().open_image(base, path)
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
+        # RoIs are up to tens of thousands of pixels a side at 40x: beyond pathboard's default pixel cap and
+        # PIL's decompression-bomb limit, so no cap by default (PATHBOARD_MAX_PIXELS still sets one)
+        return open_rgb(base / path, max_pixels=0)
 
 
 @hookimpl

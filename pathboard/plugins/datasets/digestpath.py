@@ -29,6 +29,7 @@ from PIL import Image
 from pathboard import hookimpl
 from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.images import orientation, turned
 from pathboard.core.masks import IGNORE, mask_to_grid
 
 CLASSES = ["benign", "malignant"]
@@ -76,12 +77,14 @@ class DigestPath(Dataset):
         if mask is None:
             return np.full(grid_shape, benign, dtype=np.int64)
         with Image.open(base / path) as img:
-            size = img.size
+            size, turn = img.size, orientation(img)
         with Image.open(mask) as m:
             m = m.convert("L")
             if m.size != size:  # masks are pixel-aligned with their image; resample one that is not
                 m = m.resize(size, Image.NEAREST)
-            lesion = np.asarray(m) > 127
+            # open_image turns an image upright by its EXIF orientation: the mask, aligned with the stored
+            # pixels, turns with it
+            lesion = np.asarray(turned(m, turn)) > 127
         grid = mask_to_grid(lesion.astype(np.int8), grid_shape, cell_size0)
         return np.select([grid == 1, grid == 0], [malignant, benign], IGNORE)
 

@@ -50,9 +50,9 @@ class PairsDataset(Dataset):
         """Per item of ``manifest`` (manifest order), its captions."""
         return [json.loads(m.get(CAPTIONS, "[]")) for m in manifest.meta]
 
-    def manifest(self, root: Path) -> Manifest:
+    def manifest(self, root: Path, verify: bool = False) -> Manifest:
         """The image manifest, its hash also covering every caption (they are this dataset's labels)."""
-        m = super().manifest(root)
+        m = super().manifest(root, verify=verify)
         h = hashlib.sha256(m.hash.encode())
         for meta in m.meta:
             h.update(meta.get(CAPTIONS, "[]").encode() + b"\n")
