@@ -191,6 +191,77 @@ def download(ids, data_root):
         click.echo(f"{dataset.id}: {len(manifest)} items in {manifest.root}")
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _cache(cache_dir):
+    from pathlib import Path
+
+    from pathboard.core.cache import EmbeddingCache
+    from pathboard.core.paths import cache_root
+
+    return EmbeddingCache(Path(cache_dir) if cache_dir else cache_root())
+
+
+CACHE_DIR = click.option("--cache-dir", envvar="PATHBOARD_CACHE",
+                         help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
+
+
+@cli.group()
+def cache():
+    """Show, check and clean the embedding cache."""
+
+
+@cache.command(name="ls")
+@CACHE_DIR
+def cache_ls(cache_dir):
+    """Size of the cache per model, dataset and kind of embedding."""
+    store = _cache(cache_dir)
+    rows = store.summary()
+    if len(rows) <= 1:
+        click.echo(f"the cache at {store.root} is empty")
+        return
+    click.echo(f"{'model':24} {'dataset':28} {'kind':8} {'entries':>8} {'size':>10}")
+    for r in rows:
+        if r["total"]:
+            click.echo(f"{'total':24} {'':28} {'':8} {r['entries']:>8} {_size(r['bytes']):>10}  ({store.root})")
+        else:
+            click.echo(f"{r['model'] or '?':24} {r['dataset'] or '-':28} {r['kind']:8} {r['entries']:>8} "
+                       f"{_size(r['bytes']):>10}")
+
+
+@cache.command(name="verify")
+@CACHE_DIR
+@click.option("--quick", is_flag=True, help="check sizes and headers only, not every file's sha256")
+def cache_verify(cache_dir, quick):
+    """Check every entry against its stored checksum; corrupt entries are removed (they are recomputed
+    when next needed)."""
+    checked, removed = _cache(cache_dir).verify(full=not quick)
+    for key, reason in removed:
+        click.echo(f"removed {key[:12]}: {reason}")
+    click.echo(f"{checked} entr{'y' if checked == 1 else 'ies'} checked, {len(removed)} corrupt removed")
+
+
+@cache.command(name="prune")
+@CACHE_DIR
+@click.option("--older-than", type=click.FloatRange(0), default=None, metavar="DAYS",
+              help="also remove entries not read for more than DAYS days")
+@click.option("--dry-run", is_flag=True, help="only list what would be removed")
+def cache_prune(cache_dir, older_than, dry_run):
+    """Remove entries written by older pathboard versions, stale temporary entries of killed runs and,
+    with --older-than, entries not used for a while."""
+    removed = _cache(cache_dir).prune(older_than_days=older_than, dry_run=dry_run)
+    for key, why, size in removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {key[:40]} ({why}, {_size(size)})")
+    total = sum(size for _, _, size in removed)
+    click.echo(f"{len(removed)} entr{'y' if len(removed) == 1 else 'ies'}, {_size(total)}"
+               f"{' would be freed' if dry_run else ' freed'}")
+
+
 @cli.command()
 @click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="newest runs to list")

@@ -199,3 +199,26 @@ def test_archives_drop_setuid_bits_and_refuse_device_nodes(tmp_path):
     with pytest.raises(PathboardError, match="device node"):
         extract(_tar_with(tmp_path / "b", node), tmp_path / "dev")
     assert not (tmp_path / "dev" / "set" / "disk").exists()
+
+
+def test_cache_ls_verify_and_prune_from_the_command_line(tmp_path, tiny_hub, shared_data):
+    cache = tmp_path / "cache"
+    env = {"PATHBOARD_CACHE": str(cache)}
+    ran = pathboard("run", "--models", "quiltnet-b32", "--tasks", "zeroshot", *CRC, "--data-root", shared_data,
+                    "--db", tmp_path / "pb.duckdb", env=env)
+    assert ran.returncode == 0, ran.stderr
+    listed = pathboard("cache", "ls", env=env)
+    assert listed.returncode == 0 and "quiltnet-b32" in listed.stdout and "crc-val-he-7k" in listed.stdout
+    assert "total" in listed.stdout
+    npy = next(p for p in (cache / "embeddings").rglob("embeddings.npy")
+               if "tmp" not in p.relative_to(cache).parts and p.stat().st_size > 1024)
+    data = bytearray(npy.read_bytes())
+    data[-1] ^= 0xFF  # same size, one byte flipped: only the full checksum sees it
+    npy.write_bytes(bytes(data))
+    checked = pathboard("cache", "verify", env=env)
+    assert checked.returncode == 0 and "1 corrupt removed" in checked.stdout and "sha256" in checked.stdout
+    dry = pathboard("cache", "prune", "--older-than", "0", "--dry-run", env=env)
+    assert dry.returncode == 0 and "would remove" in dry.stdout and "would be freed" in dry.stdout
+    pruned = pathboard("cache", "prune", "--older-than", "0", env=env)
+    assert pruned.returncode == 0 and " freed" in pruned.stdout
+    assert "is empty" in pathboard("cache", "ls", env=env).stdout

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from pathboard.core.cache import EmbeddingCache, cache_key
 from pathboard.core.errors import PathboardError
+from pathboard.core.images import open_rgb
 from pathboard.core.task import tiled_items
 from pathboard.core.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
 
@@ -45,8 +46,7 @@ class ImageFiles(torch.utils.data.Dataset):
 
 
 def _open_rgb(root: Path, path: str) -> Image.Image:
-    with Image.open(root / path) as img:
-        return img.convert("RGB")
+    return open_rgb(root / path)
 
 
 def _collate(batch):
@@ -215,7 +215,7 @@ class Embedder:
             self.embed_seconds += time.perf_counter() - start
             self.images_embedded += len(manifest) - len(failed)
             self.image_forwards += forwards
-            hit = self.cache.get(key)
+            hit = self.cache.read_back(key)
         embeddings, meta = hit
         failed = dict(meta.get("failed", {}))
         if failed and perturbation is None:  # said once, for the clean images
@@ -240,7 +240,7 @@ class Embedder:
         if hit is None:
             self.cache.put(key, self.load_model().encode_texts(texts).numpy(),
                            {"model": self.spec.id, "texts": len(texts)})
-            hit = self.cache.get(key)
+            hit = self.cache.read_back(key)
         return np.asarray(hit[0])
 
     def has_facts(self) -> bool:
@@ -271,7 +271,7 @@ class Embedder:
         hit = self.cache.get(key)
         if hit is None and tiling.window:
             self._embed_windows(dataset, manifest, path, tiling, key)
-            hit = self.cache.get(key)
+            hit = self.cache.read_back(key)
         if hit is None:
             slide = open_slide(file)
             grid = tile_grid(slide, tiling, name=path)
@@ -287,7 +287,7 @@ class Embedder:
             tiles = DataLoader(SlideTiles(file, grid, tiling.size, model.preprocess), batch_size=self.batch_size,
                                num_workers=self.workers)
             self._embed_batches(model, tiles, key, len(grid.coords), meta, f"{self.spec.id} x {path}")
-            hit = self.cache.get(key)
+            hit = self.cache.read_back(key)
         embeddings, meta = hit
         coords = np.asarray(meta["coords"], dtype=np.int64).reshape(-1, 2)
         keep = finite_rows(embeddings)
