@@ -44,6 +44,8 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
 @click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")
+@click.option("--verify", is_flag=True, help="hash every file's content into the manifest (slower), not only its "
+              "size and modification time, so any changed file is re-embedded")
 @click.option("--assume-mpp", multiple=True, metavar="DATASET=MPP",
               help="tile DATASET's slides that lack resolution metadata as if scanned at MPP µm/px (recorded "
                    "with the cells; repeatable)")

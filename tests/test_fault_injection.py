@@ -3,6 +3,7 @@ cache. Each test prints its figure (``pytest -s tests/test_fault_injection.py`` 
 reliability section quotes them)."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -101,3 +102,63 @@ def test_a_full_disk_for_the_cache_is_one_line_and_leaves_nothing_half_written(t
         print(f"\nfull disk: the run said {said[:90]!r}..., {len(half)} half-written entries")
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def bad_image_corpus(folder: Path, source: Path) -> tuple[dict[str, str], list[str]]:
+    """A folder dataset beside real CRC patches: (file -> what must be said of it, files that must be read)."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = Image.open(source).convert("RGB")
+    good, bad = [], {}
+    for cls in ("TUM", "STR"):
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+    (folder / "EMPTY").mkdir()
+    odd = {
+        "sixteen.png": Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 200),
+        "float.tif": Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.float32) / 7.0),
+        "palette.png": rgb.convert("P"), "bilevel.png": rgb.convert("1"), "cmyk.jpg": rgb.convert("CMYK"),
+        "rgba.png": rgb.convert("RGBA"),
+    }
+    for name, img in odd.items():
+        img.save(folder / "TUM" / name)
+        good.append(f"TUM/{name}")
+    exif = rgb.getexif()
+    exif[0x0112] = 6
+    rgb.save(folder / "STR" / "rotated.jpg", exif=exif)
+    good.append("STR/rotated.jpg")
+    rgb.save(folder / "STR" / "plain.png")
+    good.append("STR/plain.png")
+    (folder / "STR" / "empty.png").write_bytes(b"")
+    bad["STR/empty.png"] = "cannot read image"
+    (folder / "STR" / "text.png").write_text("not an image")
+    bad["STR/text.png"] = "cannot read image"
+    data = (folder / "STR" / "plain.png").read_bytes()
+    (folder / "STR" / "truncated.png").write_bytes(data[: len(data) // 3])
+    bad["STR/truncated.png"] = "cannot read image"
+    Image.new("1", (3000, 3000)).save(folder / "STR" / "huge.png")  # 9 Mpx in a few KiB
+    bad["STR/huge.png"] = "image too large"
+    (folder / "STR" / "vanished.png").symlink_to(folder / "nowhere.png")
+    bad["STR/vanished.png"] = "file not found (vanished or a broken link)"
+    return bad, good
+
+
+def test_a_corpus_of_bad_images_is_named_and_the_rest_is_scored(tmp_path, tiny_hub, shared_data):
+    folder = tmp_path / "corpus"
+    bad, good = bad_image_corpus(folder, next((shared_data / "CRC-VAL-HE-7K" / "TUM").iterdir()))
+    db = tmp_path / "pb.duckdb"
+    out = pathboard("run", "--models", "quiltnet-b32", "--datasets", f"folder:{folder}", "--tasks", "zeroshot",
+                    "--prompt-modes", "single", "--workers", "1", "--db", db,
+                    env={"PATHBOARD_CACHE": str(tmp_path / "cache"), "PATHBOARD_MAX_PIXELS": "4000000"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr
+    assert "empty class folder(s): EMPTY" in out.stderr
+    skipped = duckdb.connect(str(db), read_only=True).execute("SELECT skipped_files FROM runs").fetchone()[0]
+    counted = json.loads(skipped)[f"folder:{folder}"]
+    for path, said in bad.items():
+        assert said in counted[path], (path, counted.get(path))
+    (n,), = duckdb.connect(str(db), read_only=True).execute(
+        "SELECT DISTINCT n FROM leaderboard WHERE metric = 'accuracy'").fetchall()
+    assert n == len(good)
+    print(f"\n{len(bad) + len(good)} odd images: {len(bad)} refused and named in the run record, {len(good)} read "
+          f"(16-bit, float, palette, 1-bit, CMYK, RGBA, EXIF-rotated, plain) and scored")

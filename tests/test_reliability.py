@@ -222,3 +222,26 @@ def test_cache_ls_verify_and_prune_from_the_command_line(tmp_path, tiny_hub, sha
     pruned = pathboard("cache", "prune", "--older-than", "0", env=env)
     assert pruned.returncode == 0 and " freed" in pruned.stdout
     assert "is empty" in pathboard("cache", "ls", env=env).stdout
+
+
+def test_verify_notices_a_changed_image_even_with_its_size_and_mtime_restored(tmp_path, tiny_hub, shared_data):
+    import shutil
+
+    folder = tmp_path / "set"
+    for cls in ("TUM", "STR"):
+        shutil.copytree(shared_data / "CRC-VAL-HE-7K" / cls, folder / cls)
+    env = {"PATHBOARD_CACHE": str(tmp_path / "cache")}
+    args = ["run", "--models", "quiltnet-b32", "--datasets", f"folder:{folder}", "--tasks", "zeroshot",
+            "--prompt-modes", "single", "--workers", "0", "--db", tmp_path / "pb.duckdb"]
+    assert pathboard(*args, env=env).returncode == 0  # both manifests (with and without content hashes) cached
+    assert pathboard(*args, "--verify", env=env).returncode == 0
+    image = sorted((folder / "TUM").iterdir())[0]
+    stat = image.stat()
+    data = bytearray(image.read_bytes())
+    data[-100:] = bytes(255 - b for b in data[-100:])  # new pixels, same size
+    image.write_bytes(bytes(data))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the old modification time
+    plain = pathboard(*args, env=env)
+    assert " 0 image batch(es) embedded" in plain.stderr  # size and mtime alone cannot see it
+    verified = pathboard(*args, "--verify", env=env)
+    assert verified.returncode == 0 and " 0 image batch(es) embedded" not in verified.stderr

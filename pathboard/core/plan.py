@@ -45,6 +45,8 @@ class RunConfig:
     options: dict | tuple = ()
     #: ("DATASET=MPP", ...): slides of DATASET without resolution metadata are tiled as if at MPP µm/px
     assume_mpp: tuple[str, ...] = ()
+    #: hash every file's content into its dataset's manifest (size and mtime always are)
+    verify: bool = False
 
 
 @dataclass
@@ -188,7 +190,7 @@ def plan(cfg: RunConfig) -> Plan:
         skipped.append(str(exc))
     for d in (d for d in datasets if root or d.id in selected.parameterised):
         try:
-            manifests[d.id] = d.manifest(root)
+            manifests[d.id] = _manifest(d, root, cfg.verify)
         except PathboardError as exc:
             if datasets_explicit:
                 raise
@@ -211,7 +213,8 @@ def plan(cfg: RunConfig) -> Plan:
                     not_applicable.append((t.id, d.id, reason[len(d.id) + 1:]))
                 continue
             inputs = t.inputs(d, manifests[d.id])
-            reason = t.check(d, manifests[d.id]) or _resolve_others(t, d, inputs, root, manifests, run_datasets)
+            reason = t.check(d, manifests[d.id]) or _resolve_others(t, d, inputs, root, manifests, run_datasets,
+                                                                    cfg.verify)
             capable = []
             for m in (m for m in models if m.id in weights):
                 missing = set(t.requires) - set(m.capabilities)
@@ -233,7 +236,14 @@ def plan(cfg: RunConfig) -> Plan:
                 assumed)
 
 
-def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_datasets: dict) -> str | None:
+def _manifest(dataset, root, verify: bool):
+    """The dataset's manifest; with ``verify`` its files' content is hashed too (a plugin's own
+    ``manifest`` that predates the parameter is called as before)."""
+    return dataset.manifest(root, verify=True) if verify else dataset.manifest(root)
+
+
+def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_datasets: dict,
+                    verify: bool = False) -> str | None:
     """Find the manifests of the other datasets a cell reads; the reason it cannot run, or None."""
     for other_id, role in inputs.images.items():
         if other_id == dataset.id:
@@ -243,7 +253,7 @@ def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_da
             try:
                 if root is None:
                     raise PathboardError("no data root: pass --data-root DIR or set PATHBOARD_DATA")
-                manifests[other_id] = other.manifest(root)
+                manifests[other_id] = _manifest(other, root, verify)
             except PathboardError as exc:
                 return f"{task.id} on {dataset.id} {role or 'reads ' + other_id}, which is not available: {exc}"
         run_datasets.setdefault(other_id, other)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,16 +74,23 @@ class FolderDataset(_Generic, Dataset):
         return f"{self.folder}/<CLASS>/**/*{{{','.join(IMAGE_EXTENSIONS)}}}"
 
     def records(self, base: Path) -> Iterable[Record]:
+        empty = []
         for label, cls in enumerate(self.classes):
             folder = base / cls
             if not folder.is_dir():
                 continue
+            found = 0
             for dirpath, dirnames, filenames in os.walk(folder):
                 dirnames[:] = sorted(d for d in dirnames if _visible(d))
                 rel = Path(dirpath).relative_to(base).as_posix()
                 for name in sorted(filenames):
                     if _visible(name) and name.lower().endswith(IMAGE_EXTENSIONS):
+                        found += 1
                         yield Record(f"{rel}/{name}", label)
+            if not found:
+                empty.append(cls)
+        if empty:  # a class with nothing to score is said, never silently dropped
+            print(f"warning: {self.id}: empty class folder(s): {', '.join(empty)}", file=sys.stderr)
 
 
 def folder_dataset(path: str | Path) -> FolderDataset:
