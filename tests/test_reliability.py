@@ -245,3 +245,28 @@ def test_verify_notices_a_changed_image_even_with_its_size_and_mtime_restored(tm
     assert " 0 image batch(es) embedded" in plain.stderr  # size and mtime alone cannot see it
     verified = pathboard(*args, "--verify", env=env)
     assert verified.returncode == 0 and " 0 image batch(es) embedded" not in verified.stderr
+
+
+def test_an_append_that_races_a_merge_is_kept_for_the_next_one(tmp_path, monkeypatch):
+    import json as _json
+
+    from pathboard.core.store import Store
+
+    store = Store(tmp_path / "pb.duckdb")
+    store.settle()
+    store._append_journal([("INSERT INTO runs (run_id) VALUES (?)", ["r1"])])
+    merge = Store._merge
+
+    def racing(self, con, files):  # the journal's owner appends right after the merger read the file
+        out = merge(self, con, files)
+        with open(files[0], "a") as f:
+            f.write(_json.dumps({"id": "late", "stmts": [["INSERT INTO runs (run_id) VALUES (?)", ["r2"]]]}) + "\n")
+        return out
+
+    monkeypatch.setattr(Store, "_merge", racing)
+    store.settle()
+    monkeypatch.setattr(Store, "_merge", merge)
+    assert store.pending()  # the grown file was not removed
+    store.settle()
+    assert not store.pending()
+    assert sorted(q(tmp_path / "pb.duckdb", "SELECT run_id FROM runs")) == [("r1",), ("r2",)]

@@ -199,16 +199,31 @@ class Store:
         """Journal files waiting to be merged (this and other processes')."""
         return sorted(self.journal.glob("*.jsonl")) if self.journal.is_dir() else []
 
-    def _merge(self, con) -> list[str]:
-        """Replay every journalled transaction not applied yet, inside ``con``'s open transaction; the
-        files are removed by the caller after the commit. Returns the ids replayed."""
-        files = self.pending()
+    def _claim(self) -> list[Path]:
+        """Move every journal file aside under a new name (still ``*.jsonl``) before reading it: a process
+        that appends meanwhile opens its own name afresh, so nothing it writes can be removed unread."""
+        claimed = []
+        for file in self.pending():
+            target = file.with_name(f"{file.stem.split('.', 1)[0]}.{uuid.uuid4().hex[:8]}.jsonl")
+            try:
+                file.rename(target)
+            except OSError:
+                continue
+            claimed.append(target)
+        return claimed
+
+    def _merge(self, con, files: list[Path]) -> tuple[list[str], dict[Path, int]]:
+        """Replay every journalled transaction of ``files`` not applied yet, inside ``con``'s open
+        transaction; (ids replayed, bytes read per file). The caller removes a file after the commit only
+        if it still has exactly the bytes read (an append that raced the claim keeps it for next time)."""
         if not files:
-            return []
+            return [], {}
         applied = {r[0] for r in con.execute("SELECT id FROM journal_applied").fetchall()}
-        replayed = []
+        replayed, sizes = [], {}
         for file in files:
-            for raw in file.read_text().splitlines():
+            data = file.read_bytes()
+            sizes[file] = len(data)
+            for raw in data.decode("utf-8", errors="replace").splitlines():
                 try:
                     entry = json.loads(raw)
                 except ValueError:
@@ -220,7 +235,7 @@ class Store:
                 con.execute("INSERT INTO journal_applied VALUES (?, ?)", [entry["id"], now()])
                 applied.add(entry["id"])
                 replayed.append(entry["id"])
-        return replayed
+        return replayed, sizes
 
     def _write(self, sql_and_params: list[tuple[str, list]], patience: float | None = None) -> bool:
         """One transaction: committed (True), or journalled while another process holds the file (False;
@@ -235,12 +250,12 @@ class Store:
             if sql_and_params:
                 self._append_journal(sql_and_params)
             return False
-        files = self.pending()
+        files = self._claim()
         try:
             con.execute("BEGIN")
             if not self._schema_ready:
                 con.execute(SCHEMA)
-            merged = self._merge(con)
+            merged, sizes = self._merge(con, files)
             for sql, params in sql_and_params:
                 con.execute(sql, params)
             self._mark_interrupted(con)
@@ -248,8 +263,12 @@ class Store:
             self._schema_ready = True
         finally:
             con.close()
-        for file in files:
-            file.unlink(missing_ok=True)
+        for file, size in sizes.items():
+            try:
+                if file.stat().st_size == size:
+                    file.unlink()
+            except OSError:
+                pass
         for entry in (e for e in merged if e in self._mine):
             cells = self._mine.pop(entry)
             self.committed += cells
