@@ -119,6 +119,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         print(f"error: {summary.errors[-1]}", file=sys.stderr)
     artifacts = Path(cfg.db).resolve().parent / "pathboard-artifacts" / run_id
     status = "failed"
+    settled = True
     embedders = []
     try:
         for model_id in dict.fromkeys(c.model.id for c in p.cells):
@@ -137,7 +138,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                     summary.errors.append(f"{model_id} x {dataset_id}: {_one_line(exc)}")
                     print(f"error: {summary.errors[-1]}", file=sys.stderr)
         status = "finished" if not summary.errors else "finished with errors"
-        store.flush()  # cells journalled while a reader held the file go in before the comparisons read them
+        settled = store.flush()  # cells journalled while a reader held the file go in before the comparisons
         compare_latest(store)
         rank_latest(store)
     except KeyboardInterrupt:
@@ -147,7 +148,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         summary.image_forwards = sum(e.image_forwards for e in embedders)
         store.finish_run(run_id, status, summary.image_forwards, summary.skipped + summary.errors,
                          summary.failed_files)
-        if status != "interrupted":
+        if status != "interrupted" and settled:  # the run record itself (a reader that outlasted the wait: not again)
             store.flush()
         summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
     return summary
