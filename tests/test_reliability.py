@@ -270,3 +270,19 @@ def test_an_append_that_races_a_merge_is_kept_for_the_next_one(tmp_path, monkeyp
     store.settle()
     assert not store.pending()
     assert sorted(q(tmp_path / "pb.duckdb", "SELECT run_id FROM runs")) == [("r1",), ("r2",)]
+
+
+def test_cells_of_a_reader_that_outlasts_the_run_are_merged_by_the_next_command(tmp_path, tiny_hub, shared_data):
+    db, env = tmp_path / "pb.duckdb", {"PATHBOARD_CACHE": str(tmp_path / "cache"), "PATHBOARD_LOCK_WAIT": "2"}
+    args = ["run", "--models", "quiltnet-b32", "--tasks", "zeroshot", *CRC, "--data-root", shared_data, "--db", db]
+    assert pathboard(*args, env=env).returncode == 0
+    reader = hold(db, 25)
+    run = pathboard(*args, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "more wait in its journal" in run.stderr and "merged by the next pathboard command" in run.stderr
+    reader.wait()
+    listed = pathboard("runs", "--db", db)
+    assert listed.returncode == 0, listed.stderr
+    (n, distinct), = q(db, "SELECT count(*), count(DISTINCT (run_id, task, variant, prompt_mode)) FROM cells")
+    assert n == distinct == 2  # both runs' cells, once each
+    assert [s for (s,) in q(db, "SELECT status FROM runs")] == ["finished", "finished"]
