@@ -243,3 +243,20 @@ def test_truncated_images_entry_is_recomputed_by_the_next_run(tmp_path, tiny_hub
     con.close()
     assert forwards[-1] > 0  # the images were embedded again
     assert (images[0] / "embeddings.npy").stat().st_size > 200
+
+
+def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path):
+    from pathboard.core.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path)
+    old, fresh = (cache.root / "partial" / name / "shard-000000000" for name in ("a" * 64, "b" * 64))
+    for shard in (old, fresh):
+        shard.mkdir(parents=True)
+        (shard / "failed.json").write_text("{}")
+    stale = time.time() - 3 * 86400
+    for path in (old, old / "failed.json", old.parent):
+        os.utime(path, (stale, stale))
+    assert not list(cache.entries())  # shards are not cache entries
+    removed = cache.prune()
+    assert [(key, why) for key, why, _ in removed] == [(f"partial/{'a' * 64}", "unfinished shards of an interrupted run")]
+    assert not old.parent.exists() and fresh.exists()

@@ -162,3 +162,46 @@ def test_a_corpus_of_bad_images_is_named_and_the_rest_is_scored(tmp_path, tiny_h
     assert n == len(good)
     print(f"\n{len(bad) + len(good)} odd images: {len(bad)} refused and named in the run record, {len(good)} read "
           f"(16-bit, float, palette, 1-bit, CMYK, RGBA, EXIF-rotated, plain) and scored")
+
+
+def images_entry(cache: Path, dataset: str):
+    import numpy as np
+
+    for meta in (cache / "embeddings").glob("*/*/meta.json"):
+        info = json.loads(meta.read_text())
+        if info.get("dataset") == dataset and "rows" in info and not info.get("perturbation"):
+            return np.load(meta.parent / "embeddings.npy")
+    raise AssertionError(f"no images entry of {dataset} in {cache}")
+
+
+def test_a_killed_embedding_resumes_from_its_last_complete_shard(tmp_path, tiny_hub, shared_data):
+    import numpy as np
+
+    args = ["run", "--models", "quiltnet-b32", "--datasets", "lc25000-lung", "--tasks", "zeroshot", "--prompt-modes",
+            "single", "--workers", "0", "--batch-size", "50", "--data-root", str(shared_data)]
+    shard_env = {"PATHBOARD_SHARD_ROWS": "100"}  # 600 images: 6 shards of 2 batches
+    reference = pathboard(*args, "--db", tmp_path / "ref.duckdb",
+                          env={**shard_env, "PATHBOARD_CACHE": str(tmp_path / "ref-cache")})
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    cache, db = tmp_path / "cache", tmp_path / "pb.duckdb"
+    env = {**os.environ, **shard_env, "PATHBOARD_CACHE": str(cache)}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "pathboard"), *args, "--db", str(db)],
+                            stderr=subprocess.DEVNULL, env=env)
+    partial = cache / "embeddings" / "partial"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(partial.glob("*/shard-*/failed.json"))) < 2:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    complete = len(list(partial.glob("*/shard-*/failed.json")))
+    assert 2 <= complete < 6
+    resumed = subprocess.run([str(Path(sys.executable).parent / "pathboard"), *args, "--db", str(db)],
+                             capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (forwards,), = duckdb.connect(str(db), read_only=True).execute(
+        "SELECT image_forwards FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()
+    assert forwards == 2 * (6 - complete)  # only the shards not complete at the kill are embedded again
+    assert np.array_equal(images_entry(cache, "lc25000-lung"), images_entry(tmp_path / "ref-cache", "lc25000-lung"))
+    assert not list(partial.glob("*/shard-*"))  # the shards are gone once the entry is published
+    print(f"\nkilled after {complete} of 6 shards: resumed with {6 - complete} shard(s) embedded, "
+          f"bit-identical embeddings")

@@ -280,7 +280,7 @@ class EmbeddingCache:
         if not self.root.is_dir():
             return
         for shard in sorted(self.root.iterdir()):
-            if shard.name == "tmp" or not shard.is_dir():
+            if shard.name in ("tmp", "partial") or not shard.is_dir():  # not entries: temp dirs, resumable shards
                 continue
             for d in sorted(shard.iterdir()):
                 if d.is_dir():
@@ -363,7 +363,9 @@ class EmbeddingCache:
               dry_run: bool = False) -> list[tuple[str, str, int]]:
         """Remove entries written by older code (``formats``: meta without ``integrity`` whose ``format`` is
         missing or not FORMAT, or a recorded ``format`` below FORMAT), entries not used for more than
-        ``older_than_days`` (when given) and stale temp dirs; [(key or tmp/<name>, why, bytes)].
+        ``older_than_days`` (when given), stale temp dirs and the resumable shards of runs that never finished
+        (untouched for a day, or for ``older_than_days`` if longer); [(key, tmp/<name> or partial/<key>, why,
+        bytes)].
         ``dry_run`` only lists them."""
         cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
         out: list[tuple[str, str, int]] = []
@@ -382,4 +384,11 @@ class EmbeddingCache:
             out.append((f"tmp/{d.name}", "stale temp dir", _tree_bytes(d)))
             if not dry_run:
                 _remove(d)
+        partial_cutoff = time.time() - 86400 if cutoff is None else min(cutoff, time.time() - 86400)
+        for d in sorted((self.root / "partial").glob("*")) if (self.root / "partial").is_dir() else []:
+            newest = max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.rglob("*"))])
+            if newest <= partial_cutoff:  # shards of a run that never finished, untouched for a day
+                out.append((f"partial/{d.name}", "unfinished shards of an interrupted run", _tree_bytes(d)))
+                if not dry_run:
+                    _remove(d)
         return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +27,30 @@ from pathboard.core.errors import PathboardError
 from pathboard.core.images import open_rgb
 from pathboard.core.task import tiled_items
 from pathboard.core.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
+
+#: rows per shard of a dataset's image embeddings: a killed run redoes at most one shard
+SHARD_ROWS = 4096
+
+
+def shard_rows() -> int:
+    """Rows per shard (``PATHBOARD_SHARD_ROWS`` overrides ``SHARD_ROWS``)."""
+    try:
+        return max(1, int(os.environ.get("PATHBOARD_SHARD_ROWS", SHARD_ROWS)))
+    except ValueError:
+        raise PathboardError(f"PATHBOARD_SHARD_ROWS={os.environ['PATHBOARD_SHARD_ROWS']!r}: give a whole number "
+                             "of rows") from None
+
+
+class _Shard:
+    """One shard's rows in memory (a few thousand embeddings); rows never written stay NaN."""
+
+    def __init__(self, rows: int):
+        self.array = np.full((rows, 0), np.nan, dtype=np.float32)
+
+    def write(self, start: int, array: np.ndarray) -> None:
+        if not self.array.shape[1]:
+            self.array = np.full((len(self.array), array.shape[1]), np.nan, dtype=np.float32)
+        self.array[start:start + len(array)] = array
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -205,15 +230,16 @@ class Embedder:
                     "manifest": manifest.hash, "precision": self.runtime.precision, "rows": len(manifest),
                     "perturbation": parts.get("perturbation")}
             desc = f"{self.spec.id} x {dataset.id}" + (f" ({perturbation})" if perturbation else "")
-            model = self.load_model()
             start = time.perf_counter()
-            with self.cache.writer(key, len(manifest), meta) as write:
-                failed, forwards = embed_images(model, manifest.root, manifest.paths, write,
-                                                batch_size=self.batch_size, workers=self.workers,
-                                                desc=desc, open_image=open_image)
-                meta["failed"] = failed
+            embedded, failed, forwards = self._embed_in_shards(key, manifest, open_image, desc)
+            meta["failed"] = failed
+            with self.cache.writer(key, len(manifest), meta) as write:  # the shards, streamed into one entry
+                for first, array in self._shards(key):
+                    if array.shape[1]:
+                        write(first, array)
+            shutil.rmtree(self._partial(key), ignore_errors=True)
             self.embed_seconds += time.perf_counter() - start
-            self.images_embedded += len(manifest) - len(failed)
+            self.images_embedded += embedded
             self.image_forwards += forwards
             hit = self.cache.read_back(key)
         embeddings, meta = hit
@@ -242,6 +268,48 @@ class Embedder:
                            {"model": self.spec.id, "texts": len(texts)})
             hit = self.cache.read_back(key)
         return np.asarray(hit[0])
+
+    def _partial(self, key: str) -> Path:
+        return self.cache.root / "partial" / key
+
+    def _shards(self, key: str):
+        """(first row, [rows, D] array) of every published shard of ``key``, in row order (memory-mapped)."""
+        for folder in sorted(self._partial(key).glob("shard-*")):
+            if folder.is_dir() and not folder.name.endswith(".tmp"):
+                yield int(folder.name.split("-")[1]), np.load(folder / "embeddings.npy", mmap_mode="r")
+
+    def _embed_in_shards(self, key: str, manifest, open_image, desc: str) -> tuple[int, dict[str, str], int]:
+        """Embed the manifest's images in shards of ``SHARD_ROWS`` rows, each published atomically (its
+        embeddings and failed items) under ``<cache>/embeddings/partial/<key>/``, so a killed run resumes
+        from the last complete shard. Returns (images embedded now, failed items of every shard, forwards)."""
+        rows = shard_rows()
+        partial = self._partial(key)
+        partial.mkdir(parents=True, exist_ok=True)
+        embedded, failed, forwards = 0, {}, 0
+        model = None
+        for first in range(0, len(manifest), rows):
+            folder = partial / f"shard-{first:09d}"
+            if not (folder / "failed.json").is_file():
+                model = model or self.load_model()
+                paths = manifest.paths[first:first + rows]
+                shard = _Shard(len(paths))
+                part_failed, part_forwards = embed_images(model, manifest.root, paths, shard.write,
+                                                          batch_size=self.batch_size, workers=self.workers,
+                                                          desc=f"{desc} [{first}:{first + len(paths)}]",
+                                                          open_image=open_image)
+                tmp = partial / f"{folder.name}.{os.getpid()}.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir()
+                np.save(tmp / "embeddings.npy", shard.array)
+                (tmp / "failed.json").write_text(json.dumps(part_failed))
+                try:
+                    os.rename(tmp, folder)
+                except OSError:  # another process published this shard first: theirs is the same
+                    shutil.rmtree(tmp, ignore_errors=True)
+                embedded += len(paths) - len(part_failed)
+                forwards += part_forwards
+            failed.update(json.loads((folder / "failed.json").read_text()))
+        return embedded, failed, forwards
 
     def has_facts(self) -> bool:
         return self.cache.get(self._key(kind="facts")) is not None
