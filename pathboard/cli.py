@@ -39,8 +39,9 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--device", default=None, help="cpu, cuda[:N] or mps [default: cuda if available]")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="image decoding processes")
+@click.option("--workers", type=click.IntRange(0), default=max(1, min(8, (os.cpu_count() or 2) // 2)),
+              show_default=True, help="image decoding processes [default: half the cores, 1-8: decoding must not "
+                                      "take the cores the forward pass runs on]")
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
 @click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")

@@ -286,3 +286,31 @@ def test_cells_of_a_reader_that_outlasts_the_run_are_merged_by_the_next_command(
     (n, distinct), = q(db, "SELECT count(*), count(DISTINCT (run_id, task, variant, prompt_mode)) FROM cells")
     assert n == distinct == 2  # both runs' cells, once each
     assert [s for (s,) in q(db, "SELECT status FROM runs")] == ["finished", "finished"]
+
+
+def test_running_out_of_accelerator_memory_halves_the_batch_instead_of_failing(shared_data, capsys):
+    import torch
+    from torchvision.transforms import functional
+
+    from pathboard.core.embedding import embed_images
+
+    class Small:  # a model whose device holds at most 8 images per forward pass
+        preprocess = staticmethod(lambda img: functional.to_tensor(img.resize((16, 16))))
+        calls: list[int] = []
+
+        def encode_images(self, batch):
+            self.calls.append(len(batch))
+            if len(batch) > 8:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return batch.flatten(1)[:, :4] * 1.0
+
+    root = shared_data / "CRC-VAL-HE-7K"
+    paths = sorted(str(p.relative_to(root)) for p in root.glob("*/*.png"))
+    assert len(paths) == 32
+    rows = {}
+    failed, _ = embed_images(Small(), root, paths, lambda start, a: rows.update({start + i: r for i, r in enumerate(a)}),
+                             batch_size=32, workers=0, desc="oom")
+    assert not failed and sorted(rows) == list(range(len(paths)))
+    assert Small.calls[:3] == [32, 16, 8] and max(Small.calls[2:]) <= 8  # halved until it fits, then kept there
+    err = capsys.readouterr().err
+    assert err.count("out of memory at") == 2 and "going on with 8" in err  # 32 -> 16 -> 8, said each time

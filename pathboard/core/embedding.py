@@ -82,6 +82,42 @@ def _collate(batch):
     return indices, images, failed
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", RuntimeError)
+    return isinstance(exc, oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+class Backoff:
+    """``model.encode_images`` that survives running out of accelerator memory: on an out-of-memory error
+    the batch is split in half and retried, and every later batch of the run is cut to that size, instead of
+    the run failing. One image that does not fit is a one-line error."""
+
+    def __init__(self, model):
+        self.model, self.limit = model, None
+
+    def __call__(self, images) -> np.ndarray:
+        step = self.limit or len(images)
+        out, start = [], 0
+        while start < len(images):
+            chunk = images[start:start + step]
+            try:
+                out.append(self.model.encode_images(chunk).numpy())
+            except Exception as exc:
+                if not _out_of_memory(exc):
+                    raise
+                if len(chunk) == 1:
+                    raise PathboardError("out of memory embedding a single image; use --precision bf16 or a "
+                                         "smaller model input") from None
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                step = self.limit = max(1, len(chunk) // 2)
+                print(f"warning: out of memory at {len(chunk)} images per forward pass; going on with {step} "
+                      f"(pass --batch-size {step} to start there)", file=sys.stderr)
+                continue
+            start += len(chunk)
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+
 def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_size: int, workers: int,
                  desc: str, open_image: Callable | None = None) -> tuple[dict[str, str], int]:
     """Embed ``paths`` in order, calling ``write(start_row, array)`` per batch.
@@ -93,12 +129,13 @@ def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_
                         pin_memory=getattr(getattr(model, "runtime", None), "device", "cpu").startswith("cuda"))
     failed: dict[str, str] = {}
     forwards = 0
+    encode = Backoff(model)
     with tqdm(total=len(paths), desc=desc, unit="img", disable=None, leave=False) as bar:
         for indices, images, errors in loader:
             for i, err in errors:
                 failed[paths[i]] = err
             if images is not None:
-                feats = model.encode_images(images).numpy()
+                feats = encode(images)
                 forwards += 1
                 # indices are consecutive except where files failed; write runs of consecutive rows
                 start = 0
@@ -384,10 +421,11 @@ class Embedder:
         """Embed the tile ``batches`` in order into the cache entry ``key`` (``rows`` rows), with a
         progress bar when ``desc`` names one."""
         started = time.perf_counter()
+        encode = Backoff(model)
         with self.cache.writer(key, rows, meta) as write:
             start = 0
             for batch in tqdm(batches, desc=desc, unit="batch", disable=None if desc else True, leave=False):
-                write(start, model.encode_images(batch).numpy())
+                write(start, encode(batch))
                 start += len(batch)
                 self.image_forwards += 1
         self.embed_seconds += time.perf_counter() - started
