@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from pathboard.core.cache import EmbeddingCache, cache_key
 from pathboard.core.errors import PathboardError
-from pathboard.core.images import open_rgb
+from pathboard.core.images import open_item
 from pathboard.core.task import tiled_items
 from pathboard.core.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
 
@@ -58,7 +58,7 @@ class ImageFiles(torch.utils.data.Dataset):
 
     def __init__(self, root: Path, paths: list[str], preprocess: Callable, open_image: Callable | None = None):
         self.root, self.paths, self.preprocess = root, paths, preprocess
-        self.open_image = open_image or _open_rgb
+        self.open_image = open_image or open_item
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -68,10 +68,6 @@ class ImageFiles(torch.utils.data.Dataset):
             return i, self.preprocess(self.open_image(self.root, self.paths[i])), None
         except Exception as exc:
             return i, None, f"{type(exc).__name__}: {exc}".splitlines()[0]
-
-
-def _open_rgb(root: Path, path: str) -> Image.Image:
-    return open_rgb(root / path)
 
 
 def _collate(batch):

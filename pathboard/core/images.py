@@ -152,6 +152,12 @@ def open_rgb(path: Path, *, max_pixels: int | None = None, draft: tuple[int, int
     return to_rgb(upright)
 
 
+def open_item(root: Path, path: str) -> Image.Image:
+    """``open_rgb(root / path)``: the default ``open_image(root, path)`` of the DataLoader datasets (a module
+    function, so it pickles into workers)."""
+    return open_rgb(root / path)
+
+
 def _cap(given: int | None) -> int:
     return max_pixels(MAX_PIXELS if given is None else given)
 

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from pathboard.core.errors import unknown_id
-from pathboard.core.images import open_rgb
+from pathboard.core.images import open_item
 
 VERSION = 1  # bump when any perturbation's output changes: it is part of the cache key
 
@@ -133,17 +133,13 @@ def resolve(names: Iterable[str]) -> list[Perturbation]:
     return [PERTURBATIONS[name] for name in names]
 
 
-def _open_rgb(root: Path, path: str) -> Image.Image:
-    return open_rgb(root / path)
-
-
 class PerturbedOpen:
     """``open_image(root, path)`` followed by one perturbation, seeded by ``path``; picklable for DataLoader
     workers (it keeps the perturbation's name and looks it up at call time)."""
 
     def __init__(self, open_image: Callable[[Path, str], Image.Image] | None, perturbation: str, seed: int):
         resolve([perturbation])
-        self.open_image, self.perturbation, self.seed = open_image or _open_rgb, perturbation, seed
+        self.open_image, self.perturbation, self.seed = open_image or open_item, perturbation, seed
 
     def __call__(self, root: Path, path: str) -> Image.Image:
         image = self.open_image(root, path).convert("RGB")
