@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pathboard.core.errors import PathboardError
+from pathboard.core.paths import process_alive
 
 #: bump when the stored layout or the embedding code changes meaning. 2: keys name the model's preprocessing
 #: and tokenizer (model_identity) and non-finite rows count as failed items
@@ -85,18 +86,6 @@ def _tree_bytes(path: Path) -> int:
 def _remove(path: Path) -> None:
     """Remove a directory; another process removing it at the same time is fine."""
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError, OverflowError):  # exists under another user, or cannot say: keep it
-        return True
-    return True
 
 
 def _newest_mtime(path: Path) -> float:
@@ -296,7 +285,7 @@ class EmbeddingCache:
             try:
                 parts = d.name.split(".")
                 pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-                if (pid is not None and not _pid_alive(pid)) or now - _newest_mtime(d) > max_age_s:
+                if (pid is not None and not process_alive(pid)) or now - _newest_mtime(d) > max_age_s:
                     yield d
             except OSError:  # gone meanwhile
                 continue

@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from pathboard.core.errors import PathboardError
+from pathboard.core.paths import process_alive
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -122,21 +123,6 @@ def _decode(value):
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a live pathboard (python) process on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc: trust the PID
-    return b"pathboard" in cmdline or b"python" in cmdline or b"pytest" in cmdline
 
 
 class Store:
@@ -280,7 +266,7 @@ class Store:
         rows = con.execute("SELECT run_id, host, pid, coalesce(heartbeat_at, started_at) FROM runs "
                            "WHERE status = 'running'").fetchall()
         for run_id, run_host, pid, beat in rows:
-            gone = (pid is not None and run_host == host and pid != os.getpid() and not _alive(pid)) or (
+            gone = (pid is not None and run_host == host and not process_alive(pid)) or (
                 run_host != host and beat is not None and (now() - beat).total_seconds() > STALE_S)
             if gone:
                 con.execute("UPDATE runs SET status = 'interrupted', finished_at = coalesce(heartbeat_at, started_at) "
