@@ -129,7 +129,8 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.journal = Path(str(self.path) + ".journal")
-        self._schema_ready = False  # the idempotent DDL runs once per Store, not on every write
+        #: the idempotent DDL and the marking of interrupted runs happen on a Store's first write, not on every one
+        self._schema_ready = False
         #: cells committed to the database, and cells written to the journal and not yet merged by this Store
         self.committed, self.journalled = 0, 0
         self.waited_s = 0.0
@@ -237,14 +238,16 @@ class Store:
                 self._append_journal(sql_and_params)
             return False
         files = self._claim()
+        first = not self._schema_ready  # once per Store: the schema, and runs whose process is gone
         try:
             con.execute("BEGIN")
-            if not self._schema_ready:
+            if first:
                 con.execute(SCHEMA)
             merged, sizes = self._merge(con, files)
             for sql, params in sql_and_params:
                 con.execute(sql, params)
-            self._mark_interrupted(con)
+            if first:
+                self._mark_interrupted(con)
             con.execute("COMMIT")
             self._schema_ready = True
         finally:
