@@ -251,6 +251,13 @@ def _file_facts(file: Path, verify: bool) -> str:
     return facts
 
 
+def say_empty_classes(dataset_id: str, classes: list[str]) -> None:
+    """One warning naming the class folders that hold no image (a class with nothing to score is said,
+    never silently dropped)."""
+    if classes:
+        print(f"warning: {dataset_id}: empty class folder(s): {', '.join(classes)}", file=sys.stderr)
+
+
 def image_files(folder: Path) -> list[str]:
     """Names of the image files directly in ``folder``, sorted. A broken symbolic link with an image name is
     listed too, so that the manifest reports it missing instead of leaving it out silently."""
@@ -286,8 +293,7 @@ class ImageFolderDataset(Dataset):
                 if not names:
                     empty.append(cls)
                 yield from (Record(f"{cls}/{name}", label, self.split) for name in names)
-        if empty:
-            print(f"warning: {self.id}: empty class folder(s): {', '.join(empty)}", file=sys.stderr)
+        say_empty_classes(self.id, empty)
 
 
 @dataclass

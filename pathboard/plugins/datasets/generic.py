@@ -23,13 +23,20 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Record, SlideDataset, layout_error
+from pathboard.core.dataset import (
+    IMAGE_EXTENSIONS,
+    Dataset,
+    DatasetFactory,
+    Record,
+    SlideDataset,
+    layout_error,
+    say_empty_classes,
+)
 from pathboard.core.errors import DatasetNotFoundError
 from pathboard.core.prompts import PromptSet, packaged_prompts
 from pathboard.plugins.datasets._common import AbsoluteFolder, require_files
@@ -89,8 +96,7 @@ class FolderDataset(_Generic, Dataset):
                         yield Record(f"{rel}/{name}", label)
             if not found:
                 empty.append(cls)
-        if empty:  # a class with nothing to score is said, never silently dropped
-            print(f"warning: {self.id}: empty class folder(s): {', '.join(empty)}", file=sys.stderr)
+        say_empty_classes(self.id, empty)
 
 
 def folder_dataset(path: str | Path) -> FolderDataset:
