@@ -49,6 +49,8 @@ class Robustness(Task):
         if not evaluated.any():
             raise PathboardError(f"{ctx.dataset.id}: no labelled, readable items to score")
         clean = predict(ctx.image_embeddings, classifier)
+        evaluated_rows = np.flatnonzero(evaluated)
+        clean_evaluated = np.asarray(ctx.image_embeddings[evaluated_rows])  # read once, not per perturbation
         planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
         k, out, predictions, notes = len(ctx.class_names), {}, {}, []
         for name, shaken in ctx.perturbed.items():
@@ -60,7 +62,7 @@ class Robustness(Task):
             y_true, before = ctx.labels[index], clean[index]
             after = predict(shaken.embeddings, classifier)[index]
             groups = item_groups(ctx.manifest, index)
-            cosine = np.einsum("nd,nd->n", np.asarray(ctx.image_embeddings[index]),
+            cosine = np.einsum("nd,nd->n", clean_evaluated[shaken.valid[evaluated_rows]],
                                np.asarray(shaken.embeddings[index]))  # both L2-normalised
             differences = paired_bootstrap(y_true, before, after, k, ctx.ordinal, groups=groups)
             out[f"perturbation={name}"] = [

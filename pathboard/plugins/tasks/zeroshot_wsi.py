@@ -102,9 +102,10 @@ class ZeroShotWSI(Task):
         if not truth:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
         groups = item_groups(ctx.manifest, items)  # a slide's group: its patient (or case), if given
-        predicted = {k: np.stack(pooled[k]).argmax(axis=1) for k in K_VALUES}
+        pooled = {k: np.stack(slides) for k, slides in pooled.items()}  # [slides, C] per K
+        predicted = {k: pooled[k].argmax(axis=1) for k in K_VALUES}
         scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal, groups=groups)
-                  + calibration_metrics(truth, softmax_probs(np.stack(pooled[k]), ctx.logit_scale), ctx.class_names,
+                  + calibration_metrics(truth, softmax_probs(pooled[k], ctx.logit_scale), ctx.class_names,
                                         groups=groups)
                   for k in K_VALUES}
         scores[""] = scores[f"topk={HEADLINE_K}"]
