@@ -263,15 +263,15 @@ class Embedder:
                     "manifest": manifest.hash, "precision": self.runtime.precision, "rows": len(manifest),
                     "perturbation": parts.get("perturbation")}
             desc = f"{self.spec.id} x {dataset.id}" + (f" ({perturbation})" if perturbation else "")
-            start = time.perf_counter()
-            embedded, failed, forwards = self._embed_in_shards(key, manifest, open_image, desc)
+            embedded, failed, forwards, seconds = self._embed_in_shards(key, manifest, open_image, desc)
             meta["failed"] = failed
+            start = time.perf_counter()
             with self.cache.writer(key, len(manifest), meta) as write:  # the shards, streamed into one entry
                 for first, array in self._shards(key):
                     if array.shape[1]:
                         write(first, array)
             shutil.rmtree(self._partial(key), ignore_errors=True)
-            self.embed_seconds += time.perf_counter() - start
+            self.embed_seconds += seconds + time.perf_counter() - start
             self.images_embedded += embedded
             self.image_forwards += forwards
             hit = self.cache.read_back(key)
@@ -311,19 +311,21 @@ class Embedder:
             if folder.is_dir() and not folder.name.endswith(".tmp"):
                 yield int(folder.name.split("-")[1]), np.load(folder / "embeddings.npy", mmap_mode="r")
 
-    def _embed_in_shards(self, key: str, manifest, open_image, desc: str) -> tuple[int, dict[str, str], int]:
+    def _embed_in_shards(self, key: str, manifest, open_image, desc: str) -> tuple[int, dict[str, str], int, float]:
         """Embed the manifest's images in shards of ``SHARD_ROWS`` rows, each published atomically (its
         embeddings and failed items) under ``<cache>/embeddings/partial/<key>/``, so a killed run resumes
-        from the last complete shard. Returns (images embedded now, failed items of every shard, forwards)."""
+        from the last complete shard. Returns (images embedded now, failed items of every shard, forwards,
+        seconds spent embedding: model loading left out, as the cost figures want)."""
         rows = shard_rows()
         partial = self._partial(key)
         partial.mkdir(parents=True, exist_ok=True)
-        embedded, failed, forwards = 0, {}, 0
+        embedded, failed, forwards, seconds = 0, {}, 0, 0.0
         model = None
         for first in range(0, len(manifest), rows):
             folder = partial / f"shard-{first:09d}"
             if not (folder / "failed.json").is_file():
                 model = model or self.load_model()
+                started = time.perf_counter()
                 paths = manifest.paths[first:first + rows]
                 shard = _Shard(len(paths))
                 part_failed, part_forwards = embed_images(model, manifest.root, paths, shard.write,
@@ -341,8 +343,9 @@ class Embedder:
                     shutil.rmtree(tmp, ignore_errors=True)
                 embedded += len(paths) - len(part_failed)
                 forwards += part_forwards
+                seconds += time.perf_counter() - started
             failed.update(json.loads((folder / "failed.json").read_text()))
-        return embedded, failed, forwards
+        return embedded, failed, forwards, seconds
 
     def has_facts(self) -> bool:
         return self.cache.get(self._key(kind="facts")) is not None
