@@ -64,14 +64,18 @@ def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
                              "protocol_hash")  # the view's row order is arbitrary
     except duckdb.CatalogException:  # a file no run has written to yet
         return empty_measured()
-    if protocol == "default":
-        df = df[df["default_protocol"].fillna(True).astype(bool)]
-    elif protocol != "all":
-        df = df[df["protocol_hash"] == protocol]
+    df = of_protocol(df, protocol)
     if "variant" in df:  # the headline of tasks with variants (few-shot k, MI-Zero top-K) is variant ""
         df = df[df["variant"].fillna("") == ""].drop(columns="variant")
     df["source"] = "measured"
     return df
+
+
+def of_protocol(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The rows of one protocol: "default" (pathboard's prompts, default options), a hash, or "all"."""
+    if protocol == "default":
+        return df[df["default_protocol"].fillna(True).astype(bool)]
+    return df if protocol == "all" else df[df["protocol_hash"] == protocol]
 
 
 def protocol_choices(db: str | Path) -> dict[str, str]:
@@ -477,9 +481,7 @@ def load_variants(db: str | Path, task: str, protocol: str = "default") -> pd.Da
                              [task])
     except (duckdb.CatalogException, PathboardError):
         return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, "variant"])
-    if protocol == "default":
-        return df[df["default_protocol"].fillna(True).astype(bool)]
-    return df if protocol == "all" else df[df["protocol_hash"] == protocol]
+    return of_protocol(df, protocol)
 
 
 def modes_present(rows: pd.DataFrame) -> list[str]:
