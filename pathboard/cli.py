@@ -18,6 +18,10 @@ def cli():
     """Compare pathology vision-language models on pathology datasets."""
 
 
+CACHE_DIR = click.option("--cache-dir", envvar="PATHBOARD_CACHE",
+                         help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
+
+
 #: older flags, kept as aliases of task options (``--mpp X`` is ``--option mpp=X``)
 OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "tile_size",
                   "fewshot_methods": "fewshot.methods"}
@@ -34,8 +38,7 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--data-root", envvar="PATHBOARD_DATA",
               help="folder holding the official dataset folders [env PATHBOARD_DATA]")
 @click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
-@click.option("--cache-dir", envvar="PATHBOARD_CACHE",
-              help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
+@CACHE_DIR
 @click.option("--device", default=None, help="cpu, cuda[:N] or mps [default: cuda if available]")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
@@ -208,10 +211,6 @@ def _cache(cache_dir):
     from pathboard.core.paths import cache_root
 
     return EmbeddingCache(Path(cache_dir) if cache_dir else cache_root())
-
-
-CACHE_DIR = click.option("--cache-dir", envvar="PATHBOARD_CACHE",
-                         help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
 
 
 @cli.group()
