@@ -114,33 +114,59 @@ class Backoff:
         return out[0] if len(out) == 1 else np.concatenate(out)
 
 
+def _loader(dataset, batch_size: int, workers: int, device: str, collate_fn=None, cuts=()) -> DataLoader:
+    """A DataLoader that keeps an accelerator fed: pinned memory (copied with ``non_blocking``) on CUDA, and
+    workers that prefetch a few batches each while the model runs. Batches never straddle a position in
+    ``cuts`` (shard boundaries: a shard is embedded in the same batches however the run is split up, so its
+    embeddings are bit-identical after a resume or on another worker)."""
+    extra = {"prefetch_factor": 4} if workers else {}
+    edges = sorted({0, len(dataset), *(c for c in cuts if 0 < c < len(dataset))})
+    batches = [list(range(i, min(i + batch_size, stop))) for start, stop in zip(edges, edges[1:])
+               for i in range(start, stop, batch_size)]
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate_fn,
+                      pin_memory=device.startswith("cuda"), **extra)
+
+
+def image_batches(model, root: Path, paths: list[str], *, batch_size: int, workers: int, desc: str,
+                  open_image: Callable | None = None, cuts=()):
+    """Yield (indices into ``paths``, [n, D] embeddings, [(index, error)]) per batch, in order: the indices
+    of a batch and of its failed files together cover a consecutive run of ``paths``, never across ``cuts``."""
+    device = getattr(getattr(model, "runtime", None), "device", "cpu")
+    loader = _loader(ImageFiles(root, paths, model.preprocess, open_image), batch_size, workers, device, _collate,
+                     cuts)
+    encode = Backoff(model)
+    with tqdm(total=len(paths), desc=desc, unit="img", disable=None, leave=False) as bar:
+        for indices, images, errors in loader:
+            yield indices, (encode(images) if images is not None else None), errors
+            bar.update(len(indices) + len(errors))
+
+
 def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_size: int, workers: int,
                  desc: str, open_image: Callable | None = None) -> tuple[dict[str, str], int]:
     """Embed ``paths`` in order, calling ``write(start_row, array)`` per batch.
 
     Returns ({relative path: error} for unreadable files, number of forward passes).
     """
-    loader = DataLoader(ImageFiles(root, paths, model.preprocess, open_image), batch_size=batch_size, shuffle=False,
-                        num_workers=workers, collate_fn=_collate,
-                        pin_memory=getattr(getattr(model, "runtime", None), "device", "cpu").startswith("cuda"))
     failed: dict[str, str] = {}
     forwards = 0
-    encode = Backoff(model)
-    with tqdm(total=len(paths), desc=desc, unit="img", disable=None, leave=False) as bar:
-        for indices, images, errors in loader:
-            for i, err in errors:
-                failed[paths[i]] = err
-            if images is not None:
-                feats = encode(images)
-                forwards += 1
-                # indices are consecutive except where files failed; write runs of consecutive rows
-                start = 0
-                for j in range(1, len(indices) + 1):
-                    if j == len(indices) or indices[j] != indices[j - 1] + 1:
-                        write(indices[start], feats[start:j])
-                        start = j
-            bar.update(len(indices) + len(errors))
+    for indices, feats, errors in image_batches(model, root, paths, batch_size=batch_size, workers=workers,
+                                                desc=desc, open_image=open_image):
+        for i, err in errors:
+            failed[paths[i]] = err
+        if feats is not None:
+            forwards += 1
+            for start, stop in _runs(indices):
+                write(indices[start], feats[start:stop])
     return failed, forwards
+
+
+def _runs(indices: list[int]):
+    """(start, stop) positions of the runs of consecutive values in ``indices`` (files that failed break them)."""
+    start = 0
+    for j in range(1, len(indices) + 1):
+        if j == len(indices) or indices[j] != indices[j - 1] + 1:
+            yield start, j
+            start = j
 
 
 class SlideTiles(torch.utils.data.Dataset):
@@ -245,36 +271,45 @@ class Embedder:
         return cache_key(model=self.spec.id, weights=self.fingerprint, precision=self.runtime.precision,
                          model_identity=self.identity, **parts)
 
+    def image_key(self, dataset, manifest, perturbation: str | None = None, seed: int = 0) -> tuple[str, Callable]:
+        """The cache key of the dataset's image embeddings (under ``perturbation``, seeded) and how its
+        images are opened."""
+        parts = {"kind": "images", "manifest": manifest.hash}
+        open_image = dataset.open_image
+        if perturbation is not None:
+            from pathboard.core.perturb import PerturbedOpen
+
+            parts["perturbation"] = self.image_parts(perturbation, seed)
+            open_image = PerturbedOpen(dataset.open_image, perturbation, seed)
+        return self._key(**parts), open_image
+
+    def pending_shards(self, dataset, manifest, perturbation: str | None = None, seed: int = 0) -> list[int]:
+        """First rows of the shards of these image embeddings that are not published yet (none when the
+        whole entry is cached): the embedding work units of a distributed run."""
+        key, _ = self.image_key(dataset, manifest, perturbation, seed)
+        if self.cache.get(key) is not None:
+            return []
+        return [first for first in range(0, len(manifest), shard_rows()) if not self._published(key, first)]
+
+    def embed_shards(self, dataset, manifest, perturbation: str | None = None, seed: int = 0,
+                     firsts: list[int] | None = None) -> None:
+        """Embed and publish the shards starting at ``firsts`` (by default every pending one)."""
+        key, open_image = self.image_key(dataset, manifest, perturbation, seed)
+        desc = f"{self.spec.id} x {dataset.id}" + (f" ({perturbation})" if perturbation else "")
+        embedded, forwards, seconds = self._embed_in_shards(key, manifest, open_image, desc, firsts)
+        self.embed_seconds += seconds
+        self.images_embedded += embedded
+        self.image_forwards += forwards
+
     def images(self, dataset, manifest, perturbation: str | None = None, seed: int = 0) -> Embedded:
         """The dataset's image embeddings in manifest order, embedded once (cached); with ``perturbation``
         (a name of :data:`pathboard.core.perturb.PERTURBATIONS`), of the images under that seeded
         perturbation, applied in the DataLoader workers and cached under its own key."""
-        parts = {"kind": "images", "manifest": manifest.hash}
-        open_image = dataset.open_image
-        if perturbation is not None:
-            from pathboard.core.perturb import PERTURBATIONS, PerturbedOpen
-
-            parts["perturbation"] = {**PERTURBATIONS[perturbation].key(), "seed": seed}
-            open_image = PerturbedOpen(dataset.open_image, perturbation, seed)
-        key = self._key(**parts)
+        key, _ = self.image_key(dataset, manifest, perturbation, seed)
         hit = self.cache.get(key)
         if hit is None:  # the first batch's forward pass is timed too: throughput includes warm-up
-            meta = {"model": self.spec.id, "weights": self.fingerprint, "dataset": dataset.id,
-                    "manifest": manifest.hash, "precision": self.runtime.precision, "rows": len(manifest),
-                    "perturbation": parts.get("perturbation")}
-            desc = f"{self.spec.id} x {dataset.id}" + (f" ({perturbation})" if perturbation else "")
-            embedded, failed, forwards, seconds = self._embed_in_shards(key, manifest, open_image, desc)
-            meta["failed"] = failed
-            start = time.perf_counter()
-            with self.cache.writer(key, len(manifest), meta) as write:  # the shards, streamed into one entry
-                for first, array in self._shards(key):
-                    if array.shape[1]:
-                        write(first, array)
-            shutil.rmtree(self._partial(key), ignore_errors=True)
-            self.embed_seconds += seconds + time.perf_counter() - start
-            self.images_embedded += embedded
-            self.image_forwards += forwards
-            hit = self.cache.read_back(key)
+            self.embed_shards(dataset, manifest, perturbation, seed)
+            hit = self.assemble(dataset, manifest, perturbation, seed)
         embeddings, meta = hit
         failed = dict(meta.get("failed", {}))
         if failed and perturbation is None:  # said once, for the clean images
@@ -302,8 +337,55 @@ class Embedder:
             hit = self.cache.read_back(key)
         return np.asarray(hit[0])
 
+    def assemble(self, dataset, manifest, perturbation: str | None = None, seed: int = 0):
+        """Stream the published shards of these image embeddings into their one cache entry (memory-mapped),
+        and drop the shards. Every shard must be published. Returns the entry, as ``cache.get``."""
+        key, _ = self.image_key(dataset, manifest, perturbation, seed)
+        hit = self.cache.get(key)
+        if hit is not None:  # another process assembled it first
+            return hit
+        missing = [first for first in range(0, len(manifest), shard_rows()) if not self._published(key, first)]
+        if missing:
+            raise PathboardError(f"{self.spec.id} x {dataset.id}: {len(missing)} shard(s) not embedded yet "
+                                 f"(first rows {missing[:3]}); embed them before assembling")
+        meta = {"model": self.spec.id, "weights": self.fingerprint, "dataset": dataset.id, "manifest": manifest.hash,
+                "precision": self.runtime.precision, "rows": len(manifest),
+                "perturbation": self.image_parts(perturbation, seed)}
+        start = time.perf_counter()
+        try:
+            failed = {}
+            for first in range(0, len(manifest), shard_rows()):
+                failed.update(json.loads((self._shard_dir(key, first) / "failed.json").read_text()))
+            meta["failed"] = failed
+            with self.cache.writer(key, len(manifest), meta) as write:  # the shards, streamed into one entry
+                for first, array in self._shards(key):
+                    if array.shape[1]:
+                        write(first, array)
+        except FileNotFoundError:  # a concurrent assembler published the entry and dropped the shards
+            hit = self.cache.get(key)
+            if hit is None:
+                raise
+            return hit
+        shutil.rmtree(self._partial(key), ignore_errors=True)
+        self.embed_seconds += time.perf_counter() - start
+        return self.cache.read_back(key)
+
+    @staticmethod
+    def image_parts(perturbation: str | None, seed: int) -> dict | None:
+        if perturbation is None:
+            return None
+        from pathboard.core.perturb import PERTURBATIONS
+
+        return {**PERTURBATIONS[perturbation].key(), "seed": seed}
+
     def _partial(self, key: str) -> Path:
         return self.cache.root / "partial" / key
+
+    def _shard_dir(self, key: str, first: int) -> Path:
+        return self._partial(key) / f"shard-{first:09d}"
+
+    def _published(self, key: str, first: int) -> bool:
+        return (self._shard_dir(key, first) / "failed.json").is_file()
 
     def _shards(self, key: str):
         """(first row, [rows, D] array) of every published shard of ``key``, in row order (memory-mapped)."""
@@ -311,41 +393,65 @@ class Embedder:
             if folder.is_dir() and not folder.name.endswith(".tmp"):
                 yield int(folder.name.split("-")[1]), np.load(folder / "embeddings.npy", mmap_mode="r")
 
-    def _embed_in_shards(self, key: str, manifest, open_image, desc: str) -> tuple[int, dict[str, str], int, float]:
+    def _embed_in_shards(self, key: str, manifest, open_image, desc: str,
+                         firsts: list[int] | None = None) -> tuple[int, int, float]:
         """Embed the manifest's images in shards of ``SHARD_ROWS`` rows, each published atomically (its
         embeddings and failed items) under ``<cache>/embeddings/partial/<key>/``, so a killed run resumes
-        from the last complete shard. Returns (images embedded now, failed items of every shard, forwards,
-        seconds spent embedding: model loading left out, as the cost figures want)."""
+        from the last complete shard. One DataLoader streams every pending shard (its workers never wait at
+        a shard boundary). Returns (images embedded now, forwards, seconds spent embedding: model loading
+        left out, as the cost figures want)."""
         rows = shard_rows()
-        partial = self._partial(key)
-        partial.mkdir(parents=True, exist_ok=True)
-        embedded, failed, forwards, seconds = 0, {}, 0, 0.0
-        model = None
-        for first in range(0, len(manifest), rows):
-            folder = partial / f"shard-{first:09d}"
-            if not (folder / "failed.json").is_file():
-                model = model or self.load_model()
-                started = time.perf_counter()
-                paths = manifest.paths[first:first + rows]
-                shard = _Shard(len(paths))
-                part_failed, part_forwards = embed_images(model, manifest.root, paths, shard.write,
-                                                          batch_size=self.batch_size, workers=self.workers,
-                                                          desc=f"{desc} [{first}:{first + len(paths)}]",
-                                                          open_image=open_image)
-                tmp = partial / f"{folder.name}.{os.getpid()}.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir()
-                np.save(tmp / "embeddings.npy", shard.array)
-                (tmp / "failed.json").write_text(json.dumps(part_failed))
-                try:
-                    os.rename(tmp, folder)
-                except OSError:  # another process published this shard first: theirs is the same
-                    shutil.rmtree(tmp, ignore_errors=True)
-                embedded += len(paths) - len(part_failed)
-                forwards += part_forwards
-                seconds += time.perf_counter() - started
-            failed.update(json.loads((folder / "failed.json").read_text()))
-        return embedded, failed, forwards, seconds
+        pending = [first for first in (range(0, len(manifest), rows) if firsts is None else firsts)
+                   if not self._published(key, first)]
+        if not pending:
+            return 0, 0, 0.0
+        self._partial(key).mkdir(parents=True, exist_ok=True)
+        model = self.load_model()
+        started = time.perf_counter()
+        spans = [(first, min(first + rows, len(manifest))) for first in pending]
+        paths = [path for first, stop in spans for path in manifest.paths[first:stop]]
+        offsets = np.cumsum([0] + [stop - first for first, stop in spans])  # position in ``paths`` of each shard
+        embedded = forwards = 0
+        open_shards: dict[int, _Shard] = {}  # at most the one being filled and the next
+        failed: dict[str, str] = {}
+        published = 0
+        for indices, feats, errors in image_batches(model, manifest.root, paths, batch_size=self.batch_size,
+                                                    workers=self.workers, desc=f"{desc} [{len(pending)} shard(s)]",
+                                                    open_image=open_image, cuts=offsets[1:-1].tolist()):
+            forwards += feats is not None
+            for i, err in errors:
+                failed[paths[i]] = err
+            for start, stop in _runs(indices):  # a run of rows may straddle shards: each part into its own
+                j = start
+                while j < stop:
+                    row = indices[j]
+                    s = int(np.searchsorted(offsets, row, side="right")) - 1
+                    take = min(stop - j, int(offsets[s + 1]) - row)
+                    open_shards.setdefault(s, _Shard(int(offsets[s + 1] - offsets[s]))).write(
+                        row - int(offsets[s]), feats[j:j + take])
+                    j += take
+            done = max(indices + [i for i, _ in errors]) + 1  # rows come in order: all before ``done`` are in
+            while published < len(spans) and done >= offsets[published + 1]:
+                first, stop = spans[published]
+                mine = {path: failed.pop(path) for path in manifest.paths[first:stop] if path in failed}
+                shard = open_shards.pop(published, None) or _Shard(stop - first)  # None: every file failed
+                self._publish(key, first, shard.array, mine)
+                embedded += (stop - first) - len(mine)
+                published += 1
+        return embedded, forwards, time.perf_counter() - started
+
+    def _publish(self, key: str, first: int, array: np.ndarray, failed: dict[str, str]) -> None:
+        """Write one shard (its embeddings and failed items) and publish it with one rename."""
+        folder = self._shard_dir(key, first)
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        np.save(tmp / "embeddings.npy", array)
+        (tmp / "failed.json").write_text(json.dumps(failed))
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process published this shard first: theirs is the same
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def has_facts(self) -> bool:
         return self.cache.get(self._key(kind="facts")) is not None
@@ -363,6 +469,25 @@ class Embedder:
             return facts
         return dict(hit[1]["facts"])
 
+    def slide_key(self, dataset, manifest, path: str, tiling: Tiling) -> str:
+        """The cache key of one slide's tiles at ``tiling``."""
+        file = manifest.root / path.split("#", 1)[0]
+        return self._key(kind="slide", dataset=dataset.id, path=path, bytes=os.stat(file).st_size,
+                         tiling=tiling.key())
+
+    def pending_slides(self, dataset, manifest, tiling: Tiling, items: str = "evaluated") -> list[str]:
+        """The slides of ``items`` whose tiles at ``tiling`` are not cached yet: the per-slide work units of a
+        distributed run (a slide that cannot even be listed is left to :meth:`slides` to report)."""
+        out = []
+        for i in np.flatnonzero(tiled_items(dataset, manifest, items)):
+            path = manifest.paths[i]
+            try:
+                if self.cache.get(self.slide_key(dataset, manifest, path, tiling)) is None:
+                    out.append(path)
+            except OSError:
+                pass
+        return out
+
     def slide(self, dataset, manifest, path: str, tiling: Tiling) -> SlideEmbedding:
         """Tile one slide's tissue and embed the tiles, cached with their coordinates.
 
@@ -370,8 +495,7 @@ class Embedder:
         metadata, or has no tissue; callers report it and go on with the next slide.
         """
         file = manifest.root / path.split("#", 1)[0]
-        key = self._key(kind="slide", dataset=dataset.id, path=path, bytes=os.stat(file).st_size,
-                        tiling=tiling.key())
+        key = self.slide_key(dataset, manifest, path, tiling)
         hit = self.cache.get(key)
         if hit is None and tiling.window:
             self._embed_windows(dataset, manifest, path, tiling, key)
