@@ -53,6 +53,16 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--assume-mpp", multiple=True, metavar="DATASET=MPP",
               help="tile DATASET's slides that lack resolution metadata as if scanned at MPP µm/px (recorded "
                    "with the cells; repeatable)")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch CPU threads [default: every core this process may use; on Ray: each task's CPUs]")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="where embedding and scoring run: this process, or tasks on a Ray cluster (pathboard[ray])")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT [default: start a local one]")
+@click.option("--gpus-per-task", type=click.FloatRange(0, min_open=False), default=None,
+              help="GPUs each embedding task asks Ray for; fractions share a GPU [default: 1 on CUDA, else 0]")
+@click.option("--max-retries", type=click.IntRange(0), default=3, show_default=True,
+              help="times Ray reruns a task whose worker died")
 @click.option("--mpp", default=None, help="alias of --option mpp=X: slide tasks tile at this resolution (µm/px) [0.5]")
 @click.option("--magnification", default=None, help="alias of --option magnification=X (taken as 10/mpp)")
 @click.option("--tile-size", default=None, help="alias of --option tile_size=X: tile side in pixels [224]")

@@ -92,7 +92,7 @@ def catalog(p: Plan) -> dict:
     return {"models": models, "datasets": datasets, "tasks": tasks}
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
     line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return (f"{type(exc).__name__}: {line}; free space where the embedding cache lives (--cache-dir, "
@@ -101,13 +101,25 @@ def _one_line(exc: Exception) -> str:
 
 
 def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
+    """Run the plan here (``cfg.executor == "local"``) or on a Ray cluster (``"ray"``: see
+    :mod:`pathboard.core.distributed`); either way this process alone writes the database."""
     from pathboard.core.cache import EmbeddingCache
     from pathboard.core.compare import compare_latest
-    from pathboard.core.embedding import Embedder
     from pathboard.core.model import Runtime
     from pathboard.core.rankings import rank_latest
 
-    runtime = Runtime.create(cfg.device, cfg.precision)
+    distributed = cfg.executor == "ray"
+    if cfg.executor not in ("local", "ray"):
+        raise PathboardError(f"unknown executor {cfg.executor!r}; choose local or ray")
+    if distributed:
+        from pathboard.core import distributed as ray_executor
+
+        runtime = ray_executor.connect(cfg)  # the device the workers embed on, checked there
+    else:
+        from pathboard.core.model import size_threads
+
+        runtime = Runtime.create(cfg.device, cfg.precision)
+        size_threads(cfg.threads)
     cache = EmbeddingCache(Path(cfg.cache_dir) if cfg.cache_dir else cache_root())
     store = Store(cfg.db)
     run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
@@ -122,21 +134,10 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
     settled = True
     embedders = []
     try:
-        for model_id in dict.fromkeys(c.model.id for c in p.cells):
-            model_cells = [c for c in p.cells if c.model.id == model_id]
-            spec, weights = model_cells[0].model, p.weights[model_id]
-            embedder = Embedder(spec, LazyModel(spec, weights, runtime), weights.fingerprint, runtime, cache,
-                                cfg.batch_size, cfg.workers)
-            embedders.append(embedder)
-            for dataset_id in dict.fromkeys(c.dataset.id for c in model_cells):
-                cells = [c for c in model_cells if c.dataset.id == dataset_id]
-                try:
-                    _run_dataset(cells, embedder, p, store, summary, artifacts, cfg.batch_size)
-                except Exception as exc:  # one broken model or dataset must not lose the other cells
-                    if os.environ.get("PATHBOARD_DEBUG"):
-                        raise
-                    summary.errors.append(f"{model_id} x {dataset_id}: {_one_line(exc)}")
-                    print(f"error: {summary.errors[-1]}", file=sys.stderr)
+        if distributed:
+            ray_executor.run(p, cfg, runtime, cache, store, summary, artifacts)
+        else:
+            _run_local(p, cfg, runtime, cache, store, summary, artifacts, embedders)
         status = "finished" if not summary.errors else "finished with errors"
         settled = store.flush()  # cells journalled while a reader held the file go in before the comparisons
         compare_latest(store)
@@ -145,7 +146,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         status = "interrupted"
         raise
     finally:
-        summary.image_forwards = sum(e.image_forwards for e in embedders)
+        summary.image_forwards += sum(e.image_forwards for e in embedders)
         store.finish_run(run_id, status, summary.image_forwards, summary.skipped + summary.errors,
                          summary.failed_files)
         if status != "interrupted" and settled:  # the run record itself (a reader that outlasted the wait: not again)
@@ -154,62 +155,122 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
     return summary
 
 
-def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artifacts: Path, batch_size: int = 0):
-    """Embed what this dataset's cells read (each thing once), then score and store every cell, and what
-    embedding it cost."""
-    from pathboard.core.cost import PeakMemory
+def pairs(p: Plan):
+    """(model id, dataset id, cells) in plan order: one model at a time, so each is loaded once."""
+    for model_id in dict.fromkeys(c.model.id for c in p.cells):
+        model_cells = [c for c in p.cells if c.model.id == model_id]
+        for dataset_id in dict.fromkeys(c.dataset.id for c in model_cells):
+            yield model_id, dataset_id, [c for c in model_cells if c.dataset.id == dataset_id]
 
+
+def pair_failed(summary: Summary, model_id: str, dataset_id: str, exc: Exception) -> None:
+    """One broken model or dataset is one error line; the other cells go on."""
+    summary.errors.append(f"{model_id} x {dataset_id}: {one_line(exc)}")
+    print(f"error: {summary.errors[-1]}", file=sys.stderr)
+
+
+def _run_local(p: Plan, cfg: RunConfig, runtime, cache, store: Store, summary: Summary, artifacts: Path,
+               embedders: list) -> None:
+    from pathboard.core.embedding import Embedder
+
+    by_model = {}
+    for model_id, dataset_id, cells in pairs(p):
+        if model_id not in by_model:
+            spec, weights = cells[0].model, p.weights[model_id]
+            by_model[model_id] = Embedder(spec, LazyModel(spec, weights, runtime), weights.fingerprint, runtime,
+                                          cache, cfg.batch_size, cfg.workers)
+            embedders.append(by_model[model_id])
+        try:
+            _run_dataset(cells, by_model[model_id], p, store, summary, artifacts, cfg.batch_size)
+        except Exception as exc:  # one broken model or dataset must not lose the other cells
+            if os.environ.get("PATHBOARD_DEBUG"):
+                raise
+            pair_failed(summary, model_id, dataset_id, exc)
+
+
+@dataclass
+class Embeddings:
+    """What a model x dataset's cells read, embedded (or found in the cache), and what could not be read."""
+
+    images: dict  # dataset id -> Embedded
+    perturbed: dict  # (perturbation, seed) -> Embedded, of this dataset's images
+    tiles: dict  # (tiling, which items) -> TileSet
+    failed: dict  # item -> why
+
+
+@dataclass
+class CellOutput:
+    """One scored cell, ready to store: its rows (one per variant), what it could not score, what it says.
+    Picklable, so a distributed worker returns it to the driver, the only writer of the database."""
+
+    entries: list
+    failed: dict
+    notes: list
+    warnings: list
+
+
+def tiling_for(cell, p: Plan):
+    """The cell's tiling, with the resolution assumed by --assume-mpp for slides without metadata."""
+    tiling = cell.inputs.tiles
+    if tiling is not None and cell.dataset.id in p.assume_mpp and tiling.fallback_mpp is None:
+        tiling = dataclasses.replace(tiling, fallback_mpp=p.assume_mpp[cell.dataset.id],
+                                     fallback_source="assumed with --assume-mpp")
+    return tiling
+
+
+def image_inputs(cells) -> list[tuple[str, str | None, int]]:
+    """(dataset id, perturbation or None, seed) of every image embedding the cells read, each once."""
+    dataset = cells[0].dataset.id
+    clean = [(i, None, 0) for i in dict.fromkeys(i for c in cells for i in c.inputs.images)]
+    shaken = [(dataset, name, c.inputs.perturbation_seed) for c in cells for name in c.inputs.perturbations]
+    return list(dict.fromkeys(clean + shaken))
+
+
+def tile_inputs(cells, p: Plan) -> list:
+    """(tiling as run, which items, tiling as planned) of every tile set the cells read, each once."""
+    return list(dict.fromkeys((tiling_for(c, p), c.inputs.tile_items, c.inputs.tiles) for c in cells
+                              if c.inputs.tiles is not None))
+
+
+def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
+    """Embed what this model x dataset's cells read, each thing once (cached)."""
+    dataset = cells[0].dataset
+    manifest = p.manifests[dataset.id]
+    out = Embeddings({}, {}, {}, {})
+    for other_id, perturbation, seed in image_inputs(cells):
+        if perturbation is None:
+            out.images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
+        else:
+            out.perturbed[(perturbation, seed)] = embedder.images(dataset, manifest, perturbation, seed)
+    if dataset.id in out.images and out.images[dataset.id].failed:
+        out.failed.update(out.images[dataset.id].failed)
+    out.failed.update(getattr(manifest, "missing", None) or {})  # listed, then gone (a broken link): counted
+    for tiling, items, planned in tile_inputs(cells, p):  # a slide in several sets is embedded once (cached)
+        out.tiles[(planned, items)] = embedder.slides(dataset, manifest, tiling, items)
+        out.failed.update(out.tiles[(planned, items)].failed)
+    return out
+
+
+def score_cells(cells, embedder, p: Plan, embedded: Embeddings, artifacts: Path):
+    """Score each cell on the embeddings (a pure function of them); yield its :class:`CellOutput`."""
     spec, dataset = embedder.spec, cells[0].dataset
     manifest = p.manifests[dataset.id]
-    start = started = time.perf_counter()
-    counted = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds)
-    with PeakMemory(embedder.runtime.device) as peak:
-        images = {}  # dataset id -> Embedded
-        for other_id in dict.fromkeys(i for c in cells for i in c.inputs.images):
-            images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
-        if dataset.id in images and images[dataset.id].failed:
-            summary.failed_files[dataset.id] = dict(images[dataset.id].failed)
-        missing = getattr(manifest, "missing", None)  # listed, then gone (a broken link): counted, not fatal
-        if missing:
-            summary.failed_files.setdefault(dataset.id, {}).update(missing)
-        perturbed = {}  # (perturbation, seed) -> Embedded, of this dataset's images
-        for key in dict.fromkeys((name, c.inputs.perturbation_seed) for c in cells for name in c.inputs.perturbations):
-            perturbed[key] = embedder.images(dataset, manifest, *key)
-        tiles = {}  # (tiling, which items) -> TileSet; a slide in several sets is embedded once (cached)
-        for key in dict.fromkeys((c.inputs.tiles, c.inputs.tile_items) for c in cells if c.inputs.tiles is not None):
-            tiling = key[0]
-            if dataset.id in p.assume_mpp and tiling.fallback_mpp is None:  # slides without resolution metadata
-                tiling = dataclasses.replace(tiling, fallback_mpp=p.assume_mpp[dataset.id],
-                                             fallback_source="assumed with --assume-mpp")
-            tiles[key] = embedder.slides(dataset, manifest, tiling, key[1])
-            if tiles[key].failed:
-                summary.failed_files.setdefault(dataset.id, {}).update(tiles[key].failed)
-    embedded = [now - before for now, before in
-                zip((embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds), counted)]
-
-    summary.seconds["embed"] += time.perf_counter() - start
     prompts = p.prompts.get(dataset.id)
-    own = images.get(dataset.id)
+    own = embedded.images.get(dataset.id)
     for cell in cells:
         task, values = cell.task, cell.task.values
-        others = MappingProxyType({i: (p.datasets[i], p.manifests[i], images[i])
+        others = MappingProxyType({i: (p.datasets[i], p.manifests[i], embedded.images[i])
                                    for i in cell.inputs.images if i != dataset.id})
-        tileset = tiles.get((cell.inputs.tiles, cell.inputs.tile_items))
-        shaken = MappingProxyType({name: perturbed[(name, cell.inputs.perturbation_seed)]
+        tileset = embedded.tiles.get((cell.inputs.tiles, cell.inputs.tile_items))
+        shaken = MappingProxyType({name: embedded.perturbed[(name, cell.inputs.perturbation_seed)]
                                    for name in cell.inputs.perturbations})
         ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
                           MappingProxyType(dict(values)), others, tileset, artifacts / spec.id / dataset.id,
                           getattr(spec.card, "context_length", 77), shaken, embedder.facts)
-        start = time.perf_counter()
         result = task.score(ctx)
-        summary.seconds["score"] += time.perf_counter() - start
-        for item, reason in result.failed.items():
-            print(f"warning: {dataset.id}: skipped {item}: {reason}", file=sys.stderr)
-        if result.failed:
-            summary.failed_files.setdefault(dataset.id, {}).update(result.failed)
-        for note in result.notes:
-            print(f"warning: {note}", file=sys.stderr)
-        summary.notes += result.notes
+        warnings = [f"warning: {dataset.id}: skipped {item}: {reason}" for item, reason in result.failed.items()]
+        warnings += [f"warning: {note}" for note in result.notes]
+        notes = list(result.notes)
         task_options, options_hash = options_json(values)
         prompt_hash = prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None
         task_protocol = dict(result.protocol)
@@ -218,9 +279,8 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
             task_protocol["assumed_mpp"] = {"mpp": p.assume_mpp[dataset.id], "slides": assumed}
             note = (f"{dataset.id}: {assumed} slide(s) without resolution metadata tiled at an assumed "
                     f"{p.assume_mpp[dataset.id]} µm/px (--assume-mpp)")
-            if note not in summary.notes:
-                summary.notes.append(note)
-                print(f"note: {note}", file=sys.stderr)
+            notes.append(note)
+            warnings.append(f"note: {note}")
         protocol, protocol_hash, default = protocol_of(
             prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
             task_protocol, manifest.hash, embedder.identity)
@@ -244,12 +304,45 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
                 list(predictions.items), None if predictions.groups is None else list(predictions.groups))
             artifacts_rows = [(a.item, a.kind, a.path) for a in result.artifacts] if variant == "" else ()
             entries.append((row, metrics, artifacts_rows, stored))
+        yield CellOutput(entries, dict(result.failed), notes, warnings)
+
+
+def store_cell(store: Store, summary: Summary, dataset_id: str, out: CellOutput) -> None:
+    """Store one scored cell (one short transaction) and say what it could not score."""
+    for line in out.warnings:
+        if not line.startswith("note: ") or line[6:] not in summary.notes:
+            print(line, file=sys.stderr)
+    if out.failed:
+        summary.failed_files.setdefault(dataset_id, {}).update(out.failed)
+    summary.notes += [n for n in out.notes if n not in summary.notes]
+    start = time.perf_counter()
+    store.add_cells(summary.run_id, out.entries)
+    summary.seconds["store"] += time.perf_counter() - start
+    summary.cells += [{**row, "metrics": {m.name: m for m in metrics}} for row, metrics, _, _ in out.entries]
+
+
+def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artifacts: Path, batch_size: int = 0):
+    """Embed what this dataset's cells read (each thing once), then score and store every cell, and what
+    embedding it cost."""
+    from pathboard.core.cost import PeakMemory
+
+    dataset = cells[0].dataset
+    start = started = time.perf_counter()
+    counted = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds)
+    with PeakMemory(embedder.runtime.device) as peak:
+        embedded = embed_dataset(cells, embedder, p)
+    if embedded.failed:
+        summary.failed_files.setdefault(dataset.id, {}).update(embedded.failed)
+    spent = [now - before for now, before in
+             zip((embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds), counted)]
+    summary.seconds["embed"] += time.perf_counter() - start
+    start = time.perf_counter()
+    for out in score_cells(cells, embedder, p, embedded, artifacts):
+        summary.seconds["score"] += time.perf_counter() - start
+        store_cell(store, summary, dataset.id, out)  # one short transaction per scored cell
         start = time.perf_counter()
-        store.add_cells(summary.run_id, entries)  # one short transaction per scored cell
-        summary.seconds["store"] += time.perf_counter() - start
-        summary.cells += [{**row, "metrics": {m.name: m for m in metrics}} for row, metrics, _, _ in entries]
-    summary.costs.append(_store_cost(store, summary.run_id, embedder, dataset.id, embedded,
-                                     time.perf_counter() - started, peak, batch_size))
+    summary.costs.append(store_cost(store, summary.run_id, embedder, dataset.id, spent,
+                                    time.perf_counter() - started, peak, batch_size))
 
 
 def _assumed_slides(tileset) -> int:
@@ -259,8 +352,8 @@ def _assumed_slides(tileset) -> int:
     return sum(str(tileset[path].info.get("mpp_source", "")).startswith("assumed") for path, _ in tileset.items())
 
 
-def _store_cost(store: Store, run_id: str, embedder, dataset_id: str, embedded: list, wall: float, peak,
-                batch_size: int) -> dict:
+def store_cost(store: Store, run_id: str, embedder, dataset_id: str, embedded: list, wall: float, peak,
+               batch_size: int) -> dict:
     """One ``costs`` row: what this run embedded of the dataset (nothing when every embedding was cached),
     at what rate, and the model's parameter count (known once the model has been loaded, ever)."""
     images, tiles, seconds = embedded

@@ -47,6 +47,16 @@ class RunConfig:
     assume_mpp: tuple[str, ...] = ()
     #: hash every file's content into its dataset's manifest (size and mtime always are)
     verify: bool = False
+    #: torch CPU threads; None: every core this process may use; on Ray, the CPUs of each task
+    threads: int | None = None
+    #: where embedding and scoring run: "local" (this process) or "ray" (a Ray cluster; pathboard[ray])
+    executor: str = "local"
+    #: the Ray cluster to join ("auto", "HOST:PORT", "ray://HOST:PORT"); None: start a local one
+    ray_address: str | None = None
+    #: GPUs each embedding task asks Ray for (fractions share a GPU); None: 1 when embedding on CUDA, else 0
+    gpus_per_task: float | None = None
+    #: times Ray reruns a task whose worker died (a killed process, a lost node)
+    max_retries: int = 3
 
 
 @dataclass
