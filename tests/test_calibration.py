@@ -142,3 +142,21 @@ def test_ece_bins_are_closed_on_the_right():
     p = np.stack([conf, 1 - conf], 1)
     y = np.arange(len(conf)) % 2
     assert by_name(y, p, ["a", "b"], n_boot=0)["ece"].value == pytest.approx(ece_loop(y, p))
+
+
+def test_reliability_bins_reproduce_the_ece():
+    """The reliability diagram's bins are the ECE's: sum over bins of count/n x |accuracy - confidence|."""
+    from pathboard.core.calibration import reliability_bins
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(400, 4)) * 3
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = rng.integers(0, 4, 400)
+    bins = {m.name: m for m in reliability_bins(y, probs)}
+    ece = {m.name: m for m in calibration_metrics(y, probs, list("abcd"), n_boot=10)}["ece"].value
+    names = sorted({n.split("/")[0] for n in bins})
+    assert sum(bins[f"{b}/count"].value for b in names) == 400
+    rebuilt = sum(bins[f"{b}/count"].value / 400 * abs(bins[f"{b}/accuracy"].value - bins[f"{b}/confidence"].value)
+                  for b in names)
+    assert rebuilt == pytest.approx(ece, abs=1e-12)
+    assert all(0 <= bins[f"{b}/confidence"].value <= 1 for b in names) and len(names) > 3

@@ -22,7 +22,7 @@ def test_main_job_writes_leaderboard_rows(tmp_path, tiny_hub, shared_data, fresh
     assert out.returncode == 0, out.stderr
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute("SELECT model, prompt_mode, metric, value, ci_low, ci_high, n FROM leaderboard "
-                       "WHERE task = 'zeroshot'").fetchall()
+                       "WHERE task = 'zeroshot' AND variant = ''").fetchall()
     cells = {(m, p) for m, p, *_ in rows}
     assert cells == {(m, p) for m in ("quiltnet-b32", "plip") for p in ("single", "ensemble")}
     for model, mode in cells:
@@ -31,8 +31,12 @@ def test_main_job_writes_leaderboard_rows(tmp_path, tiny_hub, shared_data, fresh
         assert METRICS | CALIBRATION | {f"recall/{c}" for c in CRC_PRESENT} == set(metrics)
         for _, _, _, value, low, high, n in metrics.values():
             assert n == 32 and low <= value + 1e-9 and value - 1e-9 <= high
+    bins = con.execute("SELECT metric, value, n FROM leaderboard WHERE task = 'zeroshot' AND variant = 'reliability' "
+                       "AND model = 'plip' AND prompt_mode = 'single' AND metric LIKE '%/count'").fetchall()
+    assert bins and sum(v for _, v, _ in bins) == 32  # the reliability diagram's bins hold every item
     prov = con.execute("SELECT weights_fingerprint, prompt_hash, manifest_hash, device, precision "
-                       "FROM cells WHERE model = 'plip' AND task = 'zeroshot' ORDER BY prompt_mode").fetchall()
+                       "FROM cells WHERE model = 'plip' AND task = 'zeroshot' AND variant = '' "
+                       "ORDER BY prompt_mode").fetchall()
     assert len(prov) == 2 and prov[0][0] == prov[1][0] and len(prov[0][0]) == 64
     assert prov[0][1] != prov[1][1]  # single and ensemble embed different prompts
     assert prov[0][3:] == ("cpu", "fp32")
@@ -63,8 +67,11 @@ def test_second_identical_run_does_no_image_forward(tmp_path, tiny_hub, shared_d
     second = execute(plan(cfg), cfg)
     assert calls == [] and second.image_forwards == 0
     # same cached vectors -> identical numbers, for every task and prompt mode
-    assert [c["metrics"]["weighted_f1"].value for c in first.cells] == \
-           [c["metrics"]["weighted_f1"].value for c in second.cells]
+    def numbers(summary):  # every metric of every cell and variant (NaN: None, so that it equals itself)
+        return [(c["task"], c["variant"], {n: None if m.value != m.value else m.value for n, m in c["metrics"].items()})
+                for c in summary.cells]
+
+    assert numbers(first) == numbers(second) and len(numbers(first)) > 4
     # another batch size reuses the cache too: it is keyed by content, not by how it was computed
     cfg.batch_size = 7
     execute(plan(cfg), cfg)

@@ -50,7 +50,7 @@ def test_all_slide_and_other_tasks_end_to_end(tmp_path, tiny_hub, shared_data, f
     assert {"i2t_recall@1", "t2i_recall@10", "mean_recall"} <= metrics["retrieval"]
     assert {"balanced_accuracy", "weighted_f1"} <= metrics["zeroshot-wsi"] & metrics["fewshot"]
     kinds = {k for (k,) in con.execute("SELECT DISTINCT kind FROM artifacts").fetchall()}
-    assert kinds == {"heatmap", "segmentation"}
+    assert kinds == {"heatmap", "topk", "segmentation"}
     assert con.execute("SELECT image_forwards FROM runs").fetchone()[0] > 0
     con.close()
 

@@ -90,3 +90,28 @@ def calibration_metrics(y_true, probs, class_names: list[str], n_boot: int = N_B
             boot[name].append(values)
     return [Metric(name, float(value[0]), *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)
             for name, value in point.items()]
+
+
+#: the zero-shot variant holding the reliability diagram's bins
+RELIABILITY = "reliability"
+
+
+def reliability_bins(y_true, probs) -> list[Metric]:
+    """The reliability diagram behind the ECE: per non-empty confidence bin (the same ``N_BINS`` bins),
+    ``bin=II/confidence`` (mean top-1 confidence), ``bin=II/accuracy`` (share correct) and ``bin=II/count``
+    (items in the bin). ``n`` is every item scored, as for every metric. Point values: a picture, not an
+    estimate with a CI."""
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    conf = p.max(axis=1)
+    correct = p.argmax(axis=1) == y
+    bins = np.searchsorted(np.linspace(0, 1, N_BINS + 1)[1:-1], conf, side="left")
+    nan = float("nan")
+    out = []
+    for b in np.unique(bins):
+        mine = bins == b
+        count = int(mine.sum())
+        out += [Metric(f"bin={b:02d}/confidence", float(conf[mine].mean()), nan, nan, len(y)),
+                Metric(f"bin={b:02d}/accuracy", float(correct[mine].mean()), nan, nan, len(y)),
+                Metric(f"bin={b:02d}/count", float(count), nan, nan, len(y))]
+    return out

@@ -15,7 +15,7 @@ bins), Brier score, NLL and AUROC (binary, or macro one-vs-rest), with CIs on th
 from __future__ import annotations
 
 from pathboard import hookimpl
-from pathboard.core.calibration import calibration_metrics, softmax_probs
+from pathboard.core.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
 from pathboard.core.errors import PathboardError
 from pathboard.core.metrics import bootstrap_label, classification_metrics
 from pathboard.core.task import CellContext, Predictions, Task, TaskResult, evaluated_items, item_groups
@@ -40,8 +40,9 @@ class ZeroShot(Task):
         # so models that lost different items still share one protocol and are compared
         planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
         metrics = classification_metrics(y_true, y_pred, ctx.class_names, ctx.ordinal, groups=groups)
-        metrics += calibration_metrics(y_true, softmax_probs(scores, ctx.logit_scale), ctx.class_names, groups=groups)
-        return TaskResult({"": metrics},
+        probs = softmax_probs(scores, ctx.logit_scale)
+        metrics += calibration_metrics(y_true, probs, ctx.class_names, groups=groups)
+        return TaskResult({"": metrics, RELIABILITY: reliability_bins(y_true, probs)},
                           predictions={"": Predictions(items, y_true, y_pred, groups)},
                           protocol={"bootstrap": bootstrap_label(planned if groups is not None else None)})
 

@@ -15,6 +15,8 @@ CIs come from a cluster bootstrap over the groups, and the cell's protocol says 
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from PIL import Image
 
@@ -70,6 +72,21 @@ def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out)
     Image.fromarray((blended * 255).astype(np.uint8)).save(out)
 
 
+#: tiles kept per slide for the leaderboard's drill-down (the most similar to the predicted class)
+TOP_TILES = 8
+
+
+def top_tiles(coords: np.ndarray, values: np.ndarray, info: dict, predicted: str, truth: str, file) -> dict:
+    """The slide's ``TOP_TILES`` tiles most similar to the predicted class, with their level-0 corner,
+    side and similarity, so the leaderboard can read them back from the slide; and predicted vs true."""
+    order = np.argsort(-values, kind="stable")[:TOP_TILES]
+    return {"file": str(file), "predicted": predicted, "truth": truth, "size0": int(info["size0"]),
+            "level": int(info.get("level", 0)), "windows": info.get("mpp_source") == "windows of a small image",
+            "pooled_k": HEADLINE_K,
+            "tiles": [{"x": int(coords[i][0]), "y": int(coords[i][1]), "similarity": float(values[i])}
+                      for i in order]}
+
+
 class ZeroShotWSI(Task):
     id = "zeroshot-wsi"
     title = "Zero-shot WSI classification (MI-Zero top-K)"
@@ -99,6 +116,11 @@ class ZeroShotWSI(Task):
                 best = int(pooled[HEADLINE_K][-1].argmax())
                 heatmap(ctx.manifest.root / path, tiles.coords, tiles.info["size0"], similarities[:, best], out)
                 artifacts.append(Artifact(path, "heatmap", str(out)))
+                top = top_tiles(tiles.coords, similarities[:, best], tiles.info, ctx.class_names[best],
+                                ctx.class_names[int(label)], ctx.manifest.root / path)
+                out = out.with_suffix(".topk.json")
+                out.write_text(json.dumps(top))
+                artifacts.append(Artifact(path, "topk", str(out)))
         if not truth:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
         groups = item_groups(ctx.manifest, items)  # a slide's group: its patient (or case), if given
