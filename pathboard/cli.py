@@ -289,20 +289,57 @@ def runs(db, limit):
     store = Store(db)
     if not store.settle():  # the journal merged, runs whose process is gone marked interrupted, first
         raise PathboardError(f"{db} is held by another process; try again when it is done")
-    rows = store.query("""
-        SELECT r.run_id, r.started_at, r.status, epoch(coalesce(r.finished_at, r.heartbeat_at) - r.started_at) AS s,
-               (SELECT count(*) FROM cells c WHERE c.run_id = r.run_id) AS cells,
-               coalesce(json_array_length(r.skipped_cells), 0) AS skipped, r.image_forwards, r.host, r.pid, r.command
-        FROM runs r ORDER BY r.started_at DESC LIMIT ?""", [limit])
+    rows = store.run_rows(limit)
     if rows.empty:
         click.echo(f"no runs in {db}")
         return
     click.echo(f"{'run':26} {'started (UTC)':19} {'status':21} {'duration':>9} {'cells':>6} {'skipped':>7}  command")
     for r in rows.itertuples():
-        took = "" if r.s is None or r.s != r.s else f"{r.s:.1f} s"
+        took = "" if r.seconds is None or r.seconds != r.seconds else f"{r.seconds:.1f} s"
         started = r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at is not None else ""
         click.echo(f"{r.run_id:26} {started:19} {r.status or '':21} {took:>9} {r.cells:>6} {r.skipped:>7}  "
                    f"{r.command or ''}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "markdown", "latex"]), default="markdown",
+              show_default=True, help="csv (full precision), markdown (GitHub table) or latex (booktabs)")
+@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@click.option("--task", default=None, help="task id [default: zeroshot]")
+@click.option("--metric", default=None, help="metric [default: weighted_f1]")
+@click.option("--mode", type=click.Choice(["ensemble", "single"]), default="ensemble", show_default=True,
+              help="prompt mode")
+@click.option("--datasets", default="", help="comma-separated dataset ids, the table's columns "
+                                             "[default: every dataset with numbers for the selection]")
+@click.option("--protocol", default="default", show_default=True,
+              help="default, or a protocol hash (or a unique prefix of one) of the database's cells")
+@click.option("--reported/--no-reported", default=True, show_default=True,
+              help="include the published (reported) rows")
+@click.option("--ci/--no-ci", default=True, show_default=True, help="include the 95% confidence intervals")
+@click.option("--digits", type=click.IntRange(0, 12), default=3, show_default=True,
+              help="decimals of markdown and latex (csv keeps full precision)")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="write to FILE [default: stdout]")
+@click.option("--run", default=None, metavar="RUN_ID", help="only this run's numbers [default: every cell's newest]")
+def export(fmt, db, task, metric, mode, datasets, protocol, reported, ci, digits, output, run):
+    """Write the leaderboard's Overview table (the same selection options) as CSV, Markdown or LaTeX."""
+    from pathlib import Path
+
+    from pathboard.leaderboard import export as exports
+    from pathboard.leaderboard import tables
+
+    metric = metric or tables.DEFAULT_METRIC
+    chosen = [d.strip() for d in datasets.split(",") if d.strip()] or None
+    table = exports.overview(db, task or tables.DEFAULT_TASK, metric, mode, chosen, reported, protocol, run)
+    text = exports.export(table, fmt, ci, tables.lower_is_better(metric), digits)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise PathboardError(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"{len(table)} row(s) x {len(table['value'].columns)} column(s) written to {output}", err=True)
 
 
 @cli.command()

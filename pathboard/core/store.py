@@ -375,6 +375,17 @@ class Store:
         self._write([("DELETE FROM prompt_rankings", [])]
                     + [("INSERT INTO prompt_rankings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(r)) for r in rows])
 
+    def run_rows(self, limit: int | None = None):
+        """Every run, newest first: status, duration in seconds (to its last heartbeat while it runs or
+        after it died), cells stored, cells skipped, image forwards, host, pid and command."""
+        return self.query("""
+            SELECT r.run_id, r.started_at, r.status,
+                   epoch(coalesce(r.finished_at, r.heartbeat_at) - r.started_at) AS seconds,
+                   (SELECT count(*) FROM cells c WHERE c.run_id = r.run_id) AS cells,
+                   coalesce(json_array_length(r.skipped_cells), 0) AS skipped,
+                   r.image_forwards, r.device, r.precision, r.host, r.pid, r.command
+            FROM runs r ORDER BY r.started_at DESC""" + (" LIMIT ?" if limit else ""), [limit] if limit else [])
+
     def query(self, sql: str, params: list | None = None):
         """A pandas DataFrame from a read-only connection."""
         if not self.path.is_file():

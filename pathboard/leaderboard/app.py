@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 import duckdb
@@ -14,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from pathboard.core.errors import PathboardError
-from pathboard.leaderboard import tables
+from pathboard.leaderboard import charts, tables
 
 
 def db_path(argv: list[str]) -> str:
@@ -28,32 +29,192 @@ st.set_page_config(page_title="pathboard leaderboard", layout="wide")
 st.title("Pathology CLIP leaderboard")
 
 db = db_path(sys.argv[1:])
+URL = dict(st.query_params)  # the selection a shared link carries: view, task, metric, mode, datasets, ...
+
+
+def from_url(key: str, options: list, default=None):
+    """The index in ``options`` of the link's value for widget ``key`` (on the first render only: after that
+    the widget's own state wins), else of ``default``, else 0."""
+    value = URL.get(key) if key not in st.session_state else None
+    for wanted in (value, default):
+        if wanted in options:
+            return options.index(wanted)
+    return 0
+
+
+def draw(where, chart, empty: str, quiet: bool = False) -> None:
+    """An Altair chart, or what is missing for one (a caption when ``quiet``)."""
+    if chart is not None:
+        where.altair_chart(chart)
+    elif quiet:
+        where.caption(empty)
+    else:
+        where.info(empty)
+
+
+VIEWS = ["Overview", "Cervix benchmark", "Analyses", "Slides", "Models", "Runs"]
+view = st.sidebar.radio("View", VIEWS, index=from_url("view", VIEWS), key="view")
 protocols = tables.protocol_choices(db)
 protocol = "default"
 if len(protocols) > 1:  # numbers of different protocols are never set side by side
-    protocol = st.sidebar.selectbox("Protocol", list(protocols), format_func=protocols.get, key="protocol")
+    protocol = st.sidebar.selectbox("Protocol", list(protocols), index=from_url("protocol", list(protocols)),
+                                    format_func=protocols.get, key="protocol")
 try:
-    measured = tables.load_measured(db, protocol)
+    runs = tables.load_runs(db)
+except (PathboardError, duckdb.Error, OSError):
+    runs = pd.DataFrame(columns=["run_id"])
+run_ids = ["latest"] + list(runs["run_id"])
+run = st.sidebar.selectbox("Run", run_ids, index=from_url("run", run_ids), key="run",
+                           format_func=lambda r: "newest result of every cell" if r == "latest" else r,
+                           help="Show the numbers of one run only, instead of every cell's newest result")
+try:
+    measured = tables.load_measured(db, protocol) if run == "latest" else tables.load_run(db, run, protocol)
 except (PathboardError, duckdb.Error, OSError) as exc:
     st.error(f"cannot read results: {str(exc).splitlines()[0]}")
     measured = None
 reported = tables.load_reported()
 catalog = tables.load_catalog(db) if measured is not None else {"models": {}, "datasets": {}, "tasks": {}}
-if measured is not None and measured.empty:
+if measured is not None and measured.empty and run != "latest":
+    st.info(f"Run {run} stored no headline results of this protocol; the published numbers are shown below.")
+elif measured is not None and measured.empty:
     st.info(f"No measured results in {db} yet: run `pathboard run` to add some. "
             "The published numbers are shown below.")
 measured = tables.empty_measured() if measured is None else measured
 long = pd.concat([measured, reported], ignore_index=True)
+highlights = ["(none)"] + sorted(set(measured["model"])) + sorted(set(reported["model"]) - set(measured["model"]))
+highlight = st.sidebar.selectbox("Highlight model", highlights, index=from_url("highlight", highlights),
+                                 key="highlight", help="Give this model's rows a background, as papers mark "
+                                 "their own model")
+highlight = None if highlight == "(none)" else highlight
+st.sidebar.caption(f"Protocol: {protocols.get(protocol, protocol)}")
+shared = {"view": view, "protocol": protocol, "run": run, "highlight": highlight or "(none)"}
 
-view = st.sidebar.radio("View", ["Overview", "Cervix benchmark", "Analyses", "Models"], key="view")
+
+def share(**selection) -> None:
+    """Put the view's selection in the URL's query parameters, so that a link reopens this view."""
+    state = {**shared, **selection}
+    st.query_params.from_dict({k: v for k, v in state.items() if v not in (None, "", [])})
+
+
+if view == "Slides":
+    from pathboard.leaderboard import slides
+
+    st.header("Slide drill-down")
+    try:
+        artifacts = tables.load_artifacts(db, protocol)
+    except (PathboardError, duckdb.Error, OSError):
+        artifacts = pd.DataFrame(columns=["model", "dataset", "task", "prompt_mode", "item", "kind", "path"])
+    if artifacts.empty:
+        share()
+        st.info("No slide pictures yet: zero-shot WSI (`--tasks zeroshot-wsi`) writes a heatmap and the top tiles "
+                "of every slide, segmentation (`--tasks segmentation`) its predicted and true masks.")
+        st.stop()
+    s1, s2, s3, s4 = st.columns(4)
+    sets = sorted(set(artifacts["dataset"]))
+    sdataset = s1.selectbox("Dataset", sets, index=from_url("slide_dataset", sets), key="slide_dataset")
+    rows = artifacts[artifacts["dataset"] == sdataset]
+    smodels = sorted(set(rows["model"]))
+    smodel = s2.selectbox("Model", smodels, index=from_url("slide_model", smodels, highlight), key="slide_model")
+    rows = rows[rows["model"] == smodel]
+    smodes = sorted(set(rows["prompt_mode"]))
+    smode = s3.radio("Prompt mode", smodes, index=from_url("slide_mode", smodes), horizontal=True, key="slide_mode")
+    rows = rows[rows["prompt_mode"] == smode]
+    items = sorted(set(rows["item"]))
+    item = s4.selectbox("Slide", items, index=from_url("slide", items), key="slide")
+    share(slide_dataset=sdataset, slide_model=smodel, slide_mode=smode, slide=item)
+    rows = rows[rows["item"] == item].set_index("kind")["path"]
+    if "topk" in rows:
+        facts, tiles_shown = slides.top_tiles(rows["topk"])
+        verdict = "correct" if facts["predicted"] == facts["truth"] else "wrong"
+        st.markdown(f"**Predicted** {facts['predicted']} · **true** {facts['truth']} ({verdict}), MI-Zero top-"
+                    f"{facts['pooled_k']} pooling")
+    left, right = st.columns([3, 2])
+    if "heatmap" in rows:
+        if os.path.isfile(rows["heatmap"]):
+            left.image(rows["heatmap"], caption="Similarity of each tile to the predicted class (yellow low, red "
+                       "high) over the slide's thumbnail", width="stretch")
+        else:
+            left.warning(f"the heatmap file is gone: {rows['heatmap']}")
+    if "topk" in rows:
+        right.subheader("Top tiles")
+        if facts.get("error"):
+            right.warning(facts["error"])
+        for start in range(0, len(tiles_shown), 4):
+            for col, (tile, similarity) in zip(right.columns(4), tiles_shown[start:start + 4]):
+                col.image(tile, caption=f"{similarity:.3f}")
+        right.caption("The tiles most similar to the predicted class, read from the slide at their stored "
+                      "level-0 coordinates; the number is the cosine similarity.")
+    if "segmentation" in rows:
+        st.subheader("Segmentation")
+        if os.path.isfile(rows["segmentation"]):
+            st.image(rows["segmentation"], caption="Thumbnail · predicted mask · true mask (cells outside the "
+                     "scored tissue washed out)", width="stretch")
+        else:
+            st.warning(f"the segmentation file is gone: {rows['segmentation']}")
+    st.stop()
+if view == "Runs":
+    share()
+    st.header("Runs")
+    if runs.empty:
+        st.info(f"No runs in {db} yet: `pathboard run` records one per command.")
+        st.stop()
+    shown = runs.assign(seconds=runs["seconds"].round(1))
+    st.dataframe(shown[["run_id", "started_at", "status", "seconds", "cells", "skipped", "failed_files",
+                        "image_forwards", "device", "precision", "host", "command"]], hide_index=True, width="stretch")
+    st.caption("Every `pathboard run` on this database, newest first: its status (`interrupted` when its process "
+               "died), wall seconds, cells stored, cells skipped and files it could not read. Pick a run in the "
+               "sidebar's *Run* selector to see only its numbers in the other views.")
+    chosen = st.selectbox("Run details", list(runs["run_id"]), index=from_url("detail", list(runs["run_id"])),
+                          key="detail")
+    share(detail=chosen)
+    detail = tables.run_detail(db, chosen)
+    st.code(detail["command"] or "(no command recorded)", language="bash")
+    left, right = st.columns(2)
+    left.subheader("Provenance")
+    left.table(pd.DataFrame({"": list(detail["provenance"].values())}, index=list(detail["provenance"])))
+    right.subheader("Packages")
+    right.table(pd.DataFrame({"version": list(detail["packages"].values())}, index=list(detail["packages"])))
+    st.subheader("What embedding cost")
+    if detail["costs"].empty:
+        st.write("Nothing was embedded in this run (every embedding was cached).")
+    else:
+        st.dataframe(detail["costs"], hide_index=True, width="stretch")
+    st.subheader(f"Skipped cells ({len(detail['skipped'])})")
+    for line in detail["skipped"]:
+        st.markdown(f"- {line}")
+    st.subheader(f"Unreadable files ({len(detail['files'])})")
+    if detail["files"].empty:
+        st.write("None.")
+    else:
+        st.dataframe(detail["files"], hide_index=True, width="stretch")
+    st.stop()
 if view == "Analyses":
+    share()
+
+    def none_yet(task: str, text: str) -> None:
+        """Nothing of ``task`` under this protocol: say how to get some, or that other protocols have some."""
+        other = len(tables.load_variants(db, task, "all")) if protocol != "all" else 0
+        if other:
+            text = (f"No {task} results under this protocol; {other} result row(s) under other protocols (other "
+                    "prompts or task options): choose one in the sidebar's *Protocol* selector.")
+        st.info(text)
+
     st.header("Prompt sensitivity")
     sensitivity = tables.sensitivity_table(tables.load_variants(db, "prompt-sensitivity", protocol),
                                            tables.load_rankings(db))
     if sensitivity.empty:
-        st.info("No prompt-sensitivity results yet: `pathboard run` scores it wherever zero-shot applies.")
+        none_yet("prompt-sensitivity", "No prompt-sensitivity results yet: `pathboard run` scores it wherever "
+                 "zero-shot applies.")
     else:
         st.table(sensitivity.set_index(["dataset", "model"]))
+        draws = tables.load_variants(db, "prompt-sensitivity", protocol)
+        psets = sorted(set(draws["dataset"]))
+        p1, p2 = st.columns(2)
+        pset = p1.selectbox("Dataset", psets, index=from_url("prompt_dataset", psets), key="prompt_dataset")
+        families = {"all": None, "templates alone": "templates", "synonyms alone": "synonyms"}
+        pfamily = p2.radio("Draws", list(families), horizontal=True, key="prompt_family")
+        chart = charts.sensitivity_boxes(draws, pset, family=families[pfamily], highlight=highlight)
+        draw(st, chart, "No prompt draws for this dataset.")
         st.caption("Balanced accuracy re-scored under many prompt draws on the cached embeddings: every template "
                    "alone, every class synonym alone, and seeded random subsets of 1–16 prompts per class. Median "
                    "[25th, 75th percentile] and range over all draws; Kendall τ is the mean rank correlation of the "
@@ -61,8 +222,8 @@ if view == "Analyses":
     st.header("Robustness to image perturbations")
     robust = tables.load_variants(db, "robustness", protocol)
     if robust.empty:
-        st.info("No robustness results yet: `pathboard run --tasks robustness` (it embeds each image once per "
-                "perturbation).")
+        none_yet("robustness", "No robustness results yet: `pathboard run --tasks robustness` (it embeds each "
+                 "image once per perturbation).")
     else:
         r1, r2, r3 = st.columns(3)
         rset = r1.selectbox("Dataset", sorted(set(robust["dataset"])), key="robust_dataset")
@@ -72,9 +233,41 @@ if view == "Analyses":
         rmode = r3.radio("Prompt mode", tables.modes_present(robust[robust["dataset"] == rset]), horizontal=True,
                          key="robust_mode")
         st.table(tables.robustness_table(robust, rset, rmode, figure))
+        chart = charts.robustness_drops(robust, rset, rmode, figure, highlight)
+        if chart is not None:
+            st.altair_chart(chart)
         st.caption("Zero-shot under seeded perturbations (JPEG, blur, HED stain jitter, brightness, contrast, "
                    "rotation, flip, downscaling), with 95% CIs from a paired bootstrap: the drop is clean minus "
                    "perturbed, the flip rate the share of items whose predicted class changed.")
+    st.header("Few-shot curves")
+    fewshot = pd.concat([tables.load_variants(db, t, protocol) for t in ("fewshot", "fewshot-wsi")],
+                        ignore_index=True)
+    if fewshot.empty:
+        none_yet("fewshot", "No few-shot results yet: `pathboard run --tasks fewshot` on a dataset with a training "
+                 "split.")
+    else:
+        fsets = sorted(set(fewshot["dataset"]))
+        fset = st.selectbox("Dataset", fsets, index=from_url("fewshot_dataset", fsets), key="fewshot_dataset")
+        chart = charts.fewshot_curves(fewshot, fset, "balanced_accuracy", highlight=highlight)
+        draw(st, chart, "No few-shot curve for this dataset.")
+        st.caption("Balanced accuracy against k labelled examples per class: the median over the seeded draws of "
+                   "k examples, with the band from the 25th to the 75th percentile; solid prototype, dashed "
+                   "linear probe.")
+    st.header("MI-Zero top-K")
+    topk = tables.load_variants(db, "zeroshot-wsi", protocol)
+    if topk.empty:
+        none_yet("zeroshot-wsi", "No zero-shot slide results yet: `pathboard run --tasks zeroshot-wsi` on a slide "
+                 "dataset.")
+    else:
+        k1, k2 = st.columns(2)
+        ksets = sorted(set(topk["dataset"]))
+        kset = k1.selectbox("Dataset", ksets, index=from_url("topk_dataset", ksets), key="topk_dataset")
+        kmode = k2.radio("Prompt mode", tables.modes_present(topk[topk["dataset"] == kset]), horizontal=True,
+                         key="topk_mode")
+        chart = charts.topk_curve(topk, kset, "balanced_accuracy", kmode, highlight)
+        draw(st, chart, "No top-K curve for this dataset.")
+        st.caption("Balanced accuracy of slides classified by the mean of their K tiles most similar to each "
+                   "class (MI-Zero), against K, with its bootstrap 95% CI; the headline uses K = 50.")
     st.header("Calibration and AUROC")
     c1, c2 = st.columns(2)
     ctask = c1.radio("Task", ["zeroshot", "zeroshot-wsi"], horizontal=True, key="calib_task")
@@ -88,8 +281,18 @@ if view == "Analyses":
         st.caption("Of softmax(logit scale × cosine) at each model's own learned logit scale: ECE (15 bins), "
                    "Brier score (sum over classes), NLL (lower is better) and AUROC (binary, or macro one-vs-rest; "
                    "higher is better), with bootstrap 95% CIs.")
+        bins = tables.load_variants(db, "zeroshot", protocol)
+        bins = bins[bins["variant"] == "reliability"]
+        if ctask == "zeroshot" and len(bins):
+            rsets = sorted(set(bins["dataset"]))
+            rset = st.selectbox("Reliability diagram of", rsets, index=from_url("reliability_dataset", rsets),
+                                key="reliability_dataset")
+            draw(st, charts.reliability_diagram(bins, rset, cmode, highlight), "No bins for this prompt mode.")
+            st.caption("Accuracy against mean top-1 confidence in each of the ECE's 15 confidence bins; a point's "
+                       "area is its number of items, the dashed diagonal perfect calibration.")
     st.stop()
 if view == "Models":
+    share()
     st.header("What each model costs to run")
     costs = tables.cost_table(tables.load_costs(db))
     if costs.empty:
@@ -106,6 +309,7 @@ if view == "Models":
     st.dataframe(pd.DataFrame(cards), hide_index=True, width="stretch")
     st.stop()
 if view == "Cervix benchmark":
+    share()
     st.header("Cervix benchmark")
     cmode = st.radio("Prompt mode", tables.MODES, horizontal=True, key="cervix_mode")
     cervix = tables.group_table(measured, catalog, "cervix", cmode)
@@ -127,31 +331,77 @@ if view == "Cervix benchmark":
 
 tasks = sorted(set(long["task"]))
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
-task = c2.selectbox("Task", tasks, index=tasks.index(tables.DEFAULT_TASK), key="task")
+task = c2.selectbox("Task", tasks, index=from_url("task", tasks, tables.DEFAULT_TASK), key="task")
 metrics = tables.task_metrics(long, task)
-metric = c1.selectbox("Metric", metrics, index=metrics.index(tables.DEFAULT_METRIC)
-                      if tables.DEFAULT_METRIC in metrics else 0, key="metric")
-mode = c3.radio("Prompt mode", tables.MODES, horizontal=True, key="mode", help=tables.MODE_HELP)
-include_reported = c4.checkbox("Show reported (published) rows", value=True, key="reported")
+metric = c1.selectbox("Metric", metrics, index=from_url("metric", metrics, tables.DEFAULT_METRIC), key="metric")
+mode = c3.radio("Prompt mode", tables.MODES, index=from_url("mode", tables.MODES), horizontal=True, key="mode",
+                help=tables.MODE_HELP)
+include_reported = c4.checkbox("Show reported (published) rows", value=URL.get("reported", "1") != "0",
+                               key="reported")
 st.caption(f"Prompt modes: {tables.MODE_HELP}.")
 
 available = tables.dataset_order(tables.select(long, metric, task, mode, include_reported=include_reported))
 if st.session_state.get("datasets_offered") != available:  # a new task, metric or mode: all its datasets
+    linked = [d for d in URL.get("datasets", "").split(",") if d in available] \
+        if "datasets_offered" not in st.session_state else []
     st.session_state["datasets_offered"] = available
-    st.session_state["datasets"] = available
+    st.session_state["datasets"] = linked or available
 datasets = st.multiselect("Datasets (columns)", available, key="datasets")
+share(task=task, metric=metric, mode=mode, reported="1" if include_reported else "0",
+      datasets=",".join(datasets) if datasets != available else "")
 
 table = tables.comparison_table(long, metric, task, mode, datasets, include_reported)
+lower = tables.lower_is_better(metric)
+try:
+    comparisons = tables.load_comparisons(db)
+except (PathboardError, duckdb.Error, OSError):
+    comparisons = pd.DataFrame()
 if table.empty or not datasets:
     st.warning("Nothing to show for this selection.")
 else:
     published = reported.drop_duplicates("dataset").set_index("dataset")["published_as"]
     titles = {id: f"published as {name}" for id, name in published.items()}
     titles.update({id: entry.get("title") or id for id, entry in catalog["datasets"].items()})
-    st.html(tables.to_html(table, titles, lower=tables.lower_is_better(metric)))
+    tied = tables.tied_with_best(table, comparisons, metric, task, mode, lower) if len(comparisons) else None
+    st.html(tables.to_html(table, titles, lower=lower, highlight=highlight, tied=tied))
     st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold "
-               f"({'lowest' if tables.lower_is_better(metric) else 'highest'}). "
+               f"({'lowest' if lower else 'highest'}); ≈ marks a measured model whose paired difference from "
+               "the column's best measured model is not significant (Holm-adjusted bootstrap): tied with it. "
                "Avg is the mean over the datasets shown, only for rows with a value in every column.")
+    from pathboard.leaderboard import export
+
+    e1, e2, e3, e4 = st.columns(4)
+    with_ci = e4.checkbox("CIs in the exports", value=True, key="export_ci")
+    stem = f"pathboard-{task}-{metric}-{mode}".replace("/", "_")
+    for column, fmt, suffix, mime in ((e1, "csv", "csv", "text/csv"), (e2, "markdown", "md", "text/markdown"),
+                                      (e3, "latex", "tex", "text/x-tex")):
+        column.download_button(f"Download {dict(csv='CSV', markdown='Markdown', latex='LaTeX')[fmt]}",
+                               export.export(table, fmt, ci=with_ci, lower=lower), file_name=f"{stem}.{suffix}",
+                               mime=mime, key=f"export_{fmt}")
+    command = ["pathboard", "export", "--format", "latex", "--db", db, "--task", task, "--metric", metric,
+               "--mode", mode] + (["--datasets", ",".join(datasets)] if datasets != available else []) \
+        + (["--protocol", protocol] if protocol != "default" else []) + (["--run", run] if run != "latest" else []) \
+        + ([] if include_reported else ["--no-reported"]) + ([] if with_ci else ["--no-ci"])
+    st.caption("The same table from a script: `" + " ".join(shlex.quote(str(c)) for c in command) + "`")
+    st.subheader("Pictures")
+    t1, t2, t3 = st.tabs(["Bars with 95% CIs", "Radar across datasets", "Significance matrix"])
+    chart = charts.bars(long, task, metric, mode, datasets, highlight, include_reported)
+    draw(t1, chart, "No numbers to draw for this selection.", quiet=True)
+    chart = charts.radar(measured, task, metric, mode, datasets, highlight)
+    if chart is not None:
+        t2.altair_chart(chart)
+        t2.caption("One polygon per measured model with a value on every dataset shown.")
+    else:
+        t2.caption("A radar needs at least three datasets and a measured model with a value on each.")
+    compared = [d for d in datasets if len(comparisons) and d in set(comparisons["dataset"])]
+    if compared:
+        mdataset = t3.selectbox("Dataset", compared, index=from_url("matrix_dataset", compared), key="matrix_dataset")
+        chart = charts.significance_matrix(comparisons, metric, task, mode, mdataset)
+        draw(t3, chart, "No paired comparisons here.", quiet=True)
+        t3.caption("Row model minus column model on the items both scored; outlined with a star: significant "
+                   "(Holm-adjusted paired bootstrap).")
+    else:
+        t3.caption("No paired comparisons for this selection (they need two measured models on the same items).")
 shown = tables.select(reported, metric, task, mode, datasets)
 if include_reported and len(shown):
     sources = "; ".join(dict.fromkeys(f"{paper}, {name}" for paper, name in zip(shown["paper"], shown["table"])))
@@ -183,10 +433,8 @@ with st.expander("Provenance of the measured numbers"):
         st.dataframe(prov, hide_index=True, width="stretch")
 
 with st.expander("Paired comparisons (bootstrap, same resamples)"):
-    try:
-        pairs = tables.comparison_rows(tables.load_comparisons(db), metric, task, mode, datasets)
-    except (PathboardError, duckdb.Error, OSError):
-        pairs = pd.DataFrame()
+    pairs = tables.comparison_rows(comparisons, metric, task, mode, datasets) if len(comparisons) else \
+        pd.DataFrame()
     if pairs.empty:
         st.write("No paired comparisons for this selection (they need two measured models on the same items).")
     else:

@@ -257,9 +257,16 @@ def format_cell(value: float, low: float, high: float) -> str:
     return f"{value:.3f} [{low:.2f}, {high:.2f}]"
 
 
-def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bool = False) -> str:
+#: the background of the highlighted model's rows, as the source papers mark "our model"
+HIGHLIGHT = "#dbeafe"
+TIED_TITLE = "tied with the best: their paired difference is not significant (Holm-adjusted bootstrap)"
+
+
+def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bool = False,
+            highlight: str | None = None, tied: pd.DataFrame | None = None) -> str:
     """The table as one HTML string: best per column in <b> (the lowest when ``lower``), reported rows
-    italic and grey.
+    italic and grey, the ``highlight`` model's rows (measured and reported) on a light-blue background,
+    and cells ``tied`` with their column's best (:func:`tied_with_best`) marked "≈".
 
     ``titles`` maps dataset ids to a longer name, shown as the header's tooltip.
     """
@@ -279,12 +286,17 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
         if previous is not None and source != previous:  # a rule between measured and reported
             style += "border-top:2px solid #888;"
         previous = source
-        out.append(f'<tr class="{source}" style="{style}"><td style="{cell}">{html.escape(model)}</td>'
-                   f'<td style="{cell}">{source}</td>')
+        marked = highlight is not None and model.removesuffix(REPORTED_SUFFIX) == highlight
+        if marked:
+            style += f"background:{HIGHLIGHT};"
+        out.append(f'<tr class="{source}{" highlight" if marked else ""}" style="{style}">'
+                   f'<td style="{cell}">{html.escape(model)}</td><td style="{cell}">{source}</td>')
         for c in columns:
             text = html.escape(format_cell(*(table[stat].at[(model, source), c] for stat in STATS)))
             if best.at[(model, source), c]:
                 text = f"<b>{text}</b>"
+            elif tied is not None and c in tied.columns and bool(tied.at[(model, source), c]):
+                text = f'{text} <span class="tied" title="{TIED_TITLE}">≈</span>'
             out.append(f'<td style="{cell}text-align:right;white-space:nowrap">{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
@@ -591,3 +603,100 @@ def cost_table(costs: pd.DataFrame) -> pd.DataFrame:
                     "wall (s)": _fmt(newest["wall_seconds"].sum(), 1),
                     "run": newest["run_id"].iloc[-1]})
     return pd.DataFrame(out)
+
+
+# --- runs, highlighting and ties (the research-instrument views)
+
+def load_runs(db: str | Path) -> pd.DataFrame:
+    """Every run, newest first, as ``pathboard runs`` lists them, with the count of files it could not read."""
+    try:
+        store = Store(db)
+        runs = store.run_rows()
+        files = store.query("SELECT run_id, skipped_files FROM runs")
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return pd.DataFrame(columns=["run_id", "started_at", "status", "seconds", "cells", "skipped", "failed_files",
+                                     "image_forwards", "device", "precision", "host", "pid", "command"])
+    counts = {r.run_id: sum(len(v) for v in _json(r.skipped_files, {}).values()) for r in files.itertuples()}
+    runs.insert(6, "failed_files", [counts.get(r, 0) for r in runs["run_id"]])
+    return runs
+
+
+def run_detail(db: str | Path, run_id: str) -> dict:
+    """One run's record: its skipped cells and unreadable files with their reasons, the package versions it
+    ran with, and what its embedding cost."""
+    store = Store(db)
+    row = store.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if row.empty:
+        raise PathboardError(f"no run {run_id} in {db}")
+    r = row.iloc[0]
+    files = [{"dataset": d, "file": f, "reason": why} for d, items in _json(r["skipped_files"], {}).items()
+             for f, why in items.items()]
+    try:
+        costs = store.query("SELECT model, dataset, images, tiles, images_per_s, tiles_per_s, peak_memory_bytes, "
+                            "wall_seconds FROM costs WHERE run_id = ? ORDER BY model, dataset", [run_id])
+    except duckdb.CatalogException:
+        costs = pd.DataFrame()
+    provenance = {k: r[k] for k in ("pathboard_version", "host", "device", "precision", "batch_size", "data_root")
+                  if k in r.index}
+    return {"skipped": list(_json(r["skipped_cells"], [])), "files": pd.DataFrame(files, columns=[
+        "dataset", "file", "reason"]), "packages": _json(r["packages"], {}), "costs": costs,
+        "provenance": provenance, "command": r["command"] or ""}
+
+
+def _json(value, default):
+    """A JSON column's value; ``default`` for NULL (pandas gives NaN)."""
+    return json.loads(value) if isinstance(value, str) and value else default
+
+
+def load_run(db: str | Path, run_id: str, protocol: str = "default") -> pd.DataFrame:
+    """The headline results of one run only (what the leaderboard shows when filtered by run)."""
+    df = Store(db).query("SELECT * FROM results_all WHERE run_id = ? ORDER BY model, dataset, task, variant, "
+                         "prompt_mode, metric", [run_id])
+    df = of_protocol(df, protocol)
+    df = df[df["variant"].fillna("") == ""].drop(columns="variant")
+    df["source"] = "measured"
+    return df
+
+
+def tied_with_best(table: pd.DataFrame, comparisons: pd.DataFrame, metric: str, task: str, mode: str,
+                   lower: bool = False) -> pd.DataFrame:
+    """True where a measured model is not its column's best measured model, but the paired bootstrap
+    comparison of the two on that dataset is not significant (Holm-adjusted, see
+    :func:`pathboard.core.compare.compare_latest`): the two are tied. False elsewhere, and where no
+    comparison was stored (it needs both models scored on the same items)."""
+    values = table["value"]
+    tied = pd.DataFrame(False, index=table.index, columns=values.columns)
+    measured = values[values.index.get_level_values("source") == "measured"]
+    rows = comparisons[(comparisons["metric"] == metric) & (comparisons["task"] == task)
+                       & comparisons["prompt_mode"].fillna("").isin([mode, ""])] if len(comparisons) else comparisons
+    for column in values.columns:
+        col = measured[column].dropna()
+        if column == "Avg" or col.empty or not len(rows):
+            continue
+        best = col.idxmin() if lower else col.idxmax()
+        for label in col.index:
+            if label == best or col[label] == col[best]:
+                continue
+            pair = rows[(rows["dataset"] == column) & (
+                ((rows["model_a"] == best[0]) & (rows["model_b"] == label[0]))
+                | ((rows["model_a"] == label[0]) & (rows["model_b"] == best[0])))]
+            if len(pair) and not bool(pair["significant"].iloc[0]):
+                tied.at[label, column] = True
+    return tied
+
+
+def load_artifacts(db: str | Path, protocol: str = "default") -> pd.DataFrame:
+    """The files the newest cell of each model x dataset x task x prompt mode wrote (MI-Zero heatmaps and
+    top tiles, segmentation panels): model, dataset, task, prompt_mode, item, kind, path."""
+    columns = ["model", "dataset", "task", "prompt_mode", "item", "kind", "path"]
+    try:
+        df = Store(db).query("""
+            SELECT c.model, c.dataset, c.task, coalesce(c.prompt_mode, '') AS prompt_mode, a.item, a.kind, a.path,
+                   c.protocol_hash, coalesce(c.default_protocol, TRUE) AS default_protocol
+            FROM artifacts a JOIN cells c USING (cell_id)
+            QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, coalesce(c.prompt_mode, ''), a.item,
+                                       a.kind, coalesce(c.protocol_hash, '') ORDER BY c.created_at DESC) = 1
+            ORDER BY c.dataset, a.item, c.model""")
+    except duckdb.CatalogException:
+        return pd.DataFrame(columns=columns)
+    return of_protocol(df, protocol)[columns].reset_index(drop=True)
