@@ -6,6 +6,7 @@ All table logic lives in ``tables.py``; this file only draws widgets.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
 import sys
@@ -376,8 +377,8 @@ else:
     for column, fmt, suffix, mime in ((e1, "csv", "csv", "text/csv"), (e2, "markdown", "md", "text/markdown"),
                                       (e3, "latex", "tex", "text/x-tex")):
         column.download_button(f"Download {dict(csv='CSV', markdown='Markdown', latex='LaTeX')[fmt]}",
-                               export.export(table, fmt, ci=with_ci, lower=lower), file_name=f"{stem}.{suffix}",
-                               mime=mime, key=f"export_{fmt}")
+                               functools.partial(export.export, table, fmt, ci=with_ci, lower=lower),
+                               file_name=f"{stem}.{suffix}", mime=mime, key=f"export_{fmt}")  # built on click
     command = ["pathboard", "export", "--format", "latex", "--db", db, "--task", task, "--metric", metric,
                "--mode", mode] + (["--datasets", ",".join(datasets)] if datasets != available else []) \
         + (["--protocol", protocol] if protocol != "default" else []) + (["--run", run] if run != "latest" else []) \

@@ -60,8 +60,8 @@ def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
     no results yet, or not even the schema, gives an empty frame.
     """
     try:
-        df = Store(db).query("SELECT * FROM leaderboard ORDER BY model, dataset, task, variant, prompt_mode, metric, "
-                             "protocol_hash")  # the view's row order is arbitrary
+        df = Store(db).query("SELECT * FROM leaderboard WHERE coalesce(variant, '') = '' ORDER BY model, dataset, "
+                             "task, prompt_mode, metric, protocol_hash")  # headlines, in a fixed order
     except duckdb.CatalogException:  # a file no run has written to yet
         return empty_measured()
     df = of_protocol(df, protocol)
@@ -669,18 +669,18 @@ def tied_with_best(table: pd.DataFrame, comparisons: pd.DataFrame, metric: str, 
     measured = values[values.index.get_level_values("source") == "measured"]
     rows = comparisons[(comparisons["metric"] == metric) & (comparisons["task"] == task)
                        & comparisons["prompt_mode"].fillna("").isin([mode, ""])] if len(comparisons) else comparisons
+    significant = {}  # (dataset, model, model) -> significant, both ways round
+    for dataset, a, b, sig in zip(rows.get("dataset", []), rows.get("model_a", []), rows.get("model_b", []),
+                                  rows.get("significant", [])):
+        significant.setdefault((dataset, a, b), bool(sig))
+        significant.setdefault((dataset, b, a), bool(sig))
     for column in values.columns:
         col = measured[column].dropna()
-        if column == "Avg" or col.empty or not len(rows):
+        if column == "Avg" or col.empty:
             continue
         best = col.idxmin() if lower else col.idxmax()
         for label in col.index:
-            if label == best or col[label] == col[best]:
-                continue
-            pair = rows[(rows["dataset"] == column) & (
-                ((rows["model_a"] == best[0]) & (rows["model_b"] == label[0]))
-                | ((rows["model_a"] == label[0]) & (rows["model_b"] == best[0])))]
-            if len(pair) and not bool(pair["significant"].iloc[0]):
+            if label != best and col[label] != col[best] and significant.get((column, best[0], label[0])) is False:
                 tied.at[label, column] = True
     return tied
 
