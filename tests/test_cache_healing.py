@@ -210,8 +210,9 @@ def test_entry_that_cannot_be_read_back_after_writing_is_one_line_error(tmp_path
 def _leaderboard(db):
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("SELECT model, dataset, task, prompt_mode, metric, value, ci_low, ci_high, n "
+        rows = con.execute("SELECT model, dataset, task, prompt_mode, metric, value, ci_low, ci_high, n "
                            "FROM leaderboard ORDER BY ALL").fetchall()
+        return [tuple(None if v != v else v for v in row) for row in rows]  # NaN (no CI) equals NaN
     finally:
         con.close()
 

@@ -284,7 +284,7 @@ def test_cells_of_a_reader_that_outlasts_the_run_are_merged_by_the_next_command(
     listed = pathboard("runs", "--db", db)
     assert listed.returncode == 0, listed.stderr
     (n, distinct), = q(db, "SELECT count(*), count(DISTINCT (run_id, task, variant, prompt_mode)) FROM cells")
-    assert n == distinct == 2  # both runs' cells, once each
+    assert n == distinct == 4  # both runs' cells (the headline and its reliability bins), once each
     assert [s for (s,) in q(db, "SELECT status FROM runs")] == ["finished", "finished"]
 
 
