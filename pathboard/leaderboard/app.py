@@ -201,14 +201,13 @@ if view == "Analyses":
         st.info(text)
 
     st.header("Prompt sensitivity")
-    sensitivity = tables.sensitivity_table(tables.load_variants(db, "prompt-sensitivity", protocol),
-                                           tables.load_rankings(db))
+    draws = tables.load_variants(db, "prompt-sensitivity", protocol)
+    sensitivity = tables.sensitivity_table(draws, tables.load_rankings(db))
     if sensitivity.empty:
         none_yet("prompt-sensitivity", "No prompt-sensitivity results yet: `pathboard run` scores it wherever "
                  "zero-shot applies.")
     else:
         st.table(sensitivity.set_index(["dataset", "model"]))
-        draws = tables.load_variants(db, "prompt-sensitivity", protocol)
         psets = sorted(set(draws["dataset"]))
         p1, p2 = st.columns(2)
         pset = p1.selectbox("Dataset", psets, index=from_url("prompt_dataset", psets), key="prompt_dataset")
