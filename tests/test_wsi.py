@@ -129,7 +129,10 @@ def test_mi_zero_classifies_slides_by_majority_texture(tmp_path, shared_data, fr
     headline = con.execute("SELECT value, n FROM results_all WHERE variant = '' AND metric = 'balanced_accuracy'")
     assert headline.fetchall() == [(1.0, 4)]
     variants = {v for (v,) in con.execute("SELECT DISTINCT variant FROM cells").fetchall()}
-    assert variants == {"", "topk=1", "topk=5", "topk=10", "topk=50", "topk=100"}
+    assert variants == {"", "topk=1", "topk=5", "topk=10", "topk=50", "topk=100", "reliability"}
+    counts = con.execute("SELECT sum(value) FROM results_all WHERE variant = 'reliability' AND metric LIKE "
+                         "'%/count'").fetchall()
+    assert counts == [(4.0,)]  # the reliability bins of the headline K hold every scored slide
     heatmaps = con.execute("SELECT item, path FROM artifacts WHERE kind = 'heatmap' ORDER BY item").fetchall()
     assert [item for item, _ in heatmaps] == ["pink-1.tiff", "pink-2.tiff", "purple-1.tiff", "purple-2.tiff"]
     with Image.open(heatmaps[0][1]) as img:

@@ -8,7 +8,8 @@ Options: ``mpp`` (or ``magnification``, which wins) and ``tile_size`` choose the
 
 Each K also reports calibration and ranking metrics of the slide probabilities, softmax(logit_scale x
 the pooled similarities) at the model's own logit scale: ECE, Brier, NLL and AUROC (binary, or macro
-one-vs-rest; :mod:`pathboard.core.calibration`).
+one-vs-rest; :mod:`pathboard.core.calibration`). The ``reliability`` variant holds the headline K's reliability
+diagram bins.
 
 Slides are the items; when they carry groups (Record meta ``"group"``: the patient or case), the 95%
 CIs come from a cluster bootstrap over the groups, and the cell's protocol says which bootstrap it used.
@@ -21,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from pathboard import hookimpl
-from pathboard.core.calibration import calibration_metrics, softmax_probs
+from pathboard.core.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
 from pathboard.core.errors import PathboardError
 from pathboard.core.metrics import bootstrap_label, classification_metrics
 from pathboard.core.options import Option
@@ -131,6 +132,8 @@ class ZeroShotWSI(Task):
                                         groups=groups)
                   for k in K_VALUES}
         scores[""] = scores[f"topk={HEADLINE_K}"]
+        # the reliability diagram of the headline K's slide probabilities, as patch zero-shot stores it
+        scores[RELIABILITY] = reliability_bins(truth, softmax_probs(pooled[HEADLINE_K], ctx.logit_scale))
         # the protocol counts the groups of every evaluated slide, not just those scored here, so models
         # that lost different slides still share one protocol and are compared
         planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
