@@ -11,10 +11,14 @@ plausible values. Then ``compare_latest`` (at 200 bootstrap resamples instead of
 minute faster) and ``rank_latest``, as a run ends. ``--db PATH`` keeps the database; an existing one is reused.
 
 Then it serves ``pathboard leaderboard`` and times, in headless Chromium, the app start (launch until the
-Overview's table is drawn) and per view a fresh page load of ``?view=...`` (goto until the view's content is
-drawn and the script idle; median of --repeats) and one in-page rerun where a cheap one exists. To tell the
-database, the script and the browser apart it also times each view's script alone (Streamlit's AppTest) and
-the loaders of ``tables``. Goal: every view under 2 s. Exit code 0 either way.
+Overview's table is drawn) and per view (each Analyses section apart: the view shows one at a time) page loads
+of its link (goto until the view's content is drawn and the script idle; median of --repeats): in fresh
+browsers, with no HTTP cache (a first visit: Streamlit's JS fetched and compiled), and in one returning
+browser (that JS cached, as when a link is opened again), and one in-page rerun where a cheap one exists. The
+server's cache of the database (keyed on the file's stamp) is cold at each view's first load. To tell the
+database, the script and the browser apart it also times each view's script alone (Streamlit's AppTest), on
+the database and on its cache, and the loaders of ``tables``. Goal: every view under 2 s. Exit code 0 either
+way.
 """
 from __future__ import annotations
 
@@ -30,11 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections import namedtuple
 from functools import partial
 from pathlib import Path
-from urllib.parse import quote_plus
 
 import numpy as np
 from PIL import Image
@@ -171,7 +175,7 @@ def wsi(rng, ds, base, common, pictures):
         variants = {f"topk={k}": clf(rng, b - .04 * abs(np.log10(k / 50)), ds, .06, SLIDES) + calib(rng, b, ds, SLIDES)
                     for k in WSI_K}
         yield "zeroshot-wsi", mode, [(v, metrics, (), None) for v, metrics in variants.items()] + [
-            ("", variants["topk=50"], arts, predictions(rng, ds, b, common))]
+            ("", variants["topk=50"], arts, predictions(rng, ds, b, common)), ("reliability", bins(rng, b), (), None)]
 
 
 def slide_pictures(folder: Path, ds: Set) -> tuple[str, str]:
@@ -253,16 +257,24 @@ def radio(label: str, option: str):
     return lambda page: page.get_by_test_id("stRadio").filter(has_text=label).get_by_text(option, exact=True).click()
 
 
-#: view -> (what "drawn" means: CSS selectors, texts in the main block, charts drawn), its in-page rerun or None
+#: view -> (its link's query, what "drawn" means: CSS selectors, texts in the main block, charts drawn), its
+#: in-page rerun or None. Analyses shows one section at a time (a tab each), so each section is timed.
+TABLE, FRAME = "[data-testid=stTable]", "[data-testid=stDataFrame]"
 VIEWS = {
-    "Overview": ((["table.pathboard-leaderboard"], [], 1), radio("Prompt mode", "single")),
-    "Cervix benchmark": ((["table.pathboard-leaderboard", "[data-testid=stDataFrame]"], ["Cervix benchmark"], 0),
+    "Overview": ("", (["table.pathboard-leaderboard"], [], 1), radio("Prompt mode", "single")),
+    "Cervix benchmark": ("view=Cervix+benchmark", (["table.pathboard-leaderboard", FRAME], ["Cervix benchmark"], 0),
                          radio("Prompt mode", "single")),
-    "Analyses": ((["[data-testid=stTable]"], ["Few-shot curves", "Calibration and AUROC"], 4),
-                 radio("Figure", "prediction flip rate")),
-    "Slides": ((["[data-testid=stImage] img"], ["Top tiles"], 0), pick("Slide")),
-    "Models": ((["[data-testid=stTable]", "[data-testid=stDataFrame]"], ["Model cards"], 0), None),
-    "Runs": ((["[data-testid=stCode]"], ["Unreadable files"], 0), pick("Run details")),
+    "Analyses: prompts": ("view=Analyses", ([TABLE], ["Kendall τ"], 1), radio("Draws", "templates alone")),
+    "Analyses: robustness": ("view=Analyses&section=Robustness", ([TABLE], ["Robustness to image perturbations"], 1),
+                             radio("Figure", "prediction flip rate")),
+    "Analyses: few-shot": ("view=Analyses&section=Few-shot+curves", ([], ["labelled examples per class"], 1),
+                           pick("Dataset")),
+    "Analyses: top-K": ("view=Analyses&section=MI-Zero+top-K", ([], ["MI-Zero"], 1), pick("Dataset")),
+    "Analyses: calibration": ("view=Analyses&section=Calibration+and+AUROC", ([TABLE], ["Reliability diagram"], 1),
+                              radio("Task", "zeroshot-wsi")),
+    "Slides": ("view=Slides", (["[data-testid=stImage] img"], ["Top tiles"], 0), pick("Slide")),
+    "Models": ("view=Models", ([TABLE, FRAME], ["Model cards"], 0), None),
+    "Runs": ("view=Runs", (["[data-testid=stCode]"], ["Unreadable files"], 0), pick("Run details")),
 }
 READY = """([css, texts, charts, rerun]) => {
   const app = document.querySelector('[data-testid=stApp]'), main = document.querySelector('[data-testid=stMain]');
@@ -276,38 +288,56 @@ WATCH = """() => { window.__changes = 0; new MutationObserver(records => { windo
 
 
 def ready(page, view: str, rerun: bool = False) -> None:
-    page.wait_for_function(READY, arg=[*VIEWS[view][0], rerun], polling=50, timeout=60_000)
+    page.wait_for_function(READY, arg=[*VIEWS[view][1], rerun], polling=50, timeout=60_000)
 
 
-def time_view(browser, url: str, view: str, repeats: int) -> tuple[list, list, list, int]:
-    """Fresh page loads of ``view`` (s), their page shell (s to DOMContentLoaded: HTML and Streamlit's JS), one
-    in-page rerun (s), and how many exceptions the page showed."""
-    loads, shells, reruns, errors = [], [], [], 0
-    for i in range(repeats):
-        page = browser.new_page(viewport={"width": 1400, "height": 1600})
-        try:
-            start = time.perf_counter()
-            page.goto(f"{url}/?view={quote_plus(view)}", wait_until="commit", timeout=60_000)
-            ready(page, view)
-            loads.append(time.perf_counter() - start)
-            shells.append(page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd") / 1e3)
-            if VIEWS[view][1] and i == 0:
-                page.evaluate(WATCH)
-                start = time.perf_counter()
-                VIEWS[view][1](page)
-                ready(page, view, rerun=True)
-                reruns.append(time.perf_counter() - start)
-            errors += page.locator("[data-testid=stException]").count()
-        except Exception as exc:  # a view that never draws is a result too
-            print(f"  {view}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-            loads.append(float("inf"))
-        finally:
-            page.close()
-    return loads, shells, reruns, errors
+Timing = namedtuple("Timing", "first returning shells rerun errors")
+
+
+def load(page, url: str, view: str) -> float:
+    start = time.perf_counter()
+    page.goto(f"{url}/?{VIEWS[view][0]}", wait_until="commit", timeout=60_000)
+    ready(page, view)
+    return time.perf_counter() - start
+
+
+def time_view(browser, url: str, view: str, repeats: int) -> Timing:
+    """Page loads of ``view`` (s, from goto until drawn and idle): in fresh browsers (no HTTP cache: a first
+    visit, Streamlit's JS fetched and compiled again) and in one returning browser (its cache warm, as when a
+    shared link is opened again); the page shell of the fresh loads (s to DOMContentLoaded); one in-page
+    rerun (s); and how many exceptions the pages showed."""
+    first, returning, shells, reruns, errors = [], [], [], [], 0
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        for fresh in [True] * repeats + [False] * (repeats + 1):
+            page = browser.new_page(viewport={"width": 1400, "height": 1600}) if fresh else context.new_page()
+            try:
+                seconds = load(page, url, view)
+                if fresh:
+                    first.append(seconds)
+                    shells.append(page.evaluate(
+                        "performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd") / 1e3)
+                else:
+                    returning.append(seconds)
+                if VIEWS[view][2] and fresh and not reruns:
+                    page.evaluate(WATCH)
+                    start = time.perf_counter()
+                    VIEWS[view][2](page)
+                    ready(page, view, rerun=True)
+                    reruns.append(time.perf_counter() - start)
+                errors += page.locator("[data-testid=stException]").count()
+            except Exception as exc:  # a view that never draws is a result too
+                print(f"  {view}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                (first if fresh else returning).append(float("inf"))
+            finally:
+                page.close()
+    finally:
+        context.close()
+    return Timing(first, returning[1:], shells, reruns, errors)  # the returning browser's first load fills its cache
 
 
 def measure(db: Path, repeats: int, log: Path) -> tuple[list[float], dict]:
-    """([s until the server answers, the Overview's table is drawn, the Overview is idle], {view: time_view})."""
+    """([s until the server answers, the Overview's table is drawn, the Overview is idle], {view: Timing})."""
     from playwright.sync_api import sync_playwright
 
     with socket.socket() as s:
@@ -352,12 +382,14 @@ def script_times(db: Path) -> dict[str, float]:
     logging.disable(logging.WARNING)  # Streamlit's notes on running bare, and on fixing a table for Arrow
     os.environ["PATHBOARD_DB"] = str(db)
     app, out = str(Path(__file__).resolve().parents[1] / "pathboard" / "leaderboard" / "app.py"), {}
-    for view in ["Overview", *VIEWS]:
-        test = AppTest.from_file(app, default_timeout=120)
-        test.query_params["view"] = view
-        start = time.perf_counter()
-        test.run()
-        out[view] = time.perf_counter() - start
+    for view in ["Overview", *VIEWS]:  # each twice: the first reads the database, the second its cache
+        for cold in (True, False):
+            test = AppTest.from_file(app, default_timeout=120)
+            for key, value in urllib.parse.parse_qsl(VIEWS[view][0]):
+                test.query_params[key] = value
+            start = time.perf_counter()
+            test.run()
+            out[view, cold] = time.perf_counter() - start
     return out
 
 
@@ -390,16 +422,21 @@ def main() -> None:
     scripts = script_times(db)
     print(f"\napp start: {table:.2f} s to the Overview's table (server answering after {healthy:.2f} s, "
           f"Overview idle after {idle:.2f} s)")
-    print(f"\n{'view':<17} {'load (median)':>13}  {'loads':<16} {'shell':>6} {'script':>7} {'rerun':>6}  "
-          f"under {GOAL_S:g} s")
-    for view, (loads, shells, reruns, errors) in views.items():
-        median, rerun = statistics.median(loads), f"{reruns[0]:5.2f}s" if reruns else "     –"
-        shell = f"{statistics.median(shells):5.2f}s" if shells else "     –"
-        print(f"{view:<17} {median:12.2f}s  {' '.join(f'{t:.2f}' for t in loads):<16} {shell} {scripts[view]:6.2f}s "
-              f"{rerun}  {'yes' if median < GOAL_S else 'NO'}{f' ({errors} exception(s) shown)' if errors else ''}")
-    print("\nload: a fresh page, from goto until the view is drawn and the script idle (median); shell: of it, until "
-          "DOMContentLoaded (the HTML and Streamlit's JS);\nscript: the view's script alone, in process (AppTest, no "
-          "browser); rerun: one in-page change (prompt mode, robustness figure, slide, run details)")
+    print(f"\n{'view':<22} {'first visit':>11} {'returning':>10}  {'under ' + format(GOAL_S, 'g') + ' s':<10} "
+          f"{'shell':>6} {'script':>13} {'rerun':>6}")
+    for view, t in views.items():
+        first, returning = statistics.median(t.first), statistics.median(t.returning)
+        verdict = "/".join("yes" if x < GOAL_S else "NO" for x in (first, returning))
+        rerun = f"{t.rerun[0]:5.2f}s" if t.rerun else "     –"
+        print(f"{view:<22} {first:10.2f}s {returning:9.2f}s  {verdict:<10} {statistics.median(t.shells):5.2f}s "
+              f"{scripts[view, True]:5.2f}s/{scripts[view, False]:4.2f}s {rerun}"
+              f"{f'  ({t.errors} exception(s) shown)' if t.errors else ''}")
+    print("\nfirst visit: a fresh browser (no HTTP cache) loads the view's link, until the view is drawn and the "
+          "script idle (median of --repeats);\nreturning: the same in one browser whose cache holds Streamlit's JS "
+          "(as when a link is opened again); under 2 s: first/returning;\nshell: of a first visit, until "
+          "DOMContentLoaded (the HTML and Streamlit's JS); script: the view's script alone, in process (AppTest,\nno "
+          "browser), reading the database / its cache; rerun: one in-page change (prompt mode, figure, dataset, "
+          "slide, run details)")
     print("\nloaders, called directly:")
     loader_times(db)
 

@@ -136,20 +136,40 @@ def test_a_shared_link_reopens_the_selection(url):
         assert "mode=ensemble" in page.url and "metric=balanced_accuracy" in page.url
 
 
+def tab(page, label: str) -> None:
+    page.get_by_role("tab", name=label, exact=True).click()
+    idle(page)
+
+
 def test_analyses_view_draws_every_picture(url, real_db):
-    with view(url, "view=Analyses", wait_for="text=Few-shot curves", name="analyses") as page:
+    with view(url, "view=Analyses", wait_for="text=Kendall τ", name="analyses") as page:
         html = page.content()
-        assert "Traceback" not in html
-        for header in ("Prompt sensitivity", "Robustness to image perturbations", "Few-shot curves", "MI-Zero top-K",
-                       "Calibration and AUROC"):
-            assert header in html
-        assert "No prompt-sensitivity results" not in html and "No robustness results" not in html
-        charts = page.locator(".vega-embed").count()
-        assert charts >= 4  # prompt draws, robustness drops, few-shot curves, top-K curve
-        page.get_by_text("prediction flip rate").click()  # the robustness figure, through the UI
+        assert "Traceback" not in html and "No prompt-sensitivity results" not in html
+        assert page.locator(".vega-embed").count() == 1  # the prompt draws: one section is drawn at a time
+        pictures = {}
+        for label, marker in (("Robustness", "Robustness to image perturbations"),
+                              ("Few-shot curves", "labelled examples per class"),
+                              ("MI-Zero top-K", "MI-Zero"), ("Calibration and AUROC", "Reliability diagram")):
+            tab(page, label)
+            html = page.content()
+            assert marker in html and "Traceback" not in html, label
+            assert "section=" + label.replace(" ", "+") in page.url  # the open section is in the link
+            pictures[label] = page.locator(".vega-embed").count()
+        assert all(pictures.values()), pictures  # drops, few-shot curves, top-K curve, reliability diagram
+        assert "No robustness results" not in html
+        page.get_by_test_id("stRadio").filter(has_text="Task").get_by_text("zeroshot-wsi").click()
+        idle(page)  # the slides' calibration: CAMELYON16's metrics and its reliability diagram
+        html = page.content()
+        assert "camelyon16" in html and "No reliability bins" not in html and page.locator(".vega-embed").count() == 1
+        tab(page, "Robustness")
+        page.get_by_text("prediction flip rate").click()  # a choice inside a section keeps that section open
         idle(page)
-        assert "flip_rate" in page.content() or "flip rate" in page.content()
-        assert page.locator(".vega-embed").count() == charts
+        assert "Robustness to image perturbations" in page.content()
+        assert "section=Robustness" in page.url and "robust_figure=flip_rate" in page.url
+        link = page.url
+    with view(url, link.split("?", 1)[1], wait_for="text=Robustness to image perturbations") as page:
+        # the link reopens the section and its choice (the URL is rewritten from the widgets on every run)
+        assert "section=Robustness" in page.url and "robust_figure=flip_rate" in page.url
 
 
 def test_slides_view_shows_heatmap_top_tiles_and_masks(url):

@@ -38,6 +38,19 @@ def test_tied_with_best_marks_only_non_significant_gaps_to_the_best():
     assert not lower["a"].any()
 
 
+def test_ties_count_only_comparisons_of_the_cells_shown():
+    table = _table({("x", "a"): 0.9, ("y", "a"): 0.85})
+    shown = pd.DataFrame({"cell_id": ["cx", "cy"]})
+    of_shown = _comparisons(("x", "y", "a", False)).assign(cell_a="cx", cell_b="cy")
+    other_protocol = _comparisons(("x", "y", "a", False)).assign(cell_a="cx-custom-prompts", cell_b="cy-custom-prompts")
+    assert tables.tied_with_best(table, tables.between(of_shown, shown), "weighted_f1", "zeroshot", "ensemble"
+                                 ).at[("y", "measured"), "a"]
+    kept = tables.between(other_protocol, shown)  # the same models, but other cells: not the numbers on screen
+    assert kept.empty
+    assert not tables.tied_with_best(table, kept, "weighted_f1", "zeroshot", "ensemble").any().any()
+    assert len(tables.between(_comparisons(("x", "y", "a", False)), shown)) == 1  # no cell ids stored: kept
+
+
 def test_html_highlights_the_chosen_model_and_marks_ties():
     table = _table({("x", "a"): 0.9, ("y", "a"): 0.85, ("x", "b"): 0.4, ("y", "b"): 0.7})
     tied = tables.tied_with_best(table, _comparisons(("x", "y", "a", False)), "weighted_f1", "zeroshot", "ensemble")

@@ -26,6 +26,36 @@ def db_path(argv: list[str]) -> str:
     return args.db or os.environ.get("PATHBOARD_DB") or "pathboard.duckdb"
 
 
+def db_stamp(path: str) -> tuple:
+    """What changes whenever a run writes the database: the mtime and size of the file and of its
+    write-ahead log (journalled cells reach readers only once merged into the file)."""
+    out = []
+    for name in (path, path + ".wal"):
+        try:
+            info = os.stat(name)
+            out.append((info.st_mtime_ns, info.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached(name: str, stamp: tuple, path: str, args: tuple):
+    return getattr(tables, name)(path, *args)
+
+
+def load(name: str, *args):
+    """``tables.<name>(db, *args)``, read once per version of the database file and shared by every rerun
+    and session: the key holds the file's stamp, so the next rerun after a run wrote shows its results.
+    Errors are not cached."""
+    return _cached(name, db_stamp(db), db, args)
+
+
+@st.cache_data(show_spinner=False)
+def load_reported():
+    return tables.load_reported()
+
+
 st.set_page_config(page_title="pathboard leaderboard", layout="wide")
 st.title("Pathology CLIP leaderboard")
 
@@ -43,6 +73,15 @@ def from_url(key: str, options: list, default=None):
     return 0
 
 
+def tab_default(key: str, labels: list[str]) -> str | None:
+    """The tab of tabs ``key`` to open first: the link's, fixed for the session. It must not change between
+    reruns: Streamlit takes tabs whose ``default`` changed for new ones and loses which tab is open."""
+    defaults = st.session_state.setdefault("tab_defaults", {})
+    if key not in defaults:
+        defaults[key] = URL.get(key) if URL.get(key) in labels else None
+    return defaults[key]
+
+
 def draw(where, chart, empty: str, quiet: bool = False) -> None:
     """An Altair chart, or what is missing for one (a caption when ``quiet``)."""
     if chart is not None:
@@ -55,7 +94,7 @@ def draw(where, chart, empty: str, quiet: bool = False) -> None:
 
 VIEWS = ["Overview", "Cervix benchmark", "Analyses", "Slides", "Models", "Runs"]
 view = st.sidebar.radio("View", VIEWS, index=from_url("view", VIEWS), key="view")
-protocols = tables.protocol_choices(db)
+protocols = load("protocol_choices")
 protocol = "default"
 if len(protocols) > 1:  # numbers of different protocols are never set side by side
     protocol = st.sidebar.selectbox("Protocol", list(protocols), index=from_url("protocol", list(protocols)),
@@ -69,12 +108,12 @@ run = st.sidebar.selectbox("Run", run_ids, index=from_url("run", run_ids), key="
                            format_func=lambda r: "newest result of every cell" if r == "latest" else r,
                            help="Show the numbers of one run only, instead of every cell's newest result")
 try:
-    measured = tables.load_measured(db, protocol) if run == "latest" else tables.load_run(db, run, protocol)
+    measured = load("load_measured", protocol) if run == "latest" else load("load_run", run, protocol)
 except (PathboardError, duckdb.Error, OSError) as exc:
     st.error(f"cannot read results: {str(exc).splitlines()[0]}")
     measured = None
-reported = tables.load_reported()
-catalog = tables.load_catalog(db) if measured is not None else {"models": {}, "datasets": {}, "tasks": {}}
+reported = load_reported()
+catalog = load("load_catalog") if measured is not None else {"models": {}, "datasets": {}, "tasks": {}}
 if measured is not None and measured.empty and run != "latest":
     st.info(f"Run {run} stored no headline results of this protocol; the published numbers are shown below.")
 elif measured is not None and measured.empty:
@@ -102,7 +141,7 @@ if view == "Slides":
 
     st.header("Slide drill-down")
     try:
-        artifacts = tables.load_artifacts(db, protocol)
+        artifacts = load("load_artifacts", protocol)
     except (PathboardError, duckdb.Error, OSError):
         artifacts = pd.DataFrame(columns=["model", "dataset", "task", "prompt_mode", "item", "kind", "path"])
     if artifacts.empty:
@@ -190,111 +229,128 @@ if view == "Runs":
         st.dataframe(detail["files"], hide_index=True, width="stretch")
     st.stop()
 if view == "Analyses":
-    share()
-
-    def none_yet(task: str, text: str) -> None:
+    def none_yet(where, task: str, text: str) -> None:
         """Nothing of ``task`` under this protocol: say how to get some, or that other protocols have some."""
-        other = len(tables.load_variants(db, task, "all")) if protocol != "all" else 0
+        other = load("count_variants", task, "all") if protocol != "all" else 0
         if other:
             text = (f"No {task} results under this protocol; {other} result row(s) under other protocols (other "
                     "prompts or task options): choose one in the sidebar's *Protocol* selector.")
-        st.info(text)
+        where.info(text)
 
-    st.header("Prompt sensitivity")
-    draws = tables.load_variants(db, "prompt-sensitivity", protocol)
-    sensitivity = tables.sensitivity_table(draws, tables.load_rankings(db))
-    if sensitivity.empty:
-        none_yet("prompt-sensitivity", "No prompt-sensitivity results yet: `pathboard run` scores it wherever "
-                 "zero-shot applies.")
-    else:
-        st.table(sensitivity.set_index(["dataset", "model"]))
-        psets = sorted(set(draws["dataset"]))
-        p1, p2 = st.columns(2)
-        pset = p1.selectbox("Dataset", psets, index=from_url("prompt_dataset", psets), key="prompt_dataset")
-        families = {"all": None, "templates alone": "templates", "synonyms alone": "synonyms"}
-        pfamily = p2.radio("Draws", list(families), horizontal=True, key="prompt_family")
-        chart = charts.sensitivity_boxes(draws, pset, family=families[pfamily], highlight=highlight)
-        draw(st, chart, "No prompt draws for this dataset.")
-        st.caption("Balanced accuracy re-scored under many prompt draws on the cached embeddings: every template "
-                   "alone, every class synonym alone, and seeded random subsets of 1–16 prompts per class. Median "
-                   "[25th, 75th percentile] and range over all draws; Kendall τ is the mean rank correlation of the "
-                   "models' order between pairs of draws, *ranked first* the share of draws in which a model is best.")
-    st.header("Robustness to image perturbations")
-    robust = tables.load_variants(db, "robustness", protocol)
-    if robust.empty:
-        none_yet("robustness", "No robustness results yet: `pathboard run --tasks robustness` (it embeds each "
-                 "image once per perturbation).")
-    else:
-        r1, r2, r3 = st.columns(3)
-        rset = r1.selectbox("Dataset", sorted(set(robust["dataset"])), key="robust_dataset")
-        figures = {"balanced_accuracy_drop": "drop in balanced accuracy", "flip_rate": "prediction flip rate",
-                   "cosine": "cosine clean vs perturbed"}
-        figure = r2.radio("Figure", list(figures), format_func=figures.get, key="robust_figure")
-        rmode = r3.radio("Prompt mode", tables.modes_present(robust[robust["dataset"] == rset]), horizontal=True,
-                         key="robust_mode")
-        st.table(tables.robustness_table(robust, rset, rmode, figure))
-        chart = charts.robustness_drops(robust, rset, rmode, figure, highlight)
-        if chart is not None:
-            st.altair_chart(chart)
-        st.caption("Zero-shot under seeded perturbations (JPEG, blur, HED stain jitter, brightness, contrast, "
-                   "rotation, flip, downscaling), with 95% CIs from a paired bootstrap: the drop is clean minus "
-                   "perturbed, the flip rate the share of items whose predicted class changed.")
-    st.header("Few-shot curves")
-    fewshot = pd.concat([tables.load_variants(db, t, protocol) for t in ("fewshot", "fewshot-wsi")],
-                        ignore_index=True)
-    if fewshot.empty:
-        none_yet("fewshot", "No few-shot results yet: `pathboard run --tasks fewshot` on a dataset with a training "
-                 "split.")
-    else:
-        fsets = sorted(set(fewshot["dataset"]))
-        fset = st.selectbox("Dataset", fsets, index=from_url("fewshot_dataset", fsets), key="fewshot_dataset")
-        chart = charts.fewshot_curves(fewshot, fset, "balanced_accuracy", highlight=highlight)
-        draw(st, chart, "No few-shot curve for this dataset.")
-        st.caption("Balanced accuracy against k labelled examples per class: the median over the seeded draws of "
-                   "k examples, with the band from the 25th to the 75th percentile; solid prototype, dashed "
-                   "linear probe.")
-    st.header("MI-Zero top-K")
-    topk = tables.load_variants(db, "zeroshot-wsi", protocol)
-    if topk.empty:
-        none_yet("zeroshot-wsi", "No zero-shot slide results yet: `pathboard run --tasks zeroshot-wsi` on a slide "
-                 "dataset.")
-    else:
-        k1, k2 = st.columns(2)
-        ksets = sorted(set(topk["dataset"]))
-        kset = k1.selectbox("Dataset", ksets, index=from_url("topk_dataset", ksets), key="topk_dataset")
-        kmode = k2.radio("Prompt mode", tables.modes_present(topk[topk["dataset"] == kset]), horizontal=True,
-                         key="topk_mode")
-        chart = charts.topk_curve(topk, kset, "balanced_accuracy", kmode, highlight)
-        draw(st, chart, "No top-K curve for this dataset.")
-        st.caption("Balanced accuracy of slides classified by the mean of their K tiles most similar to each "
-                   "class (MI-Zero), against K, with its bootstrap 95% CI; the headline uses K = 50.")
-    st.header("Calibration and AUROC")
-    c1, c2 = st.columns(2)
-    ctask = c1.radio("Task", ["zeroshot", "zeroshot-wsi"], horizontal=True, key="calib_task")
-    cmode = c2.radio("Prompt mode", tables.modes_present(measured[measured["task"] == ctask]), horizontal=True,
-                     key="calib_mode")
-    calibration = tables.calibration_table(measured, ctask, cmode)
-    if calibration.empty:
-        st.info("No calibration metrics for this task and prompt mode yet.")
-    else:
-        st.table(calibration)
-        st.caption("Of softmax(logit scale × cosine) at each model's own learned logit scale: ECE (15 bins), "
-                   "Brier score (sum over classes), NLL (lower is better) and AUROC (binary, or macro one-vs-rest; "
-                   "higher is better), with bootstrap 95% CIs.")
-        bins = tables.load_variants(db, "zeroshot", protocol)
-        bins = bins[bins["variant"] == "reliability"]
-        if ctask == "zeroshot" and len(bins):
-            rsets = sorted(set(bins["dataset"]))
-            rset = st.selectbox("Reliability diagram of", rsets, index=from_url("reliability_dataset", rsets),
-                                key="reliability_dataset")
-            draw(st, charts.reliability_diagram(bins, rset, cmode, highlight), "No bins for this prompt mode.")
-            st.caption("Accuracy against mean top-1 confidence in each of the ECE's 15 confidence bins; a point's "
-                       "area is its number of items, the dashed diagonal perfect calibration.")
+    def choose(where, widget, label: str, options: list, key: str, **kwargs):
+        """A selectbox or radio whose choice the link carries (``key`` in the URL) and reopens."""
+        value = getattr(where, widget)(label, options, index=from_url(key, options), key=key, **kwargs)
+        picks[key] = value
+        return value
+
+    # one analysis at a time: only the open tab's section is read and drawn (switching tabs reruns)
+    SECTIONS = ["Prompt sensitivity", "Robustness", "Few-shot curves", "MI-Zero top-K", "Calibration and AUROC"]
+    tabs = dict(zip(SECTIONS, st.tabs(SECTIONS, default=tab_default("section", SECTIONS), key="section",
+                                      on_change="rerun")))
+    picks = {"section": st.session_state.get("section") or SECTIONS[0]}
+
+    tab = tabs["Prompt sensitivity"]
+    if tab.open:
+        draws = load("load_variants", "prompt-sensitivity", protocol)
+        if draws.empty:
+            none_yet(tab, "prompt-sensitivity", "No prompt-sensitivity results yet: `pathboard run` scores it "
+                     "wherever zero-shot applies.")
+        else:
+            p1, p2 = tab.columns(2)
+            pset = choose(p1, "selectbox", "Dataset", sorted(set(draws["dataset"])), "prompt_dataset")
+            families = {"all": None, "templates alone": "templates", "synonyms alone": "synonyms"}
+            pfamily = choose(p2, "radio", "Draws", list(families), "prompt_family", horizontal=True)
+            sensitivity = tables.sensitivity_table(draws[draws["dataset"] == pset], load("load_rankings"))
+            tab.table(sensitivity.drop(columns="dataset").set_index("model"))
+            chart = charts.sensitivity_boxes(draws, pset, family=families[pfamily], highlight=highlight)
+            draw(tab, chart, "No prompt draws for this dataset.")
+            tab.caption("Balanced accuracy re-scored under many prompt draws on the cached embeddings: every "
+                        "template alone, every class synonym alone, and seeded random subsets of 1–16 prompts per "
+                        "class. Median [25th, 75th percentile] and range over all draws; Kendall τ is the mean rank "
+                        "correlation of the models' order between pairs of draws, *ranked first* the share of draws "
+                        "in which a model is best.")
+
+    tab = tabs["Robustness"]
+    if tab.open:
+        tab.subheader("Robustness to image perturbations")
+        robust = load("load_variants", "robustness", protocol)
+        if robust.empty:
+            none_yet(tab, "robustness", "No robustness results yet: `pathboard run --tasks robustness` (it embeds "
+                     "each image once per perturbation).")
+        else:
+            r1, r2, r3 = tab.columns(3)
+            rset = choose(r1, "selectbox", "Dataset", sorted(set(robust["dataset"])), "robust_dataset")
+            figures = {"balanced_accuracy_drop": "drop in balanced accuracy", "flip_rate": "prediction flip rate",
+                       "cosine": "cosine clean vs perturbed"}
+            figure = choose(r2, "radio", "Figure", list(figures), "robust_figure", format_func=figures.get)
+            rmode = choose(r3, "radio", "Prompt mode", tables.modes_present(robust[robust["dataset"] == rset]),
+                           "robust_mode", horizontal=True)
+            tab.table(tables.robustness_table(robust, rset, rmode, figure))
+            draw(tab, charts.robustness_drops(robust, rset, rmode, figure, highlight), "Nothing to draw.", quiet=True)
+            tab.caption("Zero-shot under seeded perturbations (JPEG, blur, HED stain jitter, brightness, contrast, "
+                        "rotation, flip, downscaling), with 95% CIs from a paired bootstrap: the drop is clean minus "
+                        "perturbed, the flip rate the share of items whose predicted class changed.")
+
+    tab = tabs["Few-shot curves"]
+    if tab.open:
+        fewshot = load("load_variants", ("fewshot", "fewshot-wsi"), protocol)
+        if fewshot.empty:
+            none_yet(tab, "fewshot", "No few-shot results yet: `pathboard run --tasks fewshot` on a dataset with a "
+                     "training split.")
+        else:
+            fset = choose(tab, "selectbox", "Dataset", sorted(set(fewshot["dataset"])), "fewshot_dataset")
+            chart = charts.fewshot_curves(fewshot, fset, "balanced_accuracy", highlight=highlight)
+            draw(tab, chart, "No few-shot curve for this dataset.")
+            tab.caption("Balanced accuracy against k labelled examples per class: the median over the seeded draws "
+                        "of k examples, with the band from the 25th to the 75th percentile; solid prototype, dashed "
+                        "linear probe.")
+
+    tab = tabs["MI-Zero top-K"]
+    if tab.open:
+        topk = load("load_variants", "zeroshot-wsi", protocol)
+        if topk.empty:
+            none_yet(tab, "zeroshot-wsi", "No zero-shot slide results yet: `pathboard run --tasks zeroshot-wsi` on "
+                     "a slide dataset.")
+        else:
+            k1, k2 = tab.columns(2)
+            kset = choose(k1, "selectbox", "Dataset", sorted(set(topk["dataset"])), "topk_dataset")
+            kmode = choose(k2, "radio", "Prompt mode", tables.modes_present(topk[topk["dataset"] == kset]),
+                           "topk_mode", horizontal=True)
+            chart = charts.topk_curve(topk, kset, "balanced_accuracy", kmode, highlight)
+            draw(tab, chart, "No top-K curve for this dataset.")
+            tab.caption("Balanced accuracy of slides classified by the mean of their K tiles most similar to each "
+                        "class (MI-Zero), against K, with its bootstrap 95% CI; the headline uses K = 50.")
+
+    tab = tabs["Calibration and AUROC"]
+    if tab.open:
+        c1, c2, c3 = tab.columns(3)
+        ctask = choose(c1, "radio", "Task", ["zeroshot", "zeroshot-wsi"], "calib_task", horizontal=True)
+        of_task = measured[(measured["task"] == ctask) & measured["metric"].isin(tables.CALIBRATION_METRICS)]
+        cmode = choose(c2, "radio", "Prompt mode", tables.modes_present(of_task), "calib_mode", horizontal=True)
+        csets = tables.dataset_order(of_task[of_task["prompt_mode"] == cmode])
+        if not csets:
+            tab.info("No calibration metrics for this task and prompt mode yet.")
+        else:
+            cset = choose(c3, "selectbox", "Dataset", csets, "calib_dataset")
+            calibration = tables.calibration_table(of_task[of_task["dataset"] == cset], ctask, cmode)
+            tab.table(calibration.droplevel("dataset"))
+            tab.caption("Of softmax(logit scale × cosine) at each model's own learned logit scale: ECE (15 bins), "
+                        "Brier score (sum over classes), NLL (lower is better) and AUROC (binary, or macro "
+                        "one-vs-rest; higher is better), with bootstrap 95% CIs"
+                        + (", of the slide scores at the headline K." if ctask == "zeroshot-wsi" else "."))
+            bins = load("load_variants", ctask, protocol, "reliability")
+            tab.subheader("Reliability diagram")
+            draw(tab, charts.reliability_diagram(bins, cset, cmode, highlight) if len(bins) else None,
+                 "No reliability bins for this dataset and prompt mode (runs before they were stored have none).")
+            tab.caption("Accuracy against mean top-1 confidence in each of the ECE's 15 confidence bins; a point's "
+                        "area is its number of items (slides for zero-shot WSI), the dashed diagonal perfect "
+                        "calibration.")
+    share(**{k: v for k, v in picks.items() if not (k == "section" and v == SECTIONS[0])})
     st.stop()
 if view == "Models":
     share()
     st.header("What each model costs to run")
-    costs = tables.cost_table(tables.load_costs(db))
+    costs = tables.cost_table(load("load_costs"))
     if costs.empty:
         st.info("No measured embedding yet: the cost of a model is stored whenever a run embeds images or tiles.")
     else:
@@ -347,13 +403,14 @@ if st.session_state.get("datasets_offered") != available:  # a new task, metric 
     st.session_state["datasets_offered"] = available
     st.session_state["datasets"] = linked or available
 datasets = st.multiselect("Datasets (columns)", available, key="datasets")
-share(task=task, metric=metric, mode=mode, reported="1" if include_reported else "0",
-      datasets=",".join(datasets) if datasets != available else "")
+selection = {"task": task, "metric": metric, "mode": mode, "reported": "1" if include_reported else "0",
+             "datasets": ",".join(datasets) if datasets != available else ""}
+share(**selection)
 
 table = tables.comparison_table(long, metric, task, mode, datasets, include_reported)
 lower = tables.lower_is_better(metric)
 try:
-    comparisons = tables.load_comparisons(db)
+    comparisons = tables.between(load("load_comparisons"), measured)  # of the cells shown: this protocol and run
 except (PathboardError, duckdb.Error, OSError):
     comparisons = pd.DataFrame()
 if table.empty or not datasets:
@@ -384,24 +441,35 @@ else:
         + ([] if include_reported else ["--no-reported"]) + ([] if with_ci else ["--no-ci"])
     st.caption("The same table from a script: `" + " ".join(shlex.quote(str(c)) for c in command) + "`")
     st.subheader("Pictures")
-    t1, t2, t3 = st.tabs(["Bars with 95% CIs", "Radar across datasets", "Significance matrix"])
-    chart = charts.bars(long, task, metric, mode, datasets, highlight, include_reported)
-    draw(t1, chart, "No numbers to draw for this selection.", quiet=True)
-    chart = charts.radar(measured, task, metric, mode, datasets, highlight)
-    if chart is not None:
-        t2.altair_chart(chart)
-        t2.caption("One polygon per measured model with a value on every dataset shown.")
-    else:
-        t2.caption("A radar needs at least three datasets and a measured model with a value on each.")
-    compared = [d for d in datasets if len(comparisons) and d in set(comparisons["dataset"])]
-    if compared:
-        mdataset = t3.selectbox("Dataset", compared, index=from_url("matrix_dataset", compared), key="matrix_dataset")
-        chart = charts.significance_matrix(comparisons, metric, task, mode, mdataset)
-        draw(t3, chart, "No paired comparisons here.", quiet=True)
-        t3.caption("Row model minus column model on the items both scored; outlined with a star: significant "
-                   "(Holm-adjusted paired bootstrap).")
-    else:
-        t3.caption("No paired comparisons for this selection (they need two measured models on the same items).")
+    pictures = ["Bars with 95% CIs", "Radar across datasets", "Significance matrix"]
+    # only the open tab's chart is built (a tab switch reruns): Altair takes ~0.1 s a chart
+    t1, t2, t3 = st.tabs(pictures, default=tab_default("picture", pictures), key="picture", on_change="rerun")
+    if t1.open:
+        chart = charts.bars(long, task, metric, mode, datasets, highlight, include_reported)
+        draw(t1, chart, "No numbers to draw for this selection.", quiet=True)
+    if t2.open:
+        chart = charts.radar(measured, task, metric, mode, datasets, highlight)
+        if chart is not None:
+            t2.altair_chart(chart)
+            t2.caption("One polygon per measured model with a value on every dataset shown.")
+        else:
+            t2.caption("A radar needs at least three datasets and a measured model with a value on each.")
+    if t3.open:
+        with_pairs = set(comparisons["dataset"]) if len(comparisons) else set()
+        compared = [d for d in datasets if d in with_pairs]
+        if compared:
+            mdataset = t3.selectbox("Dataset", compared, index=from_url("matrix_dataset", compared),
+                                    key="matrix_dataset")
+            selection["matrix_dataset"] = mdataset
+            chart = charts.significance_matrix(comparisons, metric, task, mode, mdataset)
+            draw(t3, chart, "No paired comparisons here.", quiet=True)
+            t3.caption("Row model minus column model on the items both scored; outlined with a star: significant "
+                       "(Holm-adjusted paired bootstrap).")
+        else:
+            t3.caption("No paired comparisons for this selection (they need two measured models on the same "
+                       "items).")
+    share(**selection, picture=st.session_state.get("picture") if st.session_state.get("picture") != pictures[0]
+          else None)
 shown = tables.select(reported, metric, task, mode, datasets)
 if include_reported and len(shown):
     sources = "; ".join(dict.fromkeys(f"{paper}, {name}" for paper, name in zip(shown["paper"], shown["table"])))
@@ -425,30 +493,33 @@ if include_reported and not versus.empty:
                "notes give each source, its split and protocol. A Δ across different protocols is not an error "
                "of either number.")
 
-with st.expander("Provenance of the measured numbers"):
+# each expander's content is built only while it is open (opening or closing one reruns the script)
+provenance = st.expander("Provenance of the measured numbers", key="show_provenance", on_change="rerun")
+if provenance.open:
     prov = tables.provenance(long, metric, task, mode, datasets)
     if prov.empty:
-        st.write("No measured numbers in this selection.")
+        provenance.write("No measured numbers in this selection.")
     else:
-        st.dataframe(prov, hide_index=True, width="stretch")
+        provenance.dataframe(prov, hide_index=True, width="stretch")
 
-with st.expander("Paired comparisons (bootstrap, same resamples)"):
+paired = st.expander("Paired comparisons (bootstrap, same resamples)", key="show_pairs", on_change="rerun")
+if paired.open:
     pairs = tables.comparison_rows(comparisons, metric, task, mode, datasets) if len(comparisons) else \
         pd.DataFrame()
     if pairs.empty:
-        st.write("No paired comparisons for this selection (they need two measured models on the same items).")
+        paired.write("No paired comparisons for this selection (they need two measured models on the same items).")
     else:
-        st.caption("Difference in the selected metric on the items both models scored, with its 95% CI over "
-                   "shared bootstrap resamples (of patients or slides where items have them); p is the two-sided "
-                   "bootstrap p-value, and a difference is significant when its Holm-adjusted p is below 0.05 "
-                   "across every comparison of this task, metric and prompt mode.")
-        st.dataframe(pairs, hide_index=True, width="stretch")
+        paired.caption("Difference in the selected metric on the items both models scored, with its 95% CI over "
+                       "shared bootstrap resamples (of patients or slides where items have them); p is the "
+                       "two-sided bootstrap p-value, and a difference is significant when its Holm-adjusted p is "
+                       "below 0.05 across every comparison of this task, metric and prompt mode.")
+        paired.dataframe(pairs, hide_index=True, width="stretch")
 
-with st.expander("Per-class recall"):
+recall = st.expander("Per-class recall", key="show_recall", on_change="rerun")
+if recall.open:
     recall_sets = tables.recall_datasets(measured, task, mode)
     if not recall_sets:
-        st.write("No measured per-class recalls for this task and prompt mode.")
+        recall.write("No measured per-class recalls for this task and prompt mode.")
     else:
-        dataset = st.selectbox("Dataset", recall_sets, key="recall_dataset")
-        st.dataframe(tables.per_class_recall(long, task, mode, dataset), width="stretch")
-
+        dataset = recall.selectbox("Dataset", recall_sets, key="recall_dataset")
+        recall.dataframe(tables.per_class_recall(long, task, mode, dataset), width="stretch")

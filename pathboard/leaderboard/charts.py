@@ -298,7 +298,7 @@ def significance_matrix(comparisons: pd.DataFrame, metric: str, task: str, mode:
 
 def reliability_diagram(variants: pd.DataFrame, dataset: str, mode: str,
                         highlight: str | None = None) -> alt.LayerChart | None:
-    """Zero-shot's ``reliability`` variant (``bin=II/confidence|accuracy|count``, the ECE's 15 bins): per
+    """Zero-shot's (patch or WSI) ``reliability`` variant (``bin=II/confidence|accuracy|count``, the ECE's 15 bins): per
     model, each bin's accuracy against its mean top-1 confidence, the point's area its item count, over
     the diagonal of perfect calibration."""
     rows = _of_mode(variants[(variants["dataset"] == dataset) & (variants["variant"] == "reliability")], mode)

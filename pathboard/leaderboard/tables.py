@@ -273,15 +273,15 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
     titles = titles or {}
     best = best_per_column(table, lower)
     columns = list(table["value"].columns)
-    cell = "padding:4px 10px;border-bottom:1px solid #ddd;"
-    th = cell + "border-bottom:2px solid #888;"
-    head = "".join(f'<th style="{th}text-align:right" title="{html.escape(titles.get(c, c))}">'
-                   f"{html.escape(c)}</th>" for c in columns)
-    out = ['<table class="pathboard-leaderboard" style="border-collapse:collapse;font-size:0.9rem">',
-           f'<thead><tr><th style="{th}text-align:left">model</th>'
-           f'<th style="{th}text-align:left">source</th>{head}</tr></thead><tbody>']
+    head = "".join(f'<th class="num" title="{html.escape(titles.get(c, c))}">{html.escape(c)}</th>' for c in columns)
+    out = [TABLE_STYLE, '<table class="pathboard-leaderboard">',
+           f"<thead><tr><th>model</th><th>source</th>{head}</tr></thead><tbody>"]
+    stats = [table[stat].to_numpy(dtype=float) for stat in STATS]  # picked once: per-cell .at is slow
+    best, tied_at = best.to_numpy(), None
+    if tied is not None:
+        tied_at = tied.reindex(index=table.index, columns=columns, fill_value=False).fillna(False).to_numpy(bool)
     previous = None
-    for (model, source) in table.index:
+    for i, (model, source) in enumerate(table.index):
         style = "color:#777;font-style:italic;" if source == "reported" else ""
         if previous is not None and source != previous:  # a rule between measured and reported
             style += "border-top:2px solid #888;"
@@ -290,17 +290,24 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
         if marked:
             style += f"background:{HIGHLIGHT};"
         out.append(f'<tr class="{source}{" highlight" if marked else ""}" style="{style}">'
-                   f'<td style="{cell}">{html.escape(model)}</td><td style="{cell}">{source}</td>')
-        for c in columns:
-            text = html.escape(format_cell(*(table[stat].at[(model, source), c] for stat in STATS)))
-            if best.at[(model, source), c]:
+                   f"<td>{html.escape(model)}</td><td>{source}</td>")
+        for j in range(len(columns)):
+            text = html.escape(format_cell(*(stat[i, j] for stat in stats)))
+            if best[i, j]:
                 text = f"<b>{text}</b>"
-            elif tied is not None and c in tied.columns and bool(tied.at[(model, source), c]):
+            elif tied_at is not None and tied_at[i, j]:
                 text = f'{text} <span class="tied" title="{TIED_TITLE}">≈</span>'
-            out.append(f'<td style="{cell}text-align:right;white-space:nowrap">{text}</td>')
+            out.append(f'<td class="num">{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+#: the leaderboard table's cell styles, once per table rather than on each of its ~10^3 cells
+TABLE_STYLE = ("<style>table.pathboard-leaderboard{border-collapse:collapse;font-size:0.9rem}"
+               ".pathboard-leaderboard td,.pathboard-leaderboard th{padding:4px 10px;border-bottom:1px solid #ddd;"
+               "text-align:left}.pathboard-leaderboard th{border-bottom:2px solid #888}"
+               ".pathboard-leaderboard .num{text-align:right;white-space:nowrap}</style>")
 
 
 def provenance(df: pd.DataFrame, metric: str, task: str, mode: str,
@@ -340,10 +347,12 @@ def published_vs_measured(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: 
         reported = reported[reported["model_id"].fillna("").astype(str) != ""]
     else:
         reported = reported.iloc[0:0]
+    by_weights = {key: rows for key, rows in reported.groupby(["model_id", "dataset"], sort=False)} \
+        if len(reported) else {}
     out = []
     for row in measured.itertuples(index=False):
-        candidates = reported[(reported["model_id"] == row.model) & (reported["dataset"] == row.dataset)]
-        if candidates.empty:
+        candidates = by_weights.get((row.model, row.dataset))
+        if candidates is None:
             continue
         same_mode = candidates[candidates["prompt_mode"] == row.prompt_mode]
         pub = (same_mode if len(same_mode) else candidates).iloc[0]
@@ -442,6 +451,18 @@ def load_comparisons(db: str | Path) -> pd.DataFrame:
                                      "ci_low", "ci_high", "n", "significant"])
 
 
+def between(comparisons: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons of two cells that are both among ``measured``'s: those of the numbers shown, under
+    the protocol and run chosen. A comparison of other cells (another protocol's prompts or options, an
+    older or newer run) says nothing about the numbers on screen. Comparisons stored without cell ids
+    (older databases) are kept."""
+    if comparisons.empty or "cell_a" not in comparisons or "cell_id" not in measured:
+        return comparisons
+    shown = set(measured["cell_id"].dropna())
+    keep = comparisons["cell_a"].isin(shown) & comparisons["cell_b"].isin(shown)
+    return comparisons[keep | (comparisons["cell_a"].isna() & comparisons["cell_b"].isna())]
+
+
 def comparison_rows(comparisons: pd.DataFrame, metric: str, task: str, mode: str,
                     datasets: list[str] | None = None) -> pd.DataFrame:
     """Winner, loser and the paired difference [95% CI] for one metric, task and prompt mode; the
@@ -485,15 +506,38 @@ def comparison_rows(comparisons: pd.DataFrame, metric: str, task: str, mode: str
 CALIBRATION_METRICS = ["ece", "brier", "nll", "auroc"]
 
 
-def load_variants(db: str | Path, task: str, protocol: str = "default") -> pd.DataFrame:
+def load_variants(db: str | Path, task: str | list[str], protocol: str = "default", variant: str | None = None
+                  ) -> pd.DataFrame:
     """Every variant of ``task``'s newest cells (the ``leaderboard`` view), of one protocol (see
-    :func:`load_measured`); empty when there are none."""
+    :func:`load_measured`), or only ``variant``; empty when there are none. ``task`` may be a list of tasks.
+    The filters run in the database: the view holds every task's variants (about 10^5 rows at scale)."""
+    tasks = [task] if isinstance(task, str) else list(task)
+    where, params = protocol_sql(protocol)
+    sql = f"SELECT * FROM leaderboard WHERE task IN ({', '.join('?' * len(tasks))}) AND {where}"
+    if variant is not None:
+        sql += " AND variant = ?"
     try:
-        df = Store(db).query("SELECT * FROM leaderboard WHERE task = ? ORDER BY model, dataset, variant, metric",
-                             [task])
+        return Store(db).query(sql + " ORDER BY model, dataset, variant, metric",
+                               tasks + params + ([variant] if variant is not None else []))
     except (duckdb.CatalogException, PathboardError):
         return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, "variant"])
-    return of_protocol(df, protocol)
+
+
+def protocol_sql(protocol: str) -> tuple[str, list]:
+    """:func:`of_protocol` as a WHERE clause of the ``leaderboard`` view, and its parameters."""
+    if protocol == "default":
+        return "coalesce(default_protocol, TRUE)", []
+    return ("TRUE", []) if protocol == "all" else ("protocol_hash = ?", [protocol])
+
+
+def count_variants(db: str | Path, task: str, protocol: str = "all") -> int:
+    """How many result rows ``task`` has (every variant) under ``protocol``: 0 when none, or no database."""
+    where, params = protocol_sql(protocol)
+    try:
+        return int(Store(db).query(f"SELECT count(*) AS n FROM leaderboard WHERE task = ? AND {where}",
+                                   [task] + params)["n"].iloc[0])
+    except (duckdb.CatalogException, PathboardError):
+        return 0
 
 
 def modes_present(rows: pd.DataFrame) -> list[str]:
@@ -502,9 +546,17 @@ def modes_present(rows: pd.DataFrame) -> list[str]:
     return present or list(MODES)
 
 
-def _value(rows: pd.DataFrame, variant: str, metric: str, field: str = "value"):
-    hit = rows[(rows["variant"] == variant) & (rows["metric"] == metric)]
-    return hit[field].iloc[0] if len(hit) else float("nan")
+def _lookup(rows: pd.DataFrame) -> dict:
+    """(variant, metric) -> the row's STATS, q1 and q3, so that a table's many look-ups cost a dict each."""
+    fields = [c for c in ("value", "ci_low", "ci_high", "q1", "q3") if c in rows]
+    out: dict = {}
+    for v, m, *stats in zip(rows["variant"], rows["metric"], *(rows[f] for f in fields)):
+        out.setdefault((v, m), dict(zip(fields, stats)))  # the first row wins, as a filter's .iloc[0] did
+    return out
+
+
+def _value(found: dict, variant: str, metric: str, field: str = "value"):
+    return found.get((variant, metric), {}).get(field, float("nan"))
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -516,20 +568,26 @@ def sensitivity_table(variants: pd.DataFrame, rankings: pd.DataFrame, metric: st
     """Per dataset and model: ``metric`` over every prompt draw (median [q1, q3], min–max), the medians of
     each draw family, and how stable the model ranking is across the draws (Kendall τ, first-place share)."""
     out = []
-    for (dataset, model), rows in variants.groupby(["dataset", "model"], sort=True):
+    if len(rankings):
+        rankings = rankings[(rankings["family"] == "") & (rankings["metric"] == metric)]
+        ranked_of = {(d, m): r for d, m, r in zip(rankings["dataset"], rankings["model"],
+                                                  rankings[["kendall_tau", "first_rate"]].itertuples(index=False))}
+    else:
+        ranked_of = {}
+    for (dataset, model), of_pair in variants.groupby(["dataset", "model"], sort=True):
+        rows = _lookup(of_pair)
         row = {"dataset": dataset, "model": model,
                "median [IQR]": f"{_fmt(_value(rows, '', metric))} [{_fmt(_value(rows, '', metric, 'q1'))}, "
                                f"{_fmt(_value(rows, '', metric, 'q3'))}]",
                "min–max": f"{_fmt(_value(rows, '', metric + '/min'))}–{_fmt(_value(rows, '', metric + '/max'))}",
                "draws": _fmt(_value(rows, "", "draws"), 0)}
-        families = sorted({v for v in rows["variant"] if v in ("templates", "synonyms") or
+        families = sorted({v for v in set(of_pair["variant"]) if v in ("templates", "synonyms") or
                            (v.startswith("subset=") and "/" not in v)}, key=_family_order)
         for family in families:
             row[f"{family} (median)"] = _fmt(_value(rows, family, metric))
-        ranked = rankings[(rankings["dataset"] == dataset) & (rankings["model"] == model)
-                          & (rankings["family"] == "") & (rankings["metric"] == metric)] if len(rankings) else rankings
-        row["Kendall τ"] = _fmt(ranked["kendall_tau"].iloc[0], 2) if len(ranked) else MISSING
-        row["ranked first"] = f"{ranked['first_rate'].iloc[0]:.0%}" if len(ranked) else MISSING
+        ranked = ranked_of.get((dataset, model))
+        row["Kendall τ"] = _fmt(ranked.kendall_tau, 2) if ranked is not None else MISSING
+        row["ranked first"] = f"{ranked.first_rate:.0%}" if ranked is not None else MISSING
         out.append(row)
     return pd.DataFrame(out)
 
@@ -553,11 +611,11 @@ def robustness_table(variants: pd.DataFrame, dataset: str, mode: str = DEFAULT_M
     rows = variants[(variants["dataset"] == dataset) & (variants["prompt_mode"].fillna("") == mode)]
     out = {}
     for model, of_model in rows.groupby("model", sort=True):
-        line = {"clean balanced accuracy": _fmt(_value(of_model, "", "balanced_accuracy"))}
+        found = _lookup(of_model)
+        line = {"clean balanced accuracy": _fmt(_value(found, "", "balanced_accuracy"))}
         for variant in sorted(v for v in set(of_model["variant"]) if v.startswith("perturbation=")):
-            hit = of_model[(of_model["variant"] == variant) & (of_model["metric"] == figure)]
-            if len(hit):
-                line[variant.split("=", 1)[1]] = format_cell(*hit[STATS].iloc[0])
+            if (variant, figure) in found:
+                line[variant.split("=", 1)[1]] = format_cell(*(found[variant, figure][f] for f in STATS))
         out[model] = line
     return pd.DataFrame.from_dict(out, orient="index")
 
@@ -669,18 +727,24 @@ def tied_with_best(table: pd.DataFrame, comparisons: pd.DataFrame, metric: str, 
     measured = values[values.index.get_level_values("source") == "measured"]
     rows = comparisons[(comparisons["metric"] == metric) & (comparisons["task"] == task)
                        & comparisons["prompt_mode"].fillna("").isin([mode, ""])] if len(comparisons) else comparisons
+    shown = set(values.columns)
     significant = {}  # (dataset, model, model) -> significant, both ways round
+    if len(rows):
+        rows = rows[rows["dataset"].isin(shown)]
     for dataset, a, b, sig in zip(rows.get("dataset", []), rows.get("model_a", []), rows.get("model_b", []),
                                   rows.get("significant", [])):
         significant.setdefault((dataset, a, b), bool(sig))
         significant.setdefault((dataset, b, a), bool(sig))
+    if not significant:
+        return tied
     for column in values.columns:
         col = measured[column].dropna()
         if column == "Avg" or col.empty:
             continue
         best = col.idxmin() if lower else col.idxmax()
-        for label in col.index:
-            if label != best and col[label] != col[best] and significant.get((column, best[0], label[0])) is False:
+        top = col[best]
+        for label, value in col.items():  # items(), not col[label]: a MultiIndex look-up per cell is slow
+            if label != best and value != top and significant.get((column, best[0], label[0])) is False:
                 tied.at[label, column] = True
     return tied
 
