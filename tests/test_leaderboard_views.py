@@ -128,3 +128,21 @@ def test_a_link_reopens_the_same_view(monkeypatch, tmp_path):
     at.radio(key="mode").set_value("ensemble").run()  # a change through the UI goes back into the URL
     assert at.query_params["mode"] == "ensemble" and at.query_params["metric"] == "cohen_kappa"
     assert at.query_params["highlight"] == "plip" and at.query_params["reported"] == "0"
+
+
+def test_a_run_that_writes_the_database_shows_on_the_next_rerun(monkeypatch, tmp_path):
+    """The app reads the database once per version of the file: a new result is shown on the next rerun,
+    without restarting the server or clearing a cache."""
+
+    db = make_db(tmp_path / "pb.duckdb")
+    at = app_test(monkeypatch, argv_db=db)
+    assert "late-model" not in table_html(at)
+    store = Store(db)
+    run_id = store.start_run(command="test", device="cpu", precision="fp32")
+    store.add_cell(run_id, {"model": "late-model", "dataset": "crc-val-he-7k", "task": "zeroshot",
+                            "prompt_mode": "ensemble", "weights_fingerprint": "0123", "prompt_hash": "def",
+                            "manifest_hash": "ghi", "n_items": 32, "n_failed": 0, "device": "cpu",
+                            "precision": "fp32"}, [Metric("weighted_f1", 0.777, 0.7, 0.8, 32)])
+    at.run()
+    assert not at.exception
+    assert ">late-model</td>" in table_html(at) and "0.777 [0.70, 0.80]" in table_html(at)

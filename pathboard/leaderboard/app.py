@@ -39,7 +39,7 @@ def db_stamp(path: str) -> tuple:
     return tuple(out)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=48, ttl=3600)  # one database version's reads, a few protocols
 def _cached(name: str, stamp: tuple, path: str, args: tuple):
     return getattr(tables, name)(path, *args)
 
@@ -49,6 +49,13 @@ def load(name: str, *args):
     and session: the key holds the file's stamp, so the next rerun after a run wrote shows its results.
     Errors are not cached."""
     return _cached(name, db_stamp(db), db, args)
+
+
+@st.cache_data(show_spinner=False, ttl=10)
+def load_runs(stamp: tuple, path: str):
+    """The runs, re-read every 10 s even when the file has not changed: a run whose process died is shown
+    as interrupted once its process is gone, which writes nothing."""
+    return tables.load_runs(path)
 
 
 @st.cache_data(show_spinner=False)
@@ -100,7 +107,7 @@ if len(protocols) > 1:  # numbers of different protocols are never set side by s
     protocol = st.sidebar.selectbox("Protocol", list(protocols), index=from_url("protocol", list(protocols)),
                                     format_func=protocols.get, key="protocol")
 try:
-    runs = tables.load_runs(db)
+    runs = load_runs(db_stamp(db), db)
 except (PathboardError, duckdb.Error, OSError):
     runs = pd.DataFrame(columns=["run_id"])
 run_ids = ["latest"] + list(runs["run_id"])
@@ -407,20 +414,39 @@ selection = {"task": task, "metric": metric, "mode": mode, "reported": "1" if in
              "datasets": ",".join(datasets) if datasets != available else ""}
 share(**selection)
 
-table = tables.comparison_table(long, metric, task, mode, datasets, include_reported)
 lower = tables.lower_is_better(metric)
 try:
     comparisons = tables.between(load("load_comparisons"), measured)  # of the cells shown: this protocol and run
 except (PathboardError, duckdb.Error, OSError):
     comparisons = pd.DataFrame()
+
+
+@st.cache_data(show_spinner=False, max_entries=48, ttl=3600)
+def overview(stamp, protocol, run, metric, task, mode, datasets, include_reported, highlight,
+             _long, _measured, _comparisons, _reported, _catalog) -> dict:
+    """What the Overview computes for one selection, once per database version: the table, its ties and
+    HTML, measured vs published and the bar chart. The frames (``_`` arguments, not hashed) follow from
+    the database stamp, protocol and run, which are part of the key."""
+    lower = tables.lower_is_better(metric)
+    table = tables.comparison_table(_long, metric, task, mode, list(datasets), include_reported)
+    out = {"table": table, "versus": tables.published_vs_measured(_long, metric, task, mode, list(datasets))}
+    if not table.empty and datasets:
+        published = _reported.drop_duplicates("dataset").set_index("dataset")["published_as"]
+        titles = {id: f"published as {name}" for id, name in published.items()}
+        titles.update({id: entry.get("title") or id for id, entry in _catalog["datasets"].items()})
+        tied = tables.tied_with_best(table, _comparisons, metric, task, mode, lower) if len(_comparisons) else None
+        out["html"] = tables.to_html(table, titles, lower=lower, highlight=highlight, tied=tied)
+        out["bars"] = charts.bars(_long, task, metric, mode, list(datasets), highlight, include_reported)
+    return out
+
+
+parts = overview(db_stamp(db), protocol, run, metric, task, mode, tuple(datasets), include_reported, highlight,
+                 long, measured, comparisons, reported, catalog)
+table = parts["table"]
 if table.empty or not datasets:
     st.warning("Nothing to show for this selection.")
 else:
-    published = reported.drop_duplicates("dataset").set_index("dataset")["published_as"]
-    titles = {id: f"published as {name}" for id, name in published.items()}
-    titles.update({id: entry.get("title") or id for id, entry in catalog["datasets"].items()})
-    tied = tables.tied_with_best(table, comparisons, metric, task, mode, lower) if len(comparisons) else None
-    st.html(tables.to_html(table, titles, lower=lower, highlight=highlight, tied=tied))
+    st.html(parts["html"])
     st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold "
                f"({'lowest' if lower else 'highest'}); ≈ marks a measured model whose paired difference from "
                "the column's best measured model is not significant (Holm-adjusted bootstrap): tied with it. "
@@ -445,8 +471,7 @@ else:
     # only the open tab's chart is built (a tab switch reruns): Altair takes ~0.1 s a chart
     t1, t2, t3 = st.tabs(pictures, default=tab_default("picture", pictures), key="picture", on_change="rerun")
     if t1.open:
-        chart = charts.bars(long, task, metric, mode, datasets, highlight, include_reported)
-        draw(t1, chart, "No numbers to draw for this selection.", quiet=True)
+        draw(t1, parts["bars"], "No numbers to draw for this selection.", quiet=True)
     if t2.open:
         chart = charts.radar(measured, task, metric, mode, datasets, highlight)
         if chart is not None:
@@ -481,7 +506,7 @@ elif include_reported:
     st.caption("Reported (published) numbers exist only for: "
                + "; ".join(", ".join(sel) for sel in tables.reported_selections(reported)) + ".")
 
-versus = tables.published_vs_measured(long, metric, task, mode, datasets)
+versus = parts["versus"]
 if include_reported and not versus.empty:
     st.subheader("Measured vs published")
     st.html(tables.vs_published_html(versus))
