@@ -195,6 +195,8 @@ def test_the_analyses_and_models_pages_in_chromium(robust_run):
         with leaderboard_page(url, width=1500, height=2200) as page:
             page.get_by_text("Analyses", exact=True).first.click()
             page.wait_for_selector("text=Kendall τ", timeout=60_000)
+            page.wait_for_timeout(1500)
+            screenshot(page, "PATHBOARD_SCREENSHOT_PROMPTS")
             pages["Analyses"] = page.content()
             for section, marker in (("Robustness", "drop in balanced accuracy"),
                                     ("Calibration and AUROC", "Brier score")):  # one section at a time

@@ -421,6 +421,10 @@ except (PathboardError, duckdb.Error, OSError):
     comparisons = pd.DataFrame()
 
 
+#: bar-chart panels at most: a page of 35 panels helps nobody, and draws in ~0.3 s
+BAR_PANELS = 6
+
+
 @st.cache_data(show_spinner=False, max_entries=48, ttl=3600)
 def overview(stamp, protocol, run, metric, task, mode, datasets, include_reported, highlight,
              _long, _measured, _comparisons, _reported, _catalog) -> dict:
@@ -436,7 +440,8 @@ def overview(stamp, protocol, run, metric, task, mode, datasets, include_reporte
         titles.update({id: entry.get("title") or id for id, entry in _catalog["datasets"].items()})
         tied = tables.tied_with_best(table, _comparisons, metric, task, mode, lower) if len(_comparisons) else None
         out["html"] = tables.to_html(table, titles, lower=lower, highlight=highlight, tied=tied)
-        out["bars"] = charts.bars(_long, task, metric, mode, list(datasets), highlight, include_reported)
+        out["bars"] = charts.bars(_long, task, metric, mode, list(datasets)[:BAR_PANELS], highlight,
+                                  include_reported)
     return out
 
 
@@ -472,6 +477,9 @@ else:
     t1, t2, t3 = st.tabs(pictures, default=tab_default("picture", pictures), key="picture", on_change="rerun")
     if t1.open:
         draw(t1, parts["bars"], "No numbers to draw for this selection.", quiet=True)
+        if len(datasets) > BAR_PANELS:
+            t1.caption(f"The first {BAR_PANELS} of the {len(datasets)} datasets shown: narrow *Datasets (columns)* "
+                       "to draw others.")
     if t2.open:
         chart = charts.radar(measured, task, metric, mode, datasets, highlight)
         if chart is not None:
