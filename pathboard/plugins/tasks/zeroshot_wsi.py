@@ -127,13 +127,13 @@ class ZeroShotWSI(Task):
         groups = item_groups(ctx.manifest, items)  # a slide's group: its patient (or case), if given
         pooled = {k: np.stack(slides) for k, slides in pooled.items()}  # [slides, C] per K
         predicted = {k: pooled[k].argmax(axis=1) for k in K_VALUES}
+        probs = {k: softmax_probs(pooled[k], ctx.logit_scale) for k in K_VALUES}
         scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal, groups=groups)
-                  + calibration_metrics(truth, softmax_probs(pooled[k], ctx.logit_scale), ctx.class_names,
-                                        groups=groups)
+                  + calibration_metrics(truth, probs[k], ctx.class_names, groups=groups)
                   for k in K_VALUES}
         scores[""] = scores[f"topk={HEADLINE_K}"]
         # the reliability diagram of the headline K's slide probabilities, as patch zero-shot stores it
-        scores[RELIABILITY] = reliability_bins(truth, softmax_probs(pooled[HEADLINE_K], ctx.logit_scale))
+        scores[RELIABILITY] = reliability_bins(truth, probs[HEADLINE_K])
         # the protocol counts the groups of every evaluated slide, not just those scored here, so models
         # that lost different slides still share one protocol and are compared
         planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
