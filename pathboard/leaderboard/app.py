@@ -214,7 +214,7 @@ if view == "Runs":
     chosen = st.selectbox("Run details", list(runs["run_id"]), index=from_url("detail", list(runs["run_id"])),
                           key="detail")
     share(detail=chosen)
-    detail = tables.run_detail(db, chosen)
+    detail = load("run_detail", chosen)
     st.code(detail["command"] or "(no command recorded)", language="bash")
     left, right = st.columns(2)
     left.subheader("Provenance")
@@ -236,11 +236,12 @@ if view == "Runs":
         st.dataframe(detail["files"], hide_index=True, width="stretch")
     st.stop()
 if view == "Analyses":
-    def none_yet(where, task: str, text: str) -> None:
+    def none_yet(where, task: str | tuple[str, ...], text: str) -> None:
         """Nothing of ``task`` under this protocol: say how to get some, or that other protocols have some."""
         other = load("count_variants", task, "all") if protocol != "all" else 0
         if other:
-            text = (f"No {task} results under this protocol; {other} result row(s) under other protocols (other "
+            name = task if isinstance(task, str) else "/".join(task)
+            text = (f"No {name} results under this protocol; {other} result row(s) under other protocols (other "
                     "prompts or task options): choose one in the sidebar's *Protocol* selector.")
         where.info(text)
 
@@ -251,6 +252,7 @@ if view == "Analyses":
         return value
 
     # one analysis at a time: only the open tab's section is read and drawn (switching tabs reruns)
+    FEWSHOT_TASKS = ("fewshot", "fewshot-wsi")
     SECTIONS = ["Prompt sensitivity", "Robustness", "Few-shot curves", "MI-Zero top-K", "Calibration and AUROC"]
     tabs = dict(zip(SECTIONS, st.tabs(SECTIONS, default=tab_default("section", SECTIONS), key="section",
                                       on_change="rerun")))
@@ -300,9 +302,9 @@ if view == "Analyses":
 
     tab = tabs["Few-shot curves"]
     if tab.open:
-        fewshot = load("load_variants", ("fewshot", "fewshot-wsi"), protocol)
+        fewshot = load("load_variants", FEWSHOT_TASKS, protocol)
         if fewshot.empty:
-            none_yet(tab, "fewshot", "No few-shot results yet: `pathboard run --tasks fewshot` on a dataset with a "
+            none_yet(tab, FEWSHOT_TASKS, "No few-shot results yet: `pathboard run --tasks fewshot` on a dataset with a "
                      "training split.")
         else:
             fset = choose(tab, "selectbox", "Dataset", sorted(set(fewshot["dataset"])), "fewshot_dataset")
@@ -427,7 +429,7 @@ BAR_PANELS = 6
 
 @st.cache_data(show_spinner=False, max_entries=48, ttl=3600)
 def overview(stamp, protocol, run, metric, task, mode, datasets, include_reported, highlight,
-             _long, _measured, _comparisons, _reported, _catalog) -> dict:
+             _long, _comparisons, _reported, _catalog) -> dict:
     """What the Overview computes for one selection, once per database version: the table, its ties and
     HTML, measured vs published and the bar chart. The frames (``_`` arguments, not hashed) follow from
     the database stamp, protocol and run, which are part of the key."""
@@ -446,7 +448,7 @@ def overview(stamp, protocol, run, metric, task, mode, datasets, include_reporte
 
 
 parts = overview(db_stamp(db), protocol, run, metric, task, mode, tuple(datasets), include_reported, highlight,
-                 long, measured, comparisons, reported, catalog)
+                 long, comparisons, reported, catalog)
 table = parts["table"]
 if table.empty or not datasets:
     st.warning("Nothing to show for this selection.")

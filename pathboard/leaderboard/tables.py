@@ -59,23 +59,24 @@ def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
     Raises PathboardError (missing file) or duckdb.Error (not a DuckDB file); a database that has
     no results yet, or not even the schema, gives an empty frame.
     """
-    try:
-        df = Store(db).query("SELECT * FROM leaderboard WHERE coalesce(variant, '') = '' ORDER BY model, dataset, "
-                             "task, prompt_mode, metric, protocol_hash")  # headlines, in a fixed order
+    where, params = protocol_sql(protocol)
+    try:  # the headline of tasks with variants (few-shot k, MI-Zero top-K) is variant ""
+        df = Store(db).query(f"SELECT * FROM leaderboard WHERE coalesce(variant, '') = '' AND {where} "
+                             "ORDER BY model, dataset, task, prompt_mode, metric, protocol_hash", params)
     except duckdb.CatalogException:  # a file no run has written to yet
         return empty_measured()
-    df = of_protocol(df, protocol)
-    if "variant" in df:  # the headline of tasks with variants (few-shot k, MI-Zero top-K) is variant ""
-        df = df[df["variant"].fillna("") == ""].drop(columns="variant")
+    df = df.drop(columns="variant")
     df["source"] = "measured"
     return df
 
 
-def of_protocol(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """The rows of one protocol: "default" (pathboard's prompts, default options), a hash, or "all"."""
+def protocol_sql(protocol: str) -> tuple[str, list]:
+    """The rows of one protocol as a WHERE clause over cells' columns, and its parameters: "default"
+    (pathboard's prompts, default options; cells from before protocols were stored count as default),
+    a protocol hash, or "all"."""
     if protocol == "default":
-        return df[df["default_protocol"].fillna(True).astype(bool)]
-    return df if protocol == "all" else df[df["protocol_hash"] == protocol]
+        return "coalesce(default_protocol, TRUE)", []
+    return ("TRUE", []) if protocol == "all" else ("protocol_hash = ?", [protocol])
 
 
 def protocol_choices(db: str | Path) -> dict[str, str]:
@@ -506,38 +507,34 @@ def comparison_rows(comparisons: pd.DataFrame, metric: str, task: str, mode: str
 CALIBRATION_METRICS = ["ece", "brier", "nll", "auroc"]
 
 
-def load_variants(db: str | Path, task: str | list[str], protocol: str = "default", variant: str | None = None
-                  ) -> pd.DataFrame:
+def load_variants(db: str | Path, task: str | tuple[str, ...], protocol: str = "default",
+                  variant: str | None = None) -> pd.DataFrame:
     """Every variant of ``task``'s newest cells (the ``leaderboard`` view), of one protocol (see
-    :func:`load_measured`), or only ``variant``; empty when there are none. ``task`` may be a list of tasks.
+    :func:`load_measured`), or only ``variant``; empty when there are none. ``task`` may be several tasks.
     The filters run in the database: the view holds every task's variants (about 10^5 rows at scale)."""
-    tasks = [task] if isinstance(task, str) else list(task)
-    where, params = protocol_sql(protocol)
-    sql = f"SELECT * FROM leaderboard WHERE task IN ({', '.join('?' * len(tasks))}) AND {where}"
-    if variant is not None:
-        sql += " AND variant = ?"
+    where, params = _variants_where(task, protocol, variant)
     try:
-        return Store(db).query(sql + " ORDER BY model, dataset, variant, metric",
-                               tasks + params + ([variant] if variant is not None else []))
+        return Store(db).query(f"SELECT * FROM leaderboard WHERE {where} ORDER BY model, dataset, variant, metric",
+                               params)
     except (duckdb.CatalogException, PathboardError):
         return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, "variant"])
 
 
-def protocol_sql(protocol: str) -> tuple[str, list]:
-    """:func:`of_protocol` as a WHERE clause of the ``leaderboard`` view, and its parameters."""
-    if protocol == "default":
-        return "coalesce(default_protocol, TRUE)", []
-    return ("TRUE", []) if protocol == "all" else ("protocol_hash = ?", [protocol])
-
-
-def count_variants(db: str | Path, task: str, protocol: str = "all") -> int:
+def count_variants(db: str | Path, task: str | tuple[str, ...], protocol: str = "all") -> int:
     """How many result rows ``task`` has (every variant) under ``protocol``: 0 when none, or no database."""
-    where, params = protocol_sql(protocol)
+    where, params = _variants_where(task, protocol)
     try:
-        return int(Store(db).query(f"SELECT count(*) AS n FROM leaderboard WHERE task = ? AND {where}",
-                                   [task] + params)["n"].iloc[0])
+        return int(Store(db).query(f"SELECT count(*) AS n FROM leaderboard WHERE {where}", params)["n"].iloc[0])
     except (duckdb.CatalogException, PathboardError):
         return 0
+
+
+def _variants_where(task: str | tuple[str, ...], protocol: str, variant: str | None = None) -> tuple[str, list]:
+    """The WHERE clause (and its parameters) of one or several tasks' rows of ``protocol``, or of one variant."""
+    tasks = [task] if isinstance(task, str) else list(task)
+    where, params = protocol_sql(protocol)
+    sql = f"task IN ({', '.join('?' * len(tasks))}) AND {where}" + (" AND variant = ?" if variant is not None else "")
+    return sql, tasks + params + ([variant] if variant is not None else [])
 
 
 def modes_present(rows: pd.DataFrame) -> list[str]:
@@ -708,10 +705,10 @@ def _json(value, default):
 
 def load_run(db: str | Path, run_id: str, protocol: str = "default") -> pd.DataFrame:
     """The headline results of one run only (what the leaderboard shows when filtered by run)."""
-    df = Store(db).query("SELECT * FROM results_all WHERE run_id = ? ORDER BY model, dataset, task, variant, "
-                         "prompt_mode, metric", [run_id])
-    df = of_protocol(df, protocol)
-    df = df[df["variant"].fillna("") == ""].drop(columns="variant")
+    where, params = protocol_sql(protocol)
+    df = Store(db).query(f"SELECT * FROM results_all WHERE run_id = ? AND coalesce(variant, '') = '' AND {where} "
+                         "ORDER BY model, dataset, task, prompt_mode, metric", [run_id] + params)
+    df = df.drop(columns="variant")
     df["source"] = "measured"
     return df
 
@@ -753,14 +750,13 @@ def load_artifacts(db: str | Path, protocol: str = "default") -> pd.DataFrame:
     """The files the newest cell of each model x dataset x task x prompt mode wrote (MI-Zero heatmaps and
     top tiles, segmentation panels): model, dataset, task, prompt_mode, item, kind, path."""
     columns = ["model", "dataset", "task", "prompt_mode", "item", "kind", "path"]
+    where, params = protocol_sql(protocol)  # of the cells: artifacts have no protocol columns of their own
     try:
-        df = Store(db).query("""
-            SELECT c.model, c.dataset, c.task, coalesce(c.prompt_mode, '') AS prompt_mode, a.item, a.kind, a.path,
-                   c.protocol_hash, coalesce(c.default_protocol, TRUE) AS default_protocol
-            FROM artifacts a JOIN cells c USING (cell_id)
+        return Store(db).query(f"""
+            SELECT c.model, c.dataset, c.task, coalesce(c.prompt_mode, '') AS prompt_mode, a.item, a.kind, a.path
+            FROM artifacts a JOIN cells c USING (cell_id) WHERE {where}
             QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, coalesce(c.prompt_mode, ''), a.item,
                                        a.kind, coalesce(c.protocol_hash, '') ORDER BY c.created_at DESC) = 1
-            ORDER BY c.dataset, a.item, c.model""")
+            ORDER BY c.dataset, a.item, c.model""", params)
     except duckdb.CatalogException:
         return pd.DataFrame(columns=columns)
-    return of_protocol(df, protocol)[columns].reset_index(drop=True)
