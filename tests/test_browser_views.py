@@ -204,7 +204,7 @@ def test_runs_view_and_filtering_by_run(url, real_db):
 
 
 def test_models_and_cervix_views(url):
-    with view(url, "view=Models", wait_for="text=What each model costs to run", name="models") as page:
+    with view(url, "view=Models", wait_for="[data-testid=stTable]", name="models") as page:  # the cost table
         html = page.content()
         assert "Traceback" not in html and "quiltnet-b32" in html and "plip" in html
     with view(url, "view=Cervix+benchmark", wait_for="text=Cervix benchmark", name="cervix") as page:
