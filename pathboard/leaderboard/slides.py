@@ -1,12 +1,14 @@
 """The slide drill-down's pictures: the top tiles of a slide, read back from the slide at the level-0
-coordinates the zero-shot WSI task stored (``topk`` artifacts). Imports openslide only when called; never
-torch or the plugins."""
+coordinates the zero-shot WSI task stored (``topk`` artifacts), opened as the tiling opens slides (openslide
+only when called); never torch or the plugins."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from PIL import Image
+
+from pathboard.core.tiling import open_slide
 
 
 def top_tiles(artifact: str | Path, side: int = 160) -> tuple[dict, list[tuple[Image.Image, float]]]:
@@ -24,12 +26,10 @@ def top_tiles(artifact: str | Path, side: int = 160) -> tuple[dict, list[tuple[I
                     box = (t["x"], t["y"], t["x"] + size0, t["y"] + size0)
                     out.append((image.crop(box).resize((side, side)), t["similarity"]))
         else:
-            import openslide
-
-            slide = openslide.open_slide(str(file))
-            for t in facts["tiles"]:
-                tile = slide.read_region((t["x"], t["y"]), 0, (size0, size0)).convert("RGB")
-                out.append((tile.resize((side, side)), t["similarity"]))
+            with open_slide(file) as slide:  # closed again: the view reads the slide on every rerun
+                for t in facts["tiles"]:
+                    tile = slide.read_region((t["x"], t["y"]), 0, (size0, size0)).convert("RGB")
+                    out.append((tile.resize((side, side)), t["similarity"]))
     except Exception as exc:  # a moved or broken slide: say so beside the stored facts
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         facts["error"] = f"cannot read tiles from {file}: {type(exc).__name__}: {why}"
