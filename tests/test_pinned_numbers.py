@@ -3,7 +3,10 @@
 The golden file was written by the code *before* the plugin API v2 refactor (one-way scoring,
 task options, applicability), which moved no number. It was regenerated once, deliberately, for the
 few-shot protocol of issue 10 (k <= 16 plus "all", point values per draw, the spread over draws in
-q1/q3): the zero-shot numbers and every per-draw and median value stayed identical. Regenerate it
+q1/q3): the zero-shot numbers and every per-draw and median value stayed identical. It was
+regenerated a second time when the linear probe began fitting in float64 whatever the embeddings' dtype
+(scikit-learn 1.9 fits float32 input in float32, so the probe's numbers depended on the installed
+release): 48 linear-probe values moved, no prototype or zero-shot value did. Regenerate it
 only for a deliberate change of a metric, with ``PATHBOARD_WRITE_GOLDEN=1`` and a commit that says why.
 The calibration and ranking metrics zero-shot gained later (ECE, Brier, NLL, AUROC; issue 11) are
 checked against scikit-learn in ``test_calibration.py`` and left out here, as is the reliability

@@ -238,6 +238,7 @@ def linear_probe_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray,
     """([C, D], [C]) of a logistic regression fitted on (x, y), C chosen on (x, y) only."""
     from threadpoolctl import threadpool_limits
 
+    x = np.asarray(x, dtype=np.float64)  # scikit-learn >= 1.9 would fit float32 input in float32
     # small fits are dominated by BLAS thread start-up (15x slower on a busy 2-core machine): one thread
     with threadpool_limits(1 if x.size < SMALL_FIT else None):
         model = _logistic(select_c(x, y, seed)).fit(x, y)
