@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 
-from pathboard.core.metrics import bootstrap_indices, classification_metrics
+from pathboard.core.science.metrics import bootstrap_indices, classification_metrics
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 7180  # CRC-VAL-HE-7K
 k = 9

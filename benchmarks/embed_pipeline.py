@@ -19,10 +19,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from pathboard.adapters.openclip import OpenCLIPModel
-from pathboard.core import plugins
-from pathboard.core.cache import EmbeddingCache
-from pathboard.core.embedding import ImageFiles, _collate, embed_images
-from pathboard.core.model import Runtime
+from pathboard.core.embedding.cache import EmbeddingCache
+from pathboard.core.embedding.embedder import ImageFiles, _collate, embed_images
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.model import Runtime
 
 ap = argparse.ArgumentParser()
 ap.add_argument("data_root", type=Path)

@@ -62,7 +62,8 @@ fewshot, scoring = timed("--tasks", "fewshot")
 import sklearn.linear_model  # noqa: E402,F401
 import sklearn.metrics  # noqa: E402,F401
 
-from pathboard.core.runner import RunConfig, execute, plan  # noqa: E402
+from pathboard.core.engine.plan import RunConfig, plan  # noqa: E402
+from pathboard.core.engine.run import execute  # noqa: E402
 
 cfg = RunConfig(models="quiltnet-b32", datasets=f"folder:{work / 'patches'}", tasks="fewshot",
                 db=str(work / "pb.duckdb"), cache_dir=str(work / "cache"))

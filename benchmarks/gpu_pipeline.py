@@ -29,10 +29,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from pathboard.adapters.openclip import OpenCLIPModel
-from pathboard.core import plugins
-from pathboard.core.cache import EmbeddingCache
-from pathboard.core.embedding import Embedder, ImageFiles, _collate
-from pathboard.core.model import Runtime, size_threads
+from pathboard.core.embedding.cache import EmbeddingCache
+from pathboard.core.embedding.embedder import Embedder, ImageFiles, _collate
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.model import Runtime, size_threads
 
 ap = argparse.ArgumentParser()
 ap.add_argument("data_root", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "shared" / "data")

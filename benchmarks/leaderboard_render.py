@@ -43,12 +43,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pathboard.core import compare
-from pathboard.core.metrics import Metric, iqr_metrics
-from pathboard.core.perturb import PERTURBATIONS
-from pathboard.core.plugins import registry
-from pathboard.core.rankings import family, rank_latest
-from pathboard.core.store import Store
+from pathboard.core.engine.plugins import registry
+from pathboard.core.science import compare
+from pathboard.core.science.metrics import Metric, iqr_metrics
+from pathboard.core.science.perturb import PERTURBATIONS
+from pathboard.core.science.rankings import family, rank_latest
+from pathboard.core.store.database import Store
 from pathboard.plugins.tasks.prompt_sensitivity import METRICS as DRAW_METRICS
 from pathboard.plugins.tasks.prompt_sensitivity import SIZES, spread
 from pathboard.plugins.tasks.robustness import DROPS

@@ -26,7 +26,8 @@ import duckdb  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tiny import write_clip_bpe_tokenizer  # noqa: E402  (CLIP's BPE files, as HF CLIP repos ship them)
 
-from pathboard.core.runner import RunConfig, execute, plan  # noqa: E402
+from pathboard.core.engine.plan import RunConfig, plan  # noqa: E402
+from pathboard.core.engine.run import execute  # noqa: E402
 from pathboard.testing import OPENAI_MEAN, OPENAI_STD, hf_snapshot, write_open_clip_dir  # noqa: E402
 
 

@@ -11,7 +11,7 @@ On a local Ray cluster it starts itself (``ray.init(num_cpus=2, include_dashboar
      tasks/s and ms/task, against the same calls as a plain Python loop;
   b. result bandwidth: ``--results`` tasks each returning a float32 array of ``--result-mib`` MiB (a scored
      cell with its predictions is of that order), gathered and read at the driver: MB/s (1 MB = 1e6 bytes);
-  c. the driver's DuckDB writes: ``pathboard.core.store.Store`` in a temporary folder, ``start_run`` then one
+  c. the driver's DuckDB writes: ``pathboard.core.store.database.Store`` in a temporary folder, ``start_run`` then one
      ``add_cells`` transaction per scored cell, as ``store_cell`` does: ``--cells`` zero-shot-shaped cells
      (one variant, 12 metrics, predictions of ``--items`` items) and ``--variant-cells`` few-shot-shaped ones
      (``--variants`` variants of 12 metrics each): cells/s, variant rows/s and metric rows/s;
@@ -52,9 +52,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import ray  # noqa: E402
 import torch  # noqa: E402
 
-from pathboard.core.distributed import Settings, Unit  # noqa: E402
-from pathboard.core.metrics import Metric  # noqa: E402
-from pathboard.core.store import Store  # noqa: E402
+from pathboard.core.engine.distributed import Settings, Unit  # noqa: E402
+from pathboard.core.science.metrics import Metric  # noqa: E402
+from pathboard.core.store.database import Store  # noqa: E402
 
 figures: dict[str, float] = {}
 
@@ -207,7 +207,7 @@ ray.shutdown()
 import open_clip  # noqa: E402
 
 from pathboard.adapters.openclip import OpenCLIPModel  # noqa: E402
-from pathboard.core.model import Runtime  # noqa: E402
+from pathboard.core.interfaces.model import Runtime  # noqa: E402
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -233,7 +233,7 @@ root = args.data_root or Path(os.environ.get("PATHBOARD_DATA") or shared)
 jpegs = sorted((root / "lung_colon_image_set" / "lung_image_sets").glob("*/*.jpeg"))
 svs = root / "slides" / "CMU-1-Small-Region.svs"
 if jpegs:
-    from pathboard.core.embedding import ImageFiles
+    from pathboard.core.embedding.embedder import ImageFiles
 
     files = ImageFiles(root, [str(p.relative_to(root)) for p in jpegs[:300]], preprocess)
     t0 = time.perf_counter()
@@ -247,8 +247,8 @@ if jpegs:
 else:
     line(f"e. no LC25000 sample under {root}: JPEG decoding not measured")
 if svs.is_file():
-    from pathboard.core.embedding import SlideTiles
-    from pathboard.core.tiling import Tiling, open_slide, tile_grid
+    from pathboard.core.embedding.embedder import SlideTiles
+    from pathboard.core.media.tiling import Tiling, open_slide, tile_grid
 
     slide = open_slide(svs)
     grid = tile_grid(slide, Tiling())

@@ -1,7 +1,7 @@
 """pathboard: compare pathology vision-language models on pathology datasets."""
 from importlib.metadata import PackageNotFoundError, version
 
-from pathboard.core.hookspecs import hookimpl
+from pathboard.core.interfaces.hookspecs import hookimpl
 
 try:
     __version__ = version("pathboard")

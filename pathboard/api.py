@@ -7,8 +7,8 @@ line. Importing it loads no model library (torch, open_clip, transformers): thos
 model is loaded. Offline test helpers and contract checks are in :mod:`pathboard.testing`.
 """
 from pathboard.adapters import HFCLIPSpec, OpenCLIPSpec
-from pathboard.core.calibration import calibration_metrics, softmax_probs
-from pathboard.core.dataset import (
+from pathboard.core.errors import DatasetNotFoundError, PathboardError, WeightsNotFoundError
+from pathboard.core.interfaces.dataset import (
                                     Annotation,
                                     Dataset,
                                     DatasetFactory,
@@ -20,10 +20,25 @@ from pathboard.core.dataset import (
                                     image_files,
                                     layout_error,
 )
-from pathboard.core.download import Download
-from pathboard.core.errors import DatasetNotFoundError, PathboardError, WeightsNotFoundError
-from pathboard.core.hookspecs import hookimpl
-from pathboard.core.metrics import (
+from pathboard.core.interfaces.hookspecs import hookimpl
+from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel, l2_normalise
+from pathboard.core.interfaces.options import Option
+from pathboard.core.interfaces.prompts import PromptSet, packaged_prompts
+from pathboard.core.interfaces.task import (
+                                    FACTS,
+                                    Artifact,
+                                    CellContext,
+                                    Inputs,
+                                    Predictions,
+                                    Task,
+                                    TaskResult,
+                                    evaluated_items,
+)
+from pathboard.core.interfaces.weights import Weights, from_hub
+from pathboard.core.media.download import Download
+from pathboard.core.media.tiling import Tiling
+from pathboard.core.science.calibration import calibration_metrics, softmax_probs
+from pathboard.core.science.metrics import (
                                     Metric,
                                     bootstrap_indices,
                                     classification_metrics,
@@ -33,13 +48,7 @@ from pathboard.core.metrics import (
                                     normalised,
                                     percentile_ci,
 )
-from pathboard.core.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel, l2_normalise
-from pathboard.core.options import Option
-from pathboard.core.prompts import PromptSet, packaged_prompts
-from pathboard.core.task import FACTS, Artifact, CellContext, Inputs, Predictions, Task, TaskResult, evaluated_items
-from pathboard.core.tiling import Tiling
-from pathboard.core.weights import Weights, from_hub
-from pathboard.core.zeroshot import predict, similarities, zero_shot_classifier
+from pathboard.core.science.zeroshot import predict, similarities, zero_shot_classifier
 
 __all__ = [
     # registering

@@ -69,8 +69,8 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--fewshot-methods", default=None, help="alias of --option fewshot.methods=X: prototype,linear-probe")
 def run(options, **given):
     """Score models x datasets x tasks x prompt modes and store the results."""
-    from pathboard.core.options import parse_assignments
-    from pathboard.core.plan import RunConfig, plan
+    from pathboard.core.engine.plan import RunConfig, plan
+    from pathboard.core.interfaces.options import parse_assignments
 
     values = {key: given.pop(flag) for flag, key in OPTION_ALIASES.items() if given.get(flag) is not None}
     for flag in OPTION_ALIASES:
@@ -86,7 +86,7 @@ def run(options, **given):
                f"{len({c.dataset.id for c in p.cells})} dataset(s); will score:", err=True)
     for line in p.describe():
         click.echo(line, err=True)
-    from pathboard.core.execute import execute
+    from pathboard.core.engine.run import execute
 
     summary = execute(p, cfg, command=shlex.join(["pathboard", *sys.argv[1:]]))
     for cell in (c for c in summary.cells if not c.get("variant")):  # variants (few-shot k, ...): in the db
@@ -131,7 +131,7 @@ def list_(kind, data_root, details):
     """List registered models, datasets or tasks, with the plugin that provides each."""
     from pathlib import Path
 
-    from pathboard.core import plugins
+    from pathboard.core.engine import plugins
 
     items = plugins.registry(kind.rstrip("s"))
     for id, obj in items.items():
@@ -141,7 +141,8 @@ def list_(kind, data_root, details):
             where = ""
             if data_root:
                 where = "present" if (Path(data_root) / obj.folder).is_dir() else "missing"
-            extra = f"groups={','.join(sorted(obj.groups))} tasks={','.join(sorted(obj.tasks)) or '-'} {where}"
+            tasks = ",".join(sorted(plugins.applicable_tasks(obj))) or "-"
+            extra = f"groups={','.join(sorted(obj.groups))} tasks={tasks} {where}"
         else:
             extra = f"{obj.title} (needs {', '.join(sorted(obj.needs))}{'' if obj.default else '; opt-in'})"
         click.echo(f"{id:<20} {extra:<60} [{obj.plugin}]")
@@ -166,9 +167,9 @@ def list_(kind, data_root, details):
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 def doctor(models, datasets, data_root, weights):
     """Check that models (plugin, imports, weights, offline) and datasets (folder, files) are usable."""
-    from pathboard.core.dataset import data_root as resolve_root
-    from pathboard.core.doctor import run_doctor
-    from pathboard.core.selection import select
+    from pathboard.core.engine.doctor import run_doctor
+    from pathboard.core.engine.selection import select
+    from pathboard.core.interfaces.dataset import data_root as resolve_root
 
     root = None
     if data_root:
@@ -196,8 +197,8 @@ def download(ids, data_root):
     """Download, verify (pinned checksums) and unpack datasets; an interrupted download resumes."""
     from pathlib import Path
 
-    from pathboard.core import plugins
-    from pathboard.core.download import download_dataset
+    from pathboard.core.engine import plugins
+    from pathboard.core.media.download import download_dataset
 
     root = Path(data_root).expanduser()
     datasets = [plugins.get("dataset", id) for id in ids]
@@ -217,7 +218,7 @@ def _size(n: float) -> str:
 def _cache(cache_dir):
     from pathlib import Path
 
-    from pathboard.core.cache import EmbeddingCache
+    from pathboard.core.embedding.cache import EmbeddingCache
     from pathboard.core.paths import cache_root
 
     return EmbeddingCache(Path(cache_dir) if cache_dir else cache_root())
@@ -282,7 +283,7 @@ def runs(db, limit):
     process is gone as interrupted first."""
     from pathlib import Path
 
-    from pathboard.core.store import Store
+    from pathboard.core.store.database import Store
 
     if not Path(db).is_file():
         raise PathboardError(f"no results database at {db}; run `pathboard run` first or pass --db")

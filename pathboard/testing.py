@@ -10,7 +10,7 @@ Writers, so a plugin's tests can load a tiny random-init model through the produ
 
 Contract checks (plain ``assert``s with messages; call them from your pytest tests):
 
-- :func:`check_model`: a registered :class:`~pathboard.core.model.ModelSpec` resolves, loads and
+- :func:`check_model`: a registered :class:`~pathboard.core.interfaces.model.ModelSpec` resolves, loads and
   embeds images and texts as pathboard expects;
 - :func:`check_dataset`: a dataset's manifest on your fixture is well-formed and stable, its prompts
   cover its classes, its items open, and its opt-outs name real tasks;
@@ -87,7 +87,7 @@ def check_model(spec, weights=None, image=None, dim: int | None = None):
     import torch
     from PIL import Image
 
-    from pathboard.core.model import ModelSpec, Runtime
+    from pathboard.core.interfaces.model import ModelSpec, Runtime
 
     assert isinstance(spec, ModelSpec), f"{spec!r} is not a pathboard ModelSpec"
     assert spec.id and spec.card.title, f"{spec.id}: a model needs an id and a card title"
@@ -112,9 +112,9 @@ def check_model(spec, weights=None, image=None, dim: int | None = None):
 
 def check_dataset(dataset, root: Path, open_items: int = 2):
     """The dataset's manifest under ``root`` (your fixture in the official layout); returns it."""
-    from pathboard.core import plugins
-    from pathboard.core.dataset import Dataset
-    from pathboard.core.task import FACTS
+    from pathboard.core.engine import plugins
+    from pathboard.core.interfaces.dataset import Dataset
+    from pathboard.core.interfaces.task import FACTS
 
     assert isinstance(dataset, Dataset), f"{dataset!r} is not a pathboard Dataset"
     assert dataset.id and dataset.folder is not None, "a dataset needs an id and a folder"
@@ -134,7 +134,7 @@ def check_dataset(dataset, root: Path, open_items: int = 2):
     labels = np.asarray(manifest.labels)
     assert ((labels >= -1) & (labels < max(len(dataset.classes), 1))).all(), f"{dataset.id}: label out of range"
     if dataset.classes:
-        if any("labels" in tasks[t].needs for t in dataset.tasks):
+        if any("labels" in tasks[t].needs for t in plugins.applicable_tasks(dataset)):
             assert (labels >= 0).any(), f"{dataset.id}: classes declared but no item is labelled (opt out?)"
         prompts = dataset.prompts()
         for mode in ("single", "ensemble"):
@@ -150,15 +150,14 @@ def check_dataset(dataset, root: Path, open_items: int = 2):
         for path in manifest.paths[:open_items]:
             img = dataset.open_image(manifest.root, path)
             assert img.mode == "RGB" and min(img.size) > 0, f"{dataset.id}: {path} does not open as RGB"
-    assert isinstance(dataset.tasks, frozenset), f"{dataset.id}: applicable tasks"
     return manifest
 
 
 def check_task(task, ctx=None):
     """A task's declarations; with ``ctx`` also its result. Returns the TaskResult (or None)."""
-    from pathboard.core.metrics import Metric
-    from pathboard.core.options import Option
-    from pathboard.core.task import FACTS, Inputs, Task, TaskResult
+    from pathboard.core.interfaces.options import Option
+    from pathboard.core.interfaces.task import FACTS, Inputs, Task, TaskResult
+    from pathboard.core.science.metrics import Metric
 
     assert isinstance(task, Task), f"{task!r} is not a pathboard Task"
     assert task.id and task.title, "a task needs an id and a title"
@@ -188,10 +187,10 @@ def check_task(task, ctx=None):
 def synthetic_context(task=None, n_per_class=(20, 20), dim=16, seed=0, prompt_mode=None, options=None):
     """A CellContext over a patch dataset of separable synthetic embeddings with an official
     train/test split, and a text encoder that maps each class name near its class centre."""
-    from pathboard.core.dataset import ImageFolderDataset, Manifest
-    from pathboard.core.embedding import Embedded
-    from pathboard.core.prompts import PromptSet
-    from pathboard.core.task import CellContext
+    from pathboard.core.embedding.embedder import Embedded
+    from pathboard.core.interfaces.dataset import ImageFolderDataset, Manifest
+    from pathboard.core.interfaces.prompts import PromptSet
+    from pathboard.core.interfaces.task import CellContext
 
     rng = np.random.default_rng(seed)
     classes = [f"class{c}" for c in range(len(n_per_class))]

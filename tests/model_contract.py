@@ -15,9 +15,9 @@ from helpers import pathboard
 from PIL import Image
 from torchvision import transforms as T
 
-from pathboard.core import plugins
-from pathboard.core.model import Runtime
-from pathboard.core.weights import Weights
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.model import Runtime
+from pathboard.core.interfaces.weights import Weights
 
 
 def normalize_of(preprocess) -> T.Normalize:

@@ -10,10 +10,10 @@ from helpers import pathboard
 from test_browser import leaderboard_page, screenshot, serve
 from test_cervix_benchmark import write_tissuenet_slides
 
-from pathboard.core import plugins
-from pathboard.core.model import Runtime
-from pathboard.core.perturb import PERTURBATIONS
-from pathboard.core.prompts import PromptSet
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.model import Runtime
+from pathboard.core.interfaces.prompts import PromptSet
+from pathboard.core.science.perturb import PERTURBATIONS
 from pathboard.plugins.tasks.prompt_sensitivity import draws
 
 

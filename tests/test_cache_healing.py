@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from helpers import pathboard
 
-from pathboard.core.cache import FORMAT, EmbeddingCache, cache_key
-from pathboard.core.embedding import Embedder
+from pathboard.core.embedding.cache import FORMAT, EmbeddingCache, cache_key
+from pathboard.core.embedding.embedder import Embedder
 from pathboard.core.errors import PathboardError
 
 ROWS, DIM = 8, 4
@@ -247,7 +247,7 @@ def test_truncated_images_entry_is_recomputed_by_the_next_run(tmp_path, tiny_hub
 
 
 def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path):
-    from pathboard.core.cache import EmbeddingCache
+    from pathboard.core.embedding.cache import EmbeddingCache
 
     cache = EmbeddingCache(tmp_path)
     old, fresh = (cache.root / "partial" / name / "shard-000000000" for name in ("a" * 64, "b" * 64))

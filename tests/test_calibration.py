@@ -3,8 +3,8 @@ import pytest
 from scipy.special import softmax
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from pathboard.core.calibration import LOWER_IS_BETTER, calibration_metrics, softmax_probs
-from pathboard.core.metrics import bootstrap_indices, percentile_ci
+from pathboard.core.science.calibration import LOWER_IS_BETTER, calibration_metrics, softmax_probs
+from pathboard.core.science.metrics import bootstrap_indices, percentile_ci
 
 
 def sample(k: int, n: int = 200, seed: int = 0, present=None):
@@ -146,7 +146,7 @@ def test_ece_bins_are_closed_on_the_right():
 
 def test_reliability_bins_reproduce_the_ece():
     """The reliability diagram's bins are the ECE's: sum over bins of count/n x |accuracy - confidence|."""
-    from pathboard.core.calibration import reliability_bins
+    from pathboard.core.science.calibration import reliability_bins
 
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(400, 4)) * 3

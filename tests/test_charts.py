@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pathboard.core.metrics import Metric
-from pathboard.core.store import Store
+from pathboard.core.science.metrics import Metric
+from pathboard.core.store.database import Store
 from pathboard.leaderboard import charts, tables
 
 NAN = float("nan")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from helpers import pathboard
 
-from pathboard.core.compare import paired_difference
+from pathboard.core.science.compare import paired_difference
 
 
 def test_paired_differences_share_resamples():

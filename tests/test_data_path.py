@@ -8,11 +8,11 @@ import pytest
 import torch
 from helpers import mirror
 
-from pathboard.core import plugins
-from pathboard.core.cache import EmbeddingCache
-from pathboard.core.dataset import ImageFolderDataset
-from pathboard.core.embedding import Embedder, _loader
-from pathboard.core.model import Runtime, size_threads
+from pathboard.core.embedding.cache import EmbeddingCache
+from pathboard.core.embedding.embedder import Embedder, _loader
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.dataset import ImageFolderDataset
+from pathboard.core.interfaces.model import Runtime, size_threads
 
 CLASSES = ["ADI", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 

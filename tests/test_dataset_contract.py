@@ -22,7 +22,7 @@ from test_datasets_general import image, write_bach, write_sicapv2, write_skin, 
 from test_datasets_wsi import atlas, camelyon, dhmc  # noqa: F401  (pytest fixtures, used by name)
 from test_retrieval import write_arch
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.testing import check_dataset
 
 

@@ -13,7 +13,7 @@ import tifffile
 from helpers import pathboard
 from PIL import Image
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
 
 

@@ -11,7 +11,7 @@ import pytest
 from helpers import pathboard
 from PIL import Image
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.core.errors import DatasetNotFoundError
 
 RNG = np.random.default_rng(0)

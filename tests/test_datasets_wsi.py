@@ -9,9 +9,10 @@ import openslide
 import pytest
 import tifffile
 
-from pathboard.core import plugins
-from pathboard.core.dataset import Annotation, dataset_from_spec
+from pathboard.core.engine import plugins
+from pathboard.core.engine.selection import dataset_from_spec
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.interfaces.dataset import Annotation
 from pathboard.plugins.datasets import ebrains as ebrains_mod
 from pathboard.plugins.datasets._ebrains_split import rare30_test_uuids
 from pathboard.plugins.datasets.camelyon16 import parse_asap_xml

@@ -32,8 +32,8 @@ def test_doctor_fails_on_missing_weights_and_folders(tiny_hub, shared_data, tmp_
 def test_missing_dependency_is_named_with_its_install_hint(tiny_hub):
     from dataclasses import replace
 
-    from pathboard.core import plugins
-    from pathboard.core.doctor import check_model
+    from pathboard.core.engine import plugins
+    from pathboard.core.engine.doctor import check_model
 
     spec = replace(plugins.get("model", "quiltnet-b32"), requires=("torch", "no_such_module_xyz"),
                    install_hint='pip install "pathboard[xyz]"')

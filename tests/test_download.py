@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from helpers import pathboard
 
-from pathboard.core import plugins
-from pathboard.core.download import Download, download_dataset, fetch
+from pathboard.core.engine import plugins
 from pathboard.core.errors import PathboardError
+from pathboard.core.media.download import Download, download_dataset, fetch
 
 
 class Server:

@@ -16,8 +16,8 @@ from test_light_imports import imported_after
 
 from pathboard.cli import cli
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import Metric
-from pathboard.core.store import Store
+from pathboard.core.science.metrics import Metric
+from pathboard.core.store.database import Store
 from pathboard.leaderboard import export, tables
 
 # (model, value, lo, hi) of a lower-is-better metric on crc-val-he-7k

@@ -4,12 +4,13 @@ import pytest
 from test_trained_zero_shot import TRAIN_PER_CLASS, train_tiny_clip
 
 from pathboard.adapters.openclip import OpenCLIPModel
-from pathboard.core import plugins
-from pathboard.core.dataset import ImageFolderDataset, Manifest
-from pathboard.core.embedding import Embedded
+from pathboard.core.embedding.embedder import Embedded
+from pathboard.core.engine import plugins
+from pathboard.core.engine.plan import RunConfig, plan
+from pathboard.core.engine.run import execute
 from pathboard.core.errors import PathboardError
-from pathboard.core.runner import RunConfig, execute, plan
-from pathboard.core.task import CellContext
+from pathboard.core.interfaces.dataset import ImageFolderDataset, Manifest
+from pathboard.core.interfaces.task import CellContext
 from pathboard.plugins.tasks import fewshot
 
 LUNG = ["lung_aca", "lung_n", "lung_scc"]
@@ -230,9 +231,9 @@ def test_the_cv_shortcuts_equal_scikit_learn():
 
 
 def test_support_and_test_sets_are_group_disjoint():
-    from pathboard.core.dataset import Manifest
-    from pathboard.core.embedding import Embedded
-    from pathboard.core.task import CellContext
+    from pathboard.core.embedding.embedder import Embedded
+    from pathboard.core.interfaces.dataset import Manifest
+    from pathboard.core.interfaces.task import CellContext
 
     rng = np.random.default_rng(3)
     n = 90

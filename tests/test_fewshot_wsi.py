@@ -6,11 +6,11 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from pathboard.core import plugins
-from pathboard.core.dataset import Manifest, SlideDataset
-from pathboard.core.embedding import SlideEmbedding, TileSet
-from pathboard.core.metrics import classification_metrics
-from pathboard.core.task import CellContext
+from pathboard.core.embedding.embedder import SlideEmbedding, TileSet
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.dataset import Manifest, SlideDataset
+from pathboard.core.interfaces.task import CellContext
+from pathboard.core.science.metrics import classification_metrics
 from pathboard.plugins.tasks import fewshot_wsi
 from pathboard.plugins.tasks.fewshot import draw_support
 from pathboard.testing import check_task

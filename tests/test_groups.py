@@ -1,5 +1,5 @@
 """Item groups (Record meta "group": a patient, case, slide or near-duplicate cluster) as each loader reads them
-from its official layout, and LC25000's near-duplicate groups on the real sample (pathboard.core.grouping)."""
+from its official layout, and LC25000's near-duplicate groups on the real sample (pathboard.core.science.grouping)."""
 from __future__ import annotations
 
 import shutil
@@ -13,7 +13,8 @@ from test_datasets_cervix import TILS_CASES, write_gtex, write_pannuke, write_tc
 from test_datasets_general import WSSS, image, sheet, write_bach, write_sicapv2, write_skin, write_wsss4luad
 from test_datasets_wsi import atlas, camelyon, dhmc  # noqa: F401  (pytest fixtures, used by name)
 
-from pathboard.core import grouping, plugins
+from pathboard.core.engine import plugins
+from pathboard.core.science import grouping
 from pathboard.plugins.datasets.skincancer import tile_group
 from pathboard.plugins.datasets.wsss4luad import slide_id
 

@@ -11,10 +11,10 @@ import pytest
 from helpers import mirror, pathboard
 from PIL import Image, ImageOps
 
-from pathboard.core import images
-from pathboard.core.dataset import ImageFolderDataset
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.images import open_rgb, to_rgb
+from pathboard.core.interfaces.dataset import ImageFolderDataset
+from pathboard.core.media import images
+from pathboard.core.media.images import open_rgb, to_rgb
 
 RNG = np.random.default_rng(0)
 

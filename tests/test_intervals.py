@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
 
-from pathboard.core.compare import (
+from pathboard.core.interfaces.task import CellContext, Metric, Predictions, item_groups
+from pathboard.core.science.compare import (
     bootstrap_p_value,
     compare_latest,
     holm,
     paired_bootstrap,
     paired_difference,
 )
-from pathboard.core.metrics import (
+from pathboard.core.science.metrics import (
     bootstrap_counts,
     bootstrap_indices,
     bootstrap_label,
@@ -29,8 +30,7 @@ from pathboard.core.metrics import (
     median_metrics,
     scores_from_confusion,
 )
-from pathboard.core.store import Store
-from pathboard.core.task import CellContext, Metric, Predictions, item_groups
+from pathboard.core.store.database import Store
 
 
 def clustered(n_groups=50, per_group=40, seed=0, k=3):

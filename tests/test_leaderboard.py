@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import Metric
-from pathboard.core.store import Store
+from pathboard.core.science.metrics import Metric
+from pathboard.core.store.database import Store
 from pathboard.leaderboard import tables
 
 APP = Path(tables.__file__).with_name("app.py")
@@ -143,7 +143,7 @@ def test_reported_csv_holds_the_keep_readme_tables(task, metric, table):
 
 
 def test_reported_model_ids_datasets_and_tasks_are_plugins():
-    from pathboard.core import plugins
+    from pathboard.core.engine import plugins
 
     rep = tables.load_reported()
     models = plugins.registry("model")

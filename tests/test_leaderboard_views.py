@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from test_leaderboard import APP, app_test, make_db, table_html
 
-from pathboard.core.metrics import Metric
-from pathboard.core.store import Store
+from pathboard.core.science.metrics import Metric
+from pathboard.core.store.database import Store
 from pathboard.leaderboard import tables
 
 

@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 
-from pathboard.core.metrics import Metric
-from pathboard.core.store import Store
+from pathboard.core.science.metrics import Metric
+from pathboard.core.store.database import Store
 
 HEAVY = ("torch", "torchvision", "open_clip", "transformers", "timm", "sklearn")
 
@@ -21,9 +21,9 @@ def imported_after(code: str) -> list[str]:
 
 def test_registering_every_plugin_and_planning_a_run_import_no_model_library(tiny_hub, shared_data):
     assert imported_after(
-        "from pathboard.core import plugins\n"
+        "from pathboard.core.engine import plugins\n"
         "for kind in ('model', 'dataset', 'task', 'factory'): plugins.registry(kind)\n"
-        "from pathboard.core.plan import RunConfig, plan\n"
+        "from pathboard.core.engine.plan import RunConfig, plan\n"
         f"p = plan(RunConfig(models='quiltnet-b32,plip', datasets='crc-val-he-7k,lc25000-lung', "
         f"data_root={str(shared_data)!r}))\n"
         "assert len(p.cells) == 2 * 2 * 2 + 1 * 2 + 2 * 2, [(c.model.id, c.dataset.id, c.task.id) for c in p.cells]\n"

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 
-from pathboard.core.metrics import bootstrap_indices, classification_metrics, confusion_matrices, scores_from_confusion
+from pathboard.core.science.metrics import (
+    bootstrap_indices,
+    classification_metrics,
+    confusion_matrices,
+    scores_from_confusion,
+)
 
 
 @pytest.mark.parametrize("seed", range(5))

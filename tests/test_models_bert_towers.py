@@ -15,10 +15,10 @@ from model_contract import check_model
 from tiny import OPENAI_MEAN, OPENAI_STD, hf_snapshot
 from tiny_openclip_hf import BIOMEDBERT, PUBMEDBERT, write_bert_repo, write_bert_tower_dir, write_quiltnet_b16_dir
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.core.errors import WeightsNotFoundError
-from pathboard.core.model import Runtime
-from pathboard.core.weights import Weights
+from pathboard.core.interfaces.model import Runtime
+from pathboard.core.interfaces.weights import Weights
 
 BIOMEDCLIP = "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
 # the WordPiece vocab of tiny_openclip_hf, BiomedBERT's special-token ids

@@ -11,10 +11,10 @@ from helpers import pathboard
 from model_contract import check_model
 from tiny import OPENAI_MEAN, OPENAI_STD, hf_snapshot
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.model import Runtime
-from pathboard.core.weights import Weights
+from pathboard.core.interfaces.model import Runtime
+from pathboard.core.interfaces.weights import Weights
 
 # conch-fork's conch_byte_level_bpe_uncased.json: <start_of_text>=1, <end_of_text>=2, <pad>=0; the first
 # word carries the byte-level prefix space ("Ġan" = 285; "an" = 294 is what transformers 4.48-4.57 give)

@@ -19,10 +19,10 @@ from tiny_kep_keep import (
     write_kep_dir,
 )
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.model import Runtime
-from pathboard.core.weights import Weights
+from pathboard.core.interfaces.model import Runtime
+from pathboard.core.interfaces.weights import Weights
 
 # Key names of BertModel (transformers 4.34, which both repos pin / require; unchanged in 5.x).
 BERT = ["embeddings.LayerNorm.bias", "embeddings.LayerNorm.weight", "embeddings.position_embeddings.weight",

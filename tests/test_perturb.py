@@ -9,7 +9,7 @@ from PIL import Image, ImageEnhance
 from skimage.color import hed2rgb, rgb2hed
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.perturb import DEFAULT, PERTURBATIONS, VERSION, PerturbedOpen, hed_jitter, item_rng, resolve
+from pathboard.core.science.perturb import DEFAULT, PERTURBATIONS, VERSION, PerturbedOpen, hed_jitter, item_rng, resolve
 
 SEED, ITEM = 7, "TUM/TUM-TCGA-DRHQMTQA.png"
 

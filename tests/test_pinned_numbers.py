@@ -19,7 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from pathboard.core.runner import RunConfig, execute, plan
+from pathboard.core.engine.plan import RunConfig, plan
+from pathboard.core.engine.run import execute
 
 GOLDEN = Path(__file__).parent / "golden" / "shared_data_numbers.json"
 

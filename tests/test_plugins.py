@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 from helpers import pathboard
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from helpers import mirror
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.prompts import PromptSet
+from pathboard.core.interfaces.prompts import PromptSet
 from pathboard.plugins.tasks.zeroshot import zero_shot_classifier
 
 

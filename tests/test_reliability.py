@@ -186,8 +186,8 @@ def test_archives_drop_setuid_bits_and_refuse_device_nodes(tmp_path):
     import stat
     import tarfile
 
-    from pathboard.core.download import extract
     from pathboard.core.errors import PathboardError
+    from pathboard.core.media.download import extract
 
     script = tarfile.TarInfo("set/run.sh")
     script.size, script.mode = 3, 0o4777  # setuid, world-writable
@@ -250,7 +250,7 @@ def test_verify_notices_a_changed_image_even_with_its_size_and_mtime_restored(tm
 def test_an_append_that_races_a_merge_is_kept_for_the_next_one(tmp_path, monkeypatch):
     import json as _json
 
-    from pathboard.core.store import Store
+    from pathboard.core.store.database import Store
 
     store = Store(tmp_path / "pb.duckdb")
     store.settle()
@@ -292,7 +292,7 @@ def test_running_out_of_accelerator_memory_halves_the_batch_instead_of_failing(s
     import torch
     from torchvision.transforms import functional
 
-    from pathboard.core.embedding import embed_images
+    from pathboard.core.embedding.embedder import embed_images
 
     class Small:  # a model whose device holds at most 8 images per forward pass
         preprocess = staticmethod(lambda img: functional.to_tensor(img.resize((16, 16))))

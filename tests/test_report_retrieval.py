@@ -7,10 +7,10 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from pathboard.core import plugins
-from pathboard.core.dataset import ImageFolderDataset, Manifest, SlideDataset
-from pathboard.core.embedding import SlideEmbedding
-from pathboard.core.task import CellContext
+from pathboard.core.embedding.embedder import SlideEmbedding
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.dataset import ImageFolderDataset, Manifest, SlideDataset
+from pathboard.core.interfaces.task import CellContext
 from pathboard.plugins.tasks.report_retrieval import (
     ReportRetrieval,
     chunk_report,

@@ -10,9 +10,10 @@ from helpers import pathboard
 from PIL import Image
 from test_fewshot import trained_lung  # noqa: F401  (the session's tiny CLIP trained on real patches)
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
+from pathboard.core.engine.plan import RunConfig, plan
+from pathboard.core.engine.run import execute
 from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.runner import RunConfig, execute, plan
 from pathboard.plugins.datasets.pairs import pairs_from_spec
 from pathboard.plugins.tasks.retrieval import first_hit_ranks, pairs_index, retrieval_metrics
 
@@ -82,7 +83,7 @@ def test_pairs_csv_runs_end_to_end_through_the_cli(tmp_path, trained_lung, fresh
     weights, held_out = trained_lung
     csv_path = write_pairs_csv(tmp_path / "pairs" / "lung.csv", held_out, per_class=30)
     dataset = pairs_from_spec(f"pairs-csv:{csv_path}")
-    assert dataset.id == f"pairs-csv:{csv_path.resolve()}" and dataset.tasks == {"retrieval"}
+    assert dataset.id == f"pairs-csv:{csv_path.resolve()}" and plugins.applicable_tasks(dataset) == {"retrieval"}
     manifest = dataset.manifest(tmp_path)
     assert len(manifest) == 90 and all(len(c) == 2 for c in dataset.captions(manifest))
     db = tmp_path / "pb.duckdb"

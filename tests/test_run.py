@@ -7,7 +7,8 @@ from helpers import mirror, pathboard
 
 from pathboard.adapters.hf_clip import HFCLIPModel
 from pathboard.adapters.openclip import OpenCLIPModel
-from pathboard.core.runner import RunConfig, execute, plan
+from pathboard.core.engine.plan import RunConfig, plan
+from pathboard.core.engine.run import execute
 
 METRICS = {"balanced_accuracy", "weighted_f1", "cohen_kappa", "accuracy"}
 CALIBRATION = {"ece", "brier", "nll", "auroc", *(f"auroc/{c}" for c in ("ADI", "DEB", "LYM", "MUC", "MUS", "NORM",

@@ -17,12 +17,13 @@ from test_datasets_wsi import asap_xml
 from test_trained_zero_shot import train_tiny_clip
 from test_wsi import PINK, PURPLE, texture
 
-from pathboard.core import plugins
-from pathboard.core.dataset import Annotation, Record, SlideDataset
+from pathboard.core.engine import plugins
+from pathboard.core.engine.plan import RunConfig, plan
+from pathboard.core.engine.run import execute
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.masks import IGNORE, mask_to_grid, rasterize_polygons, truth_from_annotations
-from pathboard.core.runner import RunConfig, execute, plan
-from pathboard.core.tiling import Tiling, open_slide, tile_grid
+from pathboard.core.interfaces.dataset import Annotation, Record, SlideDataset
+from pathboard.core.media.masks import IGNORE, mask_to_grid, rasterize_polygons, truth_from_annotations
+from pathboard.core.media.tiling import Tiling, open_slide, tile_grid
 from pathboard.plugins.tasks.segmentation import (
     average_scores,
     image_scores,

@@ -1,8 +1,8 @@
 import subprocess
 import sys
 
-from pathboard.core.metrics import Metric
-from pathboard.core.store import Store
+from pathboard.core.science.metrics import Metric
+from pathboard.core.store.database import Store
 
 READER = "import duckdb, sys; print(duckdb.connect(sys.argv[1], read_only=True).execute(sys.argv[2]).fetchone()[0])"
 

@@ -12,7 +12,7 @@ from helpers import pathboard
 from PIL import Image
 from tiny import OPENAI_MEAN, OPENAI_STD, write_open_clip_dir
 
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 
 CONFIG = {
     "model_cfg": {

@@ -12,15 +12,15 @@ import torch
 from helpers import mirror, pathboard
 from PIL import Image
 
-from pathboard.core import plugins
-from pathboard.core.cache import EmbeddingCache
-from pathboard.core.compare import compare_latest, paired_difference
-from pathboard.core.dataset import ImageFolderDataset
-from pathboard.core.embedding import NONFINITE, Embedder
-from pathboard.core.metrics import Metric
-from pathboard.core.model import Runtime
-from pathboard.core.store import Store
-from pathboard.core.tiling import Tiling
+from pathboard.core.embedding.cache import EmbeddingCache
+from pathboard.core.embedding.embedder import NONFINITE, Embedder
+from pathboard.core.engine import plugins
+from pathboard.core.interfaces.dataset import ImageFolderDataset
+from pathboard.core.interfaces.model import Runtime
+from pathboard.core.media.tiling import Tiling
+from pathboard.core.science.compare import compare_latest, paired_difference
+from pathboard.core.science.metrics import Metric
+from pathboard.core.store.database import Store
 from pathboard.leaderboard import tables
 from pathboard.leaderboard.tables import load_measured
 
@@ -157,7 +157,7 @@ def test_cache_keys_name_the_preprocessing_the_tokenizer_and_the_format(tmp_path
     import dataclasses
     import importlib.metadata
 
-    from pathboard.core import cache
+    from pathboard.core.embedding.embedder import cache
 
     spec = plugins.get("model", "quiltnet-b32")
     other_arch = dataclasses.replace(spec, arch="ViT-B-32")  # same weights, another preprocessing/tokenizer path

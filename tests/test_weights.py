@@ -9,10 +9,10 @@ from PIL import Image
 from tiny import TINY_OPEN_CLIP, write_open_clip_dir
 
 from pathboard.adapters import OpenCLIPSpec
-from pathboard.core import plugins
+from pathboard.core.engine import plugins
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.model import Runtime
-from pathboard.core.weights import Weights, overrides
+from pathboard.core.interfaces.model import Runtime
+from pathboard.core.interfaces.weights import Weights, overrides
 
 
 def test_hub_models_resolve_from_the_cache_offline(tiny_hub):

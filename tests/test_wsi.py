@@ -11,11 +11,12 @@ import tifffile
 from PIL import Image
 from test_trained_zero_shot import train_tiny_clip
 
-from pathboard.core import plugins
-from pathboard.core.dataset import Record, SlideDataset
+from pathboard.core.engine import plugins
+from pathboard.core.engine.plan import RunConfig, plan
+from pathboard.core.engine.run import execute
 from pathboard.core.errors import PathboardError
-from pathboard.core.runner import RunConfig, execute, plan
-from pathboard.core.tiling import Tiling, open_slide, slide_mpp, tile_grid
+from pathboard.core.interfaces.dataset import Record, SlideDataset
+from pathboard.core.media.tiling import Tiling, open_slide, slide_mpp, tile_grid
 from pathboard.plugins.tasks.zeroshot_wsi import topk_pool
 
 CMU = "slides/CMU-1-Small-Region.svs"  # 2220 x 2967 px at 0.499 µm/px, one level

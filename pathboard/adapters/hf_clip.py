@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.weights import Weights, from_hub
+from pathboard.core.interfaces.model import EmbeddingModel, ModelSpec, Runtime, TorchCLIPModel
+from pathboard.core.interfaces.weights import Weights, from_hub
 
 if TYPE_CHECKING:
     import torch

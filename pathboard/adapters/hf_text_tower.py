@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.weights import Weights, offline
+from pathboard.core.interfaces.weights import Weights, offline
 
 #: what AutoTokenizer reads from a tokenizer directory
 TOKENIZER_FILES = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]

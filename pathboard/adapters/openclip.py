@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from pathboard.adapters.hf_text_tower import hf_text_tower
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.model import EmbeddingModel, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.weights import Weights, from_hub
+from pathboard.core.interfaces.model import EmbeddingModel, ModelSpec, Runtime, TorchCLIPModel
+from pathboard.core.interfaces.weights import Weights, from_hub
 
 WEIGHT_FILES = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
 

@@ -22,7 +22,7 @@ import re
 import altair as alt
 import pandas as pd
 
-from pathboard.core.rankings import family as draw_family
+from pathboard.core.science.rankings import family as draw_family
 from pathboard.leaderboard import tables
 
 #: one colour per model (Vega's tableau10, then tableau20's lighter shades), in the order the models are listed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pathboard.core.tiling import open_slide
+from pathboard.core.media.tiling import open_slide
 
 
 def top_tiles(artifact: str | Path, side: int = 160) -> tuple[dict, list[tuple[Image.Image, float]]]:

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.store import Store
+from pathboard.core.store.database import Store
 
 HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]
 DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE = "weighted_f1", "zeroshot", "ensemble"
@@ -469,7 +469,7 @@ def comparison_rows(comparisons: pd.DataFrame, metric: str, task: str, mode: str
     """Winner, loser and the paired difference [95% CI] for one metric, task and prompt mode; the
     winner is whichever model the difference favours. Databases that store p-values add the raw
     two-sided bootstrap ``p`` and its Holm adjustment ``p (Holm)`` (across the view's family, see
-    :func:`pathboard.core.compare.compare_latest`), and ``significant`` is then Holm p < 0.05; older
+    :func:`pathboard.core.science.compare.compare_latest`), and ``significant`` is then Holm p < 0.05; older
     ones say significant when the CI excludes zero. ``resampled`` says whether items or groups
     (patients, slides) were resampled, when known."""
     rows = comparisons[(comparisons["metric"] == metric) & (comparisons["task"] == task)
@@ -717,7 +717,7 @@ def tied_with_best(table: pd.DataFrame, comparisons: pd.DataFrame, metric: str, 
                    lower: bool = False) -> pd.DataFrame:
     """True where a measured model is not its column's best measured model, but the paired bootstrap
     comparison of the two on that dataset is not significant (Holm-adjusted, see
-    :func:`pathboard.core.compare.compare_latest`): the two are tied. False elsewhere, and where no
+    :func:`pathboard.core.science.compare.compare_latest`): the two are tied. False elsewhere, and where no
     comparison was stored (it needs both models scored on the same items)."""
     values = table["value"]
     tied = pd.DataFrame(False, index=table.index, columns=values.columns)

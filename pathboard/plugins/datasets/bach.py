@@ -20,9 +20,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Annotation, ImageFolderDataset, Record, SlideDataset, layout_error
-from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.interfaces.dataset import Annotation, ImageFolderDataset, Record, SlideDataset, layout_error
+from pathboard.core.media.download import Download
 
 CLASSES = ["Normal", "Benign", "InSitu", "Invasive"]
 TOP = "ICIAR2018_BACH_Challenge"

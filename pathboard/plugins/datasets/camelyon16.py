@@ -33,9 +33,9 @@ import zipfile
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Annotation, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.masks import truth_from_annotations
+from pathboard.core.interfaces.dataset import Annotation, Record, SlideDataset, layout_error
+from pathboard.core.media.masks import truth_from_annotations
 
 CLASSES = ["normal", "tumor"]
 URL = "https://camelyon16.grand-challenge.org/Data/"

@@ -9,8 +9,8 @@ so items carry no ``group``. The two sets are from different patients, so traini
 the other (``train_from``) is patient-disjoint.
 """
 from pathboard import hookimpl
-from pathboard.core.dataset import ImageFolderDataset
-from pathboard.core.download import Download
+from pathboard.core.interfaces.dataset import ImageFolderDataset
+from pathboard.core.media.download import Download
 
 CLASSES = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 TAGS = {"organ": "colon", "stain": "H&E", "group": "general"}

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files, layout_error
+from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
 
 CLASSES = ["MSS", "MSIMUT"]
 SPLITS = {"train": "CRC_DX_TRAIN", "test": "CRC_DX_TEST"}

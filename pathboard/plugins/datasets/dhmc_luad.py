@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.interfaces.dataset import Record, SlideDataset, layout_error
 from pathboard.plugins.datasets._common import read_table, slide_index
 
 CLASSES = ["lepidic", "acinar", "papillary", "micropapillary", "solid"]

@@ -27,10 +27,10 @@ import numpy as np
 from PIL import Image
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files, layout_error
 from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.images import orientation, turned
-from pathboard.core.masks import IGNORE, mask_to_grid
+from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
+from pathboard.core.media.images import orientation, turned
+from pathboard.core.media.masks import IGNORE, mask_to_grid
 
 CLASSES = ["benign", "malignant"]
 FOLDERS = {"tissue-train-neg": 0, "tissue-train-pos-v1": 1}

@@ -15,7 +15,7 @@ own prompt folder). Otherwise each class is prompted by its name, canonical exac
 the name's ``_``/``-`` spelled as spaces added as a second synonym, in CONCH's 22 templates.
 
 These ids are parameterised: each prefix is a registered :class:`DatasetFactory`, and
-:func:`pathboard.core.dataset.dataset_from_spec` builds the dataset an id names. Their dataset folder is
+:func:`pathboard.core.engine.selection.dataset_from_spec` builds the dataset an id names. Their dataset folder is
 absolute, so they do not depend on the data root.
 """
 from __future__ import annotations
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import (
+from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.interfaces.dataset import (
     IMAGE_EXTENSIONS,
     Dataset,
     DatasetFactory,
@@ -37,8 +38,7 @@ from pathboard.core.dataset import (
     layout_error,
     say_empty_classes,
 )
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.prompts import PromptSet, packaged_prompts
+from pathboard.core.interfaces.prompts import PromptSet, packaged_prompts
 from pathboard.plugins.datasets._common import AbsoluteFolder, require_files
 
 PROMPT_FILE = "prompts.json"

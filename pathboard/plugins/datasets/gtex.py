@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Record, SlideDataset, layout_error
+from pathboard.core.interfaces.dataset import Record, SlideDataset, layout_error
 
 URL = "https://gtexportal.org/home/histologyPage"
 PORTAL_TABLE = "GTEx Portal*.csv"

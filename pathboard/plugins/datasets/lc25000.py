@@ -6,7 +6,7 @@ and ``lung_colon_image_set/colon_image_sets/{colon_aca,colon_n}/*.jpeg``; 5,000 
 Groups: LC25000 was made by augmenting 750 lung and 500 colon originals (250 a class) to 5,000 images a
 class with rotations of up to 25 degrees and horizontal and vertical flips, so a class folder holds about
 20 rotated or flipped copies of each original. The release names neither the originals nor the patients.
-Each item's ``group`` is its near-duplicate group (:func:`pathboard.core.grouping.near_duplicate_groups`,
+Each item's ``group`` is its near-duplicate group (:func:`pathboard.core.science.grouping.near_duplicate_groups`,
 named by its first path): images that are rotated, flipped or zoomed copies of one another, found by a
 perceptual hash searched over rotations and zooms, within each class folder (copies never cross classes).
 Computed once per copy of the data (seconds for the 600-image sample, minutes for the full 25,000) and
@@ -16,8 +16,8 @@ copies, not patients.
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import ImageFolderDataset, Record
-from pathboard.core.grouping import near_duplicate_groups
+from pathboard.core.interfaces.dataset import ImageFolderDataset, Record
+from pathboard.core.science.grouping import near_duplicate_groups
 
 URL = "https://github.com/tampapath/lung_colon_image_set"
 

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Manifest, Record
 from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.prompts import PromptSet
+from pathboard.core.interfaces.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Manifest, Record
+from pathboard.core.interfaces.prompts import PromptSet
 from pathboard.plugins.datasets._common import AbsoluteFolder, require_files
 
 CAPTIONS = "captions"  # the Record.meta key holding an image's captions (a JSON list of strings)

@@ -41,10 +41,10 @@ import numpy as np
 from PIL import Image
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, layout_error
-from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.masks import mask_to_grid
+from pathboard.core.interfaces.dataset import Dataset, Record, layout_error
+from pathboard.core.media.download import Download
+from pathboard.core.media.masks import mask_to_grid
 from pathboard.core.paths import cache_root
 
 URL = "https://warwick.ac.uk/fac/cross_fac/tia/data/pannuke"

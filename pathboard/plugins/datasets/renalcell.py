@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import ImageFolderDataset, Record
+from pathboard.core.interfaces.dataset import ImageFolderDataset, Record
 
 URL = "https://zenodo.org/records/7898308"
 TAGS = {"organ": "kidney", "stain": "H&E", "group": "general"}

@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, layout_error
 from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.interfaces.dataset import Dataset, Record, layout_error
 
 CLASSES = ["NC", "G3", "G4", "G5"]
 URL = "https://data.mendeley.com/datasets/9xxm58dvs3"

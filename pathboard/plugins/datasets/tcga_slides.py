@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Manifest, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
+from pathboard.core.interfaces.dataset import Manifest, Record, SlideDataset, layout_error
 from pathboard.plugins.datasets._common import read_table
 
 URL = "https://portal.gdc.cancer.gov"

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Annotation, Record, SlideDataset, layout_error
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.masks import IGNORE, rasterize_polygons
+from pathboard.core.interfaces.dataset import Annotation, Record, SlideDataset, layout_error
+from pathboard.core.media.masks import IGNORE, rasterize_polygons
 
 URL = "https://www.drivendata.org/competitions/67/competition-cervical-biopsy/"
 CLASSES = ["benign", "LSIL", "HSIL", "invasive"]

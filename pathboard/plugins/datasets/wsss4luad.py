@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from pathboard import hookimpl
-from pathboard.core.dataset import Dataset, Record, image_files, layout_error
+from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
 
 CLASSES = ["tumor", "stroma", "normal"]  # the order of the label vector in the file names
 LABEL = re.compile(r"\[\s*([01])\s*,\s*([01])\s*,\s*([01])\s*\]")

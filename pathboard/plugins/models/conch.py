@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.weights import Weights, from_hub, offline
+from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
+from pathboard.core.interfaces.weights import Weights, from_hub, offline
 
 if TYPE_CHECKING:
     import torch

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from pathboard import hookimpl
 from pathboard.adapters import bert_text as bt
-from pathboard.core.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.weights import Weights, from_hub
+from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
+from pathboard.core.interfaces.weights import Weights, from_hub
 
 REPO = "Astaxanthin/KEEP"
 REQUIRED = ["config.json", "vocab.txt", "tokenizer_config.json"]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathboard import hookimpl
 from pathboard.adapters import bert_text as bt
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.weights import Weights, config_path
+from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
+from pathboard.core.interfaces.weights import Weights, config_path
 
 CHECKPOINT = "pytorch_model.bin"
 FILES = [(CHECKPOINT,), ("config.json",), ("vocab.txt",)]

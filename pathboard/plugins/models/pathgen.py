@@ -5,7 +5,7 @@ OpenAI-style architecture; open_clip unwraps them. Both hub repos are gated.
 """
 from pathboard import hookimpl
 from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.model import ModelCard
+from pathboard.core.interfaces.model import ModelCard
 
 PAPER = "Sun et al., PathGen-1.6M: 1.6 Million Pathology Image-text Pairs Generation through Multi-agent " \
         "Collaboration, ICLR 2025"

@@ -1,7 +1,7 @@
 """PLIP (Huang et al., Nature Medicine 2023): CLIP fine-tuned on OpenPath (Twitter)."""
 from pathboard import hookimpl
 from pathboard.adapters import HFCLIPSpec
-from pathboard.core.model import ModelCard
+from pathboard.core.interfaces.model import ModelCard
 
 
 @hookimpl

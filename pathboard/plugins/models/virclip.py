@@ -7,7 +7,7 @@ the leaderboard shows VirCLIP's reported row.
 """
 from pathboard import hookimpl
 from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.model import ModelCard
+from pathboard.core.interfaces.model import ModelCard
 
 
 @hookimpl

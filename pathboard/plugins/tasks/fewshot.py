@@ -58,7 +58,9 @@ import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import (
+from pathboard.core.interfaces.options import Option
+from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult, item_groups
+from pathboard.core.science.metrics import (
     SEED,
     Metric,
     bootstrap_label,
@@ -67,8 +69,6 @@ from pathboard.core.metrics import (
     median_metrics,
     normalised,
 )
-from pathboard.core.options import Option
-from pathboard.core.task import CellContext, Inputs, Task, TaskResult, item_groups
 
 METHODS = ("prototype", "linear-probe")
 DRAWS = 5
@@ -96,7 +96,7 @@ class Pool:
 
 
 def all_groups(manifest) -> np.ndarray | None:
-    """Every item's group (:func:`~pathboard.core.task.item_groups` of the whole manifest), or None."""
+    """Every item's group (:func:`~pathboard.core.interfaces.task.item_groups` of the whole manifest), or None."""
     return item_groups(manifest, np.ones(len(manifest.paths), dtype=bool))
 
 

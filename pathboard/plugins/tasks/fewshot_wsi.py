@@ -46,10 +46,10 @@ import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import SEED, Metric, classification_metrics, iqr_metrics, median_metrics, normalised
-from pathboard.core.options import Option
-from pathboard.core.task import CellContext, Inputs, Task, TaskResult
-from pathboard.core.tiling import Tiling
+from pathboard.core.interfaces.options import Option
+from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult
+from pathboard.core.media.tiling import Tiling
+from pathboard.core.science.metrics import SEED, Metric, classification_metrics, iqr_metrics, median_metrics, normalised
 from pathboard.plugins.tasks.fewshot import (
     DRAWS,
     draw_support,

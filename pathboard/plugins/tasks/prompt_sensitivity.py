@@ -3,7 +3,7 @@
 Zero-shot accuracy is re-scored under many prompt draws, on the cached image (or tile) embeddings,
 so the analysis embeds texts only: no image forward on a cached dataset. The draws are the same for
 every model (they depend on the prompt set and the seed only), so models are ranked draw by draw
-(:mod:`pathboard.core.rankings` stores how stable that ranking is).
+(:mod:`pathboard.core.science.rankings` stores how stable that ranking is).
 
 - ``template=I``: every class's canonical name in template I alone (one prompt per class);
 - ``synonym=CLASS:NAME``: one class named by one of its other synonyms, in the single template, the
@@ -26,12 +26,12 @@ import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import Metric, confusion_matrices, normalised, scores_from_confusion
-from pathboard.core.options import Option
-from pathboard.core.prompts import PLACEHOLDER
-from pathboard.core.rankings import family
-from pathboard.core.task import CellContext, Inputs, Task, TaskResult
-from pathboard.core.zeroshot import topk_pool
+from pathboard.core.interfaces.options import Option
+from pathboard.core.interfaces.prompts import PLACEHOLDER
+from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult
+from pathboard.core.science.metrics import Metric, confusion_matrices, normalised, scores_from_confusion
+from pathboard.core.science.rankings import family
+from pathboard.core.science.zeroshot import topk_pool
 from pathboard.plugins.tasks.zeroshot_wsi import HEADLINE_K, TILING_OPTIONS, tiling_from
 
 METRICS = ("balanced_accuracy", "accuracy", "weighted_f1", "cohen_kappa")

@@ -32,9 +32,9 @@ import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import normalised
-from pathboard.core.task import CellContext, Inputs, Task, TaskResult
-from pathboard.core.tiling import Tiling
+from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult
+from pathboard.core.media.tiling import Tiling
+from pathboard.core.science.metrics import normalised
 from pathboard.plugins.tasks.retrieval import first_hit_ranks, retrieval_metrics
 from pathboard.plugins.tasks.zeroshot_wsi import TILING_OPTIONS, tiling_from
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_indices, normalised, percentile_ci
-from pathboard.core.task import CellContext, Inputs, Task, TaskResult
+from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult
+from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_indices, normalised, percentile_ci
 
 KS = (1, 5, 10)
 CHUNK = 1024

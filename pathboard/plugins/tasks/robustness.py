@@ -1,6 +1,6 @@
 """Zero-shot robustness: the same zero-shot classifier on images under seeded perturbations.
 
-Each perturbation of :mod:`pathboard.core.perturb` (JPEG compression, blur, HED stain jitter,
+Each perturbation of :mod:`pathboard.core.science.perturb` (JPEG compression, blur, HED stain jitter,
 brightness and contrast, rotation and flip, downscaling) is applied in the DataLoader workers and its
 embeddings are cached under their own key, so a second run costs nothing. Per perturbation
 (variant ``perturbation=NAME``) the task reports every zero-shot metric on the perturbed images, its
@@ -17,13 +17,21 @@ from __future__ import annotations
 import numpy as np
 
 from pathboard import hookimpl
-from pathboard.core.compare import paired_bootstrap
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import Metric, bootstrap_label, classification_metrics, mean_metric
-from pathboard.core.options import Option
-from pathboard.core.perturb import DEFAULT, PERTURBATIONS
-from pathboard.core.task import CellContext, Inputs, Predictions, Task, TaskResult, evaluated_items, item_groups
-from pathboard.core.zeroshot import predict, zero_shot_classifier
+from pathboard.core.interfaces.options import Option
+from pathboard.core.interfaces.task import (
+    CellContext,
+    Inputs,
+    Predictions,
+    Task,
+    TaskResult,
+    evaluated_items,
+    item_groups,
+)
+from pathboard.core.science.compare import paired_bootstrap
+from pathboard.core.science.metrics import Metric, bootstrap_label, classification_metrics, mean_metric
+from pathboard.core.science.perturb import DEFAULT, PERTURBATIONS
+from pathboard.core.science.zeroshot import predict, zero_shot_classifier
 
 DROPS = ("balanced_accuracy", "accuracy", "weighted_f1", "quadratic_kappa")
 

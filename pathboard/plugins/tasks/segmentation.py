@@ -31,11 +31,11 @@ from PIL import Image
 
 from pathboard import hookimpl
 from pathboard.core.errors import PathboardError
-from pathboard.core.masks import IGNORE
-from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_indices, percentile_ci
-from pathboard.core.task import Artifact, CellContext, Inputs, Task, TaskResult
-from pathboard.core.tiling import Tiling, open_slide, tile_stride
-from pathboard.core.zeroshot import zero_shot_classifier
+from pathboard.core.interfaces.task import Artifact, CellContext, Inputs, Task, TaskResult
+from pathboard.core.media.masks import IGNORE
+from pathboard.core.media.tiling import Tiling, open_slide, tile_stride
+from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_indices, percentile_ci
+from pathboard.core.science.zeroshot import zero_shot_classifier
 from pathboard.plugins.tasks.zeroshot_wsi import TILING_OPTIONS, tiling_from
 
 OVERLAP = 0.75

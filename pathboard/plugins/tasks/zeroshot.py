@@ -10,16 +10,16 @@ protocol says which bootstrap it used.
 Besides the classification metrics it reports how calibrated the model's zero-shot probabilities are,
 softmax(logit_scale x cosine) at the model's own learned logit scale, and how well they rank: ECE (15
 bins), Brier score, NLL and AUROC (binary, or macro one-vs-rest), with CIs on the same resamples
-(:mod:`pathboard.core.calibration`).
+(:mod:`pathboard.core.science.calibration`).
 """
 from __future__ import annotations
 
 from pathboard import hookimpl
-from pathboard.core.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import bootstrap_label, classification_metrics
-from pathboard.core.task import CellContext, Predictions, Task, TaskResult, evaluated_items, item_groups
-from pathboard.core.zeroshot import similarities, zero_shot_classifier
+from pathboard.core.interfaces.task import CellContext, Predictions, Task, TaskResult, evaluated_items, item_groups
+from pathboard.core.science.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
+from pathboard.core.science.metrics import bootstrap_label, classification_metrics
+from pathboard.core.science.zeroshot import similarities, zero_shot_classifier
 
 
 class ZeroShot(Task):

@@ -8,7 +8,7 @@ Options: ``mpp`` (or ``magnification``, which wins) and ``tile_size`` choose the
 
 Each K also reports calibration and ranking metrics of the slide probabilities, softmax(logit_scale x
 the pooled similarities) at the model's own logit scale: ECE, Brier, NLL and AUROC (binary, or macro
-one-vs-rest; :mod:`pathboard.core.calibration`). The ``reliability`` variant holds the headline K's reliability
+one-vs-rest; :mod:`pathboard.core.science.calibration`). The ``reliability`` variant holds the headline K's reliability
 diagram bins.
 
 Slides are the items; when they carry groups (Record meta ``"group"``: the patient or case), the 95%
@@ -22,11 +22,9 @@ import numpy as np
 from PIL import Image
 
 from pathboard import hookimpl
-from pathboard.core.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
 from pathboard.core.errors import PathboardError
-from pathboard.core.metrics import bootstrap_label, classification_metrics
-from pathboard.core.options import Option
-from pathboard.core.task import (
+from pathboard.core.interfaces.options import Option
+from pathboard.core.interfaces.task import (
     Artifact,
     CellContext,
     Inputs,
@@ -36,8 +34,10 @@ from pathboard.core.task import (
     evaluated_items,
     item_groups,
 )
-from pathboard.core.tiling import Tiling, open_slide
-from pathboard.core.zeroshot import topk_pool, zero_shot_classifier
+from pathboard.core.media.tiling import Tiling, open_slide
+from pathboard.core.science.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
+from pathboard.core.science.metrics import bootstrap_label, classification_metrics
+from pathboard.core.science.zeroshot import topk_pool, zero_shot_classifier
 
 K_VALUES = (1, 5, 10, 50, 100)
 HEADLINE_K = 50

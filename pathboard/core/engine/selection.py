@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pathboard.core import plugins
-from pathboard.core.dataset import dataset_from_spec
+from pathboard.core.engine import plugins
+from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.interfaces.dataset import Dataset
 
 
 def split_list(value: str | None) -> list[str]:
@@ -48,3 +49,16 @@ def select(kind: str, value: str) -> Selection:
         else:
             chosen.append(plugins.get(kind, name))
     return Selection(list({obj.id: obj for obj in chosen}.values()), explicit, frozenset(built))
+
+
+def dataset_from_spec(value: str) -> Dataset | None:
+    """The dataset a parameterised id names (``<prefix>:REST``, e.g. ``folder:PATH``), built by the
+    registered ``DatasetFactory`` of that prefix; None when ``value`` names no factory. Raises
+    :class:`DatasetNotFoundError` (one line) when REST is empty or the factory rejects it."""
+    prefix, sep, rest = value.strip().partition(":")
+    factories = plugins.registry("factory")
+    if not sep or prefix not in factories:
+        return None
+    if not rest.strip():
+        raise DatasetNotFoundError(f"{value.strip()}: give a path after '{prefix}:'")
+    return factories[prefix].build(rest)

@@ -1,32 +1,28 @@
-"""Execute a plan: per model and dataset, embed what the cells read (cached), score each cell, store it.
+"""The steps of a run that every executor shares, one model x dataset pair at a time: embed what its cells
+read (:func:`embed_dataset`), score each cell on those embeddings (:func:`score_cells`), and store what a
+cell produced (:func:`store_cell`) and what embedding cost (:func:`store_cost`).
 
-Data flows one way: the plan names the work, the :class:`~pathboard.core.embedding.Embedder` computes
-or finds every embedding, each task scores a read-only context and returns a
-:class:`~pathboard.core.task.TaskResult`, and the runner stores it.
+The local executor (:mod:`~pathboard.core.engine.local`) runs them in this process; the Ray executor
+(:mod:`~pathboard.core.engine.distributed`) runs embedding and scoring on workers and the storing steps on
+the driver, the only writer of the database.
 """
 from __future__ import annotations
 
 import dataclasses
 import errno
-import importlib.metadata
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-import pathboard
+from pathboard.core.engine.plan import Plan
 from pathboard.core.errors import PathboardError
-from pathboard.core.options import options_json, protocol_of
+from pathboard.core.interfaces.options import options_json, protocol_of
+from pathboard.core.interfaces.task import CellContext
+from pathboard.core.interfaces.weights import Weights
 from pathboard.core.paths import cache_root
-from pathboard.core.plan import Plan, RunConfig
 from pathboard.core.store import Store
-from pathboard.core.task import CellContext
-from pathboard.core.weights import Weights
-
-PACKAGES = ["torch", "torchvision", "open_clip_torch", "transformers", "numpy", "scikit-learn", "pillow", "duckdb"]
 
 
 @dataclass
@@ -72,87 +68,12 @@ class LazyModel:
         return self._model
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def catalog(p: Plan) -> dict:
-    """What the leaderboard shows about the run's models, datasets and tasks, stored with the run so
-    that it never imports the plugins."""
-    models = {c.model.id: {"title": c.model.card.title, **dataclasses.asdict(c.model.card)} for c in p.cells}
-    datasets = {d.id: {"title": d.title, "groups": sorted(d.groups), "level": d.level, "ordinal": bool(d.ordinal)}
-                for d in p.datasets.values()}
-    tasks = {c.task.id: {"title": c.task.title} for c in p.cells}
-    return {"models": models, "datasets": datasets, "tasks": tasks}
-
-
 def one_line(exc: Exception) -> str:
     line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return (f"{type(exc).__name__}: {line}; free space where the embedding cache lives (--cache-dir, "
                 f"PATHBOARD_CACHE: {cache_root()}) or point it elsewhere; finished cells are stored")
     return line if isinstance(exc, PathboardError) else f"{type(exc).__name__}: {line}"
-
-
-def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
-    """Run the plan here (``cfg.executor == "local"``) or on a Ray cluster (``"ray"``: see
-    :mod:`pathboard.core.distributed`); either way this process alone writes the database."""
-    from pathboard.core.cache import EmbeddingCache
-    from pathboard.core.compare import compare_latest
-    from pathboard.core.model import Runtime
-    from pathboard.core.rankings import rank_latest
-
-    distributed = cfg.executor == "ray"
-    if cfg.executor not in ("local", "ray"):
-        raise PathboardError(f"unknown executor {cfg.executor!r}; choose local or ray")
-    if distributed:
-        from pathboard.core import distributed as ray_executor
-
-        runtime = ray_executor.connect(cfg)  # the device the workers embed on, checked there
-    else:
-        from pathboard.core.model import size_threads
-
-        runtime = Runtime.create(cfg.device, cfg.precision)
-        size_threads(cfg.threads)
-    cache = EmbeddingCache(Path(cfg.cache_dir) if cfg.cache_dir else cache_root())
-    store = Store(cfg.db)
-    run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
-                             host=platform.node(), device=runtime.device, precision=runtime.precision,
-                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None, catalog=catalog(p))
-    summary = Summary(run_id, skipped=list(p.skipped))
-    for model_id, dataset_id, reason in p.blocked:
-        summary.errors.append(f"{model_id} x {dataset_id}: {reason}")
-        print(f"error: {summary.errors[-1]}", file=sys.stderr)
-    artifacts = Path(cfg.db).resolve().parent / "pathboard-artifacts" / run_id
-    status = "failed"
-    settled = True
-    embedders = []
-    try:
-        if distributed:
-            ray_executor.run(p, cfg, runtime, cache, store, summary, artifacts)
-        else:
-            _run_local(p, cfg, runtime, cache, store, summary, artifacts, embedders)
-        status = "finished" if not summary.errors else "finished with errors"
-        settled = store.flush()  # cells journalled while a reader held the file go in before the comparisons
-        compare_latest(store)
-        rank_latest(store)
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        summary.image_forwards += sum(e.image_forwards for e in embedders)
-        store.finish_run(run_id, status, summary.image_forwards, summary.skipped + summary.errors,
-                         summary.failed_files)
-        if status != "interrupted" and settled:  # the run record itself (a reader that outlasted the wait: not again)
-            store.flush()
-        summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
-    return summary
 
 
 def pairs(p: Plan):
@@ -167,25 +88,6 @@ def pair_failed(summary: Summary, model_id: str, dataset_id: str, exc: Exception
     """One broken model or dataset is one error line; the other cells go on."""
     summary.errors.append(f"{model_id} x {dataset_id}: {one_line(exc)}")
     print(f"error: {summary.errors[-1]}", file=sys.stderr)
-
-
-def _run_local(p: Plan, cfg: RunConfig, runtime, cache, store: Store, summary: Summary, artifacts: Path,
-               embedders: list) -> None:
-    from pathboard.core.embedding import Embedder
-
-    by_model = {}
-    for model_id, dataset_id, cells in pairs(p):
-        if model_id not in by_model:
-            spec, weights = cells[0].model, p.weights[model_id]
-            by_model[model_id] = Embedder(spec, LazyModel(spec, weights, runtime), weights.fingerprint, runtime,
-                                          cache, cfg.batch_size, cfg.workers)
-            embedders.append(by_model[model_id])
-        try:
-            _run_dataset(cells, by_model[model_id], p, store, summary, artifacts, cfg.batch_size)
-        except Exception as exc:  # one broken model or dataset must not lose the other cells
-            if os.environ.get("PATHBOARD_DEBUG"):
-                raise
-            pair_failed(summary, model_id, dataset_id, exc)
 
 
 @dataclass
@@ -319,30 +221,6 @@ def store_cell(store: Store, summary: Summary, dataset_id: str, out: CellOutput)
     store.add_cells(summary.run_id, out.entries)
     summary.seconds["store"] += time.perf_counter() - start
     summary.cells += [{**row, "metrics": {m.name: m for m in metrics}} for row, metrics, _, _ in out.entries]
-
-
-def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artifacts: Path, batch_size: int = 0):
-    """Embed what this dataset's cells read (each thing once), then score and store every cell, and what
-    embedding it cost."""
-    from pathboard.core.cost import PeakMemory
-
-    dataset = cells[0].dataset
-    start = started = time.perf_counter()
-    counted = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds)
-    with PeakMemory(embedder.runtime.device) as peak:
-        embedded = embed_dataset(cells, embedder, p)
-    if embedded.failed:
-        summary.failed_files.setdefault(dataset.id, {}).update(embedded.failed)
-    spent = [now - before for now, before in
-             zip((embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds), counted)]
-    summary.seconds["embed"] += time.perf_counter() - start
-    start = time.perf_counter()
-    for out in score_cells(cells, embedder, p, embedded, artifacts):
-        summary.seconds["score"] += time.perf_counter() - start
-        store_cell(store, summary, dataset.id, out)  # one short transaction per scored cell
-        start = time.perf_counter()
-    summary.costs.append(store_cost(store, summary.run_id, embedder, dataset.id, spent,
-                                    time.perf_counter() - started, peak, batch_size))
 
 
 def _assumed_slides(tileset) -> int:

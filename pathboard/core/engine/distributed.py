@@ -24,8 +24,7 @@ from types import SimpleNamespace
 
 from tqdm.auto import tqdm
 
-from pathboard.core.errors import PathboardError
-from pathboard.core.execute import (
+from pathboard.core.engine.steps import (
     LazyModel,
     Summary,
     embed_dataset,
@@ -37,7 +36,8 @@ from pathboard.core.execute import (
     store_cost,
     tile_inputs,
 )
-from pathboard.core.model import Runtime
+from pathboard.core.errors import PathboardError
+from pathboard.core.interfaces.model import Runtime
 
 #: environment the workers need to find the same weights, data and cache as the driver
 FORWARDED = ("PATHBOARD_", "HF_", "TRANSFORMERS_", "TORCH_HOME", "PYTHONPATH")
@@ -145,8 +145,8 @@ def _plan(box):
 
 def _embedder(p, settings: Settings, model_id: str, load_on: Runtime | None = None):
     """This worker's embedder of ``model_id`` (a worker that runs several units of a model loads it once)."""
-    from pathboard.core.cache import EmbeddingCache
-    from pathboard.core.embedding import Embedder
+    from pathboard.core.embedding.cache import EmbeddingCache
+    from pathboard.core.embedding.embedder import Embedder
 
     key = (model_id, settings, load_on)
     if settings.threads:  # else the CPUs Ray gave the task (it sets OMP_NUM_THREADS to them)
@@ -165,7 +165,7 @@ def _embedder(p, settings: Settings, model_id: str, load_on: Runtime | None = No
 
 def embed_unit(box, settings: Settings, unit: Unit, *after) -> dict:
     """Embed one shard or slide, or assemble a dataset's shards; return what it cost."""
-    from pathboard.core.cost import PeakMemory
+    from pathboard.core.engine.cost import PeakMemory
 
     p = _plan(box)
     embedder = _embedder(p, settings, unit.model)
@@ -248,7 +248,7 @@ def plan_units(p, driver: dict) -> tuple[list[Unit], dict]:
 
 def run(p, cfg, runtime: Runtime, cache, store, summary: Summary, artifacts: Path) -> None:
     """Submit every unit, then store each model x dataset's cells as its scoring task returns."""
-    from pathboard.core.embedding import Embedder
+    from pathboard.core.embedding.embedder import Embedder
 
     ray = _ray()
     settings = Settings(str(cache.root.parent.resolve()), runtime.device, runtime.precision, cfg.batch_size,

@@ -353,7 +353,7 @@ class Store:
         return ids
 
     def add_cost(self, run_id: str, cost: dict) -> None:
-        """What embedding one dataset with one model cost in this run (see :mod:`pathboard.core.cost`)."""
+        """What embedding one dataset with one model cost in this run (see :mod:`pathboard.core.engine.cost`)."""
         row = {"run_id": run_id, "created_at": now(), **cost}
         self._write([(f"INSERT INTO costs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                       list(row.values()))])
@@ -371,7 +371,7 @@ class Store:
         self._write(stmts)
 
     def replace_prompt_rankings(self, rows: list[list]) -> None:
-        """The ranking stability rows of :func:`pathboard.core.rankings.rank_latest`, replacing the old ones."""
+        """The ranking stability rows of :func:`pathboard.core.science.rankings.rank_latest`, replacing the old ones."""
         self._write([("DELETE FROM prompt_rankings", [])]
                     + [("INSERT INTO prompt_rankings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(r)) for r in rows])
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.weights import Weights
+from pathboard.core.interfaces.weights import Weights
 
 if TYPE_CHECKING:
     import torch

@@ -7,8 +7,8 @@ import sys
 
 import pluggy
 
-from pathboard.core import hookspecs
 from pathboard.core.errors import unknown_id
+from pathboard.core.interfaces import hookspecs
 
 GROUP = "pathboard"
 KINDS = {"model": "register_models", "dataset": "register_datasets", "task": "register_tasks",
@@ -55,3 +55,8 @@ def get(kind: str, id: str):
     if id not in items:
         raise unknown_id(kind, id, items)
     return items[id]
+
+
+def applicable_tasks(dataset) -> frozenset[str]:
+    """Ids of the registered tasks that apply to ``dataset`` (what it has, less what it opts out of)."""
+    return frozenset(t.id for t in registry("task").values() if t.supports(dataset) is None)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pathboard.core.metrics import (
+from pathboard.core.science.metrics import (
     N_BOOT,
     SEED,
     confusion_matrices,

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from pathboard.core.errors import unknown_id
-from pathboard.core.images import open_item
+from pathboard.core.media.images import open_item
 
 VERSION = 1  # bump when any perturbation's output changes: it is part of the cache key
 

@@ -9,7 +9,7 @@ at 1e-15). "auroc" is the binary AUROC of class 1 with two candidate classes, el
 macro one-vs-rest AUROC over the classes of ``y_true`` with positives and negatives (ties count half),
 as CONCH and KEEP report it; "auroc/<class>" gives each class's one with more than two classes.
 The CIs come from the very bootstrap resamples (of items, or of ``groups``) that
-:mod:`pathboard.core.metrics` uses, each item weighted by how often a resample drew it.
+:mod:`pathboard.core.science.metrics` uses, each item weighted by how often a resample drew it.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from pathboard.core.metrics import N_BOOT, SEED, Metric, bootstrap_counts, percentile_ci
+from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_counts, percentile_ci
 
 LOWER_IS_BETTER = frozenset({"ece", "brier", "nll"})
 N_BINS = 15

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.weights import Weights, overrides
+from pathboard.core.interfaces.weights import Weights, overrides
 
 
 @dataclass

@@ -187,7 +187,7 @@ def scores_from_confusion(cm: np.ndarray, present: np.ndarray, ordinal: bool) ->
 def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool = False,
                            n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> list[Metric]:
     """All metrics for labels/predictions indexing ``class_names`` (every candidate class). With
-    ``groups`` (one label per item, e.g. :func:`pathboard.core.task.item_groups`) the CIs come from a
+    ``groups`` (one label per item, e.g. :func:`pathboard.core.interfaces.task.item_groups`) the CIs come from a
     cluster bootstrap over the groups."""
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, recall_score
 

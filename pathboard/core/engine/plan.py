@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pathboard.core import plugins
-from pathboard.core.dataset import data_root
+from pathboard.core.engine import plugins
+from pathboard.core.engine.selection import select, split_list
 from pathboard.core.errors import PathboardError, unknown_id
-from pathboard.core.options import parse_assignments, values_for
-from pathboard.core.prompts import MODES, PromptSet
-from pathboard.core.selection import select, split_list
-from pathboard.core.task import Inputs
-from pathboard.core.weights import Weights, overrides
+from pathboard.core.interfaces.dataset import data_root
+from pathboard.core.interfaces.options import parse_assignments, values_for
+from pathboard.core.interfaces.prompts import MODES, PromptSet
+from pathboard.core.interfaces.task import Inputs
+from pathboard.core.interfaces.weights import Weights, overrides
 
 
 @dataclass
@@ -41,7 +41,7 @@ class RunConfig:
     weights: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
     strict: bool = False  # a dataset of a group or "all" that is absent is an error, not a skip
-    #: task option values: {"NAME" or "TASK.NAME": value} or ("NAME=VALUE", ...); see pathboard.core.options
+    #: task option values: {"NAME" or "TASK.NAME": value} or ("NAME=VALUE", ...); see pathboard.core.interfaces.options
     options: dict | tuple = ()
     #: ("DATASET=MPP", ...): slides of DATASET without resolution metadata are tiled as if at MPP µm/px
     assume_mpp: tuple[str, ...] = ()

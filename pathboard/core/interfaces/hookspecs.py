@@ -7,17 +7,17 @@ hookimpl = pluggy.HookimplMarker("pathboard")
 
 @hookspec
 def register_models(register):
-    """Call ``register(spec)`` for each :class:`pathboard.core.model.ModelSpec` you provide."""
+    """Call ``register(spec)`` for each :class:`pathboard.core.interfaces.model.ModelSpec` you provide."""
 
 
 @hookspec
 def register_datasets(register):
-    """Call ``register(dataset)`` for each :class:`pathboard.core.dataset.Dataset` you provide."""
+    """Call ``register(dataset)`` for each :class:`pathboard.core.interfaces.dataset.Dataset` you provide."""
 
 
 @hookspec
 def register_tasks(register):
-    """Call ``register(task)`` for each :class:`pathboard.core.task.Task` you provide."""
+    """Call ``register(task)`` for each :class:`pathboard.core.interfaces.task.Task` you provide."""
 
 
 @hookspec

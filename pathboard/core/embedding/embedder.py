@@ -22,11 +22,11 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from pathboard.core.cache import EmbeddingCache, cache_key
+from pathboard.core.embedding.cache import EmbeddingCache, cache_key
 from pathboard.core.errors import PathboardError
-from pathboard.core.images import open_item
-from pathboard.core.task import tiled_items
-from pathboard.core.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
+from pathboard.core.interfaces.task import tiled_items
+from pathboard.core.media.images import open_item
+from pathboard.core.media.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
 
 #: rows per shard of a dataset's image embeddings: a killed run redoes at most one shard
 SHARD_ROWS = 4096
@@ -277,7 +277,7 @@ class Embedder:
         parts = {"kind": "images", "manifest": manifest.hash}
         open_image = dataset.open_image
         if perturbation is not None:
-            from pathboard.core.perturb import PerturbedOpen
+            from pathboard.core.science.perturb import PerturbedOpen
 
             parts["perturbation"] = self.image_parts(perturbation, seed)
             open_image = PerturbedOpen(dataset.open_image, perturbation, seed)
@@ -303,7 +303,7 @@ class Embedder:
 
     def images(self, dataset, manifest, perturbation: str | None = None, seed: int = 0) -> Embedded:
         """The dataset's image embeddings in manifest order, embedded once (cached); with ``perturbation``
-        (a name of :data:`pathboard.core.perturb.PERTURBATIONS`), of the images under that seeded
+        (a name of :data:`pathboard.core.science.perturb.PERTURBATIONS`), of the images under that seeded
         perturbation, applied in the DataLoader workers and cached under its own key."""
         key, _ = self.image_key(dataset, manifest, perturbation, seed)
         hit = self.cache.get(key)
@@ -374,7 +374,7 @@ class Embedder:
     def image_parts(perturbation: str | None, seed: int) -> dict | None:
         if perturbation is None:
             return None
-        from pathboard.core.perturb import PERTURBATIONS
+        from pathboard.core.science.perturb import PERTURBATIONS
 
         return {**PERTURBATIONS[perturbation].key(), "seed": seed}
 

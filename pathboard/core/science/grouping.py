@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.images import open_rgb
+from pathboard.core.media.images import open_rgb
 from pathboard.core.paths import cache_root
 
 SIZE = 32  # images are reduced to SIZE x SIZE
@@ -77,7 +77,7 @@ def reduce_image(img: Image.Image) -> np.ndarray:
 
 
 def load(path: Path) -> np.ndarray:
-    """:func:`reduce_image` of an image file read by :func:`pathboard.core.images.open_rgb` (a JPEG is decoded
+    """:func:`reduce_image` of an image file read by :func:`pathboard.core.media.images.open_rgb` (a JPEG is decoded
     at the smallest scale that is at least SIZE). Raises its one-line PathboardError for a file it refuses."""
     return reduce_image(open_rgb(path, draft=(SIZE, SIZE)))
 

@@ -5,7 +5,7 @@ A task says three things up front, so the plan can name all the work before anyt
 - ``needs``: what it needs of a dataset, as facts a dataset has (:data:`FACTS`: labelled patches,
   slides, captions, segmentation truth). Datasets describe what they have; a dataset may still opt
   out of a task with a reason (``Dataset.opt_out``).
-- ``options``: its :class:`~pathboard.core.options.Option` declarations (name, type, default, help).
+- ``options``: its :class:`~pathboard.core.interfaces.options.Option` declarations (name, type, default, help).
   The values a cell ran with are stored with the cell.
 - :meth:`Task.inputs`: which embeddings a cell reads (this and other datasets' images, slide tiles at
   a tiling, texts).
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from pathboard.core.errors import PathboardError, unknown_id
-from pathboard.core.metrics import Metric
-from pathboard.core.options import Option, normalise_name
-from pathboard.core.prompts import PromptSet
+from pathboard.core.interfaces.options import Option, normalise_name
+from pathboard.core.interfaces.prompts import PromptSet
+from pathboard.core.science.metrics import Metric
 
 #: what a dataset can have, and how a missing one reads in a skip line
 FACTS = {
@@ -49,13 +49,13 @@ class Inputs:
     nct-crc-he-100k, its declared training set"}``; ``tiles``: the tiling at which items are tiled and
     embedded, and ``tile_items`` which: "evaluated" (labelled, in the evaluation split: zero-shot),
     "labelled" (every split: few-shot), "all", or a tuple of item paths; ``texts``: whether it embeds texts;
-    ``perturbations``: names of :data:`pathboard.core.perturb.PERTURBATIONS` under which the cell's own
+    ``perturbations``: names of :data:`pathboard.core.science.perturb.PERTURBATIONS` under which the cell's own
     images are embedded again (each cached under its own key; ``perturbation_seed`` seeds their per-image
     draws).
     """
 
     images: Mapping[str, str] = field(default_factory=dict)
-    tiles: Any = None  # a pathboard.core.tiling.Tiling
+    tiles: Any = None  # a pathboard.core.media.tiling.Tiling
     tile_items: str | tuple[str, ...] = "evaluated"
     texts: bool = False
     perturbations: tuple[str, ...] = ()

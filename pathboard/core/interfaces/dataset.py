@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pathboard.core.download import Download
 from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.images import NOT_FOUND, open_rgb
-from pathboard.core.prompts import PromptSet, packaged_prompts
+from pathboard.core.interfaces.prompts import PromptSet, packaged_prompts
+from pathboard.core.media.download import Download
+from pathboard.core.media.images import NOT_FOUND, open_rgb
 
 IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -128,7 +128,7 @@ class Dataset:
 
     @property
     def facts(self) -> frozenset[str]:
-        """What this dataset has, from what it declares (see ``pathboard.core.task.FACTS``): patches or
+        """What this dataset has, from what it declares (see ``pathboard.core.interfaces.task.FACTS``): patches or
         slides (its level), labels (classes), captions and segmentation truth (the methods it defines)."""
         facts = {"slides" if self.level == "wsi" else "patches"}
         if self.classes:
@@ -140,13 +140,6 @@ class Dataset:
         if callable(getattr(self, "reports", None)):
             facts.add("reports")
         return frozenset(facts)
-
-    @property
-    def tasks(self) -> frozenset[str]:
-        """Ids of the registered tasks that apply to this dataset."""
-        from pathboard.core import plugins
-
-        return frozenset(t.id for t in plugins.registry("task").values() if t.supports(self) is None)
 
     @property
     def groups(self) -> set[str]:
@@ -226,7 +219,7 @@ class Dataset:
                         [r.split for r in kept], h.hexdigest(), [dict(r.meta) for r in kept], missing)
 
     def open_image(self, base: Path, path: str) -> Image.Image:
-        """The RGB image of one item (runs in DataLoader workers), by :func:`pathboard.core.images.open_rgb`."""
+        """The RGB image of one item (runs in DataLoader workers), by :func:`pathboard.core.media.images.open_rgb`."""
         return open_rgb(base / path)
 
     def prompts(self) -> PromptSet:
@@ -315,18 +308,3 @@ class DatasetFactory:
     id: str
     build: Callable[[str], Dataset]
     title: str = ""
-
-
-def dataset_from_spec(value: str) -> Dataset | None:
-    """The dataset a parameterised id names (``<prefix>:REST``, e.g. ``folder:PATH``), built by the registered
-    :class:`DatasetFactory` of that prefix; None when ``value`` names no factory. Raises
-    :class:`DatasetNotFoundError` (one line) when REST is empty or the factory rejects it."""
-    from pathboard.core import plugins  # the registry loads the plugins, which import this module
-
-    prefix, sep, rest = value.strip().partition(":")
-    factories = plugins.registry("factory")
-    if not sep or prefix not in factories:
-        return None
-    if not rest.strip():
-        raise DatasetNotFoundError(f"{value.strip()}: give a path after '{prefix}:'")
-    return factories[prefix].build(rest)

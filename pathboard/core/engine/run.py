@@ -1,0 +1,97 @@
+"""Run a plan: record the run, hand the pairs to an executor (this process, or a Ray cluster), then compare
+the models and rank them on what was stored. This process alone writes the database.
+
+Data flows one way: the plan names the work, the :class:`~pathboard.core.embedding.embedder.Embedder`
+computes or finds every embedding, each task scores a read-only context and returns a
+:class:`~pathboard.core.interfaces.task.TaskResult`, and the run stores it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import platform
+import sys
+from pathlib import Path
+
+import pathboard
+from pathboard.core.engine import distributed, local
+from pathboard.core.engine.plan import Plan, RunConfig
+from pathboard.core.engine.steps import Summary
+from pathboard.core.errors import PathboardError
+from pathboard.core.paths import cache_root
+from pathboard.core.store import Store
+
+PACKAGES = ["torch", "torchvision", "open_clip_torch", "transformers", "numpy", "scikit-learn", "pillow", "duckdb"]
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def catalog(p: Plan) -> dict:
+    """What the leaderboard shows about the run's models, datasets and tasks, stored with the run so
+    that it never imports the plugins."""
+    models = {c.model.id: {"title": c.model.card.title, **dataclasses.asdict(c.model.card)} for c in p.cells}
+    datasets = {d.id: {"title": d.title, "groups": sorted(d.groups), "level": d.level, "ordinal": bool(d.ordinal)}
+                for d in p.datasets.values()}
+    tasks = {c.task.id: {"title": c.task.title} for c in p.cells}
+    return {"models": models, "datasets": datasets, "tasks": tasks}
+
+
+def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
+    """Run the plan here (``cfg.executor == "local"``) or on a Ray cluster (``"ray"``: see
+    :mod:`pathboard.core.engine.distributed`); either way this process alone writes the database."""
+    from pathboard.core.embedding.cache import EmbeddingCache
+    from pathboard.core.interfaces.model import Runtime
+    from pathboard.core.science.compare import compare_latest
+    from pathboard.core.science.rankings import rank_latest
+
+    on_ray = cfg.executor == "ray"
+    if cfg.executor not in ("local", "ray"):
+        raise PathboardError(f"unknown executor {cfg.executor!r}; choose local or ray")
+    if on_ray:
+        runtime = distributed.connect(cfg)  # the device the workers embed on, checked there
+    else:
+        from pathboard.core.interfaces.model import size_threads
+
+        runtime = Runtime.create(cfg.device, cfg.precision)
+        size_threads(cfg.threads)
+    cache = EmbeddingCache(Path(cfg.cache_dir) if cfg.cache_dir else cache_root())
+    store = Store(cfg.db)
+    run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
+                             host=platform.node(), device=runtime.device, precision=runtime.precision,
+                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None, catalog=catalog(p))
+    summary = Summary(run_id, skipped=list(p.skipped))
+    for model_id, dataset_id, reason in p.blocked:
+        summary.errors.append(f"{model_id} x {dataset_id}: {reason}")
+        print(f"error: {summary.errors[-1]}", file=sys.stderr)
+    artifacts = Path(cfg.db).resolve().parent / "pathboard-artifacts" / run_id
+    status = "failed"
+    settled = True
+    embedders = []
+    try:
+        if on_ray:
+            distributed.run(p, cfg, runtime, cache, store, summary, artifacts)
+        else:
+            local.run(p, cfg, runtime, cache, store, summary, artifacts, embedders)
+        status = "finished" if not summary.errors else "finished with errors"
+        settled = store.flush()  # cells journalled while a reader held the file go in before the comparisons
+        compare_latest(store)
+        rank_latest(store)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        summary.image_forwards += sum(e.image_forwards for e in embedders)
+        store.finish_run(run_id, status, summary.image_forwards, summary.skipped + summary.errors,
+                         summary.failed_files)
+        if status != "interrupted" and settled:  # the run record itself (a reader that outlasted the wait: not again)
+            store.flush()
+        summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
+    return summary
