@@ -1,71 +1,149 @@
 """Everything a pathboard plugin needs, in one import: ``from pathboard.api import ...``.
 
-This is the public surface for plugin authors: models, datasets and tasks (the three things a plugin
-registers through the ``pathboard`` entry-point group), the library code the built-in plugins use
-(zero-shot classifier, metrics with bootstrap CIs, tiling), and the errors that reach users as one
-line. Importing it loads no model library (torch, open_clip, transformers): those are imported when a
-model is loaded. Offline test helpers and contract checks are in :mod:`pathboard.testing`.
+This is the public surface for plugin authors, and the only part of pathboard the built-in plugins import:
+models, datasets and tasks (the three things a plugin registers through the ``pathboard`` entry-point
+group), the library code the built-in plugins use (zero-shot classifiers, metrics with bootstrap CIs,
+splits, few-shot classifiers, tiling, masks, pictures), and the errors that reach users as one line.
+Importing it loads no model library (torch, open_clip, transformers): those are imported when a model
+is loaded, and :func:`abmil_predict` imports torch when first used. Offline test helpers and contract
+checks are in :mod:`pathboard.testing`.
+
+The surface only grows: a name here stays. :data:`API_VERSION` counts its contract changes (see
+``docs/writing-a-plugin.md#api-versions``); a plugin that breaks a contract is named in one line.
 """
 from pathboard.adapters import HFCLIPSpec, OpenCLIPSpec
+from pathboard.adapters.bert_text import CONTEXT as BERT_CONTEXT
+from pathboard.adapters.bert_text import BertCLIPModel, imagenet_transform, load_strict, wordpiece_tokenizer
+from pathboard.adapters.bert_text import bert as bert_model
+from pathboard.adapters.bert_text import require_files as require_weight_files
 from pathboard.core.errors import DatasetNotFoundError, PathboardError, WeightsNotFoundError
+from pathboard.core.interfaces.contracts import API_VERSION
 from pathboard.core.interfaces.dataset import (
-                                    Annotation,
-                                    Dataset,
-                                    DatasetFactory,
-                                    ImageFolderDataset,
-                                    Manifest,
-                                    Record,
-                                    SlideDataset,
-                                    found,
-                                    image_files,
-                                    layout_error,
+    IMAGE_EXTENSIONS,
+    Annotation,
+    Dataset,
+    DatasetFactory,
+    ImageFolderDataset,
+    Manifest,
+    Record,
+    SlideDataset,
+    found,
+    image_files,
+    layout_error,
+    say_empty_classes,
 )
 from pathboard.core.interfaces.hookspecs import hookimpl
 from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel, l2_normalise
 from pathboard.core.interfaces.options import Option
-from pathboard.core.interfaces.prompts import PromptSet, packaged_prompts
+from pathboard.core.interfaces.prompts import PLACEHOLDER, PromptSet, packaged_prompts
 from pathboard.core.interfaces.task import (
-                                    FACTS,
-                                    Artifact,
-                                    CellContext,
-                                    Inputs,
-                                    Predictions,
-                                    Task,
-                                    TaskResult,
-                                    evaluated_items,
+    FACTS,
+    TILING_OPTIONS,
+    Artifact,
+    CellContext,
+    Inputs,
+    Predictions,
+    SlideTask,
+    Task,
+    TaskResult,
 )
-from pathboard.core.interfaces.weights import Weights, from_hub
+from pathboard.core.interfaces.weights import Weights, config_path, from_hub, offline
 from pathboard.core.media.download import Download
-from pathboard.core.media.tiling import Tiling
-from pathboard.core.science.calibration import calibration_metrics, softmax_probs
+from pathboard.core.media.figures import heatmap, save_panels
+from pathboard.core.media.images import open_rgb, orientation, turned
+from pathboard.core.media.masks import IGNORE, mask_to_grid, rasterize_polygons, truth_from_annotations
+from pathboard.core.media.tiling import Tiling, open_slide, tile_stride
+from pathboard.core.paths import cache_root
+from pathboard.core.science.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
+from pathboard.core.science.compare import paired_bootstrap
+from pathboard.core.science.grouping import near_duplicate_groups
+from pathboard.core.science.linear_probe import linear_probe_classifier
 from pathboard.core.science.metrics import (
-                                    Metric,
-                                    bootstrap_indices,
-                                    classification_metrics,
-                                    iqr_metrics,
-                                    mean_metric,
-                                    median_metrics,
-                                    normalised,
-                                    percentile_ci,
+    N_BOOT,
+    SEED,
+    Metric,
+    bootstrap_indices,
+    bootstrap_label,
+    classification_metrics,
+    confusion_matrices,
+    iqr_metrics,
+    mean_metric,
+    median_metrics,
+    normalised,
+    percentile_ci,
+    scores_from_confusion,
 )
-from pathboard.core.science.zeroshot import predict, similarities, zero_shot_classifier
+from pathboard.core.science.perturb import DEFAULT as DEFAULT_PERTURBATIONS
+from pathboard.core.science.perturb import PERTURBATIONS
+from pathboard.core.science.prototype import prototype_classifier
+from pathboard.core.science.rankings import family as prompt_family
+from pathboard.core.science.retrieval import first_hit_ranks, pairs_index, retrieval_metrics
+from pathboard.core.science.segmentation import (
+    OVERLAP as SEGMENTATION_OVERLAP,
+)
+from pathboard.core.science.segmentation import (
+    average_scores,
+    image_scores,
+    predict_mask,
+    segmentation_metrics,
+    tile_cells,
+)
+from pathboard.core.science.shots import DRAWS, K_MAX, draw_support, predict_all, shot_counts, torch_seed, with_spread
+from pathboard.core.science.splits import evaluated_items, group_hash_split, item_groups, official_split, split_rule
+from pathboard.core.science.zeroshot import (
+    TOPK_HEADLINE,
+    TOPK_VALUES,
+    predict,
+    similarities,
+    topk_pool,
+    zero_shot_classifier,
+)
+
+
+def abmil_predict(support, y, classes, test, seed: int):
+    """Gated-attention MIL (ABMIL) trained on the ``support`` bags ([T_i, D] tile embeddings, labels ``y``):
+    the class positions (into ``classes``) it predicts for the ``test`` bags. See
+    :mod:`pathboard.core.science.abmil`; torch is imported on the first call, not with this module."""
+    from pathboard.core.science.abmil import abmil_predict as train_and_predict
+
+    return train_and_predict(support, y, classes, test, seed)
+
 
 __all__ = [
+    "API_VERSION",
     # registering
     "hookimpl",
     # models
     "EmbeddingModel", "HFCLIPSpec", "ModelCard", "ModelSpec", "OpenCLIPSpec", "Runtime", "TorchCLIPModel", "Weights",
-    "from_hub", "l2_normalise",
+    "from_hub", "l2_normalise", "config_path", "offline",
+    # models with a BERT text tower (KEP, KEEP)
+    "BERT_CONTEXT", "BertCLIPModel", "bert_model", "imagenet_transform", "load_strict", "require_weight_files",
+    "wordpiece_tokenizer",
     # datasets
     "Annotation", "Dataset", "DatasetFactory", "Download", "ImageFolderDataset", "Manifest", "PromptSet", "Record",
-    "SlideDataset", "found", "image_files", "layout_error", "packaged_prompts",
+    "SlideDataset", "found", "image_files", "layout_error", "packaged_prompts", "IMAGE_EXTENSIONS",
+    "say_empty_classes", "cache_root", "near_duplicate_groups", "open_rgb", "orientation", "turned",
+    "IGNORE", "mask_to_grid", "rasterize_polygons", "truth_from_annotations",
     # tasks
     "FACTS", "Artifact", "CellContext", "Inputs", "Option", "Predictions", "Task", "TaskResult", "Tiling",
-    "evaluated_items",
-    # library code the built-in tasks use
-    "Metric", "bootstrap_indices", "calibration_metrics", "classification_metrics", "iqr_metrics", "mean_metric",
-    "median_metrics", "normalised", "percentile_ci", "predict", "similarities", "softmax_probs",
-    "zero_shot_classifier",
+    "SlideTask", "TILING_OPTIONS", "open_slide", "tile_stride", "PLACEHOLDER",
+    # splits and groups: one rule for every task
+    "evaluated_items", "item_groups", "official_split", "group_hash_split", "split_rule",
+    # metrics and intervals
+    "Metric", "N_BOOT", "SEED", "bootstrap_indices", "bootstrap_label", "calibration_metrics", "classification_metrics",
+    "confusion_matrices", "iqr_metrics", "mean_metric", "median_metrics", "normalised", "percentile_ci",
+    "reliability_bins", "RELIABILITY", "scores_from_confusion", "softmax_probs", "paired_bootstrap",
+    # zero-shot
+    "predict", "similarities", "zero_shot_classifier", "topk_pool", "TOPK_VALUES", "TOPK_HEADLINE", "prompt_family",
+    "PERTURBATIONS", "DEFAULT_PERTURBATIONS",
+    # few-shot: the k-shot draws and one file per classifier
+    "DRAWS", "K_MAX", "shot_counts", "draw_support", "predict_all", "with_spread", "torch_seed",
+    "prototype_classifier", "linear_probe_classifier", "abmil_predict",
+    # retrieval and segmentation
+    "first_hit_ranks", "pairs_index", "retrieval_metrics", "SEGMENTATION_OVERLAP", "tile_cells", "average_scores",
+    "predict_mask", "image_scores", "segmentation_metrics",
+    # pictures
+    "heatmap", "save_panels",
     # errors that reach the user as one line
     "DatasetNotFoundError", "PathboardError", "WeightsNotFoundError",
 ]

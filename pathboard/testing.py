@@ -82,6 +82,22 @@ def write_open_clip_dir(out: Path, config: dict = TINY_OPEN_CLIP, model=None, se
 
 # --- contracts ------------------------------------------------------------------------------------
 
+def registered(kind: str) -> dict:
+    """Every registered object of ``kind`` ("model", "dataset", "task" or "factory"), by id, as ``pathboard``
+    sees them: your plugin's objects, once its distribution is installed, beside the built-ins. Each carries
+    ``.plugin`` (``<distribution>:<entry point>``) and ``.plugin_version``."""
+    from pathboard.core.engine import plugins
+
+    return plugins.registry(kind)
+
+
+def applicable_tasks(dataset) -> frozenset[str]:
+    """Ids of the registered tasks that apply to ``dataset`` (from what it has, less what it opts out of)."""
+    from pathboard.core.engine import plugins
+
+    return plugins.applicable_tasks(dataset)
+
+
 def check_model(spec, weights=None, image=None, dim: int | None = None):
     """Resolve (``weights``: a Weights override or None), load on the CPU and embed; returns the model."""
     import torch
@@ -187,8 +203,8 @@ def check_task(task, ctx=None):
 def synthetic_context(task=None, n_per_class=(20, 20), dim=16, seed=0, prompt_mode=None, options=None):
     """A CellContext over a patch dataset of separable synthetic embeddings with an official
     train/test split, and a text encoder that maps each class name near its class centre."""
-    from pathboard.core.embedding.embedder import Embedded
     from pathboard.core.interfaces.dataset import ImageFolderDataset, Manifest
+    from pathboard.core.interfaces.embeddings import Embedded
     from pathboard.core.interfaces.prompts import PromptSet
     from pathboard.core.interfaces.task import CellContext
 

@@ -1,11 +1,13 @@
-"""What KEP and KEEP share: a BERT text tower with its WordPiece tokenizer, strict checkpoint loading and
-their ImageNet preprocessing. Everything is read from the weights directory; nothing touches the network."""
+"""What KEP and KEEP share, for any CLIP-style model whose text tower is a BERT: :class:`BertCLIPModel` (the
+loaded model: image tower, BERT text tower, WordPiece tokenizer), strict checkpoint loading and their
+ImageNet preprocessing. Everything is read from the weights directory; nothing touches the network."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
+from pathboard.core.interfaces.model import TorchCLIPModel
 
 if TYPE_CHECKING:
     import torch
@@ -86,3 +88,17 @@ def _few(keys: list[str], n: int = 4) -> str:
 
 def _clip(text: str, n: int = 400) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+class BertCLIPModel(TorchCLIPModel):
+    """A loaded CLIP-style model with a BERT text tower (KEP-CTP, KEEP). Its torch ``model`` has
+    ``encode_image(batch)``, ``encode_text(tokens)`` (tokens: the tokenizer's dict of tensors) and
+    ``bert_config`` (the text tower's ``BertConfig``); texts are tokenised with the WordPiece ``tokenizer``
+    (:func:`wordpiece_tokenizer`) up to :data:`CONTEXT` tokens, or the tower's own limit if smaller."""
+
+    def image_features(self, batch):
+        return self.model.encode_image(batch)
+
+    def text_features(self, texts):
+        limit = min(CONTEXT, self.model.bert_config.max_position_embeddings)
+        return self.model.encode_text(tokenize(self.tokenizer, texts, limit, self.runtime.device))

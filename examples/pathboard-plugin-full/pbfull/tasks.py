@@ -27,7 +27,7 @@ class TopKZeroShot(Task):
     def score(self, ctx) -> TaskResult:
         k = ctx.options["k"]
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        rows = ctx.evaluated(getattr(ctx.dataset, "eval_split", None))
+        rows = ctx.evaluated_rows()
         if not rows.any():
             raise PathboardError(f"{ctx.dataset.id}: nothing to score")
         sims = similarities(ctx.image_embeddings, classifier)[rows]

@@ -13,7 +13,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from pathboard.core.embedding.cache import EmbeddingCache, cache_key
 from pathboard.core.errors import PathboardError
+from pathboard.core.interfaces.embeddings import Embedded, SlideEmbedding, TileSet
 from pathboard.core.interfaces.task import tiled_items
 from pathboard.core.media.images import open_item
 from pathboard.core.media.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
@@ -234,26 +234,6 @@ def _fact(read: Callable):
         return read()
     except Exception:
         return None
-
-
-@dataclass
-class Embedded:
-    """A dataset's image embeddings in manifest order (memory-mapped); ``valid`` is False for rows
-    whose file could not be read (those rows are NaN)."""
-
-    embeddings: np.ndarray
-    valid: np.ndarray
-    failed: dict[str, str]
-    key: str
-
-
-@dataclass
-class SlideEmbedding:
-    """The tissue tiles of one slide: [T, D] embeddings, [T, 2] level-0 coordinates, tiling facts."""
-
-    embeddings: np.ndarray
-    coords: np.ndarray
-    info: dict
 
 
 class Embedder:
@@ -577,27 +557,3 @@ class Embedder:
                     failed[path] += f"; if you know its resolution, pass --assume-mpp {dataset.id}=MPP (µm per pixel)"
                 print(f"warning: {dataset.id}: skipped {path}: {failed[path]}", file=sys.stderr)
         return TileSet(done, failed)
-
-
-class TileSet:
-    """The tiles of a dataset's evaluated items at one tiling, in manifest order."""
-
-    def __init__(self, done: dict[str, tuple[int, SlideEmbedding]], failed: dict[str, str]):
-        self._done, self.failed = done, failed
-
-    def items(self) -> list[tuple[str, int]]:
-        """(path, label) of every item that was tiled (label -1: unlabelled), in manifest order."""
-        return [(path, label) for path, (label, _) in self._done.items()]
-
-    def labelled(self) -> list[tuple[str, int]]:
-        """(path, label) of every labelled item that was tiled."""
-        return [(path, label) for path, label in self.items() if label >= 0]
-
-    def __contains__(self, path: str) -> bool:
-        return path in self._done
-
-    def __getitem__(self, path: str) -> SlideEmbedding:
-        return self._done[path][1]
-
-    def __len__(self) -> int:
-        return len(self._done)

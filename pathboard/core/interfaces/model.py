@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -202,7 +202,7 @@ class ModelSpec(ABC):
 
 
 @functools.cache
-def _packages_distributions() -> dict:
+def _packages_distributions() -> Mapping[str, list[str]]:
     """importlib.metadata.packages_distributions(), once per process: it reads every installed
     distribution's metadata (~0.2 s), and every model of a run asks for it."""
     import importlib.metadata

@@ -69,10 +69,16 @@ class Option:
         return f"; choose from {', '.join(map(str, self.choices))}" if self.choices else ""
 
     def describe(self) -> str:
+        """``name (type, default D; one of a, b; min..max): help``, as ``pathboard list tasks`` prints it."""
         kind = "list of " if self.multiple else ""
         kind += getattr(self.type, "__name__", "value")
         default = ",".join(map(str, self.default)) if isinstance(self.default, tuple) else self.default
-        return f"{self.name} ({kind}, default {default}): {self.help}"
+        facts = [kind, f"default {default}"]
+        if self.choices:
+            facts.append(f"{'any of' if self.multiple else 'one of'} {', '.join(map(str, self.choices))}")
+        if self.min is not None or self.max is not None:
+            facts.append(f"{'' if self.min is None else self.min}..{'' if self.max is None else self.max}")
+        return f"{self.name} ({'; '.join(facts)}): {self.help}"
 
 
 def normalise_name(name: str) -> str:

@@ -25,9 +25,13 @@ from typing import Any
 import numpy as np
 
 from pathboard.core.errors import PathboardError, unknown_id
+from pathboard.core.interfaces.dataset import Dataset, Manifest
+from pathboard.core.interfaces.embeddings import Embedded, TileSet
 from pathboard.core.interfaces.options import Option, normalise_name
 from pathboard.core.interfaces.prompts import PromptSet
+from pathboard.core.media.tiling import Tiling
 from pathboard.core.science.metrics import Metric
+from pathboard.core.science.splits import evaluated_items
 
 #: what a dataset can have, and how a missing one reads in a skip line
 FACTS = {
@@ -55,7 +59,7 @@ class Inputs:
     """
 
     images: Mapping[str, str] = field(default_factory=dict)
-    tiles: Any = None  # a pathboard.core.media.tiling.Tiling
+    tiles: Tiling | None = None
     tile_items: str | tuple[str, ...] = "evaluated"
     texts: bool = False
     perturbations: tuple[str, ...] = ()
@@ -72,25 +76,6 @@ class Predictions:
     y_true: np.ndarray
     y_pred: np.ndarray
     groups: np.ndarray | None = None
-
-
-def item_groups(manifest, rows) -> np.ndarray | None:
-    """The groups (Record meta ``"group"``: patient, case or slide) of the manifest ``rows`` (a boolean
-    mask over the manifest, row indices, or item paths), as an array of strings in that order; None
-    when none of them has a group. An item without a group is its own group ("item:<path>")."""
-    paths = manifest.paths
-    rows = list(rows) if not isinstance(rows, np.ndarray) else rows
-    if len(rows) and isinstance(rows[0], str):
-        where = {p: i for i, p in enumerate(paths)}
-        index = np.asarray([where[r] for r in rows], dtype=np.int64)
-    else:
-        rows = np.asarray(rows)
-        index = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
-    meta = manifest.meta if len(getattr(manifest, "meta", None) or []) == len(paths) else [{}] * len(paths)
-    found = [meta[i].get("group") for i in index]
-    if not any(g not in (None, "") for g in found):
-        return None
-    return np.asarray([str(g) if g not in (None, "") else f"item:{paths[i]}" for g, i in zip(found, index)])
 
 
 @dataclass(frozen=True)
@@ -142,15 +127,6 @@ def tiled_items(dataset, manifest, which: str) -> np.ndarray:
     raise PathboardError(f"Inputs.tile_items must be one of {', '.join(TILE_ITEMS)}, not {which!r}")
 
 
-def evaluated_items(dataset, manifest) -> np.ndarray:
-    """Rows a scorer evaluates: labelled, and in the dataset's evaluation split (every split if None)."""
-    rows = np.asarray(manifest.labels) >= 0
-    split = getattr(dataset, "eval_split", None)
-    if split is not None:
-        rows &= np.array([s == split for s in manifest.splits], dtype=bool)
-    return rows
-
-
 @dataclass(frozen=True)
 class CellContext:
     """Everything a scorer may read for one (model, dataset, prompt mode) cell. Read-only.
@@ -164,15 +140,15 @@ class CellContext:
     """
 
     model_id: str
-    dataset: object
-    manifest: object
+    dataset: Dataset
+    manifest: Manifest
     prompt_mode: str | None
     prompts: PromptSet | None
     texts: Callable | None = None
-    images: object | None = None
+    images: Embedded | None = None
     options: Mapping = field(default_factory=lambda: MappingProxyType({}))
     others: Mapping = field(default_factory=lambda: MappingProxyType({}))
-    tiles: object | None = None
+    tiles: TileSet | None = None
     #: a folder for files a task produces (heatmaps); referenced from the results database
     artifacts: Path | None = None
     #: how many tokens the model's text tower reads (long texts must be chunked to fit)
@@ -207,19 +183,32 @@ class CellContext:
 
     @property
     def image_embeddings(self) -> np.ndarray:
-        return self.images.embeddings
+        """[N, D] image embeddings of the dataset, in manifest order (patch datasets)."""
+        return self._images().embeddings
 
     @property
     def valid(self) -> np.ndarray:
-        return self.images.valid
+        """Which rows were embedded (False: the file could not be read)."""
+        return self._images().valid
+
+    def _images(self) -> Embedded:
+        if self.images is None:
+            raise PathboardError(f"{self.dataset.id}: this cell reads no image embeddings (Task.inputs names none)")
+        return self.images
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         if self.texts is None:
             raise PathboardError(f"{self.model_id}: this cell has no text encoder")
         return self.texts(texts)
 
+    def evaluated_rows(self) -> np.ndarray:
+        """Rows to score: embedded, and evaluated by every task alike
+        (:func:`~pathboard.core.science.splits.evaluated_items`: labelled, in the evaluation split)."""
+        return self.valid & evaluated_items(self.dataset, self.manifest)
+
     def evaluated(self, split: str | None) -> np.ndarray:
-        """Rows to score: embedded, labelled, and in ``split`` (every split when None)."""
+        """Embedded, labelled rows of ``split`` (every split when None). Tasks score
+        :meth:`evaluated_rows`; this is for a task that reads another split on purpose."""
         rows = self.valid & (self.labels >= 0)
         if split is not None:
             rows &= np.array([s == split for s in self.splits], dtype=bool)
@@ -292,3 +281,34 @@ class Task(ABC):
     def score(self, ctx: CellContext) -> TaskResult:
         """Everything the cell produced: variant -> metrics ("" for the headline variant), per-item
         predictions with item ids, artifacts, and failed items with reasons."""
+
+
+#: the slide tasks' tiling options: one set, so every slide task tiles (and caches) alike; ``--mpp``,
+#: ``--magnification`` and ``--tile-size`` are their aliases
+TILING_OPTIONS = (
+    Option("mpp", float, 0.5, "tile at this resolution (µm per pixel)", min=0.05, max=20),
+    Option("magnification", float, None, "tile at this magnification instead (taken as 10/mpp); wins over mpp",
+           min=0.5, max=100),
+    Option("tile_size", int, 224, "tile side in pixels at that resolution", min=224, max=512),
+)
+
+
+class SlideTask(Task):
+    """A task that tiles slides: it owns :data:`TILING_OPTIONS` (subclasses add their own options after
+    them: ``options = (*SlideTask.options, Option(...))``) and :attr:`tiling`, the tiling their values
+    name. Tasks that tile at the same values read the same cached tiles."""
+
+    needs: frozenset[str] = frozenset({"slides", "labels"})
+    options: tuple[Option, ...] = TILING_OPTIONS
+    #: the share of a tile its neighbour overlaps (segmentation: 0.75)
+    overlap: float = 0.0
+
+    @property
+    def tiling(self) -> Tiling:
+        """The tiling the option values name (``magnification`` wins over ``mpp``)."""
+        v = self.values
+        return Tiling(size=v["tile_size"], mpp=v["mpp"], magnification=v["magnification"], overlap=self.overlap)
+
+    def inputs(self, dataset, manifest) -> Inputs:
+        """The evaluated slides' tiles at :attr:`tiling`, and texts when the task uses them."""
+        return Inputs(tiles=self.tiling, texts="text" in self.requires)

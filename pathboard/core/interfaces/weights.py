@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def offline() -> bool:
 
 
 def from_hub(
-    model_id: str, repo_id: str, required: list[str], weight_files: list[str], optional: list[str] = (),
+    model_id: str, repo_id: str, required: list[str], weight_files: list[str], optional: Sequence[str] = (),
     gated: bool = False,
 ) -> Weights:
     """The snapshot directory of ``repo_id`` holding ``required`` and one of ``weight_files``.

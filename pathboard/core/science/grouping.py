@@ -20,7 +20,7 @@ of each original, so chance matches must have chained groups together) is split 
 threshold. Results are cached under the pathboard cache folder, keyed by the files' paths, sizes and
 mtimes.
 
-Measured on the real LC25000 lung sample (600 images of 224 px, 200 a class; ``tests/test_groups.py``):
+Measured on the real LC25000 lung sample (600 images of 224 px, 200 a class; ``tests/core/science/test_grouping.py``):
 rotated, flipped and small-angle rotated and zoomed copies of its images land in their source's group,
 and no group mixes classes (no pair of images of different classes is within 24 bits). The cost is
 quadratic: a few seconds for 600 images, minutes for a 5,000-image class, once. numpy and PIL only.

@@ -2,12 +2,12 @@
 
 Point estimates come from scikit-learn. The bootstrap recomputes the same formulas from one
 confusion matrix per resample, vectorised, so 1,000 resamples cost milliseconds rather than
-1,000 scikit-learn calls per metric; ``tests/test_metrics.py`` checks both agree with scikit-learn.
+1,000 scikit-learn calls per metric; ``tests/core/science/test_metrics.py`` checks both agree with scikit-learn.
 
 Items that cluster (patches of one slide, slides of one patient) are not independent: resampling
 them one by one gives intervals that are far too narrow. Given ``groups`` (one label per item), the
 bootstrap resamples *groups* with replacement and takes every item of each drawn group (a cluster
-bootstrap); without groups it resamples items, exactly as before. ``tests/test_intervals.py`` checks
+bootstrap); without groups it resamples items, exactly as before. ``tests/core/science/test_metrics.py`` checks
 the cluster intervals against a plain loop.
 """
 from __future__ import annotations
@@ -187,7 +187,7 @@ def scores_from_confusion(cm: np.ndarray, present: np.ndarray, ordinal: bool) ->
 def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool = False,
                            n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> list[Metric]:
     """All metrics for labels/predictions indexing ``class_names`` (every candidate class). With
-    ``groups`` (one label per item, e.g. :func:`pathboard.core.interfaces.task.item_groups`) the CIs come from a
+    ``groups`` (one label per item, e.g. :func:`pathboard.core.science.splits.item_groups`) the CIs come from a
     cluster bootstrap over the groups."""
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, recall_score
 

@@ -1,7 +1,8 @@
 """Zero-shot classification, as in CONCH (Lu et al., Nature Medicine 2024).
 
 Each class becomes one text embedding, the re-normalised mean of its L2-normalised prompt embeddings;
-an image (or tile) is assigned the class of highest cosine similarity.
+an image (or tile) is assigned the class of highest cosine similarity. A slide is scored by MI-Zero top-K
+pooling (Lu et al., CVPR 2023): a class's slide score is the mean similarity of its K most similar tiles.
 """
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from collections.abc import Callable
 import numpy as np
 
 CHUNK = 65_536
+#: the MI-Zero K values a slide task reports, and the headline one (fixed, never chosen on test slides)
+TOPK_VALUES = (1, 5, 10, 50, 100)
+TOPK_HEADLINE = 50
 
 
 def zero_shot_classifier(encode_texts: Callable, prompts: dict[str, list[str]]) -> np.ndarray:

@@ -5,7 +5,7 @@ import csv
 import os
 from pathlib import Path
 
-from pathboard.core.errors import DatasetNotFoundError
+from pathboard.api import DatasetNotFoundError
 
 
 class AbsoluteFolder:

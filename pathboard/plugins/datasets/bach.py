@@ -19,10 +19,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Annotation, ImageFolderDataset, Record, SlideDataset, layout_error
-from pathboard.core.media.download import Download
+from pathboard.api import (
+    Annotation,
+    DatasetNotFoundError,
+    Download,
+    ImageFolderDataset,
+    Record,
+    SlideDataset,
+    hookimpl,
+    layout_error,
+)
 
 CLASSES = ["Normal", "Benign", "InSitu", "Invasive"]
 TOP = "ICIAR2018_BACH_Challenge"

@@ -17,9 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pathboard import hookimpl
-from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
-from pathboard.core.media.images import open_rgb
+from pathboard.api import Dataset, Record, hookimpl, image_files, layout_error, open_rgb
 
 CLASSES = ["0_N", "1_PB", "2_UDH", "3_FEA", "4_ADH", "5_DCIS", "6_IC"]
 SPLITS = ("train", "val", "test")

@@ -32,10 +32,15 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Annotation, Record, SlideDataset, layout_error
-from pathboard.core.media.masks import truth_from_annotations
+from pathboard.api import (
+    Annotation,
+    DatasetNotFoundError,
+    Record,
+    SlideDataset,
+    hookimpl,
+    layout_error,
+    truth_from_annotations,
+)
 
 CLASSES = ["normal", "tumor"]
 URL = "https://camelyon16.grand-challenge.org/Data/"

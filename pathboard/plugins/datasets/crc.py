@@ -8,9 +8,7 @@ NCT-CRC-HE-100K comes from 86 slides and CRC-VAL-HE-7K from 50 patients, but not
 so items carry no ``group``. The two sets are from different patients, so training on one and testing on
 the other (``train_from``) is patient-disjoint.
 """
-from pathboard import hookimpl
-from pathboard.core.interfaces.dataset import ImageFolderDataset
-from pathboard.core.media.download import Download
+from pathboard.api import Download, ImageFolderDataset, hookimpl
 
 CLASSES = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 TAGS = {"organ": "colon", "stain": "H&E", "group": "general"}

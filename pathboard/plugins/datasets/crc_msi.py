@@ -16,8 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
+from pathboard.api import Dataset, Record, hookimpl, image_files, layout_error
 
 CLASSES = ["MSS", "MSIMUT"]
 SPLITS = {"train": "CRC_DX_TRAIN", "test": "CRC_DX_TEST"}

@@ -20,9 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Record, SlideDataset, layout_error
+from pathboard.api import DatasetNotFoundError, Record, SlideDataset, hookimpl, layout_error
 from pathboard.plugins.datasets._common import read_table, slide_index
 
 CLASSES = ["lepidic", "acinar", "papillary", "micropapillary", "solid"]

@@ -26,11 +26,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
-from pathboard.core.media.images import orientation, turned
-from pathboard.core.media.masks import IGNORE, mask_to_grid
+from pathboard.api import (
+    IGNORE,
+    Dataset,
+    DatasetNotFoundError,
+    Record,
+    hookimpl,
+    image_files,
+    layout_error,
+    mask_to_grid,
+    orientation,
+    turned,
+)
 
 CLASSES = ["benign", "malignant"]
 FOLDERS = {"tissue-train-neg": 0, "tissue-train-pos-v1": 1}

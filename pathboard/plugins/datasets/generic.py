@@ -27,18 +27,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import (
+from pathboard.api import (
     IMAGE_EXTENSIONS,
     Dataset,
     DatasetFactory,
+    DatasetNotFoundError,
+    PromptSet,
     Record,
     SlideDataset,
+    hookimpl,
     layout_error,
+    packaged_prompts,
     say_empty_classes,
 )
-from pathboard.core.interfaces.prompts import PromptSet, packaged_prompts
 from pathboard.plugins.datasets._common import AbsoluteFolder, require_files
 
 PROMPT_FILE = "prompts.json"

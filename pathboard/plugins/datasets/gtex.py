@@ -25,8 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.interfaces.dataset import Record, SlideDataset, layout_error
+from pathboard.api import Record, SlideDataset, hookimpl, layout_error
 
 URL = "https://gtexportal.org/home/histologyPage"
 PORTAL_TABLE = "GTEx Portal*.csv"

@@ -15,9 +15,7 @@ copies, not patients.
 """
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.interfaces.dataset import ImageFolderDataset, Record
-from pathboard.core.science.grouping import near_duplicate_groups
+from pathboard.api import ImageFolderDataset, Record, hookimpl, near_duplicate_groups
 
 URL = "https://github.com/tampapath/lung_colon_image_set"
 

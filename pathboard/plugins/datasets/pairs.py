@@ -31,10 +31,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import IMAGE_EXTENSIONS, Dataset, DatasetFactory, Manifest, Record
-from pathboard.core.interfaces.prompts import PromptSet
+from pathboard.api import (
+    IMAGE_EXTENSIONS,
+    Dataset,
+    DatasetFactory,
+    DatasetNotFoundError,
+    Manifest,
+    PromptSet,
+    Record,
+    hookimpl,
+)
 from pathboard.plugins.datasets._common import AbsoluteFolder, require_files
 
 CAPTIONS = "captions"  # the Record.meta key holding an image's captions (a JSON list of strings)

@@ -40,12 +40,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Dataset, Record, layout_error
-from pathboard.core.media.download import Download
-from pathboard.core.media.masks import mask_to_grid
-from pathboard.core.paths import cache_root
+from pathboard.api import (
+    Dataset,
+    DatasetNotFoundError,
+    Download,
+    Record,
+    cache_root,
+    hookimpl,
+    layout_error,
+    mask_to_grid,
+)
 
 URL = "https://warwick.ac.uk/fac/cross_fac/tia/data/pannuke"
 FOLDS = (1, 2, 3)

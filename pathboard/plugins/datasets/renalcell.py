@@ -15,8 +15,7 @@ Groups: tile names start with the TCGA case (patient) of their slide (``TCGA-AK-
 import re
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.interfaces.dataset import ImageFolderDataset, Record
+from pathboard.api import ImageFolderDataset, Record, hookimpl
 
 URL = "https://zenodo.org/records/7898308"
 TAGS = {"organ": "kidney", "stain": "H&E", "group": "general"}

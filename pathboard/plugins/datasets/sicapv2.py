@@ -20,9 +20,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Dataset, Record, layout_error
+from pathboard.api import Dataset, DatasetNotFoundError, Record, hookimpl, layout_error
 
 CLASSES = ["NC", "G3", "G4", "G5"]
 URL = "https://data.mendeley.com/datasets/9xxm58dvs3"

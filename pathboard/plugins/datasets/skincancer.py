@@ -20,9 +20,7 @@ import os
 import re
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Dataset, Record, layout_error
+from pathboard.api import Dataset, DatasetNotFoundError, Record, hookimpl, layout_error
 
 # the `class` values of tiles-v2.csv: 12 non-tumour structures, then 4 neoplasms
 CLASSES = [

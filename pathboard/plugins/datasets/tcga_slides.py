@@ -52,9 +52,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.interfaces.dataset import Manifest, Record, SlideDataset, layout_error
+from pathboard.api import DatasetNotFoundError, Manifest, PathboardError, Record, SlideDataset, hookimpl, layout_error
 from pathboard.plugins.datasets._common import read_table
 
 URL = "https://portal.gdc.cancer.gov"

@@ -21,9 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError
-from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
+from pathboard.api import Dataset, DatasetNotFoundError, Record, hookimpl, image_files, layout_error
 
 URL = "https://zenodo.org/records/6604094"
 CLASSES = ["til-negative", "til-positive"]

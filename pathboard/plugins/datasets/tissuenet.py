@@ -34,10 +34,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pathboard import hookimpl
-from pathboard.core.errors import DatasetNotFoundError, PathboardError
-from pathboard.core.interfaces.dataset import Annotation, Record, SlideDataset, layout_error
-from pathboard.core.media.masks import IGNORE, rasterize_polygons
+from pathboard.api import (
+    IGNORE,
+    Annotation,
+    DatasetNotFoundError,
+    PathboardError,
+    Record,
+    SlideDataset,
+    hookimpl,
+    layout_error,
+    rasterize_polygons,
+)
 
 URL = "https://www.drivendata.org/competitions/67/competition-cervical-biopsy/"
 CLASSES = ["benign", "LSIL", "HSIL", "invasive"]

@@ -14,8 +14,7 @@ gives no patient ids, so slides of one patient stay separate groups). A name wit
 import re
 from pathlib import Path
 
-from pathboard import hookimpl
-from pathboard.core.interfaces.dataset import Dataset, Record, image_files, layout_error
+from pathboard.api import Dataset, Record, hookimpl, image_files, layout_error
 
 CLASSES = ["tumor", "stroma", "normal"]  # the order of the label vector in the file names
 LABEL = re.compile(r"\[\s*([01])\s*,\s*([01])\s*,\s*([01])\s*\]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pathboard.adapters import bert_text as bt
+from pathboard.api import bert_model
 
 
 class KEEP(nn.Module):
@@ -21,8 +21,12 @@ class KEEP(nn.Module):
         width = self.visual.num_features
         self.visual_head = nn.Sequential(nn.Linear(width, projection_dim), nn.GELU(),
                                          nn.Linear(projection_dim, projection_dim))
-        self.text = bt.bert(text)
+        self.text = bert_model(text)
         self.logit_scale = nn.Parameter(torch.tensor(1 / 0.04).log())
+
+    @property
+    def bert_config(self):
+        return self.text.config
 
     def encode_image(self, x):
         return self.visual_head(self.visual(x))

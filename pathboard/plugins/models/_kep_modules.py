@@ -6,7 +6,7 @@ import re
 import torch
 from torch import nn
 
-from pathboard.adapters import bert_text as bt
+from pathboard.api import bert_model
 
 
 class ConvStem(nn.Module):
@@ -33,7 +33,7 @@ class PathBert(nn.Module):
 
     def __init__(self, bert_config, embed_dim: int):
         super().__init__()
-        self.bert_model = bt.bert(bert_config)
+        self.bert_model = bert_model(bert_config)
         width = self.bert_model.config.hidden_size
         self.mlp_embed = nn.Sequential(nn.Linear(width, embed_dim), nn.GELU(), nn.Linear(embed_dim, embed_dim))
 
@@ -69,5 +69,12 @@ class KEPCTP(nn.Module):
                    heads=tuple(sd[table.format(i)].shape[1] for i in stages),
                    window=(round(sd[table.format(0)].shape[0] ** 0.5) + 1) // 2)
 
+    @property
+    def bert_config(self):
+        return self.text.bert_model.config
+
     def encode_image(self, x):
         return self.visual_head(self.visual(x))
+
+    def encode_text(self, tokens: dict):
+        return self.text(tokens)

@@ -1,7 +1,5 @@
 """BiomedCLIP (Zhang et al., 2023; NEJM AI 2024): ViT-B/16 + PubMedBERT trained on PMC-15M."""
-from pathboard import hookimpl
-from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.interfaces.model import ModelCard
+from pathboard.api import ModelCard, OpenCLIPSpec, hookimpl
 
 
 @hookimpl

@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pathboard import hookimpl
-from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.interfaces.weights import Weights, from_hub, offline
+from pathboard.api import (
+    EmbeddingModel,
+    ModelCard,
+    ModelSpec,
+    PathboardError,
+    Runtime,
+    TorchCLIPModel,
+    Weights,
+    WeightsNotFoundError,
+    from_hub,
+    hookimpl,
+    offline,
+)
 
 if TYPE_CHECKING:
     import torch

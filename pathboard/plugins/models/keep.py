@@ -13,10 +13,20 @@ import json
 import re
 from dataclasses import dataclass
 
-from pathboard import hookimpl
-from pathboard.adapters import bert_text as bt
-from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.interfaces.weights import Weights, from_hub
+from pathboard.api import (
+    BertCLIPModel,
+    EmbeddingModel,
+    ModelCard,
+    ModelSpec,
+    Runtime,
+    Weights,
+    from_hub,
+    hookimpl,
+    imagenet_transform,
+    load_strict,
+    require_weight_files,
+    wordpiece_tokenizer,
+)
 
 REPO = "Astaxanthin/KEEP"
 REQUIRED = ["config.json", "vocab.txt", "tokenizer_config.json"]
@@ -37,7 +47,7 @@ class KEEPSpec(ModelSpec):
         if override is None:
             return from_hub(self.id, REPO, REQUIRED, WEIGHT_FILES[:1], OPTIONAL)
         groups = [("config.json",), ("vocab.txt",), tuple(WEIGHT_FILES)]
-        bt.require_files(self.id, override.path, groups, f"download it with `hf download {REPO}`")
+        require_weight_files(self.id, override.path, groups, f"download it with `hf download {REPO}`")
         return override
 
     def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel:
@@ -54,19 +64,11 @@ class KEEPSpec(ModelSpec):
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
         model = KEEP(cfg.get("vision_config") or {}, cfg["text_config"], cfg.get("projection_dim", 768))
-        bt.load_strict(model, to_timm(sd), self.id, path)
-        tokenizer = bt.wordpiece_tokenizer(weights.path, self.id)
-        return KEEPModel(self.id, weights.fingerprint, model.to(runtime.device).eval(), bt.imagenet_transform(224),
+        load_strict(model, to_timm(sd), self.id, path)
+        tokenizer = wordpiece_tokenizer(weights.path, self.id)
+        return BertCLIPModel(self.id, weights.fingerprint, model.to(runtime.device).eval(), imagenet_transform(224),
                          tokenizer, runtime)
 
-
-class KEEPModel(TorchCLIPModel):
-    def image_features(self, batch):
-        return self.model.encode_image(batch)
-
-    def text_features(self, texts):
-        limit = min(bt.CONTEXT, self.model.text.config.max_position_embeddings)
-        return self.model.encode_text(bt.tokenize(self.tokenizer, texts, limit, self.runtime.device))
 
 
 CARD = ModelCard(

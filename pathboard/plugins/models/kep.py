@@ -15,11 +15,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pathboard import hookimpl
-from pathboard.adapters import bert_text as bt
-from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel
-from pathboard.core.interfaces.weights import Weights, config_path
+from pathboard.api import (
+    BertCLIPModel,
+    EmbeddingModel,
+    ModelCard,
+    ModelSpec,
+    PathboardError,
+    Runtime,
+    Weights,
+    WeightsNotFoundError,
+    config_path,
+    hookimpl,
+    imagenet_transform,
+    load_strict,
+    require_weight_files,
+    wordpiece_tokenizer,
+)
 
 CHECKPOINT = "pytorch_model.bin"
 FILES = [(CHECKPOINT,), ("config.json",), ("vocab.txt",)]
@@ -51,7 +62,7 @@ class KEPSpec(ModelSpec):
                 f"({CHECKPOINT}, config.json, vocab.txt) from {RELEASE} (linked from "
                 f"https://github.com/MAGIC-AI4Med/KEP), then pass --weights {self.id}=DIR or set "
                 f"{self.id} = \"DIR\" under [weights] in {config_path()}")
-        bt.require_files(self.id, override.path, FILES, hint)
+        require_weight_files(self.id, override.path, FILES, hint)
         return override
 
     def load(self, weights: Weights, runtime: Runtime) -> EmbeddingModel:
@@ -67,19 +78,11 @@ class KEPSpec(ModelSpec):
             model = KEPCTP.for_checkpoint(sd, BertConfig.from_pretrained(str(weights.path), local_files_only=True))
         except KeyError as exc:
             raise PathboardError(f"{self.id}: {path} is not a KEP-CTP checkpoint (no {exc})") from None
-        bt.load_strict(model, sd, self.id, path)
-        tokenizer = bt.wordpiece_tokenizer(weights.path, self.id)
-        return KEPModel(self.id, weights.fingerprint, model.to(runtime.device).eval(), bt.imagenet_transform(224),
+        load_strict(model, sd, self.id, path)
+        tokenizer = wordpiece_tokenizer(weights.path, self.id)
+        return BertCLIPModel(self.id, weights.fingerprint, model.to(runtime.device).eval(), imagenet_transform(224),
                         tokenizer, runtime)
 
-
-class KEPModel(TorchCLIPModel):
-    def image_features(self, batch):
-        return self.model.encode_image(batch)
-
-    def text_features(self, texts):
-        limit = min(bt.CONTEXT, self.model.text.bert_model.config.max_position_embeddings)
-        return self.model.text(bt.tokenize(self.tokenizer, texts, limit, self.runtime.device))
 
 
 CARD = ModelCard(

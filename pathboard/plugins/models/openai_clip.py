@@ -1,7 +1,5 @@
 """OpenAI CLIP (Radford et al., 2021): the general-domain baseline every paper reports."""
-from pathboard import hookimpl
-from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.interfaces.model import ModelCard
+from pathboard.api import ModelCard, OpenCLIPSpec, hookimpl
 
 PAPER = "Radford et al., Learning Transferable Visual Models From Natural Language Supervision, ICML 2021"
 

@@ -3,9 +3,7 @@
 Both checkpoints are open_clip training checkpoints (``{"state_dict": {"module.…"}}``) for a built-in
 OpenAI-style architecture; open_clip unwraps them. Both hub repos are gated.
 """
-from pathboard import hookimpl
-from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.interfaces.model import ModelCard
+from pathboard.api import ModelCard, OpenCLIPSpec, hookimpl
 
 PAPER = "Sun et al., PathGen-1.6M: 1.6 Million Pathology Image-text Pairs Generation through Multi-agent " \
         "Collaboration, ICLR 2025"

@@ -1,7 +1,5 @@
 """PLIP (Huang et al., Nature Medicine 2023): CLIP fine-tuned on OpenPath (Twitter)."""
-from pathboard import hookimpl
-from pathboard.adapters import HFCLIPSpec
-from pathboard.core.interfaces.model import ModelCard
+from pathboard.api import HFCLIPSpec, ModelCard, hookimpl
 
 
 @hookimpl

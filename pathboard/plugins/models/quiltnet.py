@@ -1,7 +1,5 @@
 """QuiltNet (Ikezogwo et al., NeurIPS 2023): CLIP fine-tuned on Quilt-1M."""
-from pathboard import hookimpl
-from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.interfaces.model import ModelCard
+from pathboard.api import ModelCard, OpenCLIPSpec, hookimpl
 
 PAPER = "Ikezogwo et al., Quilt-1M, NeurIPS 2023"
 

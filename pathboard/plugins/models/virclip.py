@@ -5,9 +5,7 @@ This is also the documented recipe for any private open_clip model: a folder hol
 given as ``--weights virclip=DIR`` or in the ``[weights]`` table of the config file. Until measured,
 the leaderboard shows VirCLIP's reported row.
 """
-from pathboard import hookimpl
-from pathboard.adapters import OpenCLIPSpec
-from pathboard.core.interfaces.model import ModelCard
+from pathboard.api import ModelCard, OpenCLIPSpec, hookimpl
 
 
 @hookimpl

@@ -3,120 +3,86 @@
 With k labelled training slides per class (k = 1, 2, 4, ... up to ``max_k`` and the smallest class of
 the training pool), three classifiers are fitted:
 
-- ``prototype`` and ``linear-probe``: few-shot's (:mod:`pathboard.plugins.tasks.fewshot`) nearest
-  class mean and cross-validated logistic regression, on slide embeddings: the mean of a slide's
-  tile embeddings, L2-normalised;
-- ``abmil``: gated attention-based MIL (Ilse et al., ICML 2018) over the tile embeddings:
-  ``a = softmax(w . (tanh(V h) * sigmoid(U h)))`` over a slide's tiles (V, U: D -> 128), the slide is
-  ``sum a_i h_i`` and a linear layer (D -> C) classifies it. Trained on the k-shot slides only with
-  Adam (lr ``LR``, weight decay ``WEIGHT_DECAY``), one slide per step, ``max(MIN_STEPS, EPOCHS x
-  slides)`` steps in a seeded order, each step reading at most ``TRAIN_TILES`` tiles of its slide
-  (a seeded subsample; prediction reads every tile), on the CPU, seeded per draw (torch's global
-  generator is restored afterwards).
+- ``prototype`` and ``linear-probe``: few-shot's nearest class mean (``prototype_classifier``) and
+  cross-validated logistic regression (``linear_probe_classifier``), on slide embeddings: the mean of a
+  slide's tile embeddings, L2-normalised;
+- ``abmil``: gated attention-based MIL over the tile embeddings (``abmil_predict``; Ilse et al., ICML 2018),
+  trained on the k-shot slides only, seeded per draw.
 
-The split is **patient-disjoint**: a slide's patient is its ``case`` (TCGA) or ``subject`` (GTEx)
-record field, or else the slide itself. Training pool, recorded in the variant ``train=<source>``:
+The split is **patient-disjoint**, by pathboard's one split rule: a slide's group (Record meta ``"group"``)
+is its patient (TCGA: the case; GTEx: the donor; EBRAINS: ``pat_id``), or the slide itself. Training pool,
+recorded in the variant ``train=<source>``:
 
-1. ``official-split``: the dataset's own ``"train"`` slides, evaluated on ``eval_split`` (or, without
-   one, every labelled slide not in ``"train"``); training slides of a patient who also has a test
-   slide are left out of the pool (with a note);
-2. ``patient-hash-split``: otherwise, a deterministic, stratified 50/50 split of the patients of the
-   evaluated slides: each patient takes the smallest label among its slides as its class, and within
-   each class the patients ordered by sha256("<dataset id>\\n<patient>") train in their first half
-   (rounded down), the rest are evaluated. No patient has slides on both sides.
+1. ``official-split``: the dataset's own ``"train"`` slides, evaluated on the evaluated slides
+   (``evaluated_items``); training slides of a patient who also has an evaluated slide are left out of the
+   pool (with a note);
+2. ``hash-split``: otherwise ``group_hash_split``, a deterministic, stratified 50/50 split of the patients
+   of the evaluated slides (each patient under its most frequent class). No patient has slides on both sides.
 
-Each k is drawn ``DRAWS`` times with few-shot's :func:`~pathboard.plugins.tasks.fewshot.draw_support`
-(``numpy.random.default_rng((seed, k, draw))`` per class). Slides whose tiling failed are absent.
+Each k is drawn ``DRAWS`` times with few-shot's ``draw_support``. Slides whose tiling failed are absent.
 
 Variants as few-shot's: ``<method>/k=<k>/draw=<d>``; ``<method>/k=<k>/median`` (the spread over draws
 in q1/q3, as few-shot's); ``""``: prototype (or the first method run) at the largest k, median over draws with
 a bootstrap CI; ``train=<source>``: ``n_train`` and ``n_eval`` (slides), ``n_train_patients``,
 ``n_eval_patients`` and ``max_k``.
 
-Options: ``methods``, ``max_k``, and the tiling (``mpp``/``magnification``/``tile_size``, shared with
-zero-shot WSI, so the tiles are embedded once for both). It reads every labelled slide's tiles (the
-training slides too, which zero-shot never tiles) and trains ABMIL once per draw, so it costs more
-than zero-shot; ``--option fewshot-wsi.methods=prototype,linear-probe`` leaves ABMIL out.
+Options: ``methods``, ``max_k``, and the slide tasks' tiling (shared with zero-shot WSI, so the tiles are
+embedded once for both). It reads every labelled slide's tiles (the training slides too, which zero-shot
+never tiles) and trains ABMIL once per draw, so it costs more than zero-shot;
+``--option fewshot-wsi.methods=prototype,linear-probe`` leaves ABMIL out.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from pathboard import hookimpl
-from pathboard.core.errors import PathboardError
-from pathboard.core.interfaces.options import Option
-from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult
-from pathboard.core.media.tiling import Tiling
-from pathboard.core.science.metrics import SEED, Metric, classification_metrics, iqr_metrics, median_metrics, normalised
-from pathboard.plugins.tasks.fewshot import (
+from pathboard.api import (
     DRAWS,
+    SEED,
+    CellContext,
+    Inputs,
+    Metric,
+    Option,
+    PathboardError,
+    SlideTask,
+    TaskResult,
+    abmil_predict,
+    classification_metrics,
     draw_support,
-    has_official_split,
+    evaluated_items,
+    group_hash_split,
+    hookimpl,
+    iqr_metrics,
+    item_groups,
     linear_probe_classifier,
+    median_metrics,
+    normalised,
+    official_split,
     predict_all,
     prototype_classifier,
     shot_counts,
+    torch_seed,
 )
-from pathboard.plugins.tasks.zeroshot_wsi import TILING_OPTIONS, tiling_from
 
 METHODS = ("prototype", "linear-probe", "abmil")
 MAX_K = 16
-#: record fields naming a slide's patient, in order (TCGA: case barcode; GTEx: subject)
-PATIENT_FIELDS = ("case", "subject")
-# ABMIL
-HIDDEN = 128
-LR = 1e-3
-WEIGHT_DECAY = 1e-4
-EPOCHS = 25
-MIN_STEPS = 100
-TRAIN_TILES = 512
-
-
-def patients(manifest) -> list[str]:
-    """The patient of every manifest row: its ``case`` or ``subject`` record field, else its path."""
-    meta = list(getattr(manifest, "meta", None) or [])
-    out = []
-    for i, path in enumerate(manifest.paths):
-        fields = meta[i] if i < len(meta) else {}
-        out.append(next((str(fields[f]) for f in PATIENT_FIELDS if fields.get(f)), path))
-    return out
-
-
-def patient_hash_split(dataset_id: str, groups: list[str], labels: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Boolean train mask over the ``candidates`` rows, whole patients at a time: per class (a patient's
-    smallest label), the first half of its patients ordered by sha256("<dataset id>\\n<patient>")."""
-    labels = np.asarray(labels)
-    group_class: dict[str, int] = {}
-    for i in np.flatnonzero(candidates):
-        group_class[groups[i]] = min(group_class.get(groups[i], int(labels[i])), int(labels[i]))
-    training = set()
-    for c in sorted(set(group_class.values())):
-        members = sorted((g for g, gc in group_class.items() if gc == c),
-                         key=lambda g: hashlib.sha256(f"{dataset_id}\n{g}".encode()).digest())
-        training.update(members[: len(members) // 2])
-    return candidates & np.array([g in training for g in groups], dtype=bool)
 
 
 def patient_split(dataset, manifest) -> tuple[np.ndarray, np.ndarray, str, int]:
     """(training-pool mask, evaluated mask, source, slides dropped from the pool because their patient
-    is evaluated) over the manifest rows, from the labels, splits and patients alone."""
-    labels = np.asarray(manifest.labels)
-    labelled = labels >= 0
-    groups = patients(manifest)
-    official = has_official_split(dataset, labelled, manifest.splits)
+    is evaluated) over the manifest rows, from the labels, splits and groups alone."""
+    official = official_split(dataset, manifest)
     if official is not None:
-        train, evaluated = official
-        tested = {groups[i] for i in np.flatnonzero(evaluated)}
-        shared = train & np.array([g in tested for g in groups], dtype=bool)
-        return train & ~shared, evaluated, "official-split", int(shared.sum())
-    splits = np.array([s or "" for s in manifest.splits], dtype=object)
-    split = getattr(dataset, "eval_split", None)
-    is_eval = labelled & ((splits == split) if split else splits != "train")
-    candidates = is_eval if is_eval.any() else labelled
-    train = patient_hash_split(dataset.id, groups, labels, candidates)
-    return train, candidates & ~train, "patient-hash-split", 0
+        train, evaluated, dropped = official
+        return train, evaluated, "official-split", dropped
+    evaluated = evaluated_items(dataset, manifest)
+    train = group_hash_split(dataset.id, manifest, evaluated)
+    return train, evaluated & ~train, "hash-split", 0
+
+
+def patients(manifest) -> np.ndarray:
+    """Every slide's patient: its group, or the slide itself."""
+    groups = item_groups(manifest)
+    return groups if groups is not None else np.asarray(manifest.paths, dtype=object)
 
 
 def slide_embedding(tiles) -> np.ndarray:
@@ -124,67 +90,15 @@ def slide_embedding(tiles) -> np.ndarray:
     return normalised(np.asarray(tiles.embeddings, dtype=np.float32).mean(axis=0, keepdims=True))[0]
 
 
-def torch_seed(seed: int, k: int, draw: int) -> int:
-    return int(np.random.SeedSequence((seed, k, draw)).generate_state(1)[0])
-
-
-def abmil_predict(support: list[np.ndarray], y: np.ndarray, classes: np.ndarray, test: list[np.ndarray],
-                  seed: int) -> np.ndarray:
-    """Class positions (into ``classes``) that a gated-attention MIL model trained on the ``support``
-    bags ([T_i, D] tile embeddings, labels ``y``) predicts for the ``test`` bags."""
-    import torch
-    from torch import nn
-
-    class GatedABMIL(nn.Module):
-        def __init__(self, dim: int, n_classes: int):
-            super().__init__()
-            self.v = nn.Linear(dim, HIDDEN)
-            self.u = nn.Linear(dim, HIDDEN)
-            self.w = nn.Linear(HIDDEN, 1)
-            self.head = nn.Linear(dim, n_classes)
-
-        def forward(self, h):  # [T, D] -> [C]
-            a = self.w(torch.tanh(self.v(h)) * torch.sigmoid(self.u(h))).squeeze(1)
-            return self.head(torch.softmax(a, dim=0) @ h)
-
-    target = torch.as_tensor(np.searchsorted(classes, y), dtype=torch.long)
-    bags = [torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)) for b in support]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        model = GatedABMIL(bags[0].shape[1], len(classes))
-        optimiser = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-        loss_fn = nn.CrossEntropyLoss()
-        steps = max(MIN_STEPS, EPOCHS * len(bags))
-        order: list[int] = []
-        model.train()
-        for _ in range(steps):
-            if not order:
-                order = torch.randperm(len(bags), generator=generator).tolist()
-            i = order.pop()
-            bag = bags[i]
-            if len(bag) > TRAIN_TILES:
-                bag = bag[torch.randperm(len(bag), generator=generator)[:TRAIN_TILES]]
-            optimiser.zero_grad()
-            loss = loss_fn(model(bag)[None], target[i : i + 1])
-            loss.backward()
-            optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            return np.array([int(model(torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))).argmax())
-                             for b in test], dtype=np.int64)
-
-
-class FewShotWSI(Task):
+class FewShotWSI(SlideTask):
     id = "fewshot-wsi"
     title = "Few-shot WSI classification (prototype, linear probe, ABMIL)"
     uses_prompts = False
     requires = frozenset({"image"})
-    needs = frozenset({"slides", "labels"})
     options = (
         Option("methods", str, METHODS, "classifiers to fit: prototype, linear-probe and/or abmil",
                choices=METHODS, multiple=True),
-        *TILING_OPTIONS,
+        *SlideTask.options,
         Option("max_k", int, MAX_K, "largest number of training slides per class", min=1),
     )
     draws: int = DRAWS
@@ -193,10 +107,6 @@ class FewShotWSI(Task):
     @property
     def methods(self) -> tuple[str, ...]:
         return tuple(self.values["methods"])
-
-    @property
-    def tiling(self) -> Tiling:
-        return tiling_from(self.values)
 
     def check(self, dataset, manifest):
         """Two classes with a labelled slide in the training pool (tiling failures may still remove some)."""

@@ -3,7 +3,7 @@
 Zero-shot accuracy is re-scored under many prompt draws, on the cached image (or tile) embeddings,
 so the analysis embeds texts only: no image forward on a cached dataset. The draws are the same for
 every model (they depend on the prompt set and the seed only), so models are ranked draw by draw
-(:mod:`pathboard.core.science.rankings` stores how stable that ranking is).
+(the run stores how stable that ranking is, in ``prompt_rankings``).
 
 - ``template=I``: every class's canonical name in template I alone (one prompt per class);
 - ``synonym=CLASS:NAME``: one class named by one of its other synonyms, in the single template, the
@@ -24,15 +24,23 @@ import json
 
 import numpy as np
 
-from pathboard import hookimpl
-from pathboard.core.errors import PathboardError
-from pathboard.core.interfaces.options import Option
-from pathboard.core.interfaces.prompts import PLACEHOLDER
-from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult
-from pathboard.core.science.metrics import Metric, confusion_matrices, normalised, scores_from_confusion
-from pathboard.core.science.rankings import family
-from pathboard.core.science.zeroshot import topk_pool
-from pathboard.plugins.tasks.zeroshot_wsi import HEADLINE_K, TILING_OPTIONS, tiling_from
+from pathboard.api import (
+    PLACEHOLDER,
+    TOPK_HEADLINE,
+    CellContext,
+    Inputs,
+    Metric,
+    Option,
+    PathboardError,
+    SlideTask,
+    TaskResult,
+    confusion_matrices,
+    hookimpl,
+    normalised,
+    prompt_family,
+    scores_from_confusion,
+    topk_pool,
+)
 
 METRICS = ("balanced_accuracy", "accuracy", "weighted_f1", "cohen_kappa")
 SIZES = (1, 2, 4, 8, 16)
@@ -73,7 +81,7 @@ def spread(name: str, values, n: int) -> list[Metric]:
             Metric(f"{name}/iqr", float(q3 - q1), nan, nan, n)]
 
 
-class PromptSensitivity(Task):
+class PromptSensitivity(SlideTask):
     id = "prompt-sensitivity"
     title = "Zero-shot prompt sensitivity"
     uses_prompts = False  # it draws its own prompts from the dataset's prompt set
@@ -83,7 +91,7 @@ class PromptSensitivity(Task):
         Option("draws", int, 10, "random prompt subsets per size", min=1, max=1000),
         Option("sizes", int, SIZES, "prompts per class in the random subsets", multiple=True, min=1, max=1024),
         Option("seed", int, 0, "seed of the random subsets (the same for every model)"),
-        *TILING_OPTIONS,
+        *SlideTask.options,
     )
 
     def check(self, dataset, manifest) -> str | None:
@@ -94,7 +102,7 @@ class PromptSensitivity(Task):
     def inputs(self, dataset, manifest) -> Inputs:
         if "patches" in dataset.facts:
             return Inputs(images={dataset.id: ""}, texts=True)
-        return Inputs(tiles=tiling_from(self.values), texts=True)
+        return Inputs(tiles=self.tiling, texts=True)
 
     def score(self, ctx: CellContext) -> TaskResult:
         if ctx.prompts is None:
@@ -120,13 +128,13 @@ class PromptSensitivity(Task):
                for name, values in per_draw.items()}
         families = {"": list(per_draw)}
         for name in per_draw:
-            families.setdefault(family(name), []).append(name)
+            families.setdefault(prompt_family(name), []).append(name)
         for summary, members in families.items():
             out[summary] = [x for m in METRICS for x in spread(m, [per_draw[d][m] for d in members], n)]
             out[summary].append(Metric("draws", float(len(members)), nan, nan, n))
         digest = hashlib.sha256(json.dumps(chosen, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         protocol = {"draws_hash": digest, "templates": list(ctx.prompts.templates),
-                    "scoring": "cosine argmax" if ctx.images is not None else f"MI-Zero top-{HEADLINE_K}"}
+                    "scoring": "cosine argmax" if ctx.images is not None else f"MI-Zero top-{TOPK_HEADLINE}"}
         return TaskResult(out, protocol=protocol)
 
     def _predict(self, ctx: CellContext, classifiers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +143,7 @@ class PromptSensitivity(Task):
         r, c, d = classifiers.shape
         flat = classifiers.reshape(r * c, d).T
         if ctx.images is not None:
-            rows = np.flatnonzero(ctx.evaluated(getattr(ctx.dataset, "eval_split", None)))
+            rows = np.flatnonzero(ctx.evaluated_rows())
             if not len(rows):
                 raise PathboardError(f"{ctx.dataset.id}: no labelled, readable items to score")
             step = max(1, CHUNK_VALUES // (r * c))
@@ -145,7 +153,7 @@ class PromptSensitivity(Task):
         slides = ctx.tiles.labelled()
         if not slides:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
-        predicted = np.stack([topk_pool(ctx.tiles[path].embeddings @ flat, HEADLINE_K).reshape(r, c).argmax(axis=1)
+        predicted = np.stack([topk_pool(ctx.tiles[path].embeddings @ flat, TOPK_HEADLINE).reshape(r, c).argmax(axis=1)
                               for path, _ in slides])
         return np.asarray([label for _, label in slides], dtype=np.int64), predicted.T
 

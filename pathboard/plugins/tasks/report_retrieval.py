@@ -16,7 +16,7 @@ dataset's slides, and its correct item is its case's report. Report -> slide: ea
 least one tiled slide queries the tiled slides, and is a hit when any of its case's slides is in the
 top K. A report whose slides all failed to tile stays in the gallery as a distractor. Recall@1/5/10
 both ways and their mean, with ties counted against the query and 95% bootstrap CIs, are computed
-exactly as in :mod:`pathboard.plugins.tasks.retrieval` (``i2t``: slide -> report, ``t2i``: report ->
+exactly as in image-caption retrieval (``retrieval_metrics``) (``i2t``: slide -> report, ``t2i``: report ->
 slide).
 
 Options: ``mpp`` (or ``magnification``, which wins) and ``tile_size`` choose the tiling, shared with
@@ -30,13 +30,17 @@ import math
 
 import numpy as np
 
-from pathboard import hookimpl
-from pathboard.core.errors import PathboardError
-from pathboard.core.interfaces.task import CellContext, Inputs, Task, TaskResult
-from pathboard.core.media.tiling import Tiling
-from pathboard.core.science.metrics import normalised
-from pathboard.plugins.tasks.retrieval import first_hit_ranks, retrieval_metrics
-from pathboard.plugins.tasks.zeroshot_wsi import TILING_OPTIONS, tiling_from
+from pathboard.api import (
+    CellContext,
+    Inputs,
+    PathboardError,
+    SlideTask,
+    TaskResult,
+    first_hit_ranks,
+    hookimpl,
+    normalised,
+    retrieval_metrics,
+)
 
 #: words per chunk as a fraction of the text context in tokens (~1.3 BPE tokens per word + start/end)
 WORDS_PER_TOKEN = 0.6
@@ -72,17 +76,12 @@ def slide_reports(dataset, manifest) -> dict[str, str]:
     return {p: reports[p].strip() for p in manifest.paths if p in reports and str(reports[p] or "").strip()}
 
 
-class ReportRetrieval(Task):
+class ReportRetrieval(SlideTask):
     id = "report-retrieval"
     title = "Zero-shot slide-report retrieval"
     uses_prompts = False
     requires = frozenset({"image", "text"})
     needs = frozenset({"slides", "reports"})
-    options = TILING_OPTIONS
-
-    @property
-    def tiling(self) -> Tiling:
-        return tiling_from(self.values)
 
     def check(self, dataset, manifest) -> str | None:
         n = len(set(slide_reports(dataset, manifest).values()))

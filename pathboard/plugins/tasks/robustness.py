@@ -1,6 +1,6 @@
 """Zero-shot robustness: the same zero-shot classifier on images under seeded perturbations.
 
-Each perturbation of :mod:`pathboard.core.science.perturb` (JPEG compression, blur, HED stain jitter,
+Each perturbation of ``PERTURBATIONS`` (JPEG compression, blur, HED stain jitter,
 brightness and contrast, rotation and flip, downscaling) is applied in the DataLoader workers and its
 embeddings are cached under their own key, so a second run costs nothing. Per perturbation
 (variant ``perturbation=NAME``) the task reports every zero-shot metric on the perturbed images, its
@@ -16,22 +16,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from pathboard import hookimpl
-from pathboard.core.errors import PathboardError
-from pathboard.core.interfaces.options import Option
-from pathboard.core.interfaces.task import (
+from pathboard.api import (
+    DEFAULT_PERTURBATIONS,
+    PERTURBATIONS,
     CellContext,
     Inputs,
+    Metric,
+    Option,
+    PathboardError,
     Predictions,
     Task,
     TaskResult,
+    bootstrap_label,
+    classification_metrics,
     evaluated_items,
+    hookimpl,
     item_groups,
+    mean_metric,
+    paired_bootstrap,
+    predict,
+    zero_shot_classifier,
 )
-from pathboard.core.science.compare import paired_bootstrap
-from pathboard.core.science.metrics import Metric, bootstrap_label, classification_metrics, mean_metric
-from pathboard.core.science.perturb import DEFAULT, PERTURBATIONS
-from pathboard.core.science.zeroshot import predict, zero_shot_classifier
 
 DROPS = ("balanced_accuracy", "accuracy", "weighted_f1", "quadratic_kappa")
 
@@ -43,7 +48,8 @@ class Robustness(Task):
     needs = frozenset({"patches", "labels"})
     default = False  # one extra image forward per item and perturbation
     options = (
-        Option("perturbations", str, DEFAULT, "perturbations to score", choices=tuple(PERTURBATIONS), multiple=True),
+        Option("perturbations", str, DEFAULT_PERTURBATIONS, "perturbations to score", choices=tuple(PERTURBATIONS),
+               multiple=True),
         Option("seed", int, 0, "seed of the per-image random perturbations (HED, brightness, contrast)"),
     )
 
@@ -53,7 +59,7 @@ class Robustness(Task):
 
     def score(self, ctx: CellContext) -> TaskResult:
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        evaluated = ctx.evaluated(getattr(ctx.dataset, "eval_split", None))
+        evaluated = ctx.evaluated_rows()
         if not evaluated.any():
             raise PathboardError(f"{ctx.dataset.id}: no labelled, readable items to score")
         clean = predict(ctx.image_embeddings, classifier)

@@ -1,25 +1,36 @@
 """Zero-shot patch classification, as in CONCH (Lu et al., Nature Medicine 2024).
 
-Each class becomes one text embedding (the normalised mean of its prompts); an image is assigned
-the class of highest cosine similarity. Scored on the dataset's evaluation split.
+Each class becomes one text embedding (the normalised mean of its prompts); an image is assigned the class
+of highest cosine similarity. Scored on the evaluated items (``evaluated_items``: the evaluation split).
 
-When the dataset's items carry groups (Record meta ``"group"``: patient, case, slide), the 95% CIs
-come from a cluster bootstrap over the groups (patches of one slide are not independent); the cell's
-protocol says which bootstrap it used.
+When the dataset's items carry groups (Record meta ``"group"``: patient, case, slide), the 95% CIs come from
+a cluster bootstrap over the groups (patches of one slide are not independent); the cell's protocol says
+which bootstrap it used.
 
 Besides the classification metrics it reports how calibrated the model's zero-shot probabilities are,
-softmax(logit_scale x cosine) at the model's own learned logit scale, and how well they rank: ECE (15
-bins), Brier score, NLL and AUROC (binary, or macro one-vs-rest), with CIs on the same resamples
-(:mod:`pathboard.core.science.calibration`).
+softmax(logit_scale x cosine) at the model's own learned logit scale, and how well they rank: ECE (15 bins),
+Brier score, NLL and AUROC (binary, or macro one-vs-rest), with CIs on the same resamples.
 """
 from __future__ import annotations
 
-from pathboard import hookimpl
-from pathboard.core.errors import PathboardError
-from pathboard.core.interfaces.task import CellContext, Predictions, Task, TaskResult, evaluated_items, item_groups
-from pathboard.core.science.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
-from pathboard.core.science.metrics import bootstrap_label, classification_metrics
-from pathboard.core.science.zeroshot import similarities, zero_shot_classifier
+from pathboard.api import (
+    RELIABILITY,
+    CellContext,
+    PathboardError,
+    Predictions,
+    Task,
+    TaskResult,
+    bootstrap_label,
+    calibration_metrics,
+    classification_metrics,
+    evaluated_items,
+    hookimpl,
+    item_groups,
+    reliability_bins,
+    similarities,
+    softmax_probs,
+    zero_shot_classifier,
+)
 
 
 class ZeroShot(Task):
@@ -29,7 +40,7 @@ class ZeroShot(Task):
 
     def score(self, ctx: CellContext) -> TaskResult:
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        rows = ctx.evaluated(getattr(ctx.dataset, "eval_split", None))
+        rows = ctx.evaluated_rows()
         if not rows.any():
             raise PathboardError(f"{ctx.dataset.id}: no labelled, readable items to score")
         scores = similarities(ctx.image_embeddings, classifier)[rows]

@@ -1,0 +1,64 @@
+"""Pictures a task writes beside its numbers: a slide's heatmap over its thumbnail (zero-shot WSI) and the
+thumbnail | prediction | truth panels of a segmentation. Plain PIL and numpy; slides open with
+:func:`~pathboard.core.media.tiling.open_slide`."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from pathboard.core.media.tiling import open_slide
+
+#: class colours of the segmentation panels (RGB); further classes cycle
+PALETTE = [(64, 160, 90), (214, 48, 49), (52, 101, 194), (240, 170, 30), (140, 70, 170), (30, 170, 190)]
+PANEL = 512  # longest side of each segmentation panel
+
+
+def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out) -> None:
+    """The tiles' similarity to the predicted class, red (high) to yellow, over the thumbnail."""
+    slide = open_slide(slide_file)
+    thumb = slide.get_thumbnail((1024, 1024)).convert("RGB")
+    scale = thumb.size[0] / slide.dimensions[0]
+    v = (values - values.min()) / (np.ptp(values) or 1.0)
+    layer = np.zeros((thumb.size[1], thumb.size[0], 4), dtype=np.float32)
+    side = max(1, round(size0 * scale))
+    for (x, y), value in zip(coords, v):
+        x0, y0 = int(x * scale), int(y * scale)
+        layer[y0:y0 + side, x0:x0 + side] = (1.0, 1.0 - value, 0.0, 0.55)
+    base = np.asarray(thumb, dtype=np.float32) / 255
+    blended = base * (1 - layer[..., 3:]) + layer[..., :3] * layer[..., 3:]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((blended * 255).astype(np.uint8)).save(out)
+
+
+def colorize(mask: np.ndarray, dim: np.ndarray | None = None) -> np.ndarray:
+    """RGB image of a class mask: class colours, light grey for ``IGNORE``; ``dim`` cells washed out."""
+    rgb = np.full((*mask.shape, 3), 225, dtype=np.float32)
+    for c in range(int(mask.max(initial=-1)) + 1):
+        rgb[mask == c] = PALETTE[c % len(PALETTE)]
+    if dim is not None:
+        rgb[dim] = 0.35 * rgb[dim] + 0.65 * 255
+    return rgb.astype(np.uint8)
+
+
+def save_panels(image, grid_shape, cell: int, pred: np.ndarray, truth: np.ndarray, out) -> None:
+    """Thumbnail | prediction | truth (cells outside the scored tissue washed out), one PNG. ``image`` is
+    a slide file or an already decoded PIL image (small images segmented in windows)."""
+    rows, cols = grid_shape
+    scale = PANEL / max(rows, cols)
+    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+    if isinstance(image, Image.Image):
+        thumb, f = image.convert("RGB"), 1.0
+    else:
+        slide = open_slide(image)
+        thumb = slide.get_thumbnail((PANEL * 2, PANEL * 2)).convert("RGB")
+        f = thumb.size[0] / slide.dimensions[0]
+    thumb = thumb.crop((0, 0, round(cols * cell * f), round(rows * cell * f))).resize(size, Image.BILINEAR)
+    panels = [thumb,
+              Image.fromarray(colorize(pred)).resize(size, Image.NEAREST),
+              Image.fromarray(colorize(truth, dim=pred < 0)).resize(size, Image.NEAREST)]
+    gap = 8
+    canvas = Image.new("RGB", (3 * size[0] + 2 * gap, size[1]), (255, 255, 255))
+    for i, panel in enumerate(panels):
+        canvas.paste(panel, (i * (size[0] + gap), 0))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
