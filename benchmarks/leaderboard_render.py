@@ -7,8 +7,9 @@ padded) x 35 datasets (29 patch sets, 6 slide sets; real ids, padded): zero-shot
 (reliability bins; predictions of 300 items), few-shot (prototype and linear probe, k = 1..16, 5 draws and
 their median each), prompt sensitivity (~64 draws and the summaries), robustness (12 perturbations, no
 per-perturbation predictions) and zero-shot WSI top-K with slide pictures: about 10^5 result rows of seeded,
-plausible values. Then ``compare_latest`` (at 200 bootstrap resamples instead of 1,000: the same rows, a
-minute faster) and ``rank_latest``, as a run ends. ``--db PATH`` keeps the database; an existing one is reused.
+plausible values. Then ``compare_and_rank`` (the comparisons at 200 bootstrap resamples instead of 1,000:
+the same rows, a minute faster; and the prompt rankings), as a run ends. ``--db PATH`` keeps the database;
+an existing one is reused.
 
 Then it serves ``pathboard leaderboard`` and times, in headless Chromium, the app start (launch until the
 Overview's table is drawn) and per view (each Analyses section apart: the view shows one at a time) page loads
@@ -44,10 +45,11 @@ import numpy as np
 from PIL import Image
 
 from pathboard.core.engine.plugins import registry
+from pathboard.core.engine.run import compare_and_rank
 from pathboard.core.science import compare
 from pathboard.core.science.metrics import Metric, iqr_metrics
 from pathboard.core.science.perturb import PERTURBATIONS
-from pathboard.core.science.rankings import family, rank_latest
+from pathboard.core.science.rankings import family
 from pathboard.core.store.database import Store
 from pathboard.plugins.tasks.prompt_sensitivity import METRICS as DRAW_METRICS
 from pathboard.plugins.tasks.prompt_sensitivity import SIZES, spread
@@ -238,10 +240,10 @@ def build(db: Path, seed: int = 0) -> None:
     start, bootstrap = time.perf_counter(), compare.paired_bootstrap
     compare.paired_bootstrap = partial(bootstrap, n_boot=COMPARE_BOOT)
     try:
-        pairs = compare.compare_latest(store)
+        pairs, ranked = compare_and_rank(store)
     finally:
         compare.paired_bootstrap = bootstrap
-    print(f"compare_latest: {pairs:,} rows, rank_latest: {rank_latest(store):,} rows, in "
+    print(f"comparisons: {pairs:,} rows, prompt rankings: {ranked:,} rows, in "
           f"{time.perf_counter() - start:.0f} s")
 
 
@@ -394,12 +396,12 @@ def script_times(db: Path) -> dict[str, float]:
 
 
 def loader_times(db: Path) -> None:
-    from pathboard.leaderboard import tables
+    from pathboard.core.store import queries
 
-    calls = {name: partial(getattr(tables, name), db) for name in (
+    calls = {name: partial(getattr(queries, name), db) for name in (
         "protocol_choices", "load_runs", "load_measured", "load_catalog", "load_comparisons", "load_artifacts",
         "load_rankings", "load_costs")}
-    calls.update({f"load_variants({t})": partial(tables.load_variants, db, t)
+    calls.update({f"load_variants({t})": partial(queries.load_variants, db, t)
                   for t in ("zeroshot", "fewshot", "prompt-sensitivity", "robustness", "zeroshot-wsi")})
     for name, call in calls.items():
         start = time.perf_counter()

@@ -1,5 +1,5 @@
 """The leaderboard's pictures: Altair charts (Altair ships with Streamlit) built from the frames of
-:mod:`pathboard.leaderboard.tables`, so they are unit-tested on their Vega-Lite specs like the tables.
+:mod:`pathboard.leaderboard.frames`, so they are unit-tested on their Vega-Lite specs like the tables.
 
 Every function takes a loader's frame (``load_measured``, ``load_variants``, ``load_comparisons``) plus
 a selection and returns an Altair chart, or **None when the selection holds nothing to draw** (the
@@ -23,7 +23,7 @@ import altair as alt
 import pandas as pd
 
 from pathboard.core.science.rankings import family as draw_family
-from pathboard.leaderboard import tables
+from pathboard.leaderboard import frames
 
 #: one colour per model (Vega's tableau10, then tableau20's lighter shades), in the order the models are listed
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#eeca3b", "#ff9da6", "#9d755d",
@@ -59,7 +59,7 @@ def _of_mode(rows: pd.DataFrame, mode: str | None) -> pd.DataFrame:
 def _ranked(rows: pd.DataFrame, metric: str) -> list[str]:
     """The models of ``rows``, best mean value first (lowest for lower-is-better metrics), ties by name."""
     means = rows.groupby("model")["value"].mean()
-    order = sorted(means.index, key=lambda m: (-means[m] if not tables.lower_is_better(metric) else means[m], m))
+    order = sorted(means.index, key=lambda m: (-means[m] if not frames.lower_is_better(metric) else means[m], m))
     return list(order)
 
 
@@ -98,12 +98,12 @@ def bars(measured: pd.DataFrame, task: str, metric: str, mode: str, datasets: li
          highlight: str | None = None, include_reported: bool = False) -> alt.FacetChart | None:
     """A panel per dataset (in ``datasets``' order), a bar per model with its 95% CI whisker, best model
     first; ``highlight`` in HIGHLIGHT, the others MUTED. Reported rows (no CI) with ``include_reported``."""
-    rows = tables.select(measured, metric, task, mode, datasets, include_reported)
+    rows = frames.select(measured, metric, task, mode, datasets, include_reported)
     rows = rows[rows["value"].notna()]
     if rows.empty:
         return None
     if "source" in rows:
-        rows = rows.assign(model=[tables.row_label(m, s) for m, s in zip(rows["model"], rows["source"])])
+        rows = rows.assign(model=[frames.row_label(m, s) for m, s in zip(rows["model"], rows["source"])])
     order = [d for d in datasets if d in set(rows["dataset"])]
     return _ci_bars(rows, "dataset", order, metric, _ranked(rows, metric), highlight)
 
@@ -113,7 +113,7 @@ def radar(measured: pd.DataFrame, task: str, metric: str, mode: str, datasets: l
     """A polygon per model over the datasets (one spoke each, clockwise from the top, ``datasets``' order),
     of the models with a value on every one; the radius runs from min(0, lowest) at the centre to
     max(1, highest) at the rim. None below three datasets or without a complete model."""
-    rows = tables.select(measured, metric, task, mode, datasets, include_reported=False)
+    rows = frames.select(measured, metric, task, mode, datasets, include_reported=False)
     rows = rows[rows["value"].notna()].drop_duplicates(["model", "dataset"])
     order = [d for d in datasets if d in set(rows["dataset"])]
     complete = rows.groupby("model")["dataset"].nunique()
@@ -274,7 +274,7 @@ def significance_matrix(comparisons: pd.DataFrame, metric: str, task: str, mode:
     data = pd.DataFrame(cells).drop_duplicates(["row", "column"])
     data["label"] = [f"{d:+.3f}" + ("*" if s else "") for d, s in zip(data["diff"], data["significant"])]
     means = data.groupby("row")["diff"].mean()
-    sign = 1 if tables.lower_is_better(metric) else -1
+    sign = 1 if frames.lower_is_better(metric) else -1
     models = sorted(means.index, key=lambda m: (sign * means[m], m))  # the best first, top and left
     reach = float(data["diff"].abs().max()) or 1.0
     x = alt.X("column:N", sort=models, title="minus (model B)", axis=alt.Axis(labelAngle=-40, orient="top"))
@@ -285,7 +285,7 @@ def significance_matrix(comparisons: pd.DataFrame, metric: str, task: str, mode:
     heat = alt.Chart(data).mark_rect().encode(
         x=x, y=y, tooltip=tooltip,
         color=alt.Color("diff:Q", title=f"Δ {metric}", scale=alt.Scale(scheme="redblue", domain=[-reach, reach],
-                                                                         reverse=tables.lower_is_better(metric))))
+                                                                         reverse=frames.lower_is_better(metric))))
     text = alt.Chart(data).mark_text(fontSize=10).encode(
         x=x, y=y, text="label:N",
         color=alt.condition(f"abs(datum.diff) > {0.6 * reach}", alt.value("white"), alt.value("black")))

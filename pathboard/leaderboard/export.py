@@ -1,8 +1,8 @@
 """The leaderboard's Overview table as CSV, Markdown and LaTeX: for its download buttons and for
-``pathboard export``. Plain pandas on the tables of :mod:`pathboard.leaderboard.tables`; no Streamlit,
+``pathboard export``. Plain pandas on the tables of :mod:`pathboard.leaderboard.frames`; no Streamlit,
 no plugins, no torch.
 
-Every exporter takes a :func:`tables.comparison_table` (column MultiIndex (stat, column), index (model,
+Every exporter takes a :func:`frames.comparison_table` (column MultiIndex (stat, column), index (model,
 source)). CSV keeps every float at full precision (it reads back to the same numbers); Markdown and
 LaTeX round to ``digits`` and mark the best value per column in bold as the leaderboard does.
 """
@@ -16,16 +16,17 @@ import duckdb
 import pandas as pd
 
 from pathboard.core.errors import PathboardError
-from pathboard.leaderboard import tables
+from pathboard.core.store import queries
+from pathboard.leaderboard import frames
 
 FORMATS = ["csv", "markdown", "latex"]
 LATEX_MISSING = "--"  # an en dash in LaTeX, whatever the input encoding
 
 
 def resolve_protocol(db: str | Path, protocol: str) -> str:
-    """``protocol`` as :func:`tables.load_measured` takes it: "default", a protocol hash listed by
-    :func:`tables.protocol_choices`, or a unique prefix of one (the selector shows the first 8 characters)."""
-    choices = tables.protocol_choices(db)
+    """``protocol`` as :func:`queries.load_measured` takes it: "default", a protocol hash listed by
+    :func:`queries.protocol_choices`, or a unique prefix of one (the selector shows the first 8 characters)."""
+    choices = queries.protocol_choices(db)
     if protocol in choices:
         return protocol
     hits = [h for h in choices if h != "default" and protocol and h.startswith(protocol)]
@@ -36,8 +37,8 @@ def resolve_protocol(db: str | Path, protocol: str) -> str:
     raise PathboardError(f"protocol {protocol!r} {why}; protocols: {known}")
 
 
-def overview(db: str | Path, task: str = tables.DEFAULT_TASK, metric: str = tables.DEFAULT_METRIC,
-             mode: str = tables.DEFAULT_MODE, datasets: list[str] | None = None, include_reported: bool = True,
+def overview(db: str | Path, task: str = frames.DEFAULT_TASK, metric: str = frames.DEFAULT_METRIC,
+             mode: str = frames.DEFAULT_MODE, datasets: list[str] | None = None, include_reported: bool = True,
              protocol: str = "default", run: str | None = None) -> pd.DataFrame:
     """The table the leaderboard's Overview shows for this selection: the measured cells of ``db`` of one
     protocol (of one ``run`` only, if given; else every cell's newest result) beside the published ones,
@@ -51,20 +52,20 @@ def overview(db: str | Path, task: str = tables.DEFAULT_TASK, metric: str = tabl
         raise PathboardError(f"no results database at {db}; run `pathboard run` first or pass --db")
     try:
         chosen = resolve_protocol(db, protocol)
-        if run is not None and run not in set(tables.load_runs(db)["run_id"]):
+        if run is not None and run not in set(queries.load_runs(db)["run_id"]):
             raise PathboardError(f"no run {run} in {db}; `pathboard runs --db {db}` lists them")
-        measured = tables.load_measured(db, chosen) if run is None else tables.load_run(db, run, chosen)
+        measured = queries.load_measured(db, chosen) if run is None else queries.load_run(db, run, chosen)
     except duckdb.Error as exc:
         raise PathboardError(f"cannot read {db}: {str(exc).splitlines()[0]}") from None
-    long = pd.concat([measured, tables.load_reported()], ignore_index=True)  # as the app builds it
+    long = pd.concat([measured, frames.load_reported()], ignore_index=True)  # as the app builds it
     tasks = sorted(set(long["task"]))
     if task not in tasks:
         raise PathboardError(f"nothing to export for task {task!r}; tasks: {', '.join(tasks)}")
-    metrics = tables.task_metrics(long, task)
+    metrics = frames.task_metrics(long, task)
     if metric not in set(long.loc[long["task"] == task, "metric"]):
         raise PathboardError(f"nothing to export for metric {metric!r} of task {task!r}; "
                              f"its metrics: {', '.join(metrics) or 'none'}")
-    available = tables.dataset_order(tables.select(long, metric, task, mode, include_reported=include_reported))
+    available = frames.dataset_order(frames.select(long, metric, task, mode, include_reported=include_reported))
     if not available:
         shown = "measured or published" if include_reported else "measured"
         raise PathboardError(f"nothing to export: no {shown} {metric} of task {task!r} in {mode} prompt mode; "
@@ -75,12 +76,12 @@ def overview(db: str | Path, task: str = tables.DEFAULT_TASK, metric: str = tabl
     if unknown:
         raise PathboardError(f"no {metric} of task {task!r} ({mode}) for dataset(s) {', '.join(unknown)}; "
                              f"datasets: {', '.join(available)}")
-    return tables.comparison_table(long, metric, task, mode, list(datasets), include_reported)
+    return frames.comparison_table(long, metric, task, mode, list(datasets), include_reported)
 
 
 def _modes(long: pd.DataFrame, metric: str, task: str) -> list[str]:
     rows = long[(long["metric"] == metric) & (long["task"] == task)]
-    return tables.MODES if rows["prompt_mode"].isna().any() else [m for m in tables.MODES
+    return frames.MODES if rows["prompt_mode"].isna().any() else [m for m in frames.MODES
                                                                    if m in set(rows["prompt_mode"])]
 
 
@@ -93,7 +94,7 @@ def _cells(table: pd.DataFrame):
     columns = _columns(table)
     for key in table.index:
         model, source = key
-        yield model, source, [(c, *(float(table[stat].at[key, c]) for stat in tables.STATS)) for c in columns]
+        yield model, source, [(c, *(float(table[stat].at[key, c]) for stat in frames.STATS)) for c in columns]
 
 
 def _missing(x: float) -> bool:
@@ -136,7 +137,7 @@ def to_markdown(table: pd.DataFrame, ci: bool = True, lower: bool = False, digit
     """A GitHub pipe table: ``model`` then a right-aligned column per dataset and Avg; cells like
     ``0.612 [0.581, 0.642]`` (the bare value without ``ci`` or where no CI was published), the best value
     per column (the lowest when ``lower``) in ``**bold**``, missing numbers as "–"."""
-    best = tables.best_per_column(table, lower) if len(table) else None
+    best = frames.best_per_column(table, lower) if len(table) else None
     columns = _columns(table)
 
     def esc(text: str) -> str:
@@ -147,7 +148,7 @@ def to_markdown(table: pd.DataFrame, ci: bool = True, lower: bool = False, digit
     for key, (model, _, cells) in zip(table.index, _cells(table)):
         out = [esc(model)]
         for column, value, low, high in cells:
-            number, interval = _text(value, low, high, ci, digits, tables.MISSING)
+            number, interval = _text(value, low, high, ci, digits, frames.MISSING)
             if best.at[key, column]:
                 number = f"**{number}**"
             out.append(f"{number} {interval}" if interval else number)
@@ -177,7 +178,7 @@ def to_latex(table: pd.DataFrame, ci: bool = True, lower: bool = False, digits: 
     ``{\\scriptsize [lo, hi]}``, reported rows in ``\\textit{}``, missing numbers as "--". Model and
     dataset names are escaped; ``caption`` and ``label`` are LaTeX, used as given. Needs
     ``\\usepackage{booktabs}``."""
-    best = tables.best_per_column(table, lower) if len(table) else None
+    best = frames.best_per_column(table, lower) if len(table) else None
     columns = _columns(table)
     out = [r"\begin{table}[ht]", r"\centering"]
     if caption is not None:

@@ -19,7 +19,7 @@ from pathboard.core.engine.plan import Plan, RunConfig
 from pathboard.core.engine.steps import Summary
 from pathboard.core.errors import PathboardError
 from pathboard.core.paths import cache_root
-from pathboard.core.store import Store
+from pathboard.core.store import Store, queries
 
 PACKAGES = ["torch", "torchvision", "open_clip_torch", "transformers", "numpy", "scikit-learn", "pillow", "duckdb"]
 
@@ -49,8 +49,6 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
     :mod:`pathboard.core.engine.distributed`); either way this process alone writes the database."""
     from pathboard.core.embedding.cache import EmbeddingCache
     from pathboard.core.interfaces.model import Runtime
-    from pathboard.core.science.compare import compare_latest
-    from pathboard.core.science.rankings import rank_latest
 
     on_ray = cfg.executor == "ray"
     if cfg.executor not in ("local", "ray"):
@@ -82,8 +80,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
             local.run(p, cfg, runtime, cache, store, summary, artifacts, embedders)
         status = "finished" if not summary.errors else "finished with errors"
         settled = store.flush()  # cells journalled while a reader held the file go in before the comparisons
-        compare_latest(store)
-        rank_latest(store)
+        compare_and_rank(store)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -95,3 +92,16 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
             store.flush()
         summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
     return summary
+
+
+def compare_and_rank(store: Store) -> tuple[int, int]:
+    """Recompute what a run ends with: the paired comparisons of the newest cells of every model pair, and
+    how stable the model ranking is across prompt draws. Returns the rows stored of each."""
+    from pathboard.core.science.compare import compare_cells
+    from pathboard.core.science.rankings import METRIC, TASK, rank_draws
+
+    compared = compare_cells(queries.latest_predictions(store))
+    store.replace_comparisons(compared)
+    ranked = rank_draws(queries.prompt_draws(store, TASK, METRIC))
+    store.replace_prompt_rankings(ranked)
+    return len(compared), len(ranked)

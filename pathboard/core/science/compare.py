@@ -6,7 +6,7 @@ groups), and the difference of each metric is summarised by its point value, 95%
 bootstrap p-value. When the items carry groups (patient, case, slide; stored with the predictions)
 the resamples draw groups, as the cells' own intervals did, since items of one group are not
 independent. A leaderboard view shows many comparisons at once, so ``significant`` is decided on
-Holm-adjusted p-values (:func:`compare_latest` says over which family). Results go to the
+Holm-adjusted p-values (:func:`compare_cells` says over which family). Results go to the
 ``comparisons`` table; the leaderboard reads them.
 """
 from __future__ import annotations
@@ -132,10 +132,11 @@ def paired_groups(a, b, rows_a, rows_b) -> np.ndarray | None:
     return None
 
 
-def compare_latest(store) -> int:
-    """Compare every pair of models whose latest cells share dataset, task, variant, prompt mode and
-    protocol, on the items both scored (by item id), resampling their groups when stored; replace the
-    stored comparisons. Returns how many rows were stored.
+def compare_cells(cells) -> list[list]:
+    """The ``comparisons`` rows of every pair of models whose cells (one frame row each: the newest cell of a
+    model, dataset, task, variant, prompt mode and protocol, with its stored predictions) share dataset, task,
+    variant, prompt mode and protocol, on the items both scored (by item id), resampling their groups when
+    stored.
 
     Each row keeps the raw two-sided bootstrap p-value (``p_value``) and its Holm adjustment
     (``p_holm``); ``significant`` is ``p_holm < 0.05``. The Holm family is one (task, variant, prompt
@@ -147,13 +148,6 @@ def compare_latest(store) -> int:
     shrink the family to one dataset, while the view sets the datasets side by side. Different metrics
     (and variants) are separate views, each read on its own, so each is its own family.
     """
-    cells = store.query("""
-        SELECT c.cell_id, c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '') AS prompt_mode,
-               coalesce(c.protocol_hash, '') AS protocol_hash, p.y_true, p.y_pred, p.n_classes, p.ordinal, p.items,
-               p.groups
-        FROM cells c JOIN predictions p USING (cell_id)
-        QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, ''),
-                                                coalesce(c.protocol_hash, '') ORDER BY c.created_at DESC) = 1""")
     rows, families = [], defaultdict(list)
     for _, group in cells.groupby(["dataset", "task", "variant", "prompt_mode", "protocol_hash"]):
         for (_, a), (_, b) in combinations(group.sort_values("model").iterrows(), 2):
@@ -175,5 +169,4 @@ def compare_latest(store) -> int:
         for i, p in zip(members, holm([rows[i][14] for i in members])):
             rows[i][15] = None if np.isnan(p) else float(p)
             rows[i][13] = bool(np.isfinite(p) and p < ALPHA)
-    store.replace_comparisons(rows)
-    return len(rows)
+    return rows

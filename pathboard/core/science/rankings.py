@@ -45,12 +45,9 @@ def family(variant: str) -> str:
     return {"template": "templates", "synonym": "synonyms"}.get(kind, variant.split("/", 1)[0])
 
 
-def rank_latest(store, metric: str = METRIC) -> int:
-    """Recompute ``prompt_rankings`` from the latest prompt-sensitivity draws of every model; rows stored."""
-    draws = store.query("""
-        SELECT model, dataset, variant, coalesce(protocol_hash, '') AS protocol_hash, value FROM leaderboard
-        WHERE task = ? AND metric = ? AND (variant LIKE 'template=%' OR variant LIKE 'synonym=%'
-                                           OR variant LIKE 'subset=%/draw=%')""", [TASK, metric])
+def rank_draws(draws, metric: str = METRIC) -> list[list]:
+    """The ``prompt_rankings`` rows of the newest prompt-sensitivity draws of every model (a frame of
+    model, dataset, variant, protocol_hash and value of ``metric``): per dataset, protocol and draw family."""
     rows = []
     for (dataset, protocol), group in draws.groupby(["dataset", "protocol_hash"]):
         table = group.pivot_table(index="variant", columns="model", values="value").dropna()
@@ -61,5 +58,4 @@ def rank_latest(store, metric: str = METRIC) -> int:
             tau, first, median = stability(part.to_numpy())
             rows += [[dataset, protocol, metric, name, part.shape[1], part.shape[0], tau, model, float(f), float(m)]
                      for model, f, m in zip(part.columns, first, median)]
-    store.replace_prompt_rankings(rows)
-    return len(rows)
+    return rows

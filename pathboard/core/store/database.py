@@ -371,7 +371,7 @@ class Store:
         self._write(stmts)
 
     def replace_prompt_rankings(self, rows: list[list]) -> None:
-        """The ranking stability rows of :func:`pathboard.core.science.rankings.rank_latest`, replacing the old ones."""
+        """The ranking stability rows of :func:`pathboard.core.science.rankings.rank_draws`, replacing the old ones."""
         self._write([("DELETE FROM prompt_rankings", [])]
                     + [("INSERT INTO prompt_rankings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(r)) for r in rows])
 

@@ -1,0 +1,108 @@
+"""The leaderboard's tables as HTML: the Overview's paper table and the measured-vs-published table. Plain
+strings from the frames of :mod:`pathboard.leaderboard.frames`; no Streamlit, no SQL."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from pathboard.leaderboard.frames import REPORTED_SUFFIX, STATS, best_per_column, format_cell
+
+#: the background of the highlighted model's rows, as the source papers mark "our model"
+HIGHLIGHT = "#dbeafe"
+
+
+TIED_TITLE = "tied with the best: their paired difference is not significant (Holm-adjusted bootstrap)"
+
+
+def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bool = False,
+            highlight: str | None = None, tied: pd.DataFrame | None = None) -> str:
+    """The table as one HTML string: best per column in <b> (the lowest when ``lower``), reported rows
+    italic and grey, the ``highlight`` model's rows (measured and reported) on a light-blue background,
+    and cells ``tied`` with their column's best (:func:`tied_with_best`) marked "≈".
+
+    ``titles`` maps dataset ids to a longer name, shown as the header's tooltip.
+    """
+    titles = titles or {}
+    best = best_per_column(table, lower)
+    columns = list(table["value"].columns)
+    head = "".join(f'<th class="num" title="{html.escape(titles.get(c, c))}">{html.escape(c)}</th>' for c in columns)
+    out = [TABLE_STYLE, '<table class="pathboard-leaderboard">',
+           f"<thead><tr><th>model</th><th>source</th>{head}</tr></thead><tbody>"]
+    stats = [table[stat].to_numpy(dtype=float) for stat in STATS]  # picked once: per-cell .at is slow
+    best, tied_at = best.to_numpy(), None
+    if tied is not None:
+        tied_at = tied.reindex(index=table.index, columns=columns, fill_value=False).fillna(False).to_numpy(bool)
+    previous = None
+    for i, (model, source) in enumerate(table.index):
+        style = "color:#777;font-style:italic;" if source == "reported" else ""
+        if previous is not None and source != previous:  # a rule between measured and reported
+            style += "border-top:2px solid #888;"
+        previous = source
+        marked = highlight is not None and model.removesuffix(REPORTED_SUFFIX) == highlight
+        if marked:
+            style += f"background:{HIGHLIGHT};"
+        out.append(f'<tr class="{source}{" highlight" if marked else ""}" style="{style}">'
+                   f"<td>{html.escape(model)}</td><td>{source}</td>")
+        for j in range(len(columns)):
+            text = html.escape(format_cell(*(stat[i, j] for stat in stats)))
+            if best[i, j]:
+                text = f"<b>{text}</b>"
+            elif tied_at is not None and tied_at[i, j]:
+                text = f'{text} <span class="tied" title="{TIED_TITLE}">≈</span>'
+            out.append(f'<td class="num">{text}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+#: the leaderboard table's cell styles, once per table rather than on each of its ~10^3 cells
+TABLE_STYLE = ("<style>table.pathboard-leaderboard{border-collapse:collapse;font-size:0.9rem}"
+               ".pathboard-leaderboard td,.pathboard-leaderboard th{padding:4px 10px;border-bottom:1px solid #ddd;"
+               "text-align:left}.pathboard-leaderboard th{border-bottom:2px solid #888}"
+               ".pathboard-leaderboard .num{text-align:right;white-space:nowrap}</style>")
+
+
+def vs_published_notes(frame: pd.DataFrame) -> list[str]:
+    """The footnotes of :func:`vs_published_html`: one per distinct published source, split and protocol."""
+    return list(dict.fromkeys(_vs_note(r) for r in frame.itertuples()))
+
+
+def _vs_note(r) -> str:
+    text = f"{r.paper}; {r.table}. Split: {r.split or 'not stated'}."
+    return text + (f" Protocol: {r.protocol_note}." if r.protocol_note else "")
+
+
+def vs_published_html(frame: pd.DataFrame) -> str:
+    """:func:`published_vs_measured` as one HTML table (class ``pathboard-vs-published``): measured value
+    [CI], the published value and model, Δ (measured − published), whether the published value lies in the
+    measured CI ("in CI"), and the protocol verdict with a numbered footnote on the source, split and protocol."""
+    notes = vs_published_notes(frame)
+    cell = "padding:4px 10px;border-bottom:1px solid #ddd;"
+    th = cell + "border-bottom:2px solid #888;"
+    head = "".join(f'<th style="{th}text-align:{align};white-space:nowrap">{name}</th>' for name, align in [
+        ("model", "left"), ("dataset", "left"), ("measured", "right"), ("published", "right"),
+        ("published as", "left"), ("Δ", "right"), ("in CI", "left"), ("protocol", "left")])
+    out = ['<table class="pathboard-vs-published" style="border-collapse:collapse;font-size:0.9rem">',
+           f"<thead><tr>{head}</tr></thead><tbody>"]
+    for r in frame.itertuples():
+        mark = notes.index(_vs_note(r)) + 1
+        colour = {"differs": "#b35c00", "unknown": "#777"}.get(r.protocol, "#2e7d32")
+        reasons = html.escape("; ".join(r.differences))
+        protocol = f"<b>{r.protocol}</b>" + (f": {reasons}" if reasons else "")
+        left = f'<td style="{cell}white-space:nowrap">'
+        right = f'<td style="{cell}text-align:right;white-space:nowrap">'
+        out.append(f'<tr class="vs-{r.protocol}">{left}{html.escape(r.model)}</td>'
+                   f"{left}{html.escape(r.dataset)}</td>"
+                   f"{right}{html.escape(format_cell(r.value, r.ci_low, r.ci_high))}</td>"
+                   f"{right}{r.published:.3f}</td>"
+                   f'<td style="{cell}white-space:nowrap;color:#777;font-style:italic">'
+                   f"{html.escape(r.published_model)} ({html.escape(r.published_mode)})</td>"
+                   f"{right}<b>{r.delta:+.3f}</b></td>"
+                   f'{left}{"yes" if r.in_ci else "no"}</td>'
+                   f'<td style="{cell}color:{colour}">{protocol} <sup>[{mark}]</sup></td></tr>')
+    out.append("</tbody></table>")
+    out.append('<ol class="pathboard-vs-notes" style="font-size:0.8rem;color:#555;margin-top:6px">')
+    out += [f"<li>{html.escape(note)}</li>" for note in notes]
+    out.append("</ol>")
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""The leaderboard's views: one module each, with one function ``render(selection)``."""
