@@ -80,7 +80,7 @@ def run(options, **given):
     p = plan(cfg)
     for reason in p.skip_lines():
         click.echo(f"skipped {reason}", err=True)
-    if not p.cells and not p.blocked:
+    if not p.cells and not p.blocked and not p.broken:
         raise PathboardError("nothing to run: every requested cell was skipped (reasons above)")
     click.echo(f"{len(p.cells)} cell(s): {len({c.model.id for c in p.cells})} model(s) x "
                f"{len({c.dataset.id for c in p.cells})} dataset(s); will score:", err=True)
@@ -110,8 +110,9 @@ def run(options, **given):
                f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped; "
                + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary.seconds.items()), err=True)
     if summary.errors:
-        raise PathboardError(f"{len(summary.errors)} model x dataset pair(s) failed (above); "
-                             "the other cells are stored")
+        failed = [f"{summary.failed_pairs} model x dataset pair(s)"] if summary.failed_pairs else []
+        failed += [f"task {task} in {len(where)} cell(s)" for task, where in summary.failed_cells.items()]
+        raise PathboardError(f"failed: {'; '.join(failed)} (above); the other cells are stored")
 
 
 def _with_interval(m) -> str:
@@ -327,12 +328,12 @@ def export(fmt, db, task, metric, mode, datasets, protocol, reported, ci, digits
     from pathlib import Path
 
     from pathboard.leaderboard import export as exports
-    from pathboard.leaderboard import tables
+    from pathboard.leaderboard import frames
 
-    metric = metric or tables.DEFAULT_METRIC
+    metric = metric or frames.DEFAULT_METRIC
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] or None
-    table = exports.overview(db, task or tables.DEFAULT_TASK, metric, mode, chosen, reported, protocol, run)
-    text = exports.export(table, fmt, ci, tables.lower_is_better(metric), digits)
+    table = exports.overview(db, task or frames.DEFAULT_TASK, metric, mode, chosen, reported, protocol, run)
+    text = exports.export(table, fmt, ci, frames.lower_is_better(metric), digits)
     if output is None:
         click.echo(text, nl=False)
         return

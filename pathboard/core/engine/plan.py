@@ -17,7 +17,8 @@ from pathlib import Path
 from pathboard.core.engine import plugins
 from pathboard.core.engine.selection import select, split_list
 from pathboard.core.errors import PathboardError, unknown_id
-from pathboard.core.interfaces.dataset import data_root
+from pathboard.core.interfaces.contracts import ContractError, expect
+from pathboard.core.interfaces.dataset import Manifest, data_root
 from pathboard.core.interfaces.options import parse_assignments, values_for
 from pathboard.core.interfaces.prompts import MODES, PromptSet
 from pathboard.core.interfaces.task import Inputs
@@ -86,6 +87,8 @@ class Plan:
     custom_prompts: frozenset = frozenset()
     #: dataset id -> µm per pixel assumed for its slides without resolution metadata (--assume-mpp)
     assume_mpp: dict = field(default_factory=dict)
+    #: (task id, cell, line) of the cells of task plugins whose inputs() or check() broke the plugin API's contract
+    broken: list[tuple[str, str, str]] = field(default_factory=list)
 
     def skip_lines(self) -> list[str]:
         """``skipped`` for people: tasks that do not apply by what a dataset is are said once per task and
@@ -184,7 +187,8 @@ def plan(cfg: RunConfig) -> Plan:
     for m in models:
         override = user_weights.get(m.id)
         try:
-            weights[m.id] = m.resolve(Weights(*override) if override else None)
+            weights[m.id] = expect(m.resolve(Weights(*override) if override else None), Weights, m, "model",
+                                   "resolve()", 1, "models")
         except PathboardError as exc:
             if models_explicit:
                 raise
@@ -213,7 +217,7 @@ def plan(cfg: RunConfig) -> Plan:
 
     present = [d for d in datasets if d.id in manifests]
     run_datasets = {d.id: d for d in present}
-    cells, blocked, not_applicable = [], [], []
+    cells, blocked, not_applicable, broken = [], [], [], []
     for d in present:
         for t in tasks:
             reason = t.supports(d)
@@ -222,9 +226,14 @@ def plan(cfg: RunConfig) -> Plan:
                 if reason.startswith(f"{d.id} does not declare task "):
                     not_applicable.append((t.id, d.id, reason[len(d.id) + 1:]))
                 continue
-            inputs = t.inputs(d, manifests[d.id])
-            reason = t.check(d, manifests[d.id]) or _resolve_others(t, d, inputs, root, manifests, run_datasets,
-                                                                    cfg.verify)
+            try:
+                inputs = expect(t.inputs(d, manifests[d.id]), Inputs, t, "task", "inputs()", 2, "tasks")
+                reason = expect(t.check(d, manifests[d.id]), (str, type(None)), t, "task", "check()", 2, "tasks")
+            except ContractError as exc:  # a broken task plugin: its cells fail, every other cell runs
+                broken += [(t.id, f"{m.id} x {d.id}" + (f" ({mode})" if mode else ""), str(exc))
+                           for m in models if m.id in weights for mode in (modes if t.uses_prompts else [None])]
+                continue
+            reason = reason or _resolve_others(t, d, inputs, root, manifests, run_datasets, cfg.verify)
             capable = []
             for m in (m for m in models if m.id in weights):
                 missing = set(t.requires) - set(m.capabilities)
@@ -243,13 +252,14 @@ def plan(cfg: RunConfig) -> Plan:
     cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
     overridden = frozenset(d for d in prompts if d in custom or "*" in custom)
     return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable, overridden,
-                assumed)
+                assumed, broken)
 
 
 def _manifest(dataset, root, verify: bool):
     """The dataset's manifest; with ``verify`` its files' content is hashed too (a plugin's own
     ``manifest`` that predates the parameter is called as before)."""
-    return dataset.manifest(root, verify=True) if verify else dataset.manifest(root)
+    manifest = dataset.manifest(root, verify=True) if verify else dataset.manifest(root)
+    return expect(manifest, Manifest, dataset, "dataset", "manifest()", 1, "datasets")
 
 
 def _resolve_others(task, dataset, inputs: Inputs, root, manifests: dict, run_datasets: dict,

@@ -1,4 +1,10 @@
-"""Load every plugin from the ``pathboard`` entry-point group, built-ins included."""
+"""Load every plugin from the ``pathboard`` entry-point group, built-ins included.
+
+Each registered object gets ``.plugin`` (``<distribution>:<entry point>``) and ``.plugin_version`` (the
+distribution's version), so that every line about it can name where it comes from. What a hook registers is
+checked: an object of the wrong kind is refused with one line naming the plugin and the fix, and the plugin's
+other objects and every other plugin keep working.
+"""
 from __future__ import annotations
 
 import functools
@@ -9,10 +15,17 @@ import pluggy
 
 from pathboard.core.errors import unknown_id
 from pathboard.core.interfaces import hookspecs
+from pathboard.core.interfaces.contracts import DOCS
+from pathboard.core.interfaces.dataset import Dataset, DatasetFactory
+from pathboard.core.interfaces.model import ModelSpec
+from pathboard.core.interfaces.task import Task
 
 GROUP = "pathboard"
 KINDS = {"model": "register_models", "dataset": "register_datasets", "task": "register_tasks",
          "factory": "register_dataset_factories"}
+#: what each hook's ``register`` takes, since which plugin API version, and where the docs say how
+EXPECTED = {"model": (ModelSpec, 1, "models"), "dataset": (Dataset, 1, "datasets"), "task": (Task, 2, "tasks"),
+            "factory": (DatasetFactory, 1, "datasets")}
 
 
 @functools.cache
@@ -29,17 +42,32 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 @functools.cache
-def registry(kind: str) -> dict:
-    """All registered objects of one kind, by id. Each object gets ``.plugin`` naming its source."""
-    items: dict = {}
-    for impl in getattr(plugin_manager().hook, KINDS[kind]).get_hookimpls():
+def _versions() -> dict[str, str]:
+    """Distribution name -> version, of every distribution with a ``pathboard`` entry point."""
+    return {ep.dist.name: ep.dist.version for ep in importlib.metadata.entry_points(group=GROUP) if ep.dist}
 
-        def register(obj, _plugin=impl.plugin_name):
+
+@functools.cache
+def registry(kind: str) -> dict:
+    """All registered objects of one kind, by id. Each object gets ``.plugin`` naming its source and
+    ``.plugin_version`` its distribution's version."""
+    items: dict = {}
+    cls, since, section = EXPECTED[kind]
+    for impl in getattr(plugin_manager().hook, KINDS[kind]).get_hookimpls():
+        dist = impl.plugin_name.split(":", 1)[0]
+        origin = f"{dist} {_versions().get(dist, '')}".strip()
+
+        def register(obj, _plugin=impl.plugin_name, _origin=origin):
+            if not isinstance(obj, cls):
+                print(f"warning: {KINDS[kind]} of {_plugin} ({_origin}) registered a {type(obj).__name__}, ignored; "
+                      f"since plugin API {since} it registers a {cls.__name__} ({DOCS}#{section})", file=sys.stderr)
+                return
             if obj.id in items:
                 print(f"warning: {kind} {obj.id!r} from {_plugin} ignored: already registered by "
                       f"{items[obj.id].plugin}", file=sys.stderr)
                 return
-            obj.plugin = _plugin
+            object.__setattr__(obj, "plugin", _plugin)  # frozen dataclasses too
+            object.__setattr__(obj, "plugin_version", _versions().get(_plugin.split(":", 1)[0], ""))
             items[obj.id] = obj
 
         try:

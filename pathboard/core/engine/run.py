@@ -67,8 +67,14 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                              batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None, catalog=catalog(p))
     summary = Summary(run_id, skipped=list(p.skipped))
     for model_id, dataset_id, reason in p.blocked:
+        summary.failed_pairs += 1
         summary.errors.append(f"{model_id} x {dataset_id}: {reason}")
         print(f"error: {summary.errors[-1]}", file=sys.stderr)
+    for task_id, cell, line in p.broken:
+        summary.failed_cells.setdefault(task_id, []).append(cell)
+        if line not in summary.errors:
+            summary.errors.append(line)
+            print(f"error: {line}", file=sys.stderr)
     artifacts = Path(cfg.db).resolve().parent / "pathboard-artifacts" / run_id
     status = "failed"
     settled = True

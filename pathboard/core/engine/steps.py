@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,10 +19,13 @@ from types import MappingProxyType
 
 from pathboard.core.engine.plan import Plan
 from pathboard.core.errors import PathboardError
+from pathboard.core.interfaces.contracts import ContractError, broken, expect
+from pathboard.core.interfaces.model import EmbeddingModel
 from pathboard.core.interfaces.options import options_json, protocol_of
-from pathboard.core.interfaces.task import CellContext
+from pathboard.core.interfaces.task import CellContext, TaskResult
 from pathboard.core.interfaces.weights import Weights
 from pathboard.core.paths import cache_root
+from pathboard.core.science.metrics import Metric
 from pathboard.core.store import Store
 
 
@@ -31,6 +35,10 @@ class Summary:
     cells: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: task id -> the cells it failed in ("model x dataset (mode)"); their reasons are in ``errors``
+    failed_cells: dict = field(default_factory=dict)
+    #: model x dataset pairs that failed whole (a model that does not load, a dataset that does not embed)
+    failed_pairs: int = 0
     failed_files: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     image_forwards: int = 0
@@ -59,12 +67,13 @@ class LazyModel:
         if self._model is None:
             print(f"loading {self.spec.id} from {self.weights.path}", file=sys.stderr)
             try:
-                self._model = self.spec.load(self.weights, self.runtime)
+                model = self.spec.load(self.weights, self.runtime)
             except PathboardError:
                 raise
             except Exception as exc:
                 raise PathboardError(f"cannot load {self.spec.id} weights from {self.weights.path} "
                                      f"({type(exc).__name__}: {exc}); re-download them or fix --weights") from exc
+            self._model = expect(model, EmbeddingModel, self.spec, "model", "load()", 1, "models")
         return self._model
 
 
@@ -86,6 +95,7 @@ def pairs(p: Plan):
 
 def pair_failed(summary: Summary, model_id: str, dataset_id: str, exc: Exception) -> None:
     """One broken model or dataset is one error line; the other cells go on."""
+    summary.failed_pairs += 1
     summary.errors.append(f"{model_id} x {dataset_id}: {one_line(exc)}")
     print(f"error: {summary.errors[-1]}", file=sys.stderr)
 
@@ -153,64 +163,108 @@ def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
     return out
 
 
+@dataclass
+class CellFailure:
+    """A cell whose task failed: the pair's other cells go on. ``line`` says why, once for every cell it
+    failed alike (a plugin that breaks a contract names itself, not the cell). Picklable, as CellOutput."""
+
+    model: str
+    dataset: str
+    task: str
+    prompt_mode: str | None
+    line: str
+
+
 def score_cells(cells, embedder, p: Plan, embedded: Embeddings, artifacts: Path):
-    """Score each cell on the embeddings (a pure function of them); yield its :class:`CellOutput`."""
-    spec, dataset = embedder.spec, cells[0].dataset
+    """Score each cell on the embeddings (a pure function of them); yield its :class:`CellOutput`, or a
+    :class:`CellFailure` when its task raised or returned something of the wrong shape."""
+    for cell in cells:
+        try:
+            yield score_cell(cell, embedder, p, embedded, artifacts)
+        except Exception as exc:
+            if os.environ.get("PATHBOARD_DEBUG"):
+                raise
+            line = str(exc) if isinstance(exc, ContractError) else \
+                f"{cell.task.id} on {cell.model.id} x {cell.dataset.id}: {one_line(exc)}"
+            yield CellFailure(cell.model.id, cell.dataset.id, cell.task.id, cell.prompt_mode, line)
+
+
+def task_result(task, ctx: CellContext) -> TaskResult:
+    """``task.score(ctx)``, checked: a TaskResult whose variants map to lists of Metric."""
+    result = expect(task.score(ctx), TaskResult, task, "task", "score()", 2, "tasks")
+    for variant, metrics in result.metrics.items():
+        if not isinstance(metrics, list) or not all(isinstance(m, Metric) for m in metrics):
+            wrong = next((m for m in metrics if not isinstance(m, Metric)), metrics) \
+                if isinstance(metrics, list) else metrics
+            raise broken(task, "task", f"score()'s variant {variant!r}", wrong, "a list of Metric", 2, "tasks")
+    return result
+
+
+def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -> CellOutput:
+    """Score one cell on the embeddings (a pure function of them)."""
+    spec, dataset = embedder.spec, cell.dataset
     manifest = p.manifests[dataset.id]
     prompts = p.prompts.get(dataset.id)
     own = embedded.images.get(dataset.id)
-    for cell in cells:
-        task, values = cell.task, cell.task.values
-        others = MappingProxyType({i: (p.datasets[i], p.manifests[i], embedded.images[i])
-                                   for i in cell.inputs.images if i != dataset.id})
-        tileset = embedded.tiles.get((cell.inputs.tiles, cell.inputs.tile_items))
-        shaken = MappingProxyType({name: embedded.perturbed[(name, cell.inputs.perturbation_seed)]
-                                   for name in cell.inputs.perturbations})
-        ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
-                          MappingProxyType(dict(values)), others, tileset, artifacts / spec.id / dataset.id,
-                          getattr(spec.card, "context_length", 77), shaken, embedder.facts)
-        result = task.score(ctx)
-        warnings = [f"warning: {dataset.id}: skipped {item}: {reason}" for item, reason in result.failed.items()]
-        warnings += [f"warning: {note}" for note in result.notes]
-        notes = list(result.notes)
-        task_options, options_hash = options_json(values)
-        prompt_hash = prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None
-        task_protocol = dict(result.protocol)
-        assumed = _assumed_slides(tileset)
-        if assumed:  # numbers that rest on an assumed resolution say so, and are a protocol of their own
-            task_protocol["assumed_mpp"] = {"mpp": p.assume_mpp[dataset.id], "slides": assumed}
-            note = (f"{dataset.id}: {assumed} slide(s) without resolution metadata tiled at an assumed "
-                    f"{p.assume_mpp[dataset.id]} µm/px (--assume-mpp)")
-            notes.append(note)
-            warnings.append(f"note: {note}")
-        protocol, protocol_hash, default = protocol_of(
-            prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
-            task_protocol, manifest.hash, embedder.identity)
-        default = default and not assumed
-        n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \
-            len(result.failed) + (len(tileset.failed) if tileset is not None else 0)
-        common = {"model": spec.id, "dataset": dataset.id, "task": task.id, "prompt_mode": cell.prompt_mode,
-                  "weights_fingerprint": embedder.fingerprint, "weights_origin": p.weights[spec.id].origin,
-                  "prompt_hash": prompt_hash,
-                  "manifest_hash": manifest.hash, "embedding_key": own.key if own is not None else None,
-                  "n_items": len(manifest), "n_failed": n_failed, "device": embedder.runtime.device,
-                  "precision": embedder.runtime.precision, "task_options": task_options,
-                  "options_hash": options_hash, "protocol": protocol, "protocol_hash": protocol_hash,
-                  "default_protocol": default}
-        entries = []
-        for variant, metrics in result.metrics.items():
-            row = {**common, "variant": variant}
-            predictions = result.predictions.get(variant)
-            stored = None if predictions is None else (
-                predictions.y_true, predictions.y_pred, len(dataset.classes), bool(dataset.ordinal),
-                list(predictions.items), None if predictions.groups is None else list(predictions.groups))
-            artifacts_rows = [(a.item, a.kind, a.path) for a in result.artifacts] if variant == "" else ()
-            entries.append((row, metrics, artifacts_rows, stored))
-        yield CellOutput(entries, dict(result.failed), notes, warnings)
+    task, values = cell.task, cell.task.values
+    others = MappingProxyType({i: (p.datasets[i], p.manifests[i], embedded.images[i])
+                               for i in cell.inputs.images if i != dataset.id})
+    tileset = embedded.tiles.get((cell.inputs.tiles, cell.inputs.tile_items))
+    shaken = MappingProxyType({name: embedded.perturbed[(name, cell.inputs.perturbation_seed)]
+                               for name in cell.inputs.perturbations})
+    ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
+                      MappingProxyType(dict(values)), others, tileset, artifacts / spec.id / dataset.id,
+                      getattr(spec.card, "context_length", 77), shaken, embedder.facts)
+    result = task_result(task, ctx)
+    warnings = [f"warning: {dataset.id}: skipped {item}: {reason}" for item, reason in result.failed.items()]
+    warnings += [f"warning: {note}" for note in result.notes]
+    notes = list(result.notes)
+    task_options, options_hash = options_json(values)
+    prompt_hash = prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None
+    task_protocol = dict(result.protocol)
+    assumed = _assumed_slides(tileset)
+    if assumed:  # numbers that rest on an assumed resolution say so, and are a protocol of their own
+        task_protocol["assumed_mpp"] = {"mpp": p.assume_mpp[dataset.id], "slides": assumed}
+        note = (f"{dataset.id}: {assumed} slide(s) without resolution metadata tiled at an assumed "
+                f"{p.assume_mpp[dataset.id]} µm/px (--assume-mpp)")
+        notes.append(note)
+        warnings.append(f"note: {note}")
+    protocol, protocol_hash, default = protocol_of(
+        prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
+        task_protocol, manifest.hash, embedder.identity)
+    default = default and not assumed
+    n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \
+        len(result.failed) + (len(tileset.failed) if tileset is not None else 0)
+    common = {"model": spec.id, "dataset": dataset.id, "task": task.id, "prompt_mode": cell.prompt_mode,
+              "weights_fingerprint": embedder.fingerprint, "weights_origin": p.weights[spec.id].origin,
+              "prompt_hash": prompt_hash,
+              "manifest_hash": manifest.hash, "embedding_key": own.key if own is not None else None,
+              "n_items": len(manifest), "n_failed": n_failed, "device": embedder.runtime.device,
+              "precision": embedder.runtime.precision, "task_options": task_options,
+              "options_hash": options_hash, "protocol": protocol, "protocol_hash": protocol_hash,
+              "default_protocol": default}
+    entries = []
+    for variant, metrics in result.metrics.items():
+        row = {**common, "variant": variant}
+        predictions = result.predictions.get(variant)
+        stored = None if predictions is None else (
+            predictions.y_true, predictions.y_pred, len(dataset.classes), bool(dataset.ordinal),
+            list(predictions.items), None if predictions.groups is None else list(predictions.groups))
+        artifacts_rows = [(a.item, a.kind, a.path) for a in result.artifacts] if variant == "" else ()
+        entries.append((row, metrics, artifacts_rows, stored))
+    return CellOutput(entries, dict(result.failed), notes, warnings)
 
 
-def store_cell(store: Store, summary: Summary, dataset_id: str, out: CellOutput) -> None:
-    """Store one scored cell (one short transaction) and say what it could not score."""
+def store_cell(store: Store, summary: Summary, dataset_id: str, out: CellOutput | CellFailure) -> None:
+    """Store one scored cell (one short transaction) and say what it could not score; or count a failed
+    cell against its task (one error line per distinct failure)."""
+    if isinstance(out, CellFailure):
+        summary.failed_cells.setdefault(out.task, []).append(
+            f"{out.model} x {out.dataset}" + (f" ({out.prompt_mode})" if out.prompt_mode else ""))
+        if out.line not in summary.errors:
+            summary.errors.append(out.line)
+            print(f"error: {out.line}", file=sys.stderr)
+        return
     for line in out.warnings:
         if not line.startswith("note: ") or line[6:] not in summary.notes:
             print(line, file=sys.stderr)
