@@ -3,6 +3,9 @@ thumbnail | prediction | truth panels of a segmentation. Plain PIL and numpy; sl
 :func:`~pathboard.core.media.tiling.open_slide`."""
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -13,11 +16,25 @@ PALETTE = [(64, 160, 90), (214, 48, 49), (52, 101, 194), (240, 170, 30), (140, 7
 PANEL = 512  # longest side of each segmentation panel
 
 
+def thumbnail(slide_file, side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """The slide's RGB thumbnail (its longest side at most ``side``) and its level-0 dimensions. Read once per
+    version of the file and kept for the next pictures: every model and prompt mode draws over the same one,
+    and reading it (~0.3 s for a small slide) cost more than the rest of a heatmap. Do not modify it."""
+    path = Path(slide_file).resolve()
+    info = path.stat()
+    return _thumbnail(str(path), info.st_mtime_ns, info.st_size, side)
+
+
+@functools.lru_cache(maxsize=16)  # ~3 MB each: the slides of a dataset, across models and prompt modes
+def _thumbnail(path: str, mtime_ns: int, size: int, side: int) -> tuple[Image.Image, tuple[int, int]]:
+    with open_slide(Path(path)) as slide:
+        return slide.get_thumbnail((side, side)).convert("RGB"), tuple(slide.dimensions)
+
+
 def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out) -> None:
     """The tiles' similarity to the predicted class, red (high) to yellow, over the thumbnail."""
-    slide = open_slide(slide_file)
-    thumb = slide.get_thumbnail((1024, 1024)).convert("RGB")
-    scale = thumb.size[0] / slide.dimensions[0]
+    thumb, dimensions = thumbnail(slide_file, 1024)
+    scale = thumb.size[0] / dimensions[0]
     v = (values - values.min()) / (np.ptp(values) or 1.0)
     layer = np.zeros((thumb.size[1], thumb.size[0], 4), dtype=np.float32)
     side = max(1, round(size0 * scale))
@@ -49,9 +66,8 @@ def save_panels(image, grid_shape, cell: int, pred: np.ndarray, truth: np.ndarra
     if isinstance(image, Image.Image):
         thumb, f = image.convert("RGB"), 1.0
     else:
-        slide = open_slide(image)
-        thumb = slide.get_thumbnail((PANEL * 2, PANEL * 2)).convert("RGB")
-        f = thumb.size[0] / slide.dimensions[0]
+        thumb, dimensions = thumbnail(image, PANEL * 2)
+        f = thumb.size[0] / dimensions[0]
     thumb = thumb.crop((0, 0, round(cols * cell * f), round(rows * cell * f))).resize(size, Image.BILINEAR)
     panels = [thumb,
               Image.fromarray(colorize(pred)).resize(size, Image.NEAREST),
