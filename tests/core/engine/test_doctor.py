@@ -1,0 +1,48 @@
+"""``pathboard doctor``: what is ready and what is not, without downloading or loading anything."""
+import pytest
+from support.helpers import pathboard
+
+
+@pytest.mark.subprocess
+def test_doctor_reports_present_weights_and_data(tiny_hub, shared_data):
+    out = pathboard("doctor", "--models", "quiltnet-b32,plip", "--datasets", "crc-val-he-7k",
+                    "--data-root", shared_data)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert "ok   model quiltnet-b32" in lines and "ok   model plip" in lines
+    assert any("weights" in l and "models--wisdomik--QuiltNet-B-32/snapshots" in l for l in lines)
+    assert lines.count("       offline    yes") == 2
+    assert "ok   dataset crc-val-he-7k" in lines
+    assert "       files      32 files of 7180 expected (a partial copy: results will not match the papers)" in lines
+
+
+@pytest.mark.subprocess
+def test_doctor_fails_on_missing_weights_and_folders(tiny_hub, shared_data, tmp_path):
+    out = pathboard("doctor", "--models", "openai-clip-b16,plip", "--datasets", "crc-val-he-7k,nct-crc-he-100k",
+                    "--data-root", shared_data)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    text = out.stdout
+    assert "FAIL model openai-clip-b16" in text and "ok   model plip" in text
+    assert "weights    not found: run `hf download timm/vit_base_patch16_clip_224.openai`" in text
+    assert "FAIL dataset nct-crc-he-100k" in text and f"{shared_data}/NCT-CRC-HE-100K" in text
+    assert out.stderr.strip() == "error: 2 of 4 not ready: openai-clip-b16, nct-crc-he-100k"
+    # --weights makes a model ready; nothing is downloaded or loaded either way
+    snapshot = next((tiny_hub / "hub" / "models--wisdomik--QuiltNet-B-32" / "snapshots").iterdir())
+    fixed = pathboard("doctor", "--models", "quiltnet-b32", "--datasets", "crc-val-he-7k", "--data-root",
+                      shared_data, "--weights", f"quiltnet-b32={snapshot}")
+    assert fixed.returncode == 0 and f"weights    {snapshot} (--weights)" in fixed.stdout
+
+
+def test_missing_dependency_is_named_with_its_install_hint(tiny_hub):
+    from dataclasses import replace
+
+    from pathboard.core.engine import plugins
+    from pathboard.core.engine.doctor import check_model
+
+    spec = replace(plugins.get("model", "quiltnet-b32"), requires=("torch", "no_such_module_xyz"),
+                   install_hint='pip install "pathboard[xyz]"')
+    spec.plugin = "test"
+    check = check_model(spec, {})
+    assert not check.ok
+    assert 'imports    missing no_such_module_xyz (pip install "pathboard[xyz]")' in check.lines
+    assert "offline    no" in check.lines

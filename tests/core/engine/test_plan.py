@@ -1,0 +1,57 @@
+"""The plan names every cell and what it reads before anything runs, and says what it skips and why."""
+import pytest
+
+from pathboard.core.engine.plan import RunConfig, plan
+from pathboard.core.errors import PathboardError
+
+
+def cfg(shared_data, **given):
+    return RunConfig(**{"models": "quiltnet-b32", "datasets": "crc-val-he-7k,lc25000-lung",
+                        "data_root": str(shared_data), **given})
+
+
+def test_cells_are_models_x_datasets_x_tasks_x_modes_one_model_at_a_time(tiny_hub, shared_data):
+    p = plan(cfg(shared_data, models="quiltnet-b32,plip"))
+    cells = [(c.model.id, c.dataset.id, c.task.id, c.prompt_mode) for c in p.cells]
+    assert len(cells) == len(set(cells))
+    assert [m for m, *_ in cells] == sorted([m for m, *_ in cells], key=["quiltnet-b32", "plip"].index)
+    per_model = {(d, t, mode) for m, d, t, mode in cells if m == "plip"}
+    assert per_model == {("crc-val-he-7k", "zeroshot", "single"), ("crc-val-he-7k", "zeroshot", "ensemble"),
+                         ("crc-val-he-7k", "prompt-sensitivity", None), ("lc25000-lung", "zeroshot", "single"),
+                         ("lc25000-lung", "zeroshot", "ensemble"), ("lc25000-lung", "prompt-sensitivity", None),
+                         ("lc25000-lung", "fewshot", None)}
+    fewshot = next(c for c in p.cells if c.task.id == "fewshot")
+    assert dict(fewshot.inputs.images) == {"lc25000-lung": ""} and fewshot.inputs.tiles is None
+    # few-shot on CRC-VAL-HE-7K trains on NCT-CRC-HE-100K, which is not here: skipped, by default, with the reason
+    assert any(s.startswith("fewshot on crc-val-he-7k trains on nct-crc-he-100k") for s in p.skip_lines())
+    assert p.describe() == ["  crc-val-he-7k: prompt-sensitivity, zeroshot (single/ensemble) x 2 model(s)",
+                            "  lc25000-lung: fewshot, prompt-sensitivity, zeroshot (single/ensemble) x 2 model(s)"]
+
+
+def test_an_explicit_task_that_cannot_run_is_blocked_not_skipped(tiny_hub, shared_data):
+    p = plan(cfg(shared_data, datasets="crc-val-he-7k", tasks="fewshot"))
+    assert not p.cells and [(m, d) for m, d, _ in p.blocked] == [("quiltnet-b32", "crc-val-he-7k")]
+    # a task that does not apply to what a dataset is: said once, naming the datasets
+    slides = plan(cfg(shared_data, tasks="zeroshot-wsi,zeroshot"))
+    assert any(line.startswith("zeroshot-wsi on crc-val-he-7k, lc25000-lung: it is patch-level")
+               for line in slides.skip_lines())
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"prompt_modes": "single,triple"}, "unknown prompt mode 'triple'"),
+    ({"weights": ("plip=/nonexistent",)}, r"weights for plip \(--weights\) not found at /nonexistent"),
+    ({"assume_mpp": ("crc-val-he-7k=abc",)}, "write DATASET=MPP"),
+    ({"assume_mpp": ("tcga-cesc=0.5",)}, "dataset tcga-cesc is not in this run"),
+    ({"options": ("fewshot.methods=protoype",)}, "protoype"),
+    ({"tasks": "zeroshots"}, "unknown task 'zeroshots'"),
+])
+def test_bad_input_fails_before_anything_runs(tiny_hub, shared_data, given, message):
+    with pytest.raises(PathboardError, match=message):
+        plan(cfg(shared_data, **given))
+
+
+def test_options_reach_the_configured_tasks_and_not_the_registered_ones(tiny_hub, shared_data):
+    p = plan(cfg(shared_data, datasets="lc25000-lung", tasks="fewshot", options=("fewshot.methods=prototype",)))
+    assert {c.task.values["methods"] for c in p.cells} == {("prototype",)}
+    again = plan(cfg(shared_data, datasets="lc25000-lung", tasks="fewshot"))
+    assert {c.task.values["methods"] for c in again.cells} == {("prototype", "linear-probe")}

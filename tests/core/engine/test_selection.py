@@ -1,0 +1,32 @@
+"""What ``--datasets`` names: parameterised ids (``folder:``, ``slides-csv:``) refuse bad input in one line."""
+import pytest
+from support.layouts import one_line, placeholder, write_csv
+
+from pathboard.core.engine.selection import dataset_from_spec
+from pathboard.core.errors import DatasetNotFoundError
+
+
+def test_specs_reject_bad_input_in_one_line(tmp_path):
+    assert dataset_from_spec("crc-val-he-7k") is None and dataset_from_spec("general") is None
+    with pytest.raises(DatasetNotFoundError) as exc:
+        dataset_from_spec(f"folder:{tmp_path / 'nope'}")
+    assert "is not a directory" in one_line(exc)
+    placeholder(tmp_path / "flat" / "a.png")
+    with pytest.raises(DatasetNotFoundError) as exc:
+        dataset_from_spec(f"folder:{tmp_path / 'flat'}")
+    assert "expected one sub-folder per class" in one_line(exc) and "found a.png" in str(exc.value)
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError) as exc:
+        dataset_from_spec(f"folder:{tmp_path / 'empty'}").manifest(None)
+    assert "no items" in one_line(exc)
+    write_csv(tmp_path / "bad.csv", ["path", "class"], [("a.svs", "x")])
+    with pytest.raises(DatasetNotFoundError) as exc:
+        dataset_from_spec(f"slides-csv:{tmp_path / 'bad.csv'}")
+    assert "expected the header slide_path,label[,split]; found path,class" in one_line(exc)
+    write_csv(tmp_path / "missing.csv", ["slide_path", "label"], [("gone.svs", "x")])
+    with pytest.raises(DatasetNotFoundError) as exc:
+        dataset_from_spec(f"slides-csv:{tmp_path / 'missing.csv'}").manifest(None)
+    assert f"e.g. {tmp_path / 'gone.svs'}" in one_line(exc)
+    with pytest.raises(DatasetNotFoundError) as exc:
+        dataset_from_spec("slides-csv:")
+    assert "give a path" in one_line(exc)

@@ -1,0 +1,40 @@
+"""Tissue tiling of the real OpenSlide test slide at two resolutions and with overlap; broken and
+unresolved slides are one-line errors."""
+import pytest
+from PIL import Image
+
+from pathboard.core.errors import PathboardError
+from pathboard.core.media.tiling import Tiling, open_slide, slide_mpp, tile_grid
+
+CMU = "slides/CMU-1-Small-Region.svs"  # 2220 x 2967 px at 0.499 µm/px, one level
+
+
+@pytest.mark.parametrize("mpp, size", [(0.5, 224), (1.0, 224), (0.5, 448)])
+def test_tiling_the_real_slide_at_two_resolutions(shared_data, mpp, size):
+    slide = open_slide(shared_data / CMU)
+    assert slide_mpp(slide) == (0.499, "openslide.mpp-x")
+    grid = tile_grid(slide, Tiling(size=size, mpp=mpp))
+    side = round(size * mpp / 0.499)
+    assert grid.size0 == side and grid.level == 0 and grid.read_size == side
+    most = (2220 // side) * (2967 // side)
+    # the tissue is a diagonal strip over about 30% of the region (checked on the thumbnail and mask)
+    assert 0.25 * most <= len(grid.coords) <= 0.6 * most
+    assert (grid.coords % side == 0).all() and (grid.coords[:, 0] + side <= 2220).all()
+    assert 0.2 < grid.tissue_fraction < 0.45
+
+
+def test_overlap_multiplies_the_tile_count(shared_data):
+    slide = open_slide(shared_data / CMU)
+    plain = tile_grid(slide, Tiling(mpp=1.0))
+    overlapping = tile_grid(slide, Tiling(mpp=1.0, overlap=0.75))
+    assert 8 * len(plain.coords) < len(overlapping.coords) < 20 * len(plain.coords)
+
+
+def test_broken_and_unresolved_slides_are_one_line_errors(shared_data, tmp_path):
+    with pytest.raises(PathboardError, match="cannot open slide broken.svs") as err:
+        open_slide(shared_data / "slides" / "broken.svs")
+    assert "\n" not in str(err.value)
+    plain = tmp_path / "photo.png"
+    Image.new("RGB", (600, 400), (200, 80, 150)).save(plain)
+    with pytest.raises(PathboardError, match="has no resolution metadata"):
+        tile_grid(open_slide(plain), Tiling(), name="photo.png")

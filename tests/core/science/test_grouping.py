@@ -1,0 +1,83 @@
+"""Near-duplicate grouping: a canonical hash invariant to rotations and flips, augmented copies in their
+source's group, oversized groups split."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from support.layouts import (
+    LUNG,
+    sample,
+)
+
+from pathboard.core.science import grouping
+
+T = Image.Transpose
+
+
+DIHEDRAL = (T.ROTATE_90, T.ROTATE_180, T.ROTATE_270, T.FLIP_LEFT_RIGHT, T.FLIP_TOP_BOTTOM, T.TRANSPOSE, T.TRANSVERSE)
+
+
+def augment(img: Image.Image, angle: float, then: T | None = None) -> Image.Image:
+    """A copy made as LC25000's were (Augmentor): rotated by ``angle`` degrees, cropped to the largest upright
+    square inside, resized back, then optionally flipped or turned."""
+    w = img.size[0]
+    t = np.deg2rad(abs(angle))
+    side = w / (np.cos(t) + np.sin(t))
+    o = (w - side) / 2
+    out = img.rotate(angle, resample=Image.BICUBIC).crop((round(o), round(o), round(o + side), round(o + side)))
+    out = out.resize((w, w), Image.BICUBIC)
+    return out.transpose(then) if then is not None else out
+
+
+def test_canonical_hash_is_invariant_to_rotations_and_flips(shared_data):
+    paths = sample(shared_data)
+    assert len(paths) == 600
+    hashes = {}
+    for i, p in enumerate(paths):
+        with Image.open(shared_data / LUNG / p) as img:
+            img = img.convert("RGB")
+            hashes[p] = grouping.canonical_hash(img)
+            if i % 15 == 0:  # 40 images, each turned and flipped 7 ways (exactly: no re-encoding)
+                assert {grouping.canonical_hash(img.transpose(t)) for t in DIHEDRAL} == {hashes[p]}, p
+                odd = img.crop((3, 5, 201, 180))  # not square, odd size
+                assert {grouping.canonical_hash(odd.transpose(t)) for t in DIHEDRAL} == {grouping.canonical_hash(odd)}
+    assert len(set(hashes.values())) == 600  # distinct images, distinct hashes
+
+
+@pytest.mark.slow
+def test_rotated_and_flipped_copies_land_in_their_source_group(tmp_path, shared_data, fresh_cache):
+    base = tmp_path / "lung"
+    shutil.copytree(shared_data / LUNG, base)
+    paths = sample(shared_data)
+    copies = {}
+    ops = {"r90": lambda im: im.transpose(T.ROTATE_90), "r180": lambda im: im.transpose(T.ROTATE_180),
+           "flip": lambda im: im.transpose(T.FLIP_LEFT_RIGHT), "transpose": lambda im: im.transpose(T.TRANSPOSE),
+           "rot7": lambda im: augment(im, 7), "rot-15-flip": lambda im: augment(im, -15, T.FLIP_LEFT_RIGHT),
+           "rot25-vflip": lambda im: augment(im, 25, T.FLIP_TOP_BOTTOM), "rot-25": lambda im: augment(im, -25),
+           "rot12-r90": lambda im: augment(im, 12, T.ROTATE_90)}
+    for source in paths[7::60]:  # 10 sources, every class
+        with Image.open(base / source) as img:
+            img = img.convert("RGB")
+            for name, op in ops.items():
+                copy = f"{source[:-len('.jpeg')]}-{name}.jpeg"
+                op(img).save(base / copy, quality=90)  # re-encoded, as the dataset's JPEGs are
+                copies[copy] = source
+    got = grouping.near_duplicate_groups(base, paths + list(copies))
+    assert len(copies) == 90 and [c for c, s in copies.items() if got[c] != got[s]] == []
+    assert sorted(fresh_cache.glob("datasets/near-duplicates-*.json"))  # cached
+
+
+def test_an_oversized_group_is_split_with_a_stricter_threshold(monkeypatch):
+    # 200 images chained by weak matches (20 bits), paired by strong ones (4 bits): the chain is chance
+    weak = [(i, i + 1, 20) for i in range(199)]
+    strong = [(2 * i, 2 * i + 1, 4) for i in range(100)]
+    monkeypatch.setattr(grouping, "hashes", lambda reduced: (None, None))
+    monkeypatch.setattr(grouping, "near_pairs", lambda ident, variants, threshold: weak + strong)
+    first = grouping.group_images(np.zeros((200, 2, 32, 32)))
+    assert first == [i - i % 2 for i in range(200)]
+    monkeypatch.setattr(grouping, "near_pairs", lambda ident, variants, threshold: weak[:30] + strong)
+    first = grouping.group_images(np.zeros((200, 2, 32, 32)))  # a chain of 32 is not oversized: kept
+    assert first[:32] == [0] * 32 and len(set(first)) == 1 + 84

@@ -1,0 +1,240 @@
+"""The leaderboard's frames: the paper table (models x datasets + Avg), best per column, ties, measured vs
+published, provenance, per-class recall, comparisons and the analyses' tables."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from support.databases import PUBLISHED_COLUMNS, _comparisons, _table, make_vs_db, rows
+
+from pathboard.core.science.perturb import PERTURBATIONS
+from pathboard.core.store import queries
+from pathboard.leaderboard import frames
+
+
+def test_leaderboard_orients_comparisons_by_winner(tmp_path):
+    import pandas as pd
+
+    from pathboard.leaderboard.frames import comparison_rows
+
+    df = pd.DataFrame([{"model_a": "a", "model_b": "b", "dataset": "d", "task": "zeroshot", "prompt_mode": "single",
+                        "metric": "weighted_f1", "diff": -0.2, "ci_low": -0.3, "ci_high": -0.1, "n": 50,
+                        "significant": True, "variant": ""}])
+    rows = comparison_rows(df, "weighted_f1", "zeroshot", "single")
+    assert rows.to_dict("records") == [{"dataset": "d", "better": "b", "than": "a",
+                                        "difference": "+0.200 [+0.100, +0.300]", "significant": "yes", "n": 50}]
+    assert comparison_rows(df, "weighted_f1", "zeroshot", "ensemble").empty
+
+
+def test_pivot_rows_are_models_columns_are_datasets_plus_avg(long):
+    table = frames.comparison_table(long, include_reported=False)
+    assert list(table.index) == [("plip", "measured"), ("quiltnet-b32", "measured")]  # best Avg first
+    assert list(table["value"].columns) == ["crc-val-he-7k", "Avg"]
+    assert table["value"].at[("quiltnet-b32", "measured"), "crc-val-he-7k"] == pytest.approx(0.612)
+    assert table["ci_low"].at[("quiltnet-b32", "measured"), "crc-val-he-7k"] == pytest.approx(0.581)
+    assert table["ci_high"].at[("plip", "measured"), "crc-val-he-7k"] == pytest.approx(0.688)
+    assert table["value"].at[("plip", "measured"), "Avg"] == pytest.approx(0.655)
+
+
+def test_measured_and_reported_rows_share_dataset_columns_and_stay_distinct(long):
+    table = frames.comparison_table(long)
+    assert list(table["value"].columns) == PUBLISHED_COLUMNS + ["Avg"]
+    sources = table.index.get_level_values("source")
+    assert list(sources[:2]) == ["measured", "measured"] and set(sources[2:]) == {"reported"}
+    assert list(table.index[:2]) == [("plip", "measured"), ("quiltnet-b32", "measured")]  # no Avg: by value
+    models = table.index.get_level_values("model")
+    assert "VirCLIP (reported)" in models and "plip" in models and "VirCLIP" not in models
+    assert table["value"].at[("plip", "measured"), "crc-val-he-7k"] == pytest.approx(0.655)
+    assert table["value"].at[("VirCLIP (reported)", "reported"), "crc-val-he-7k"] == pytest.approx(0.909)
+    # plip has no wsss4luad/sicapv2 value, so no Avg; every reported row has all three
+    assert math.isnan(table["value"].at[("plip", "measured"), "Avg"])
+    assert table["value"].loc[table.index.get_level_values("source") == "reported", "Avg"].notna().all()
+
+
+def test_avg_only_when_every_shown_dataset_has_a_value():
+    df = rows(cells={("a", "d1"): 0.5, ("a", "d2"): 0.7, ("b", "d1"): 0.9})
+    table = frames.comparison_table(df)
+    assert table["value"].at[("a", "measured"), "Avg"] == pytest.approx(0.6)
+    assert math.isnan(table["value"].at[("b", "measured"), "Avg"])
+    only_d1 = frames.comparison_table(df, datasets=["d1"])
+    assert list(only_d1["value"].columns) == ["d1", "Avg"]
+    assert only_d1["value"].at[("b", "measured"), "Avg"] == pytest.approx(0.9)
+    assert only_d1["value"].at[("a", "measured"), "Avg"] == pytest.approx(0.5)
+
+
+def test_mode_toggle_selects_the_prompt_mode(long):
+    ensemble = frames.comparison_table(long, mode="ensemble", include_reported=False)["value"]
+    single = frames.comparison_table(long, mode="single", include_reported=False)["value"]
+    assert ensemble.at[("quiltnet-b32", "measured"), "crc-val-he-7k"] == pytest.approx(0.612)
+    assert single.at[("quiltnet-b32", "measured"), "crc-val-he-7k"] == pytest.approx(0.571)
+    assert list(single.index) == [("quiltnet-b32", "measured"), ("plip", "measured")]  # re-ranked
+
+
+def test_rows_without_prompt_mode_show_in_either_mode():
+    df = rows(cells={("probe", "d1"): 0.8}).assign(prompt_mode=None, task="linear")
+    for mode in frames.MODES:
+        table = frames.comparison_table(df, task="linear", mode=mode)
+        assert table["value"].at[("probe", "measured"), "d1"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("change", [{"mode": "single"}, {"metric": "cohen_kappa"}, {"task": "linear"},
+                                    {"include_reported": False}])
+def test_reported_rows_only_where_metric_task_and_mode_match(long, change):
+    assert "reported" in frames.comparison_table(long).index.get_level_values("source")
+    table = frames.comparison_table(long, **change)
+    assert "reported" not in table.index.get_level_values("source")
+
+
+def test_best_per_column_is_the_max_for_kappa_too(long):
+    table = frames.comparison_table(long, metric="cohen_kappa")
+    best = frames.best_per_column(table)
+    assert best.at[("plip", "measured"), "crc-val-he-7k"]
+    assert not best.at[("quiltnet-b32", "measured"), "crc-val-he-7k"]
+    df = rows(cells={("a", "d1"): -0.2, ("b", "d1"): -0.1, ("c", "d1"): -0.1, ("a", "d2"): 0.3})
+    best = frames.best_per_column(frames.comparison_table(df))
+    assert best.at[("b", "measured"), "d1"] and best.at[("c", "measured"), "d1"]  # ties all win
+    assert not best.at[("a", "measured"), "d1"]
+    assert best.at[("a", "measured"), "d2"] and not best.at[("b", "measured"), "d2"]  # blanks never win
+
+
+def test_best_per_column_spans_reported_rows(long):
+    best = frames.best_per_column(frames.comparison_table(long))
+    assert best.at[("VirCLIP (reported)", "reported"), "crc-val-he-7k"]
+    assert best.at[("ConText-L-14-336px (reported)", "reported"), "Avg"]
+    assert best.sum().tolist() == [1, 1, 1, 1]
+
+
+def test_format_cell():
+    assert frames.format_cell(0.7623, 0.7012, 0.8149) == "0.762 [0.70, 0.81]"
+    assert frames.format_cell(0.909, float("nan"), float("nan")) == "0.909"
+    assert frames.format_cell(float("nan"), float("nan"), float("nan")) == "–"
+
+
+def test_measured_beside_published_with_delta(vs_long):
+    vs = frames.published_vs_measured(vs_long, "balanced_accuracy", "zeroshot-wsi", "ensemble")
+    assert list(zip(vs["model"], vs["dataset"])) == [("conch", "tcga-brca"), ("conch", "tcga-nsclc"),
+                                                     ("keep", "tcga-nsclc")]  # biomedclip: no published row
+    row = vs.set_index(["model", "dataset"]).loc[("keep", "tcga-nsclc")]
+    assert row["published_model"] == "KEEP" and row["published"] == pytest.approx(0.902)
+    assert row["delta"] == pytest.approx(0.874 - 0.902) and row["in_ci"]
+    conch = vs.set_index(["model", "dataset"]).loc[("conch", "tcga-brca")]
+    assert conch["delta"] == pytest.approx(0.690 - 0.727) and not conch["in_ci"]
+    assert set(vs["protocol"]) == {"differs"}  # the KEEP README's protocol is not pathboard's
+    assert all(d == ["the published protocol is not pathboard's default"] for d in vs["differences"])
+    assert "arXiv:2412.13126" in vs.at[0, "paper"] and vs.at[0, "split"]
+
+
+def test_vs_published_names_prompt_mode_and_protocol_mismatches(vs_long):
+    single = frames.published_vs_measured(vs_long, "balanced_accuracy", "zeroshot-wsi", "single")
+    assert list(single["model"]) == ["conch"]
+    assert single.at[0, "published_mode"] == "ensemble" and single.at[0, "published"] == pytest.approx(0.901)
+    assert "published ensemble prompts, measured single" in single.at[0, "differences"]
+    assert single.at[0, "protocol"] == "differs"
+    patch = frames.published_vs_measured(vs_long)  # weighted F1: plip and quiltnet-b32 have no published row
+    assert patch.empty and list(patch.columns) == frames.VS_COLUMNS
+
+
+def test_vs_published_flags_a_non_default_measured_protocol(tmp_path):
+    db = make_vs_db(tmp_path / "vs.duckdb")
+    custom = queries.load_measured(db, "c0ffee00" * 8)
+    long = pd.concat([custom, frames.load_reported()], ignore_index=True)
+    vs = frames.published_vs_measured(long, "balanced_accuracy", "zeroshot-wsi", "ensemble")
+    assert len(vs) == 1 and vs.at[0, "value"] == pytest.approx(0.930) and not vs.at[0, "default_protocol"]
+    assert vs.at[0, "differences"][0].startswith("measured under a non-default protocol")
+
+
+def test_vs_published_unknown_and_same_protocols():
+    df = pd.concat([rows(cells={("conch", "crc-val-he-7k"): 0.75}).assign(default_protocol=True),
+                    frames.load_reported()], ignore_index=True)
+    vs = frames.published_vs_measured(df)  # the first table states no prompts or split
+    assert vs.at[0, "published"] == pytest.approx(0.774) and vs.at[0, "protocol"] == "unknown"
+    assert vs.at[0, "in_ci"] and vs.at[0, "delta"] == pytest.approx(0.75 - 0.774)  # inside [0.70, 0.80]
+    same = frames.load_reported().assign(protocol_match="same")
+    vs = frames.published_vs_measured(pd.concat([rows(cells={("conch", "crc-val-he-7k"): 0.75}), same]))
+    assert vs.at[0, "protocol"] == "same" and vs.at[0, "differences"] == []
+
+
+def test_provenance_lists_measured_rows_shown(long):
+    prov = frames.provenance(long, "weighted_f1", "zeroshot", "single")
+    assert list(prov["model"]) == ["plip", "quiltnet-b32"]
+    assert set(prov["weights_fingerprint"]) == {"abcdef012345"}
+    assert {"run_id", "created_at", "prompt_hash", "manifest_hash", "device", "precision", "n"} <= set(prov)
+
+
+def test_per_class_recall(long):
+    assert frames.recall_datasets(long, "zeroshot", "ensemble") == ["crc-val-he-7k"]
+    recall = frames.per_class_recall(long, "zeroshot", "ensemble", "crc-val-he-7k")
+    assert recall.at["plip", "TUM"] == pytest.approx(0.755)
+
+
+def test_each_task_offers_its_own_metrics():
+    df = pd.DataFrame({"task": ["zeroshot", "zeroshot", "zeroshot", "retrieval", "retrieval"],
+                       "metric": ["weighted_f1", "recall/ADI", "cohen_kappa", "i2t_recall@1", "mean_recall"]})
+    assert frames.task_metrics(df, "zeroshot") == ["weighted_f1", "cohen_kappa"]
+    assert frames.task_metrics(df, "retrieval") == ["i2t_recall@1", "mean_recall"]
+
+
+def test_tied_with_best_marks_only_non_significant_gaps_to_the_best():
+    table = _table({("x", "a"): 0.9, ("y", "a"): 0.85, ("z", "a"): 0.5, ("x", "b"): 0.4, ("y", "b"): 0.7})
+    comparisons = _comparisons(("x", "y", "a", False), ("z", "x", "a", True), ("y", "x", "b", False))
+    tied = frames.tied_with_best(table, comparisons, "weighted_f1", "zeroshot", "ensemble")
+    assert tied.at[("y", "measured"), "a"]  # 0.85 vs the best 0.9: not significant
+    assert not tied.at[("z", "measured"), "a"]  # significantly worse
+    assert not tied.at[("x", "measured"), "a"]  # the best itself is bold, not tied
+    assert tied.at[("x", "measured"), "b"] and not tied.at[("y", "measured"), "b"]  # order of the pair is free
+    assert not tied["Avg"].any()
+    lower = frames.tied_with_best(table, comparisons, "weighted_f1", "zeroshot", "ensemble", lower=True)
+    # the best is now z: x-z is significant, and y-z was never compared (no shared items): neither is tied
+    assert not lower["a"].any()
+
+
+def test_ties_count_only_comparisons_of_the_cells_shown():
+    table = _table({("x", "a"): 0.9, ("y", "a"): 0.85})
+    shown = pd.DataFrame({"cell_id": ["cx", "cy"]})
+    of_shown = _comparisons(("x", "y", "a", False)).assign(cell_a="cx", cell_b="cy")
+    other_protocol = _comparisons(("x", "y", "a", False)).assign(cell_a="cx-custom-prompts", cell_b="cy-custom-prompts")
+    assert frames.tied_with_best(table, frames.between(of_shown, shown), "weighted_f1", "zeroshot", "ensemble"
+                                 ).at[("y", "measured"), "a"]
+    kept = frames.between(other_protocol, shown)  # the same models, but other cells: not the numbers on screen
+    assert kept.empty
+    assert not frames.tied_with_best(table, kept, "weighted_f1", "zeroshot", "ensemble").any().any()
+    assert len(frames.between(_comparisons(("x", "y", "a", False)), shown)) == 1  # no cell ids stored: kept
+
+
+@pytest.mark.slow
+def test_the_tables_of_the_analyses(robust_run, crc_runs):
+    from pathboard.core.store import queries
+    from pathboard.leaderboard import frames
+
+    db = crc_runs[0]
+    sensitivity = frames.sensitivity_table(queries.load_variants(db, "prompt-sensitivity"), queries.load_rankings(db))
+    assert set(sensitivity["model"]) == {"quiltnet-b32", "plip"}
+    assert {"median [IQR]", "min–max", "templates (median)", "subset=16 (median)", "Kendall τ", "ranked first"} \
+        <= set(sensitivity.columns)
+    assert sum(float(v.rstrip("%")) for v in sensitivity["ranked first"]) == pytest.approx(100, abs=1)
+    db = robust_run[0]
+    robust = frames.robustness_table(queries.load_variants(db, "robustness"), "crc-val-he-7k", "single")
+    assert list(robust.index) == ["quiltnet-b32"] and set(PERTURBATIONS) <= set(robust.columns)
+    calibration = frames.calibration_table(queries.load_measured(db), "zeroshot", "single")
+    assert list(calibration.columns) == ["ece", "brier", "nll", "auroc"]
+    costs = frames.cost_table(queries.load_costs(db))
+    assert costs["model"].tolist() == ["quiltnet-b32"] and float(costs["images/s"].iloc[0]) > 0
+    assert frames.lower_is_better("ece") and frames.lower_is_better("balanced_accuracy_drop")
+    assert not frames.lower_is_better("auroc") and not frames.lower_is_better("cosine")
+
+
+def test_comparison_table_shows_p_values_when_stored():
+    import pandas as pd
+
+    from pathboard.leaderboard.frames import comparison_rows
+
+    df = pd.DataFrame([{"model_a": "a", "model_b": "b", "dataset": "d", "task": "zeroshot", "prompt_mode": "single",
+                        "metric": "accuracy", "diff": -0.2, "ci_low": -0.3, "ci_high": -0.1, "n": 50,
+                        "significant": True, "variant": "", "p_value": 0.0009990, "p_holm": 0.012,
+                        "n_groups": 12}])
+    rows = comparison_rows(df, "accuracy", "zeroshot", "single")
+    assert rows.to_dict("records") == [{"dataset": "d", "better": "b", "than": "a",
+                                        "difference": "+0.200 [+0.100, +0.300]", "p": "<0.001",
+                                        "p (Holm)": "0.012", "significant": "yes", "n": 50,
+                                        "resampled": "12 groups"}]

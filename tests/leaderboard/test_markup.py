@@ -1,0 +1,43 @@
+"""The leaderboard's HTML: the best in bold, reported rows apart, the highlighted model, ties marked,
+measured beside published with its notes."""
+from __future__ import annotations
+
+from support.databases import PUBLISHED, _comparisons, _table
+
+from pathboard.leaderboard import frames, markup
+
+
+def test_html_bolds_the_best_and_marks_reported_rows(long):
+    html = markup.to_html(frames.comparison_table(long, include_reported=False))
+    assert "<b>0.655 [0.62, 0.69]</b>" in html
+    assert "0.612 [0.58, 0.64]" in html and "<b>0.612" not in html
+    assert "reported" not in html
+    html = markup.to_html(frames.comparison_table(long), {"crc-val-he-7k": "CRC-VAL-HE-7K"})
+    assert "<b>0.909</b>" in html and "<b>0.718</b>" in html  # VirCLIP on CRC, ConText-L Avg
+    assert html.count('<tr class="reported"') == len(PUBLISHED)
+    assert html.count('<tr class="measured"') == 2
+    assert "VirCLIP (reported)" in html and 'title="CRC-VAL-HE-7K"' in html
+    assert "0.655 [0.62, 0.69]" in html and "<b>0.655" not in html  # VirCLIP beats it now
+    assert "–" in html  # measured rows have no wsss4luad value and no Avg
+
+
+def test_vs_published_html(vs_long):
+    vs = frames.published_vs_measured(vs_long, "balanced_accuracy", "zeroshot-wsi", "ensemble")
+    html = markup.vs_published_html(vs)
+    assert "pathboard-leaderboard" not in html and 'class="pathboard-vs-published"' in html
+    assert "0.874 [0.83, 0.91]" in html and "0.902" in html and "<b>-0.028</b>" in html
+    assert "<b>+0.011</b>" in html and "<b>-0.037</b>" in html  # conch on nsclc and brca
+    assert html.count('<tr class="vs-differs"') == 3
+    assert "KEEP (ensemble)" in html and "CONCH (ensemble)" in html
+    assert html.count("<li>") == 1 and "arXiv:2412.13126" in html and "Split:" in html and "Protocol:" in html
+
+
+def test_html_highlights_the_chosen_model_and_marks_ties():
+    table = _table({("x", "a"): 0.9, ("y", "a"): 0.85, ("x", "b"): 0.4, ("y", "b"): 0.7})
+    tied = frames.tied_with_best(table, _comparisons(("x", "y", "a", False)), "weighted_f1", "zeroshot", "ensemble")
+    html = markup.to_html(table, highlight="y", tied=tied)
+    rows = html.split("<tr")[2:]
+    (y_row,) = [r for r in rows if ">y</td>" in r]
+    assert 'class="measured highlight"' in y_row and markup.HIGHLIGHT in y_row
+    assert '0.850 [0.80, 0.90] <span class="tied"' in y_row
+    assert html.count('class="tied"') == 1 and html.count("highlight") == 1

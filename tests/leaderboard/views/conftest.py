@@ -1,0 +1,33 @@
+"""The database the view tests read, written by real `pathboard run` commands once per session, and a
+`pathboard leaderboard` serving it (one per test module)."""
+import pytest
+from support.browser import serve
+from support.helpers import once_per_session, pathboard
+from support.layouts import fixtures
+
+
+@pytest.fixture(scope="session")
+def real_db(tmp_path_factory, tiny_hub, shared_data):
+    """Two runs: every default task on CRC-VAL-HE-7K, CAMELYON16 (two slides) and a folder set of LC25000-lung
+    (few-shot with prototype and linear probe), then robustness on CRC-VAL-HE-7K."""
+    def build(root):
+        data = root / "data"
+        lung = fixtures(data, shared_data)
+        (data / "CRC-VAL-HE-7K").symlink_to(shared_data / "CRC-VAL-HE-7K")
+        db = root / "pb.duckdb"
+        env = {"PATHBOARD_CACHE": str(root / "cache")}
+        common = ["--models", "quiltnet-b32,plip", "--data-root", data, "--db", db, "--workers", "0"]
+        first = pathboard("run", *common, "--datasets", f"crc-val-he-7k,camelyon16,folder:{lung}",
+                          "--fewshot-methods", "prototype,linear-probe", env=env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        second = pathboard("run", *common, "--datasets", "crc-val-he-7k", "--tasks", "robustness",
+                           "--prompt-modes", "single", env=env)
+        assert second.returncode == 0, second.stderr[-3000:]
+        return db, f"folder:{lung}"
+
+    return once_per_session(tmp_path_factory, "views-db", build)
+
+
+@pytest.fixture(scope="module")
+def url(real_db):
+    yield from serve(real_db[0])
