@@ -18,9 +18,12 @@ def pathboard(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
 
 
-def mirror(src: Path, dst: Path) -> Path:
-    """A symlink mirror of a dataset folder (so tests can add files without touching shared data)."""
+def mirror(src: Path, dst: Path, per_folder: int | None = None) -> Path:
+    """A symlink mirror of a dataset folder (so tests can add files without touching shared data); with
+    ``per_folder``, only the first files (sorted) of each folder."""
     for path in sorted(src.rglob("*")):
+        if per_folder is not None and path.is_file() and sorted(path.parent.iterdir()).index(path) >= per_folder:
+            continue
         target = dst / path.relative_to(src)
         if path.is_dir():
             target.mkdir(parents=True, exist_ok=True)

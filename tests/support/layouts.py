@@ -579,8 +579,13 @@ def texture(kind: str, shape, rng) -> np.ndarray:
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
+#: LC25000 lung patches per class in the folder dataset of ``fixtures``
+LUNG_PER_CLASS = 32
+
+
 def fixtures(root, shared_data):
-    """CAMELYON16's test layout around the real CMU slide, a class folder and a caption CSV."""
+    """CAMELYON16's test layout around the real CMU slide, a class folder (LC25000 lung, 32 real patches a
+    class) and a caption CSV."""
     cmu = shared_data / "slides" / "CMU-1-Small-Region.svs"
     test = root / "CAMELYON16" / "testing"
     (test / "images").mkdir(parents=True)
@@ -591,7 +596,7 @@ def fixtures(root, shared_data):
     polygon = [(0, 600, 700), (1, 1500, 700), (2, 1500, 1800), (3, 600, 1800)]
     (test / "lesion_annotations" / "test_001.xml").write_text(asap_xml([("Annotation 0", "_0", polygon)]))
     (root / "CAMELYON16" / "training" / "normal").mkdir(parents=True)
-    lung = mirror(shared_data / "lung_colon_image_set" / "lung_image_sets", root / "lung")
+    lung = mirror(shared_data / "lung_colon_image_set" / "lung_image_sets", root / "lung", per_folder=LUNG_PER_CLASS)
     with open(root / "captions.csv", "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["image_path", "caption"])

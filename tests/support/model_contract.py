@@ -58,8 +58,8 @@ def check_model(id, *, size, mean, std, dim, shared_data, tmp_path, tokenize=Non
 
     # zero-shot runs end to end on the real CRC sample through the CLI
     db = tmp_path / f"{id}.duckdb"
-    args = ["run", "--models", id, "--datasets", "crc-val-he-7k", "--data-root", shared_data, "--db", db,
-            "--prompt-modes", "single", "--workers", "0"]
+    args = ["run", "--models", id, "--datasets", "crc-val-he-7k", "--tasks", "zeroshot", "--data-root", shared_data,
+            "--db", db, "--prompt-modes", "single", "--workers", "0"]
     if weights:
         args += ["--weights", f"{id}={weights}"]
     out = pathboard(*args, env=env)

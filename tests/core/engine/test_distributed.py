@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from support.helpers import pathboard
-from support.layouts import fixtures
+from support.layouts import LUNG_PER_CLASS, fixtures
 
 pytestmark = pytest.mark.ray
 
@@ -100,7 +100,7 @@ def test_ray_executor_writes_the_local_leaderboard(cluster, data, tmp_path, shar
     address, env = cluster
     root, lung = data
     folder = f"folder:{lung}"
-    # image shards (the lung folder's 600 rows: 10 of 64 per model), slides (camelyon16's two), few-shot on the
+    # image shards (the lung folder's 96 rows: 2 of 64 per model), slides (camelyon16's two), few-shot on the
     # folder's split; one thread each side, as a 1-CPU Ray task has
     args = ["run", "--models", "quiltnet-b32,plip", "--datasets", f"camelyon16,{folder}",
             "--tasks", "zeroshot,zeroshot-wsi,fewshot", "--prompt-modes", "single",
@@ -122,7 +122,7 @@ def test_ray_executor_writes_the_local_leaderboard(cluster, data, tmp_path, shar
         (forwards,), = con.execute("SELECT image_forwards FROM runs").fetchall()
     assert forwards > 0
     assert {(m, d) for m, d, *_ in costs if d == folder} == {("quiltnet-b32", folder), ("plip", folder)}
-    assert all(images == 600 and rate > 0 for _, d, images, _, rate in costs if d == folder)
+    assert all(images == 3 * LUNG_PER_CLASS and rate > 0 for _, d, images, _, rate in costs if d == folder)
     assert sum(tiles for *_, tiles, _ in costs) > 0
 
     again = _run(args, root, tmp_path / "again.duckdb", tmp_path / "ray-cache", env, "--executor", "ray",
