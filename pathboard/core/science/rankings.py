@@ -13,30 +13,32 @@ Results go to the ``prompt_rankings`` table (replaced after every run); the lead
 """
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 
 TASK = "prompt-sensitivity"
 METRIC = "balanced_accuracy"
 
 
-def kendall_tau(a, b) -> float:
-    """Kendall's τ-b of two score vectors over the same models (NaN when either is constant)."""
-    from scipy.stats import kendalltau
-
-    return float(kendalltau(a, b).statistic)
+def pairwise_tau(scores: np.ndarray) -> np.ndarray:
+    """Kendall's τ-b between every two rows of ``scores`` [draws, models], as a [draws, draws] matrix (NaN
+    where either row is constant). τ-b = Σ sign(Δa)·sign(Δb) over model pairs / √(pairs untied in a ·
+    pairs untied in b), exactly ``scipy.stats.kendalltau``'s default, for all draw pairs in one product."""
+    left, right = np.triu_indices(scores.shape[1], 1)
+    signs = np.sign(scores[:, left] - scores[:, right])  # [draws, model pairs]
+    untied = (signs != 0).sum(axis=1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (signs @ signs.T) / np.sqrt(np.outer(untied, untied))
 
 
 def stability(scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """(mean pairwise τ-b over draws, each model's first-place share, each model's median rank) of
     ``scores`` [draws, models] (higher is better)."""
-    taus = [kendall_tau(scores[i], scores[j]) for i, j in combinations(range(len(scores)), 2)]
-    taus = [t for t in taus if np.isfinite(t)]
+    taus = pairwise_tau(scores)[np.triu_indices(len(scores), 1)]
+    taus = taus[np.isfinite(taus)]
     best = scores == scores.max(axis=1, keepdims=True)
     first = (best / best.sum(axis=1, keepdims=True)).mean(axis=0)
     ranks = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1) + 1
-    return (float(np.mean(taus)) if taus else float("nan")), first, np.median(ranks, axis=0)
+    return (float(np.mean(taus)) if len(taus) else float("nan")), first, np.median(ranks, axis=0)
 
 
 def family(variant: str) -> str:
