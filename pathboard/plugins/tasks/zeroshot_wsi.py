@@ -73,7 +73,7 @@ class ZeroShotWSI(SlideTask):
             items.append(path)
             truth.append(int(label))
             if ctx.artifacts is not None:
-                out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.png"
+                out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.heatmap.jpg"
                 best = int(pooled[TOPK_HEADLINE][-1].argmax())
                 heatmap(ctx.manifest.root / path, tiles.coords, tiles.info["size0"], similarities[:, best], out)
                 artifacts.append(Artifact(path, "heatmap", str(out)))
