@@ -94,6 +94,11 @@ CREATE OR REPLACE VIEW leaderboard AS
 """
 
 
+#: the ``results`` table's columns and their types, in the order add_cells writes them
+RESULT_TYPES = {"cell_id": "VARCHAR", "metric": "VARCHAR", "value": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE",
+                "n": "INTEGER", "q1": "DOUBLE", "q3": "DOUBLE"}
+
+
 def _null(value: float | None) -> float | None:
     """NaN (nothing to say) is stored as NULL."""
     return None if value is None or value != value else float(value)
@@ -169,10 +174,10 @@ class Store:
     def _journal_file(self) -> Path:
         return self.journal / f"{socket.gethostname()}-{os.getpid()}.jsonl"
 
-    def _append_journal(self, sql_and_params: list[tuple[str, list]]) -> None:
+    def _append_journal(self, sql_and_params: list[tuple[str, list]], cells: int = 0) -> None:
         self.journal.mkdir(parents=True, exist_ok=True)
         entry = uuid.uuid4().hex
-        self._mine[entry] = sum(sql.startswith("INSERT INTO cells ") for sql, _ in sql_and_params)
+        self._mine[entry] = cells
         line = json.dumps({"id": entry, "stmts": [[sql, list(params)] for sql, params in sql_and_params]},
                           default=_encode) + "\n"
         fd = os.open(self._journal_file(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -224,9 +229,10 @@ class Store:
                 replayed.append(entry["id"])
         return replayed, sizes
 
-    def _write(self, sql_and_params: list[tuple[str, list]], patience: float | None = None) -> bool:
+    def _write(self, sql_and_params: list[tuple[str, list]], patience: float | None = None, cells: int = 0) -> bool:
         """One transaction: committed (True), or journalled while another process holds the file (False;
-        nothing to journal when ``sql_and_params`` is empty: a merge attempt)."""
+        nothing to journal when ``sql_and_params`` is empty: a merge attempt). ``cells``: how many cells it
+        stores (counted as committed or journalled)."""
         if patience is None:  # while our own transactions wait in the journal, the file was held a moment ago
             patience = 0.2 if self._mine else LOCK_PATIENCE
         try:
@@ -235,7 +241,7 @@ class Store:
             if not self._locked(exc):
                 raise
             if sql_and_params:
-                self._append_journal(sql_and_params)
+                self._append_journal(sql_and_params, cells)
             return False
         files = self._claim()
         first = not self._schema_ready  # once per Store: the schema, and runs whose process is gone
@@ -325,17 +331,15 @@ class Store:
 
     def add_cells(self, run_id: str, entries: list[tuple]) -> list[str]:
         """Several cells as :meth:`add_cell` takes them, in one transaction (a task's variants)."""
-        stmts, ids = [], []
+        stmts, ids, results = [], [], []
         for cell, metrics, artifacts, predictions in entries:
             cell_id = uuid.uuid4().hex
             ids.append(cell_id)
             row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
             stmts.append((f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                           list(row.values())))
-            stmts += [("INSERT INTO results (cell_id, metric, value, ci_low, ci_high, n, q1, q3) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       [cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _null(m.q1), _null(m.q3)])
-                      for m in metrics]
+            results += [(cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _null(m.q1), _null(m.q3))
+                        for m in metrics]
             stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
             if predictions is not None:
                 y_true, y_pred, n_classes, ordinal, *rest = predictions
@@ -345,8 +349,13 @@ class Store:
                               [cell_id, [int(v) for v in y_true], [int(v) for v in y_pred], n_classes, ordinal,
                                None if items is None else [str(i) for i in items],
                                None if groups is None else [str(g) for g in groups]]))
+        if results:  # every metric row of every variant in one statement: columns as lists, unnested together
+            columns = [[None if v is None else float(v) if kind == "DOUBLE" else int(v) if kind == "INTEGER" else
+                        str(v) for v in values] for kind, values in zip(RESULT_TYPES.values(), zip(*results))]
+            stmts.append((f"INSERT INTO results ({', '.join(RESULT_TYPES)}) SELECT "
+                          + ", ".join(f"unnest(?::{kind}[])" for kind in RESULT_TYPES.values()), columns))
         stmts.append(("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now(), run_id]))
-        if self._write(stmts):
+        if self._write(stmts, cells=len(entries)):
             self.committed += len(entries)
         else:
             self.journalled += len(entries)
