@@ -63,6 +63,8 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
               help="GPUs each embedding task asks Ray for; fractions share a GPU [default: 1 on CUDA, else 0]")
 @click.option("--max-retries", type=click.IntRange(0), default=3, show_default=True,
               help="times Ray reruns a task whose worker died")
+@click.option("--rescore", is_flag=True, help="score every cell again, even those whose stored numbers are up to "
+              "date (same embeddings, protocol and task version)")
 @click.option("--mpp", default=None, help="alias of --option mpp=X: slide tasks tile at this resolution (µm/px) [0.5]")
 @click.option("--magnification", default=None, help="alias of --option magnification=X (taken as 10/mpp)")
 @click.option("--tile-size", default=None, help="alias of --option tile_size=X: tile side in pixels [224]")
@@ -103,6 +105,13 @@ def run(options, **given):
             peak = f", peak memory {cost['peak_memory_bytes'] / 2**30:.2f} GiB" if cost["peak_memory_bytes"] else ""
             click.echo(f"cost: {cost['model']} x {cost['dataset']}: {rate} on {cost['device']} {cost['precision']}"
                        f"{peak}", err=True)
+    if summary.up_to_date and not (summary.stored or summary.pending or summary.errors):
+        click.echo(f"nothing new: {summary.up_to_date} cell(s) up to date in {cfg.db} (run {summary.run_id}; "
+                   "--rescore scores them again)", err=True)
+        return
+    if summary.up_to_date:
+        click.echo(f"{summary.up_to_date} cell(s) up to date, not scored again (--rescore scores them again)",
+                   err=True)
     files = sum(len(v) for v in summary.failed_files.values())
     waiting = f" ({summary.pending} more wait in its journal)" if summary.pending else ""
     waited = f" after waiting {summary.waited_s:.0f} s for a reader" if summary.waited_s else ""

@@ -213,7 +213,7 @@ def test_verify_notices_a_changed_image_even_with_its_size_and_mtime_restored(tm
     data[-100:] = bytes(255 - b for b in data[-100:])  # new pixels, same size
     image.write_bytes(bytes(data))
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the old modification time
-    plain = pathboard(*args, env=env)
+    plain = pathboard(*args, "--rescore", env=env)
     assert " 0 image batch(es) embedded" in plain.stderr  # size and mtime alone cannot see it
     verified = pathboard(*args, "--verify", env=env)
     assert verified.returncode == 0 and " 0 image batch(es) embedded" not in verified.stderr
@@ -223,11 +223,12 @@ def test_cells_of_a_reader_that_outlasts_the_run_are_merged_by_the_next_command(
     db, env = tmp_path / "pb.duckdb", {"PATHBOARD_CACHE": str(tmp_path / "cache"), "PATHBOARD_LOCK_WAIT": "2"}
     args = ["run", "--models", "quiltnet-b32", "--tasks", "zeroshot", *CRC, "--data-root", shared_data, "--db", db]
     assert pathboard(*args, env=env).returncode == 0
-    reader = hold(db, 25)
-    run = pathboard(*args, env=env)
+    reader = hold(db, 600)
+    run = pathboard(*args, "--rescore", env=env)
+    reader.kill()  # it outlasted the run
+    reader.wait()
     assert run.returncode == 0, run.stderr[-3000:]
     assert "more wait in its journal" in run.stderr and "merged by the next pathboard command" in run.stderr
-    reader.wait()
     listed = pathboard("runs", "--db", db)
     assert listed.returncode == 0, listed.stderr
     (n, distinct), = q(db, "SELECT count(*), count(DISTINCT (run_id, task, variant, prompt_mode)) FROM cells")

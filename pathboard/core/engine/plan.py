@@ -58,6 +58,8 @@ class RunConfig:
     gpus_per_task: float | None = None
     #: times Ray reruns a task whose worker died (a killed process, a lost node)
     max_retries: int = 3
+    #: score every cell again, even those whose stored numbers are up to date
+    rescore: bool = False
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Cell:
     task: object  # configured: ``task.values`` are the option values it runs with
     prompt_mode: str | None
     inputs: Inputs = field(default_factory=Inputs)
+    #: everything its numbers follow from, hashed (:func:`pathboard.core.engine.uptodate.cell_key`); set by the run
+    key: str = ""
 
 
 @dataclass

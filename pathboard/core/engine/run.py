@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pathboard
-from pathboard.core.engine import distributed, local
+from pathboard.core.engine import distributed, local, uptodate
 from pathboard.core.engine.plan import Plan, RunConfig
 from pathboard.core.engine.steps import Summary
+from pathboard.core.engine.uptodate import cell_key
 from pathboard.core.errors import PathboardError
 from pathboard.core.paths import cache_root
 from pathboard.core.store import Store, queries
@@ -53,6 +54,14 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
     on_ray = cfg.executor == "ray"
     if cfg.executor not in ("local", "ray"):
         raise PathboardError(f"unknown executor {cfg.executor!r}; choose local or ray")
+    store = Store(cfg.db)
+    for cell in p.cells:
+        cell.key = cell_key(cell, p, cfg.precision)
+    todo, fresh = (p.cells, []) if cfg.rescore else uptodate.split(p, queries.current_cell_keys(store))
+    if not todo and not p.blocked and not p.broken:  # nothing to embed or score: no model, no cluster
+        return _nothing_new(p, cfg, store, command, len(fresh))
+    run_catalog = catalog(p)  # of every cell asked for, up to date or not
+    p = dataclasses.replace(p, cells=todo)
     if on_ray:
         runtime = distributed.connect(cfg)  # the device the workers embed on, checked there
     else:
@@ -61,11 +70,11 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         runtime = Runtime.create(cfg.device, cfg.precision)
         size_threads(cfg.threads)
     cache = EmbeddingCache(Path(cfg.cache_dir) if cfg.cache_dir else cache_root())
-    store = Store(cfg.db)
     run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
                              host=platform.node(), device=runtime.device, precision=runtime.precision,
-                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None, catalog=catalog(p))
-    summary = Summary(run_id, skipped=list(p.skipped))
+                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None,
+                             catalog=run_catalog)
+    summary = Summary(run_id, skipped=list(p.skipped), up_to_date=len(fresh))
     for model_id, dataset_id, reason in p.blocked:
         summary.failed_pairs += 1
         summary.errors.append(f"{model_id} x {dataset_id}: {reason}")
@@ -96,6 +105,24 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
                          summary.failed_files)
         if status != "interrupted" and settled:  # the run record itself (a reader that outlasted the wait: not again)
             store.flush()
+        summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
+    return summary
+
+
+def _nothing_new(p: Plan, cfg: RunConfig, store: Store, command: str, fresh: int) -> Summary:
+    """A run whose every cell is up to date: recorded as a run that stored nothing, and, only if a killed run
+    left them stale, the comparisons and rankings recomputed."""
+    run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
+                             host=platform.node(), device=cfg.device or "", precision=cfg.precision,
+                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None, catalog=catalog(p))
+    summary = Summary(run_id, skipped=list(p.skipped), up_to_date=fresh)
+    status = "failed"
+    try:
+        if not queries.comparisons_current(store):
+            compare_and_rank(store)
+        status = "finished"
+    finally:
+        store.finish_run(run_id, status, 0, summary.skipped, {})  # journalled if a reader holds the file: no wait
         summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
     return summary
 

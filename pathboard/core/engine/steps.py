@@ -51,6 +51,8 @@ class Summary:
     costs: list[dict] = field(default_factory=list)
     #: wall seconds spent embedding (incl. cache reads), scoring and storing
     seconds: dict = field(default_factory=lambda: {"embed": 0.0, "score": 0.0, "store": 0.0})
+    #: cells of the plan whose stored numbers were up to date: neither scored nor written again
+    up_to_date: int = 0
 
 
 class LazyModel:
@@ -242,7 +244,7 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
               "n_items": len(manifest), "n_failed": n_failed, "device": embedder.runtime.device,
               "precision": embedder.runtime.precision, "task_options": task_options,
               "options_hash": options_hash, "protocol": protocol, "protocol_hash": protocol_hash,
-              "default_protocol": default}
+              "default_protocol": default, "cell_key": cell.key or None}
     entries = []
     for variant, metrics in result.metrics.items():
         row = {**common, "variant": variant}

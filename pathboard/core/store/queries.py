@@ -224,3 +224,41 @@ def prompt_draws(store: Store, task: str, metric: str) -> pd.DataFrame:
         SELECT model, dataset, variant, coalesce(protocol_hash, '') AS protocol_hash, value FROM leaderboard
         WHERE task = ? AND metric = ? AND (variant LIKE 'template=%' OR variant LIKE 'synonym=%'
                                            OR variant LIKE 'subset=%/draw=%')""", [task, metric])
+
+
+def current_cell_keys(store: Store) -> dict[tuple, str]:
+    """(model, dataset, task, prompt mode, options hash, prompt hash) -> the key of the newest cell stored for
+    it (:mod:`pathboard.core.engine.uptodate`); cells of older databases, stored without a key, are never
+    up to date."""
+    if not store.path.is_file():
+        return {}
+    if store.pending():  # cells a killed run or a held file left in the journal count too
+        store.settle(patience=5.0)
+    try:
+        df = store.query("""
+            SELECT model, dataset, task, prompt_mode, options_hash, prompt_hash, cell_key FROM cells
+            WHERE coalesce(variant, '') = ''
+            QUALIFY row_number() OVER (PARTITION BY model, dataset, task, coalesce(prompt_mode, ''),
+                                                    coalesce(options_hash, ''), coalesce(prompt_hash, '')
+                                       ORDER BY created_at DESC) = 1""")
+    except (duckdb.CatalogException, duckdb.BinderException):  # no cells table yet, or one without keys
+        return {}
+    except PathboardError as exc:  # another run holds the file for writing: score everything, as before keys
+        if "lock" in str(exc).lower():
+            return {}
+        raise
+    return {(r.model, r.dataset, r.task, None if pd.isna(r.prompt_mode) else r.prompt_mode,
+             None if pd.isna(r.options_hash) else r.options_hash, None if pd.isna(r.prompt_hash) else r.prompt_hash):
+            r.cell_key for r in df.itertuples() if isinstance(r.cell_key, str)}
+
+
+def comparisons_current(store: Store) -> bool:
+    """Whether the comparisons and rankings were computed after the newest cell was stored: some run that
+    finished (and so compared) did so after it. A run killed between storing and comparing leaves them stale."""
+    try:
+        (newest_cell, newest_finish), = store.query("""
+            SELECT (SELECT max(created_at) FROM cells),
+                   (SELECT max(finished_at) FROM runs WHERE status LIKE 'finished%')""").itertuples(index=False)
+    except duckdb.CatalogException:
+        return False
+    return pd.isna(newest_cell) or (not pd.isna(newest_finish) and newest_finish >= newest_cell)

@@ -237,7 +237,7 @@ def test_truncated_images_entry_is_recomputed_by_the_next_run(tmp_path, tiny_hub
     npy = images[0] / "embeddings.npy"
     npy.write_bytes(npy.read_bytes()[:200])
 
-    second = pathboard(*args, env=env)
+    second = pathboard(*args, "--rescore", env=env)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr
     lines = _warnings(second.stderr)

@@ -102,6 +102,7 @@ def test_train_from_another_dataset_then_cached(tmp_path, trained_lung, fresh_ca
     assert (info["n_train"].value, info["n_eval"].value, info["max_k"].value) == (3 * 64, 240, 16)  # k <= 16
     assert out[""]["balanced_accuracy"].value > 0.6
     calls.clear()
+    cfg.rescore = True
     second = execute(plan(cfg), cfg)
     assert calls == [] and second.image_forwards == 0
     assert {v: m["balanced_accuracy"].value for v, m in variants(second).items() if "n_train" not in m} == \

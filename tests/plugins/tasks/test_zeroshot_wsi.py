@@ -97,6 +97,7 @@ def test_mi_zero_classifies_slides_by_majority_texture(tmp_path, shared_data, fr
     assert n_failed == [(1,)]
     con.close()
     # the tiles are cached with their coordinates: a second run does no forward at all
+    cfg.rescore = True
     second = execute(plan(cfg), cfg)
     assert second.image_forwards == 0
     headline = next(c for c in second.cells if c["variant"] == "")
