@@ -1,9 +1,16 @@
-"""Where pathboard keeps its files for the user: the cache (hash memo, embeddings, derived labels); and
-whether the process that left a file behind (a temporary cache entry, a run record) is still running."""
+"""Where pathboard keeps its files for the user: the cache (hash memo, embeddings, derived labels) and the
+artifacts of a run (``pathboard-artifacts/<run>/<model>/<dataset>/`` beside the results database, in names
+safe on every filesystem); and whether the process that left a file behind (a temporary cache entry, a run
+record) is still running."""
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
+
+#: the longest file or folder name :func:`safe_name` returns (well under every filesystem's 255)
+MAX_NAME = 80
 
 
 def cache_root() -> Path:
@@ -31,3 +38,15 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return True
     return b"pathboard" in cmdline or b"python" in cmdline or b"pytest" in cmdline
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file or folder name that every filesystem accepts: characters other than letters,
+    digits, ``.``, ``-`` and ``_`` become ``_`` (``folder:/data/my set`` -> ``folder__data_my_set``), and a
+    name that had to change, or is too long, ends with a short hash of the original so that two ids never
+    share a name."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+    if name == text and len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{name[:MAX_NAME - 9]}-{digest}"

@@ -24,7 +24,7 @@ from pathboard.core.interfaces.model import EmbeddingModel
 from pathboard.core.interfaces.options import options_json, protocol_of
 from pathboard.core.interfaces.task import CellContext, TaskResult
 from pathboard.core.interfaces.weights import Weights
-from pathboard.core.paths import cache_root
+from pathboard.core.paths import cache_root, safe_name
 from pathboard.core.science.metrics import Metric
 from pathboard.core.store import Store
 
@@ -214,8 +214,9 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
     tileset = embedded.tiles.get((cell.inputs.tiles, cell.inputs.tile_items))
     shaken = MappingProxyType({name: embedded.perturbed[(name, cell.inputs.perturbation_seed)]
                                for name in cell.inputs.perturbations})
+    folder = artifacts / safe_name(spec.id) / safe_name(dataset.id)  # ids such as slides-csv:/data/a.csv
     ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
-                      MappingProxyType(dict(values)), others, tileset, artifacts / spec.id / dataset.id,
+                      MappingProxyType(dict(values)), others, tileset, folder,
                       getattr(spec.card, "context_length", 77), shaken, embedder.facts)
     result = task_result(task, ctx)
     warnings = [f"warning: {dataset.id}: skipped {item}: {reason}" for item, reason in result.failed.items()]

@@ -39,6 +39,7 @@ from pathboard.api import (
     hookimpl,
     image_scores,
     predict_mask,
+    safe_name,
     save_panels,
     segmentation_metrics,
     tile_cells,
@@ -99,7 +100,7 @@ class Segmentation(SlideTask):
                 continue
             per_image.append(scores)
             if ctx.artifacts is not None:
-                out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.segmentation.png"
+                out = ctx.artifacts / f"{safe_name(path)}.{ctx.prompt_mode}.segmentation.png"
                 image = ctx.dataset.open_image(ctx.manifest.root, path) if tiling.window else ctx.manifest.root / path
                 save_panels(image, grid_shape, stride, pred, truth, out)
                 artifacts.append(Artifact(path, "segmentation", str(out)))

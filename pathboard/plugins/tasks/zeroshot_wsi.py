@@ -37,6 +37,7 @@ from pathboard.api import (
     hookimpl,
     item_groups,
     reliability_bins,
+    safe_name,
     softmax_probs,
     topk_pool,
     zero_shot_classifier,
@@ -73,7 +74,7 @@ class ZeroShotWSI(SlideTask):
             items.append(path)
             truth.append(int(label))
             if ctx.artifacts is not None:
-                out = ctx.artifacts / f"{path.replace('/', '__')}.{ctx.prompt_mode}.heatmap.jpg"
+                out = ctx.artifacts / f"{safe_name(path)}.{ctx.prompt_mode}.heatmap.jpg"
                 best = int(pooled[TOPK_HEADLINE][-1].argmax())
                 heatmap(ctx.manifest.root / path, tiles.coords, tiles.info["size0"], similarities[:, best], out)
                 artifacts.append(Artifact(path, "heatmap", str(out)))
