@@ -6,6 +6,7 @@ import http.client
 import os
 import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ def fetch(item: Download, folder: Path, timeout: float = 60) -> Path:
             raise PathboardError(f"{item.filename}: {item.url} answered HTTP {exc.code} {exc.reason}") from None
     except (OSError, http.client.HTTPException) as exc:
         have = part.stat().st_size if part.is_file() else 0
+        if not have:  # never connected (no network, a wrong host): nothing to resume
+            host = urllib.parse.urlsplit(item.url).netloc
+            raise PathboardError(f"{item.filename}: cannot reach {host} ({getattr(exc, 'reason', None) or exc}); "
+                                 f"check the network or fetch {item.url} by hand into {folder}") from None
         raise PathboardError(f"{item.filename}: download interrupted after {have:,} bytes ({exc}); "
                              "run the same command again to resume") from None
     if total is not None and part.stat().st_size < total:  # the connection closed early

@@ -139,6 +139,19 @@ def test_cli_download_errors_are_one_line(tmp_path):
     assert out.returncode == 2 and "did you mean crc-val-he-7k" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_an_unreachable_server_is_named_and_nothing_is_said_of_resuming(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: connection refused, as without a network
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    item = Download(f"http://127.0.0.1:{port}/set.zip", "set.zip", "sha256:" + "0" * 64)
+    with pytest.raises(PathboardError, match=rf"^set.zip: cannot reach 127.0.0.1:{port} \(.*\); check the network or "
+                                             rf"fetch http://127.0.0.1:{port}/set.zip by hand into ") as caught:
+        fetch(item, tmp_path / "data")
+    assert "resume" not in str(caught.value)
+
+
 def _tar_with(folder: Path, member, data: bytes = b"") -> Path:
     import io
     import tarfile
