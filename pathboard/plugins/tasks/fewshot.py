@@ -158,12 +158,6 @@ class FewShot(Task):
     def methods(self) -> tuple[str, ...]:
         return tuple(self.values["methods"])
 
-    def configure(self, values) -> FewShot:
-        try:
-            return super().configure(values)
-        except PathboardError as exc:  # keep the message users know
-            raise PathboardError(f"unknown few-shot method(s): {exc}") from None
-
     def check(self, dataset, manifest):
         """Two classes to train on, from the labels alone (unreadable files may still remove some)."""
         source, train, _, _ = split_of(dataset, manifest)

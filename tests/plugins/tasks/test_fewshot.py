@@ -73,7 +73,8 @@ def test_prototypes_on_held_out_real_patches_beat_chance(tmp_path, trained_lung,
 
 
 def test_unknown_method_fails_at_plan_time(tmp_path):
-    with pytest.raises(PathboardError, match="unknown few-shot method"):
+    with pytest.raises(PathboardError, match="^option fewshot.methods='[^']*': unknown value '[^']*'; choose from prototype, "
+                                             "linear-probe$"):  # "unknown" once
         plan(RunConfig(models="quiltnet-b32", datasets="crc-val-he-7k", tasks="fewshot", options={"fewshot.methods": "knn"}))
 
 
