@@ -94,7 +94,7 @@ def test_pathgen_training_checkpoints(id, arch, repo, file, size, patch, snapsho
     assert all(torch.equal(loaded[k], v) for k, v in state.items())  # every unwrapped weight arrived
     # a local copy of the checkpoint file works the same
     local = check_model(id, size=size, mean=OPENAI_MEAN, std=OPENAI_STD, dim=32, shared_data=shared_data,
-                        tmp_path=tmp_path / "local", weights=ckpt, env=env)
+                        tmp_path=tmp_path / "local", weights=ckpt, env=env, cli=False)
     assert torch.equal(local.model.logit_scale, model.model.logit_scale)
 
 
