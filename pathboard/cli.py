@@ -18,6 +18,18 @@ def cli():
     """Compare pathology vision-language models on pathology datasets."""
 
 
+def _database(must_exist: bool):
+    """A ``--db`` option checked by its content as it is parsed, before any work: a DuckDB file (or, for
+    ``run``, nothing yet). A JSON, CSV or Parquet file, an empty file or a folder is one line."""
+    def check(ctx, param, value):
+        from pathboard.core.store.database import check_database
+
+        return str(check_database(value, must_exist=must_exist))
+
+    return click.option("--db", default="pathboard.duckdb", show_default=True, callback=check,
+                        help="DuckDB results file" + ("" if must_exist else " (created if absent)"))
+
+
 CACHE_DIR = click.option("--cache-dir", envvar="PATHBOARD_CACHE",
                          help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
 
@@ -37,13 +49,13 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--prompt-modes", default="single,ensemble", show_default=True)
 @click.option("--data-root", envvar="PATHBOARD_DATA",
               help="folder holding the official dataset folders [env PATHBOARD_DATA]")
-@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@_database(must_exist=False)
 @CACHE_DIR
 @click.option("--device", default=None, help="cpu, cuda[:N] or mps [default: cuda if available]")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--workers", type=click.IntRange(0), default=max(1, min(8, (os.cpu_count() or 2) // 2)),
-              show_default=True, help="image decoding processes [default: half the cores, 1-8: decoding must not "
+              help="image decoding processes [default: half the cores, 1-8: decoding must not "
                                       "take the cores the forward pass runs on]")
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 @click.option("--prompts", multiple=True, metavar="[DATASET=]FILE", help="prompt-set JSON overriding the built-in one")
@@ -93,11 +105,11 @@ def run(options, **given):
     summary = execute(p, cfg, command=shlex.join(["pathboard", *sys.argv[1:]]))
     for cell in (c for c in summary.cells if not c.get("variant")):  # variants (few-shot k, ...): in the db
         m = cell["metrics"]
-        shown = {"bal_acc": "balanced_accuracy", "weighted_f1": "weighted_f1"}
-        if not set(shown.values()) <= set(m):  # a task with other metrics (retrieval): its first two
-            shown = {name: name for name in list(m)[:2]}
+        shown = ["balanced_accuracy", "weighted_f1"]  # the names `export --metric` takes
+        if not set(shown) <= set(m):  # a task with other metrics (retrieval): its first two
+            shown = list(m)[:2]
         click.echo(f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
-                   + "  ".join(f"{label} {_with_interval(m[n])}" for label, n in shown.items()))
+                   + "  ".join(f"{name} {_with_interval(m[name])}" for name in shown))
     for cost in summary.costs:
         if cost["images_per_s"] or cost["tiles_per_s"]:
             rate = " ".join(f"{cost[k]:.1f} {unit}/s" for k, unit in (("images_per_s", "img"), ("tiles_per_s", "tile"))
@@ -176,23 +188,47 @@ def list_(kind, data_root, details):
 @click.option("--data-root", envvar="PATHBOARD_DATA", help="folder holding the official dataset folders")
 @click.option("--weights", multiple=True, metavar="ID=PATH", help="local weights for a model (repeatable)")
 def doctor(models, datasets, data_root, weights):
-    """Check that models (plugin, imports, weights, offline) and datasets (folder, files) are usable."""
+    """Check that models (plugin, imports, weights, offline) and datasets (folder, files) are usable.
+
+    Models and datasets named one by one get every detail, and any of them not ready fails the command;
+    members of "all" or of a group that are not ready get one line each, and only the summary counts them."""
     from pathboard.core.engine.doctor import run_doctor
     from pathboard.core.engine.selection import select
     from pathboard.core.interfaces.dataset import data_root as resolve_root
 
-    root = None
-    if data_root:
-        root = resolve_root(data_root)
-    checks = run_doctor(select("model", models)[0], select("dataset", datasets)[0], root, weights)
+    root = resolve_root(data_root) if data_root else None
+    chosen_models, chosen_datasets = select("model", models), select("dataset", datasets)
+    if root is None and not chosen_datasets.explicit:  # one line, not one per dataset
+        checked = [d for d in chosen_datasets.items if d.id in chosen_datasets.parameterised]
+        unchecked = len(chosen_datasets.items) - len(checked)
+        click.echo(f"datasets: {unchecked} not checked: no data root (--data-root or PATHBOARD_DATA)")
+        chosen_datasets = type(chosen_datasets)(checked, False, chosen_datasets.parameterised)
+    checks = run_doctor(chosen_models.items, chosen_datasets.items, root, weights)
+    explicit = {"model": chosen_models.explicit, "dataset": chosen_datasets.explicit}
     for check in checks:
-        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.kind} {check.id}")
-        for line in check.lines:
-            click.echo(f"       {line}")
-    bad = [c.id for c in checks if not c.ok]
-    if bad:
-        raise PathboardError(f"{len(bad)} of {len(checks)} not ready: {', '.join(bad)}")
-    click.echo(f"all {len(checks)} ready", err=True)
+        if check.ok or explicit[check.kind]:
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.kind} {check.id}")
+            for line in check.lines:
+                click.echo(f"       {line}")
+        else:  # a member of "all" or a group: what is wrong, in short; naming it alone shows how to get it
+            why = next((line for line in check.lines if " not found" in line or "missing" in line), check.lines[-1])
+            label, _, rest = " ".join(why.split()).partition(" ")
+            rest = rest.removeprefix(f"{check.id}: ")
+            why = f"{label} {rest}" if rest.startswith("not found") else rest
+            why = why.split("; ")[0].split(" (expected layout")[0]
+            why = why if len(why) <= 110 else why[:109] + "…"
+            click.echo(f"-    {check.kind} {check.id}: {why} (`pathboard doctor --{check.kind}s {check.id}` says how "
+                       "to get it)")
+    for kind in ("model", "dataset"):
+        mine = [c for c in checks if c.kind == kind]
+        if mine:
+            ready = [c.id for c in mine if c.ok]
+            click.echo(f"{kind}s ready: {len(ready)} of {len(mine)}" + (f" ({', '.join(ready)})" if ready else ""))
+    asked = [c.id for c in checks if not c.ok and explicit[c.kind]]
+    if asked:
+        raise PathboardError(f"{len(asked)} of {len(checks)} not ready: {', '.join(asked)}")
+    if all(c.ok for c in checks):
+        click.echo(f"all {len(checks)} ready", err=True)
 
 
 @cli.group()
@@ -286,17 +322,13 @@ def cache_prune(cache_dir, older_than, dry_run):
 
 
 @cli.command()
-@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@_database(must_exist=True)
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="newest runs to list")
 def runs(db, limit):
     """List runs: status, duration, cells stored and skipped. Merges journalled cells and marks runs whose
     process is gone as interrupted first."""
-    from pathlib import Path
-
     from pathboard.core.store.database import Store
 
-    if not Path(db).is_file():
-        raise PathboardError(f"no results database at {db}; run `pathboard run` first or pass --db")
     store = Store(db)
     if not store.settle():  # the journal merged, runs whose process is gone marked interrupted, first
         raise PathboardError(f"{db} is held by another process; try again when it is done")
@@ -315,9 +347,10 @@ def runs(db, limit):
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "markdown", "latex"]), default="markdown",
               show_default=True, help="csv (full precision), markdown (GitHub table) or latex (booktabs)")
-@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@_database(must_exist=True)
 @click.option("--task", default=None, help="task id [default: zeroshot]")
-@click.option("--metric", default=None, help="metric [default: weighted_f1]")
+@click.option("--metric", default=None, help="metric, as `pathboard run` prints it (short spellings such as bal_acc "
+              "are accepted) [default: weighted_f1]")
 @click.option("--mode", type=click.Choice(["ensemble", "single"]), default="ensemble", show_default=True,
               help="prompt mode")
 @click.option("--datasets", default="", help="comma-separated dataset ids, the table's columns "
@@ -336,10 +369,11 @@ def export(fmt, db, task, metric, mode, datasets, protocol, reported, ci, digits
     """Write the leaderboard's Overview table (the same selection options) as CSV, Markdown or LaTeX."""
     from pathlib import Path
 
+    from pathboard.core.science.metrics import metric_name
     from pathboard.leaderboard import export as exports
     from pathboard.leaderboard import frames
 
-    metric = metric or frames.DEFAULT_METRIC
+    metric = metric_name(metric) if metric else frames.DEFAULT_METRIC  # bal_acc or balanced_accuracy
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] or None
     table = exports.overview(db, task or frames.DEFAULT_TASK, metric, mode, chosen, reported, protocol, run)
     text = exports.export(table, fmt, ci, frames.lower_is_better(metric), digits)
@@ -354,15 +388,13 @@ def export(fmt, db, task, metric, mode, datasets, protocol, reported, ci, digits
 
 
 @cli.command()
-@click.option("--db", default="pathboard.duckdb", show_default=True, help="DuckDB results file")
+@_database(must_exist=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 @click.option("--headless/--browser", default=True, help="do not open a browser window")
 def leaderboard(db, port, headless):
     """Serve the Streamlit leaderboard for a results file."""
     from pathlib import Path
 
-    if not Path(db).is_file():
-        raise PathboardError(f"no results database at {db}; run `pathboard run` first or pass --db")
     app = Path(__file__).parent / "leaderboard" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",

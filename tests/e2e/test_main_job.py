@@ -3,14 +3,13 @@ images named and counted, bad input in one line."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import duckdb
 import numpy as np
 import pytest
 from PIL import Image
-from support.helpers import mirror, pathboard
+from support.helpers import SLOWER, mirror, pathboard
 
 from pathboard.adapters.hf_clip import HFCLIPModel
 from pathboard.adapters.openclip import OpenCLIPModel
@@ -20,8 +19,6 @@ from pathboard.core.engine.run import execute
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 RNG = np.random.default_rng(0)
-#: how much slower than a quiet machine this one may be (2 test workers share 2 cores here)
-SLOWER = float(os.environ.get("PATHBOARD_TEST_SLOWER", "2" if os.environ.get("PYTEST_XDIST_WORKER") else "1"))
 
 
 def test_run_survives_a_broken_link_and_reads_a_16_bit_png(tmp_path, tiny_hub, shared_data):

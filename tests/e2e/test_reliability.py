@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pytest
 import tifffile
-from support.helpers import REPO, pathboard
+from support.helpers import REPO, SLOWER, pathboard
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
@@ -53,7 +53,29 @@ MISUSES = [
     (["run", "--models", "quiltnet-b32", "--datasets", "crc-val-he-7k", "--db", "{file}/sub/pb.duckdb"],
      "cannot create the folder of the results database"),
     (["leaderboard", "--port", "99999", "--db", "{file}"], "99999 is not in the range 1<=x<=65535"),
+    # --db is checked by its content before any work, in every command that takes it
+    (["runs", "--db", "{file}"], "a-file is not a DuckDB database (text); pathboard keeps results in DuckDB"),
+    (["export", "--db", "{file}"], "a-file is not a DuckDB database (text)"),
+    (["leaderboard", "--db", "{file}"], "a-file is not a DuckDB database (text)"),
+    (["runs", "--db", "{file}.missing"], "no results database at"),
 ]
+
+
+@pytest.mark.parametrize("name,content,said", [("results.json", b'{"rows": []}', "JSON"),
+                                                ("results.csv", b"model,value\nplip,0.5\n", "text"),
+                                                ("results.parquet", b"PAR1" + bytes(64), "a Parquet file"),
+                                                ("empty.duckdb", b"", "0 bytes")])
+def test_a_foreign_db_file_stops_the_run_before_any_work(tmp_path, shared_data, name, content, said):
+    db = tmp_path / name
+    db.write_bytes(content)
+    start = time.monotonic()
+    out = pathboard("run", "--models", "quiltnet-b32", "--datasets", "crc-val-he-7k", "--data-root", shared_data,
+                    "--db", db, env={"PATHBOARD_CACHE": str(tmp_path / "cache")})
+    seconds = time.monotonic() - start
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr  # one line
+    assert f"{db} is not a DuckDB database ({said}" in out.stderr
+    assert db.read_bytes() == content and not (tmp_path / "cache").exists()  # untouched, nothing computed
+    assert seconds < 2 * SLOWER, seconds
 
 
 def unscaled_slide(path: Path, seed: int) -> None:

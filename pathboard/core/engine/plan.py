@@ -93,6 +93,8 @@ class Plan:
     assume_mpp: dict = field(default_factory=dict)
     #: (task id, cell, line) of the cells of task plugins whose inputs() or check() broke the plugin API's contract
     broken: list[tuple[str, str, str]] = field(default_factory=list)
+    #: "model" / "dataset" -> ids of members of "all" or a group skipped as not here (weights, folder)
+    absent: dict = field(default_factory=dict)
 
     def skip_lines(self) -> list[str]:
         """``skipped`` for people: tasks that do not apply by what a dataset is are said once per task and
@@ -101,7 +103,12 @@ class Plan:
         lines = {f"{t} on {d}: {d} {why}" for t, d, why in self.not_applicable}
         for task, dataset, why in self.not_applicable:
             grouped.setdefault((task, why.split(": ", 1)[-1]), []).append(dataset)
-        out = [s for s in self.skipped if s not in lines]
+        gone = tuple(f"{id}: " for ids in self.absent.values() for id in ids)
+        out = [s for s in self.skipped if s not in lines and not s.startswith(gone)]
+        where = f" under {self.root}" if self.root else ""
+        what = {"model": "weights not found", "dataset": f"folder not found{where}"}
+        out += [f"{len(ids)} {kind}(s) not here ({what[kind]}): {', '.join(ids)}; `pathboard doctor` says how to get "
+                "each" for kind, ids in self.absent.items() if ids]
         return out + [f"{task} on {', '.join(sets)}: {why}" for (task, why), sets in grouped.items()]
 
     def describe(self) -> list[str]:
@@ -188,6 +195,7 @@ def plan(cfg: RunConfig) -> Plan:
                 raise PathboardError(f"--weights {key}=...: {unknown_id('model', key, known_models)}")
             raise PathboardError(f"--weights {key}=...: model {key} is not in this run (--models {cfg.models})")
     weights = {}
+    absent: dict[str, list[str]] = {"model": [], "dataset": []}
     for m in models:
         override = user_weights.get(m.id)
         try:
@@ -197,6 +205,7 @@ def plan(cfg: RunConfig) -> Plan:
             if models_explicit:
                 raise
             skipped.append(f"{m.id}: {exc}")
+            absent["model"].append(m.id)
 
     root, manifests = None, {}
     try:  # parameterised datasets (folder:PATH) carry their own path
@@ -213,6 +222,8 @@ def plan(cfg: RunConfig) -> Plan:
             if datasets_explicit:
                 raise
             skipped.append(str(exc))
+            if split_list(cfg.datasets) == ["all"]:  # a group's absent members keep their own lines: how to get each
+                absent["dataset"].append(d.id)
 
     prompts = {}
     for d in (d for d in datasets if d.id in manifests and d.classes):  # unlabelled sets have no prompts
@@ -256,7 +267,7 @@ def plan(cfg: RunConfig) -> Plan:
     cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
     overridden = frozenset(d for d in prompts if d in custom or "*" in custom)
     return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable, overridden,
-                assumed, broken)
+                assumed, broken, absent)
 
 
 def _manifest(dataset, root, verify: bool):

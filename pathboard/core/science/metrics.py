@@ -22,6 +22,16 @@ N_BOOT = 1000
 SEED = 0
 
 
+#: short spellings people type, each for the one metric name pathboard stores and prints
+METRIC_ALIASES = {"bal_acc": "balanced_accuracy", "balanced_acc": "balanced_accuracy", "acc": "accuracy",
+                  "kappa": "cohen_kappa", "f1": "weighted_f1", "wf1": "weighted_f1"}
+
+
+def metric_name(name: str) -> str:
+    """The stored name of a metric given either spelling (``bal_acc`` -> ``balanced_accuracy``)."""
+    return METRIC_ALIASES.get(name.strip().lower(), name.strip())
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str

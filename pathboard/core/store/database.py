@@ -131,6 +131,50 @@ def _decode(value):
     return value
 
 
+#: what a file that is not a DuckDB database holds, by its first bytes
+_CONTENT = ((b"PAR1", "a Parquet file"), (b"SQLite format 3", "an SQLite database"), (b"PK", "a zip or xlsx file"),
+            (b"{", "JSON"), (b"[", "JSON"))
+
+
+def not_a_database(path: Path) -> PathboardError:
+    """One line for a results path that holds something else: what it holds, and what to do."""
+    head = b""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        pass
+    if not head:
+        why = "0 bytes: probably left by a run that failed on a full disk"
+    else:
+        text = head.lstrip()
+        why = next((what for magic, what in _CONTENT if text.startswith(magic)), None) or (
+            "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else f"{path.stat().st_size} bytes of "
+            "something else")
+    return PathboardError(f"{path} is not a DuckDB database ({why}); pathboard keeps results in DuckDB: pass --db "
+                          f"NEW.duckdb, or move it away (`pathboard export --format csv` writes CSV)")
+
+
+def check_database(path: str | Path, must_exist: bool = False) -> Path:
+    """``path`` checked as a results database by its content, before any work: a DuckDB file, or (unless
+    ``must_exist``) nothing yet. A JSON, CSV or Parquet file, an empty file or a folder is one line."""
+    path = Path(path)
+    if path.is_dir():
+        raise PathboardError(f"--db {path} is a folder; pass a file, e.g. --db {path / 'pathboard.duckdb'}")
+    if not path.exists():
+        if must_exist:
+            raise PathboardError(f"no results database at {path}; run `pathboard run` first or pass --db")
+        return path
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError as exc:
+        raise PathboardError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head[8:12] != b"DUCK":  # DuckDB's file header: 8 bytes of checksum, then the magic bytes
+        raise not_a_database(path)
+    return path
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -142,12 +186,8 @@ class Store:
         self.waited_s = 0.0
         self._mine: dict[str, int] = {}  # this Store's journalled transactions not merged yet: id -> cells
 
-    def _not_a_database(self, exc: Exception) -> PathboardError:
-        size = self.path.stat().st_size if self.path.is_file() else 0
-        why = ("0 bytes: probably left by a run that failed on a full disk" if size == 0
-               else f"{size} bytes of something else")
-        return PathboardError(f"{self.path} is not a DuckDB database ({why}); move it away (or delete it if it is "
-                              f"empty) or pass --db NEW.duckdb")
+    def _not_a_database(self, exc: Exception | None = None) -> PathboardError:
+        return not_a_database(self.path)
 
     def _connect(self, read_only: bool = False, patience: float = 5.0):
         """Open the file, waiting up to ``patience`` seconds while another process holds its lock."""
@@ -157,6 +197,7 @@ class Store:
             except OSError as exc:
                 raise PathboardError(f"cannot create the folder of the results database {self.path}: "
                                      f"{exc.strerror or exc}; pass --db in a writable folder") from None
+        check_database(self.path)  # DuckDB would open a JSON or CSV file as an in-memory view of it
         deadline = time.monotonic() + patience
         while True:
             try:

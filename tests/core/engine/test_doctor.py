@@ -46,3 +46,22 @@ def test_missing_dependency_is_named_with_its_install_hint(tiny_hub):
     assert not check.ok
     assert 'imports    missing no_such_module_xyz (pip install "pathboard[xyz]")' in check.lines
     assert "offline    no" in check.lines
+
+
+def test_doctor_without_arguments_says_what_is_ready_in_a_few_lines_and_succeeds(tiny_hub, shared_data):
+    bare = pathboard("doctor")  # every model, every dataset, no data root
+    assert bare.returncode == 0, bare.stderr
+    lines = bare.stdout.splitlines()
+    assert lines.count("datasets: 31 not checked: no data root (--data-root or PATHBOARD_DATA)") == 1
+    assert not any("no data root" in line for line in lines[1:])  # said once, not once per dataset
+    assert "ok   model quiltnet-b32" in lines and "ok   model plip" in lines
+    assert "-    model conch: weights not found: weights for conch not found (`pathboard doctor --models conch` " \
+           "says how to get it)" in lines
+    assert "models ready: 2 of 13 (plip, quiltnet-b32)" in lines
+    with_data = pathboard("doctor", "--data-root", shared_data)
+    assert with_data.returncode == 0 and "datasets ready: 2 of 31 (crc-val-he-7k, lc25000-lung)" in with_data.stdout
+    assert len(with_data.stdout.splitlines()) < 60  # one line per dataset or model that is not ready
+    assert all(len(line) < 260 for line in with_data.stdout.splitlines())
+    # what was named one by one must be ready
+    named = pathboard("doctor", "--models", "conch", "--datasets", "crc-val-he-7k", "--data-root", shared_data)
+    assert named.returncode == 2 and named.stderr.strip().splitlines()[-1] == "error: 1 of 2 not ready: conch"

@@ -55,3 +55,16 @@ def test_options_reach_the_configured_tasks_and_not_the_registered_ones(tiny_hub
     assert {c.task.values["methods"] for c in p.cells} == {("prototype",)}
     again = plan(cfg(shared_data, datasets="lc25000-lung", tasks="fewshot"))
     assert {c.task.values["methods"] for c in again.cells} == {("prototype", "linear-probe")}
+
+
+def test_what_all_names_but_is_not_here_is_one_line_each_for_models_and_datasets(tiny_hub, shared_data):
+    p = plan(RunConfig(models="all", datasets="all", tasks="zeroshot", data_root=str(shared_data)))
+    lines = p.skip_lines()
+    models = [line for line in lines if "model(s) not here" in line]
+    datasets = [line for line in lines if "dataset(s) not here" in line]
+    assert models == ["11 model(s) not here (weights not found): biomedclip, conch, keep, kep-ctp, openai-clip-b16, "
+                      "openai-clip-l14, pathgen-clip, pathgen-clip-l, quiltnet-b16, quiltnet-b16-pmb, virclip; "
+                      "`pathboard doctor` says how to get each"]
+    assert len(datasets) == 1 and datasets[0].startswith(f"29 dataset(s) not here (folder not found under {shared_data}): ")
+    assert not any(line.startswith(("conch: ", "nct-crc-he-100k: ")) for line in lines)  # no line of its own
+    assert any(s.startswith("conch: ") for s in p.skipped)  # the run record keeps every reason

@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
+from pathboard.core.errors import PathboardError
 from pathboard.core.science.metrics import Metric
-from pathboard.core.store.database import Store
+from pathboard.core.store.database import Store, check_database
 
 READER = "import duckdb, sys; print(duckdb.connect(sys.argv[1], read_only=True).execute(sys.argv[2]).fetchone()[0])"
 
@@ -63,3 +65,23 @@ def test_an_append_that_races_a_merge_is_kept_for_the_next_one(tmp_path, monkeyp
     store.settle()
     assert not store.pending()
     assert sorted(q(tmp_path / "pb.duckdb", "SELECT run_id FROM runs")) == [("r1",), ("r2",)]
+
+
+def test_a_results_path_is_checked_by_its_content(tmp_path):
+    db = tmp_path / "real.json"  # a DuckDB database, whatever its name
+    Store(db).start_run(command="test")
+    assert check_database(db) == db
+    assert check_database(tmp_path / "new.duckdb") == tmp_path / "new.duckdb"  # nothing yet: run creates it
+    with pytest.raises(PathboardError, match="no results database"):
+        check_database(tmp_path / "new.duckdb", must_exist=True)
+    for name, content, said in [("a.json", b'[{"model": "plip"}]', "JSON"), ("a.csv", b"a,b\n1,2\n", "text"),
+                                ("a.parquet", b"PAR1\x15\x04", "a Parquet file"), ("a.db", b"SQLite format 3\0",
+                                                                                   "an SQLite database"),
+                                ("a.bin", bytes(range(256)), "256 bytes of something else"), ("a.duckdb", b"", "0 bytes")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(PathboardError, match=f"is not a DuckDB database \\({said}"):
+            check_database(tmp_path / name)
+        with pytest.raises(PathboardError, match="is not a DuckDB database"):
+            Store(tmp_path / name).query("SELECT 1")  # every open goes through the check
+    with pytest.raises(PathboardError, match="is a folder"):
+        check_database(tmp_path)
