@@ -10,7 +10,8 @@ caller shows a note instead). Nothing here imports Streamlit, torch or the plugi
 - :func:`fewshot_curves`: few-shot k against the median over draws, with the IQR band over draws;
 - :func:`topk_curve`: MI-Zero's top-K pooling, K against the metric, with its 95% CI band;
 - :func:`sensitivity_boxes`: prompt sensitivity, a box per model over the individual prompt draws;
-- :func:`robustness_drops`: per perturbation, the drop from the clean images per model, with its CI;
+- :func:`robustness_drops`: per perturbation, the change from the clean images per model (perturbed − clean:
+  worse is down), with its CI;
 - :func:`significance_matrix`: model x model paired differences, Holm-significant cells outlined;
 - :func:`reliability_diagram`: zero-shot calibration, accuracy against confidence per bin, per model.
 """
@@ -36,6 +37,9 @@ FEWSHOT_VARIANT = re.compile(r"^(?P<method>[^/]+)/k=(?P<k>\d+)/median$")
 TOPK_VARIANT = re.compile(r"^topk=(?P<k>\d+)$")
 DRAW_VARIANT = re.compile(r"^(template=\d+|synonym=.+|subset=\d+/draw=\d+)$")
 PERTURBATION_PREFIX = "perturbation="
+#: the stroke of each few-shot method's curve (what the Analyses caption says): prototype solid, linear probe
+#: dashed, ABMIL dotted
+METHOD_DASHES = {"prototype": [1, 0], "linear-probe": [7, 4], "abmil": [2, 2]}
 BIN_METRIC = re.compile(r"^bin=(?P<bin>\d+)/(?P<what>confidence|accuracy|count)$")
 
 
@@ -77,21 +81,26 @@ def _points(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _ci_bars(rows: pd.DataFrame, facet: str, facet_order: list[str], metric: str, models: list[str],
-             highlight: str | None, facet_title: str | None = None) -> alt.FacetChart:
-    """One panel per ``facet`` value: a bar per model (height ``value``) and a whisker ci_low..ci_high."""
+             highlight: str | None, facet_title: str | None = None, columns: int = 3,
+             width: int = 120) -> alt.FacetChart:
+    """One panel per ``facet`` value, ``columns`` a row: a bar per model (height ``value``) and a whisker
+    ci_low..ci_high, and a rule at 0."""
     data = _points(rows, ["model", facet, "value", "ci_low", "ci_high"])
-    x = alt.X("model:N", sort=models, title=None, axis=alt.Axis(labelAngle=-40))
+    x = alt.X("model:N", sort=models, title=None, axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=160))
     tooltip = ["model:N", f"{facet}:N", alt.Tooltip("value:Q", format=".3f"),
                alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f")]
     bar = alt.Chart().mark_bar().encode(
         x=x, y=alt.Y("value:Q", title=metric),
-        color=alt.Color("model:N", scale=model_scale(models, highlight), legend=None), tooltip=tooltip)
+        color=alt.Color("model:N", scale=model_scale(models, highlight),
+                        legend=alt.Legend(title="model", orient="bottom", columns=4, labelLimit=240)),
+        tooltip=tooltip)
     whisker = alt.Chart().mark_errorbar(ticks=True, color="black").encode(
         x=x, y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q").transform_filter(
         "isValid(datum.ci_low) && isValid(datum.ci_high)")
-    panel = alt.layer(bar, whisker, data=data).properties(width=max(120, 24 * len(models)), height=220)
+    zero = alt.Chart().mark_rule(color="#666").encode(y=alt.datum(0))
+    panel = alt.layer(bar, whisker, zero, data=data).properties(width=max(width, 24 * len(models)), height=220)
     return panel.facet(facet=alt.Facet(f"{facet}:N", sort=facet_order, title=facet_title),
-                       columns=min(len(facet_order), 3))  # three panels fit the page's width
+                       columns=min(len(facet_order), columns))
 
 
 def bars(measured: pd.DataFrame, task: str, metric: str, mode: str, datasets: list[str],
@@ -162,7 +171,11 @@ def _curve(data: pd.DataFrame, x: alt.X, y_title: str, band: tuple[str, str], mo
     low, high = band
     area = alt.Chart(_finite(data, low, high)).mark_area(fillOpacity=0.18).encode(
         x=x, y=f"{low}:Q", y2=f"{high}:Q", color=colour, **({"detail": f"{dash}:N"} if dash else {}))
-    extra = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=dash, legend=alt.Legend(symbolType="stroke"))} \
+    values = set(data[dash]) if dash else set()
+    present = [v for v in METHOD_DASHES if v in values] + sorted(values - set(METHOD_DASHES))
+    extra = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=dash, legend=alt.Legend(symbolType="stroke"),
+                                          scale=alt.Scale(domain=present, range=[METHOD_DASHES.get(v, [1, 3])
+                                                                                 for v in present]))} \
         if dash else {}
     y = alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False))
     line = alt.Chart(data).mark_line().encode(x=x, y=y, color=colour, **extra)
@@ -244,8 +257,13 @@ def robustness_drops(variants: pd.DataFrame, dataset: str, mode: str, metric: st
     if rows.empty:
         return None
     rows = rows.assign(perturbation=rows["variant"].str.removeprefix(PERTURBATION_PREFIX))
-    return _ci_bars(rows, "perturbation", sorted(set(rows["perturbation"])), metric, _ranked(rows, metric),
-                    highlight)
+    title = metric
+    if metric.endswith("_drop"):  # stored as clean - perturbed; drawn as the change, so that worse is down
+        rows = rows.assign(value=-rows["value"], ci_low=-rows["ci_high"], ci_high=-rows["ci_low"])
+        title = f"{metric.removesuffix('_drop')}: perturbed − clean (below 0: worse)"
+    models = sorted(set(rows["model"]), key=lambda m: (-rows.loc[rows["model"] == m, "value"].mean(), m))
+    return _ci_bars(rows, "perturbation", sorted(set(rows["perturbation"])), title, models, highlight,
+                    columns=4, width=210)  # 4 panels a row fill the page
 
 
 def significance_matrix(comparisons: pd.DataFrame, metric: str, task: str, mode: str, dataset: str,

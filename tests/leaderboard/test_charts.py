@@ -255,6 +255,8 @@ def test_fewshot_curves_plot_medians_over_k_with_iqr_bands(db):
     line, band = view_of(spec, "line"), view_of(spec, "area")
     assert line["encoding"]["x"]["field"] == "k" and line["encoding"]["x"]["scale"] == {"type": "log", "base": 2}
     assert line["encoding"]["strokeDash"]["field"] == "method" and line["encoding"]["color"]["field"] == "model"
+    dashes = line["encoding"]["strokeDash"]["scale"]  # as the caption says: prototype solid, linear probe dashed
+    assert dict(zip(dashes["domain"], map(tuple, dashes["range"]))) == {"prototype": (1, 0), "linear-probe": (7, 4)}
     assert (band["encoding"]["y"]["field"], band["encoding"]["y2"]["field"]) == ("q1", "q3")
     rows = data_of(spec, line)
     assert sorted({r["k"] for r in rows}) == [1, 2, 4, 8, 16]  # k=all and the draws are not points
@@ -297,8 +299,15 @@ def test_robustness_drops_per_perturbation_with_ci(db):
     assert spec["facet"]["field"] == "perturbation"
     bar, whisker = view_of(spec, "bar"), view_of(spec, "errorbar")
     plotted = {(r["model"], r["perturbation"]): (r["value"], r["ci_low"], r["ci_high"]) for r in data_of(spec, bar)}
-    assert same(plotted, DROPS)  # single mode, not ensemble's; the headline row is no perturbation
+    # drawn as perturbed - clean (the stored drop is clean - perturbed), so that worse is down: single mode, not
+    # ensemble's; the headline row is no perturbation
+    assert same(plotted, {k: (-v, -high, -low) for k, (v, low, high) in DROPS.items()})
+    assert bar["encoding"]["y"]["title"] == "balanced_accuracy: perturbed − clean (below 0: worse)"
     assert (whisker["encoding"]["y"]["field"], whisker["encoding"]["y2"]["field"]) == ("ci_low", "ci_high")
+    assert view_of(spec, "rule")["encoding"]["y"] == {"datum": 0}  # the zero line the bars hang from
+    assert bar["encoding"]["color"]["legend"]["title"] == "model"  # a legend names each colour
+    assert bar["encoding"]["x"]["axis"]["labelOverlap"] is False  # every model's label is drawn
+    assert spec["columns"] == 2 and spec["spec"]["width"] >= 210  # up to 4 panels a row (12: 3 rows), wide enough
     flips = spec_of(charts.robustness_drops(variants(db, "robustness"), "crc-val-he-7k", "ensemble", "flip_rate"))
     assert {r["value"] for r in data_of(flips, view_of(flips, "bar"))} == {0.3}
     assert charts.robustness_drops(variants(db, "robustness"), "sicapv2", "single") is None

@@ -64,7 +64,7 @@ def robustness(sel: Selection, tab, choose: Picks) -> None:
         return
     r1, r2, r3 = tab.columns(3)
     dataset = choose(r1, "selectbox", "Dataset", sorted(set(robust["dataset"])), "robust_dataset")
-    figures = {"balanced_accuracy_drop": "drop in balanced accuracy", "flip_rate": "prediction flip rate",
+    figures = {"balanced_accuracy_drop": "change in balanced accuracy", "flip_rate": "prediction flip rate",
                "cosine": "cosine clean vs perturbed"}
     figure = choose(r2, "radio", "Figure", list(figures), "robust_figure", format_func=figures.get)
     mode = choose(r3, "radio", "Prompt mode", frames.modes_present(robust[robust["dataset"] == dataset]),
@@ -72,8 +72,9 @@ def robustness(sel: Selection, tab, choose: Picks) -> None:
     tab.table(frames.robustness_table(robust, dataset, mode, figure))
     draw(tab, charts.robustness_drops(robust, dataset, mode, figure, sel.highlight), "Nothing to draw.", quiet=True)
     tab.caption("Zero-shot under seeded perturbations (JPEG, blur, HED stain jitter, brightness, contrast, "
-                "rotation, flip, downscaling), with 95% CIs from a paired bootstrap: the drop is clean minus "
-                "perturbed, the flip rate the share of items whose predicted class changed.")
+                "rotation, flip, downscaling), with 95% CIs from a paired bootstrap. The chart draws the change, "
+                "perturbed minus clean: a bar below 0 is a model that got worse (the table's drop is clean minus "
+                "perturbed). The flip rate is the share of items whose predicted class changed.")
 
 
 def fewshot_curves(sel: Selection, tab, choose: Picks) -> None:
@@ -87,7 +88,7 @@ def fewshot_curves(sel: Selection, tab, choose: Picks) -> None:
     draw(tab, chart, "No few-shot curve for this dataset.")
     tab.caption("Balanced accuracy against k labelled examples per class: the median over the seeded draws "
                 "of k examples, with the band from the 25th to the 75th percentile; solid prototype, dashed "
-                "linear probe.")
+                "linear probe, dotted ABMIL (the legend shows each).")
 
 
 def topk_curve(sel: Selection, tab, choose: Picks) -> None:

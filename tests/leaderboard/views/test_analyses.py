@@ -53,7 +53,7 @@ def test_the_analyses_and_models_pages_in_chromium(robust_run):
             page.wait_for_timeout(1500)
             screenshot(page, "PATHBOARD_SCREENSHOT_PROMPTS")
             pages["Analyses"] = page.content()
-            for section, marker in (("Robustness", "drop in balanced accuracy"),
+            for section, marker in (("Robustness", "change in balanced accuracy"),
                                     ("Calibration and AUROC", "Brier score")):  # one section at a time
                 page.get_by_role("tab", name=section, exact=True).click()
                 page.wait_for_selector(f"text={marker}", timeout=60_000)
@@ -67,7 +67,7 @@ def test_the_analyses_and_models_pages_in_chromium(robust_run):
             pages["Models"] = page.content()
     assert not any("Traceback" in html for html in pages.values())
     analyses = pages["Analyses"]
-    for text in ("Prompt sensitivity", "Robustness to image perturbations", "drop in balanced accuracy",
+    for text in ("Prompt sensitivity", "Robustness to image perturbations", "change in balanced accuracy",
                  "Calibration and AUROC"):
         assert text in analyses, text
     assert "No robustness results yet" not in analyses and "No calibration metrics" not in analyses
