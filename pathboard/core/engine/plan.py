@@ -111,6 +111,16 @@ class Plan:
                 "each" for kind, ids in self.absent.items() if ids]
         return out + [f"{task} on {', '.join(sets)}: {why}" for (task, why), sets in grouped.items()]
 
+    def prompt_notes(self) -> list[str]:
+        """One line per dataset whose zero-shot prompts are only its class (folder) names: say so, and how to
+        give real ones."""
+        used = {c.dataset.id for c in self.cells if c.prompt_mode}
+        return [f"note: {id}: the prompts are its class names ({', '.join(list(p.classes)[:4])}"
+                f"{', ...' if len(p.classes) > 4 else ''}); for real prompts put a prompts.json beside the class "
+                f"folders or pass --prompts {id}=FILE (format: pathboard/prompts/crc100k.json)"
+                for id, p in self.prompts.items() if id in used and id not in self.custom_prompts
+                and str(p.source).startswith("class names of ")]
+
     def describe(self) -> list[str]:
         """What the run will score, one line per dataset: its tasks and prompt modes, and the models."""
         lines = []

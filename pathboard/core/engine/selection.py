@@ -1,6 +1,8 @@
 """What ``--models``, ``--datasets`` and ``--tasks`` name: registered objects, groups, parameterised ids."""
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from pathboard.core.engine import plugins
@@ -52,13 +54,23 @@ def select(kind: str, value: str) -> Selection:
 
 
 def dataset_from_spec(value: str) -> Dataset | None:
-    """The dataset a parameterised id names (``<prefix>:REST``, e.g. ``folder:PATH``), built by the
+    """The dataset a parameterised id names (``<prefix>:REST``, e.g. ``folder:PATH``, or ``NAME=<prefix>:REST``
+    to give it the short id NAME in tables, headers and file names), built by the
     registered ``DatasetFactory`` of that prefix; None when ``value`` names no factory. Raises
     :class:`DatasetNotFoundError` (one line) when REST is empty or the factory rejects it."""
-    prefix, sep, rest = value.strip().partition(":")
+    name, eq, spec = value.strip().partition("=")
+    if not eq or ":" in name:  # NAME=folder:PATH names the dataset; a '=' inside the path is not a name
+        name, spec = "", value.strip()
+    prefix, sep, rest = spec.partition(":")
     factories = plugins.registry("factory")
     if not sep or prefix not in factories:
         return None
     if not rest.strip():
-        raise DatasetNotFoundError(f"{value.strip()}: give a path after '{prefix}:'")
-    return factories[prefix].build(rest)
+        raise DatasetNotFoundError(f"{spec}: give a path after '{prefix}:'")
+    dataset = factories[prefix].build(rest)
+    if not name:
+        return dataset
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or name in plugins.registry("dataset"):
+        raise DatasetNotFoundError(f"{value.strip()}: name a private dataset with letters, digits, '.', '-' and '_', "
+                                   "and not as a registered dataset")
+    return dataclasses.replace(dataset, id=name, title=dataset.title or f"{name} ({spec})")

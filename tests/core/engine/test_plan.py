@@ -68,3 +68,21 @@ def test_what_all_names_but_is_not_here_is_one_line_each_for_models_and_datasets
     assert len(datasets) == 1 and datasets[0].startswith(f"29 dataset(s) not here (folder not found under {shared_data}): ")
     assert not any(line.startswith(("conch: ", "nct-crc-he-100k: ")) for line in lines)  # no line of its own
     assert any(s.startswith("conch: ") for s in p.skipped)  # the run record keeps every reason
+
+
+def test_zero_shot_on_a_folder_says_its_prompts_are_the_folder_names(tiny_hub, shared_data, tmp_path):
+    import json
+    import os
+
+    folder = tmp_path / "set"
+    for cls in ("TUM", "STR"):
+        (folder / cls).mkdir(parents=True)
+        for f in sorted((shared_data / "CRC-VAL-HE-7K" / cls).iterdir())[:2]:
+            os.symlink(f, folder / cls / f.name)
+    p = plan(RunConfig(models="quiltnet-b32", datasets=f"folder:{folder}", tasks="zeroshot"))
+    assert p.prompt_notes() == [f"note: folder:{folder}: the prompts are its class names (STR, TUM); for real prompts "
+                                f"put a prompts.json beside the class folders or pass --prompts folder:{folder}=FILE "
+                                "(format: pathboard/prompts/crc100k.json)"]
+    (folder / "prompts.json").write_text(json.dumps({"classes": {"STR": ["stroma"], "TUM": ["tumour"]},
+                                                     "templates": ["an H&E image of CLASSNAME."]}))
+    assert plan(RunConfig(models="quiltnet-b32", datasets=f"folder:{folder}", tasks="zeroshot")).prompt_notes() == []

@@ -2,8 +2,8 @@
 import pytest
 from support.layouts import one_line, placeholder, write_csv
 
-from pathboard.core.engine.selection import dataset_from_spec
-from pathboard.core.errors import DatasetNotFoundError
+from pathboard.core.engine.selection import dataset_from_spec, select
+from pathboard.core.errors import DatasetNotFoundError, PathboardError
 
 
 def test_specs_reject_bad_input_in_one_line(tmp_path):
@@ -30,3 +30,15 @@ def test_specs_reject_bad_input_in_one_line(tmp_path):
     with pytest.raises(DatasetNotFoundError) as exc:
         dataset_from_spec("slides-csv:")
     assert "give a path" in one_line(exc)
+
+
+def test_name_a_private_dataset(shared_data):
+    crc = shared_data / "CRC-VAL-HE-7K"
+    lung = shared_data / "lung_colon_image_set" / "lung_image_sets"
+    sel = select("dataset", f"crc=folder:{crc},lung-private=folder:{lung}")
+    assert [d.id for d in sel.items] == ["crc", "lung-private"] and sel.parameterised == {"crc", "lung-private"}
+    assert sel.items[0].title == "CRC-VAL-HE-7K" and sel.items[0].classes[:2] == ["ADI", "DEB"]
+    with pytest.raises(PathboardError, match="name a private dataset with letters"):
+        select("dataset", f"crc-val-he-7k=folder:{crc}")  # a registered id
+    with pytest.raises(PathboardError, match="name a private dataset with letters"):
+        select("dataset", f"my set=folder:{crc}")
