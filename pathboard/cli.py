@@ -94,6 +94,8 @@ def run(options, **given):
     p = plan(cfg)
     for reason in p.skip_lines():
         click.echo(f"skipped {reason}", err=True)
+    for note in p.prompt_notes():
+        click.echo(note, err=True)
     if not p.cells and not p.blocked and not p.broken:
         raise PathboardError("nothing to run: every requested cell was skipped (reasons above)")
     click.echo(f"{len(p.cells)} cell(s): {len({c.model.id for c in p.cells})} model(s) x "
@@ -127,8 +129,9 @@ def run(options, **given):
     files = sum(len(v) for v in summary.failed_files.values())
     waiting = f" ({summary.pending} more wait in its journal)" if summary.pending else ""
     waited = f" after waiting {summary.waited_s:.0f} s for a reader" if summary.waited_s else ""
+    images, tiles = (sum(c[k] for c in summary.costs) for k in ("images", "tiles"))
     click.echo(f"run {summary.run_id}: {summary.stored} cell(s) stored in {cfg.db}{waited}{waiting}; "
-               f"{summary.image_forwards} image batch(es) embedded, {files} unreadable file(s) skipped; "
+               f"{images} images and {tiles} tiles embedded, {files} unreadable file(s) skipped; "
                + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary.seconds.items()), err=True)
     if summary.errors:
         failed = [f"{summary.failed_pairs} model x dataset pair(s)"] if summary.failed_pairs else []
@@ -398,6 +401,7 @@ def leaderboard(db, port, headless):
     app = Path(__file__).parent / "leaderboard" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer",  # readers get the viewer's menu: no Deploy button, no developer options
            "--", "--db", str(Path(db).resolve())]
     os.execv(sys.executable, cmd)  # streamlit takes over this process: Ctrl-C and kill reach it directly
 

@@ -456,6 +456,57 @@ def cost_table(costs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def duration(seconds) -> str:
+    """``42.0 s``, ``3 min 12 s``, ``1 h 04 min``; the missing mark for none."""
+    if seconds is None or pd.isna(seconds):
+        return MISSING
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every run as people read it: its duration in human units, what it embedded counted in images and
+    tiles (not batches), and every value as text (no raw None)."""
+    def count(value) -> str:
+        return MISSING if value is None or pd.isna(value) else f"{int(value):,}"
+
+    return pd.DataFrame({
+        "run": runs["run_id"], "started (UTC)": [MISSING if pd.isna(t) else t.strftime("%Y-%m-%d %H:%M:%S")
+                                                  for t in runs["started_at"]],
+        "status": runs["status"].fillna(MISSING), "duration": [duration(s) for s in runs["seconds"]],
+        "cells stored": [count(v) for v in runs["cells"]], "skip reasons": [count(v) for v in runs["skipped"]],
+        "unreadable files": [count(v) for v in runs["failed_files"]],
+        "images embedded": [count(v) for v in runs.get("images", pd.Series([None] * len(runs)))],
+        "tiles embedded": [count(v) for v in runs.get("tiles", pd.Series([None] * len(runs)))],
+        "device": runs["device"].fillna(MISSING), "precision": runs["precision"].fillna(MISSING),
+        "host": runs["host"].fillna(MISSING), "command": runs["command"].fillna("")})
+
+
+def run_costs(costs: pd.DataFrame) -> pd.DataFrame:
+    """One run's embedding cost per model and dataset, in human units; rates and memory only where
+    something was embedded (a cached dataset claims no throughput)."""
+    def rate(value) -> str:
+        return MISSING if value is None or pd.isna(value) else f"{value:,.1f}"
+
+    return pd.DataFrame({
+        "model": costs["model"], "dataset": costs["dataset"], "images": [f"{int(v):,}" for v in costs["images"]],
+        "tiles": [f"{int(v):,}" for v in costs["tiles"]], "images/s": [rate(v) for v in costs["images_per_s"]],
+        "tiles/s": [rate(v) for v in costs["tiles_per_s"]],
+        "peak memory": [MISSING if v is None or pd.isna(v) else f"{v / 2**30:.2f} GiB"
+                        for v in costs["peak_memory_bytes"]],
+        "wall": [duration(v) for v in costs["wall_seconds"]]})
+
+
+def provenance_table(provenance: dict) -> pd.DataFrame:
+    """A run's provenance as one text column (mixed types would not survive Arrow)."""
+    return pd.DataFrame({"": [MISSING if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                              for v in provenance.values()]}, index=list(provenance))
+
+
 # --- runs, highlighting and ties (the research-instrument views)
 
 

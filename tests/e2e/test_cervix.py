@@ -91,7 +91,7 @@ def test_every_cervix_set_is_scored_by_every_task_that_applies(cervix_run):
 def test_a_second_identical_run_does_no_image_forward(cervix_run):
     _, _, second = cervix_run
     assert second.returncode == 0, second.stderr[-4000:]
-    assert " 0 image batch(es) embedded" in second.stderr
+    assert " 0 images and 0 tiles embedded" in second.stderr
 
 
 def test_an_absent_cervix_set_is_named_with_its_download_steps(cervix_root, tiny_hub, tmp_path):

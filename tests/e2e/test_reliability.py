@@ -105,8 +105,10 @@ def test_a_reader_holding_the_file_for_30_s_loses_no_result(tmp_path, tiny_hub, 
     assert "is held by another process (a reader?); waiting up to 120 s" in run.stderr
     assert "after waiting" in run.stderr and "more wait in its journal" not in run.stderr
     (run_id,), = q(db, "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")
-    cells = q(db, "SELECT model, task, variant, prompt_mode FROM cells WHERE run_id = ?", [run_id])
-    assert len(cells) == len(set(cells)) == stored_cells(run.stderr) > 100  # every cell, none twice
+    rows = q(db, "SELECT model, task, variant, prompt_mode FROM cells WHERE run_id = ?", [run_id])
+    assert len(rows) == len(set(rows)) > 100  # every variant of every cell, none twice
+    cells = {(m, t, p) for m, t, _, p in rows}
+    assert len(cells) == stored_cells(run.stderr)  # a cell is model x dataset x task x prompt mode
     assert q(db, "SELECT status FROM runs WHERE run_id = ?", [run_id]) == [("finished",)]
     assert not list((tmp_path / "pb.duckdb.journal").glob("*.jsonl"))
     print(f"reader held the file 30 s: {len(cells)} cells stored, 0 lost, 0 duplicated")
@@ -124,8 +126,9 @@ def test_two_runs_write_one_database_at_once(tmp_path, tiny_hub, shared_data):
     runs = q(db, "SELECT run_id, status FROM runs")
     assert len(runs) == 2 and {s for _, s in runs} == {"finished"}
     total = sum(stored_cells(e) for e in errors)
-    (n, distinct), = q(db, "SELECT count(*), count(DISTINCT (run_id, model, task, variant, prompt_mode)) FROM cells")
-    assert n == distinct == total
+    (n, distinct, cells), = q(db, "SELECT count(*), count(DISTINCT (run_id, model, task, variant, prompt_mode)), "
+                                  "count(DISTINCT (run_id, model, task, prompt_mode)) FROM cells")
+    assert n == distinct and cells == total
 
 
 def test_a_killed_run_is_marked_interrupted_and_runs_lists_it(tmp_path, tiny_hub, shared_data):
@@ -236,9 +239,9 @@ def test_verify_notices_a_changed_image_even_with_its_size_and_mtime_restored(tm
     image.write_bytes(bytes(data))
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the old modification time
     plain = pathboard(*args, "--rescore", env=env)
-    assert " 0 image batch(es) embedded" in plain.stderr  # size and mtime alone cannot see it
+    assert " 0 images and 0 tiles embedded" in plain.stderr  # size and mtime alone cannot see it
     verified = pathboard(*args, "--verify", env=env)
-    assert verified.returncode == 0 and " 0 image batch(es) embedded" not in verified.stderr
+    assert verified.returncode == 0 and " 0 images and 0 tiles embedded" not in verified.stderr
 
 
 def test_cells_of_a_reader_that_outlasts_the_run_are_merged_by_the_next_command(tmp_path, tiny_hub, shared_data):

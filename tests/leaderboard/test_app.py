@@ -138,7 +138,8 @@ def test_runs_view_lists_runs_and_one_runs_record(monkeypatch, tmp_path):
     at = open_link(monkeypatch, db, view="Runs")
     assert at.sidebar.radio(key="view").value == "Runs"
     (runs_frame, *rest) = [d.value for d in at.dataframe]
-    assert list(runs_frame["run_id"]) == list(runs["run_id"]) and list(runs_frame["cells"]) == [1, 4]
+    assert list(runs_frame["run"]) == list(runs["run_id"]) and list(runs_frame["cells stored"]) == ["1", "4"]
+    assert "image_forwards" not in runs_frame and runs_frame["duration"].str.endswith(" s").all()  # human units
     assert at.code[0].value == "pathboard run --models plip"
     page = " ".join(m.value for m in at.markdown)
     assert "retrieval on crc-val-he-7k: it has no captions" in page

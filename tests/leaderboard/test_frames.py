@@ -238,3 +238,24 @@ def test_comparison_table_shows_p_values_when_stored():
                                         "difference": "+0.200 [+0.100, +0.300]", "p": "<0.001",
                                         "p (Holm)": "0.012", "significant": "yes", "n": 50,
                                         "resampled": "12 groups"}]
+
+
+def test_run_tables_use_human_units_and_never_show_a_raw_none():
+    runs = pd.DataFrame({"run_id": ["r2", "r1"], "started_at": [pd.Timestamp("2026-12-06 10:00:00"), pd.NaT],
+                         "status": ["finished", None], "seconds": [3725.0, 42.04], "cells": [546, 0],
+                         "skipped": [3, 0], "failed_files": [1, 0], "images": [1200.0, float("nan")],
+                         "tiles": [0.0, None], "device": ["cpu", None], "precision": ["fp32", "fp32"],
+                         "host": ["h", "h"], "command": ["pathboard run --models all --datasets cervix", None]})
+    shown = frames.runs_table(runs)
+    assert list(shown["duration"]) == ["1 h 02 min", "42.0 s"] and list(shown["images embedded"]) == ["1,200", "–"]
+    assert "image_forwards" not in shown.columns  # batches are not shown as if they were images
+    assert shown["command"].iloc[0] == "pathboard run --models all --datasets cervix"
+    costs = pd.DataFrame({"model": ["plip", "plip"], "dataset": ["a", "b"], "images": [600, 0], "tiles": [0, 0],
+                          "images_per_s": [14.53, None], "tiles_per_s": [None, None],
+                          "peak_memory_bytes": [1392746496, None], "wall_seconds": [41.6, 0.2]})
+    table = frames.run_costs(costs)
+    assert list(table["peak memory"]) == ["1.30 GiB", "–"] and list(table["images/s"]) == ["14.5", "–"]
+    assert list(table["wall"]) == ["41.6 s", "0.2 s"]
+    assert not table.isin(["None", "nan"]).any().any()
+    prov = frames.provenance_table({"pathboard_version": "0.4", "batch_size": 64, "data_root": None})
+    assert list(prov[""]) == ["0.4", "64", "–"] and prov[""].map(type).eq(str).all()  # one type: Arrow takes it

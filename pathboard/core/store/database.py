@@ -397,10 +397,11 @@ class Store:
             stmts.append((f"INSERT INTO results ({', '.join(RESULT_TYPES)}) SELECT "
                           + ", ".join(f"unnest(?::{kind}[])" for kind in RESULT_TYPES.values()), columns))
         stmts.append(("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now(), run_id]))
-        if self._write(stmts, cells=len(entries)):
-            self.committed += len(entries)
+        cells = len({(c.get("model"), c.get("dataset"), c.get("task"), c.get("prompt_mode")) for c, *_ in entries})
+        if self._write(stmts, cells=cells):  # a cell is stored with all its variants' rows
+            self.committed += cells
         else:
-            self.journalled += len(entries)
+            self.journalled += cells
         return ids
 
     def add_cost(self, run_id: str, cost: dict) -> None:
@@ -428,11 +429,13 @@ class Store:
 
     def run_rows(self, limit: int | None = None):
         """Every run, newest first: status, duration in seconds (to its last heartbeat while it runs or
-        after it died), cells stored, cells skipped, image forwards, host, pid and command."""
+        after it died), cells stored (model x dataset x task x prompt mode, each with all its variants), skip
+        reasons, image batches, host, pid and command."""
         return self.query("""
             SELECT r.run_id, r.started_at, r.status,
                    epoch(coalesce(r.finished_at, r.heartbeat_at) - r.started_at) AS seconds,
-                   (SELECT count(*) FROM cells c WHERE c.run_id = r.run_id) AS cells,
+                   (SELECT count(DISTINCT (c.model, c.dataset, c.task, coalesce(c.prompt_mode, '')))
+                    FROM cells c WHERE c.run_id = r.run_id) AS cells,
                    coalesce(json_array_length(r.skipped_cells), 0) AS skipped,
                    r.image_forwards, r.device, r.precision, r.host, r.pid, r.command
             FROM runs r ORDER BY r.started_at DESC""" + (" LIMIT ?" if limit else ""), [limit] if limit else [])

@@ -149,7 +149,11 @@ def load_runs(db: str | Path) -> pd.DataFrame:
                                      "image_forwards", "device", "precision", "host", "pid", "command"])
     counts = {r.run_id: sum(len(v) for v in _json(r.skipped_files, {}).values()) for r in files.itertuples()}
     runs.insert(6, "failed_files", [counts.get(r, 0) for r in runs["run_id"]])
-    return runs
+    try:  # what each run embedded, in images and tiles (image_forwards counts batches)
+        embedded = store.query("SELECT run_id, sum(images) AS images, sum(tiles) AS tiles FROM costs GROUP BY run_id")
+    except duckdb.CatalogException:
+        embedded = pd.DataFrame(columns=["run_id", "images", "tiles"])
+    return runs.merge(embedded, on="run_id", how="left")
 
 
 def run_detail(db: str | Path, run_id: str) -> dict:

@@ -128,7 +128,7 @@ def test_ray_executor_writes_the_local_leaderboard(cluster, data, tmp_path, shar
     again = _run(args, root, tmp_path / "again.duckdb", tmp_path / "ray-cache", env, "--executor", "ray",
                  "--ray-address", address)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "0 image batch(es) embedded" in again.stderr  # every shard and slide was cached: no unit ran
+    assert "0 images and 0 tiles embedded" in again.stderr  # every shard and slide was cached: no unit ran
     assert "ray: 0 embedding + " in again.stderr
     assert leaderboard(tmp_path / "again.duckdb") == expected
 

@@ -39,8 +39,9 @@ def test_an_identical_rerun_scores_and_writes_nothing(cfg):
     assert again.up_to_date == 2 and again.cells == [] and again.stored == 0 and again.image_forwards == 0
     assert rows(cfg.db) == before
     # the rerun is recorded, as a run that stored nothing
-    assert q(cfg.db, "SELECT status, (SELECT count(*) FROM cells c WHERE c.run_id = r.run_id) FROM runs r "
-                     "ORDER BY started_at") == [("finished", first.stored), ("finished", 0)]
+    cells = "(SELECT count(DISTINCT (task, prompt_mode)) FROM cells c WHERE c.run_id = r.run_id)"
+    assert q(cfg.db, f"SELECT status, {cells} FROM runs r ORDER BY started_at") == [("finished", 2), ("finished", 0)]
+    assert first.stored == 2  # cells (each with all its variants), not result rows
     # --rescore scores every cell again (from the embedding cache)
     cfg.rescore = True
     forced = execute(plan(cfg), cfg)

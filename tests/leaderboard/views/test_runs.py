@@ -21,6 +21,9 @@ def test_runs_view_and_filtering_by_run(url, real_db):
         assert "--fewshot-methods prototype,linear-probe" in page.get_by_test_id("stCode").inner_text()
         html = page.content()
         assert "What embedding cost" in html and "Packages" in html and "transformers" in html
+        cost = page.locator("table").filter(has_text="peak memory").inner_text()
+        assert " GiB" in cost and "None" not in cost and "peak_memory_bytes" not in cost  # human units
+        assert "Deploy" not in html  # the viewer's toolbar: no Deploy button
     with view(url, f"run={older}", wait_for="table.pathboard-leaderboard", name="run-filter") as page:
         assert {"plip", "quiltnet-b32"} <= set(shown_table(page.content()))  # the first run scored zero-shot
         choose(page, "Run", newest)  # the robustness run: no zero-shot headline of its own

@@ -16,7 +16,7 @@ def test_prompt_sensitivity_stores_its_distribution_with_no_image_forward(crc_ru
     db, first, second = crc_runs
     assert first.returncode == 0, first.stderr[-3000:]
     assert second.returncode == 0, second.stderr[-3000:]
-    assert " 0 image batch(es) embedded" in second.stderr
+    assert " 0 images and 0 tiles embedded" in second.stderr
     assert q(db, "SELECT image_forwards FROM runs ORDER BY started_at")[-1] == (0,)
     prompts = PromptSet.load("pathboard/prompts/crc100k.json")
     classes = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
@@ -77,7 +77,7 @@ def test_prompt_sensitivity_on_slides_reads_the_cached_tiles(tmp_path, tiny_hub)
     assert first.returncode == 0, first.stderr[-3000:]
     second = pathboard("run", *common, "--tasks", "prompt-sensitivity", env=env)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert " 0 image batch(es) embedded" in second.stderr
+    assert " 0 images and 0 tiles embedded" in second.stderr
     (protocol,), = q(db, "SELECT DISTINCT protocol->>'$.task.scoring' FROM cells WHERE task = 'prompt-sensitivity'")
     assert protocol == "MI-Zero top-50"
     (n,), = q(db, "SELECT count(DISTINCT variant) FROM cells WHERE task = 'prompt-sensitivity'")

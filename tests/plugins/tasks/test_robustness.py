@@ -33,4 +33,4 @@ def test_robustness_stores_rows_for_every_perturbation(robust_run):
     assert n == 2 * len(PERTURBATIONS)  # two runs
     # perturbed embeddings are cached under their own keys: the second run embeds nothing
     assert second.returncode == 0, second.stderr[-3000:]
-    assert " 0 image batch(es) embedded" in second.stderr
+    assert " 0 images and 0 tiles embedded" in second.stderr
