@@ -214,14 +214,8 @@ def doctor(models, datasets, data_root, weights):
             for line in check.lines:
                 click.echo(f"       {line}")
         else:  # a member of "all" or a group: what is wrong, in short; naming it alone shows how to get it
-            why = next((line for line in check.lines if " not found" in line or "missing" in line), check.lines[-1])
-            label, _, rest = " ".join(why.split()).partition(" ")
-            rest = rest.removeprefix(f"{check.id}: ")
-            why = f"{label} {rest}" if rest.startswith("not found") else rest
-            why = why.split("; ")[0].split(" (expected layout")[0]
-            why = why if len(why) <= 110 else why[:109] + "…"
-            click.echo(f"-    {check.kind} {check.id}: {why} (`pathboard doctor --{check.kind}s {check.id}` says how "
-                       "to get it)")
+            click.echo(f"-    {check.kind} {check.id}: {check.reason} (`pathboard doctor --{check.kind}s {check.id}` "
+                       "says how to get it)")
     for kind in ("model", "dataset"):
         mine = [c for c in checks if c.kind == kind]
         if mine:

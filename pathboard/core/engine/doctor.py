@@ -20,6 +20,8 @@ class Check:
     id: str
     ok: bool
     lines: list[str]
+    #: what is wrong, in short, when not ok (the lines give every detail, how to get it included)
+    reason: str = ""
 
 
 @contextmanager
@@ -51,21 +53,30 @@ def check_model(spec, user_weights: dict) -> Check:
         lines.append(f"weights    not found: {why}")
         found = False
     lines.append(f"offline    {'yes' if found and not missing else 'no'}")
-    return Check("model", spec.id, found and not missing, lines)
+    reason = f"imports missing {', '.join(missing)}" if missing else "" if found else f"weights not found: {why}"
+    return Check("model", spec.id, found and not missing, lines, _short(reason))
 
 
 def check_dataset(dataset, root) -> Check:
     if root is None:
-        return Check("dataset", dataset.id, False, ["folder     no data root (--data-root or PATHBOARD_DATA)"])
+        return Check("dataset", dataset.id, False, ["folder     no data root (--data-root or PATHBOARD_DATA)"],
+                     "no data root")
     try:
         manifest = dataset.manifest(root)
     except PathboardError as exc:
-        return Check("dataset", dataset.id, False, [f"folder     {exc}"])
+        return Check("dataset", dataset.id, False, [f"folder     {exc}"],
+                     _short(str(exc).removeprefix(f"{dataset.id}: ").split(" (expected layout")[0]))
     expected = getattr(dataset, "expected_files", None)
     count = f"{len(manifest)} files" + (f" of {expected} expected" if expected else "")
     if expected and len(manifest) < expected:
         count += " (a partial copy: results will not match the papers)"
     return Check("dataset", dataset.id, True, [f"folder     {manifest.root}", f"files      {count}"])
+
+
+def _short(reason: str) -> str:
+    """A reason's first clause, at most 110 characters."""
+    reason = " ".join(reason.split()).split("; ")[0]
+    return reason if len(reason) <= 110 else reason[:109] + "…"
 
 
 def run_doctor(models: list, datasets: list, root, weights_cli=()) -> list[Check]:

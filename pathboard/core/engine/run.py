@@ -70,10 +70,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         runtime = Runtime.create(cfg.device, cfg.precision)
         size_threads(cfg.threads)
     cache = EmbeddingCache(Path(cfg.cache_dir) if cfg.cache_dir else cache_root())
-    run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
-                             host=platform.node(), device=runtime.device, precision=runtime.precision,
-                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None,
-                             catalog=run_catalog)
+    run_id = _start_run(store, p, cfg, command, runtime.device, runtime.precision, run_catalog)
     summary = Summary(run_id, skipped=list(p.skipped), up_to_date=len(fresh))
     for model_id, dataset_id, reason in p.blocked:
         summary.failed_pairs += 1
@@ -109,12 +106,18 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
     return summary
 
 
+def _start_run(store: Store, p: Plan, cfg: RunConfig, command: str, device: str, precision: str,
+               run_catalog: dict) -> str:
+    """Record the run and its provenance; its id."""
+    return store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
+                           host=platform.node(), device=device, precision=precision, batch_size=cfg.batch_size,
+                           data_root=str(p.root) if p.root else None, catalog=run_catalog)
+
+
 def _nothing_new(p: Plan, cfg: RunConfig, store: Store, command: str, fresh: int) -> Summary:
     """A run whose every cell is up to date: recorded as a run that stored nothing, and, only if a killed run
     left them stale, the comparisons and rankings recomputed."""
-    run_id = store.start_run(command=command, pathboard_version=pathboard.__version__, packages=_versions(),
-                             host=platform.node(), device=cfg.device or "", precision=cfg.precision,
-                             batch_size=cfg.batch_size, data_root=str(p.root) if p.root else None, catalog=catalog(p))
+    run_id = _start_run(store, p, cfg, command, cfg.device or "", cfg.precision, catalog(p))
     summary = Summary(run_id, skipped=list(p.skipped), up_to_date=fresh)
     status = "failed"
     try:

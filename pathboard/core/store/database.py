@@ -186,9 +186,6 @@ class Store:
         self.waited_s = 0.0
         self._mine: dict[str, int] = {}  # this Store's journalled transactions not merged yet: id -> cells
 
-    def _not_a_database(self, exc: Exception | None = None) -> PathboardError:
-        return not_a_database(self.path)
-
     def _connect(self, read_only: bool = False, patience: float = 5.0):
         """Open the file, waiting up to ``patience`` seconds while another process holds its lock."""
         if not read_only:
@@ -205,7 +202,7 @@ class Store:
             except duckdb.IOException as exc:
                 text = str(exc)
                 if "not a valid DuckDB database" in text:
-                    raise self._not_a_database(exc) from None
+                    raise not_a_database(self.path) from None
                 if "lock" not in text.lower() or time.monotonic() >= deadline:
                     raise PathboardError(f"cannot open {self.path}: {text.splitlines()[0]}") from None
                 time.sleep(0.1)
