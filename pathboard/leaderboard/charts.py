@@ -257,13 +257,15 @@ def robustness_drops(variants: pd.DataFrame, dataset: str, mode: str, metric: st
     if rows.empty:
         return None
     rows = rows.assign(perturbation=rows["variant"].str.removeprefix(PERTURBATION_PREFIX))
-    title = metric
+    axis, title = metric, None
     if metric.endswith("_drop"):  # stored as clean - perturbed; drawn as the change, so that worse is down
         rows = rows.assign(value=-rows["value"], ci_low=-rows["ci_high"], ci_high=-rows["ci_low"])
-        title = f"{metric.removesuffix('_drop')}: perturbed − clean (below 0: worse)"
+        # the axis title repeats beside every row of panels: short; the chart's title says the rest
+        axis, title = "perturbed − clean", f"{metric.removesuffix('_drop')}: perturbed − clean (below 0: worse)"
     models = sorted(set(rows["model"]), key=lambda m: (-rows.loc[rows["model"] == m, "value"].mean(), m))
-    return _ci_bars(rows, "perturbation", sorted(set(rows["perturbation"])), title, models, highlight,
-                    columns=4, width=210)  # 4 panels a row fill the page
+    chart = _ci_bars(rows, "perturbation", sorted(set(rows["perturbation"])), axis, models, highlight,
+                     columns=4, width=210)  # 4 panels a row fill the page
+    return chart if title is None else chart.properties(title=title)
 
 
 def significance_matrix(comparisons: pd.DataFrame, metric: str, task: str, mode: str, dataset: str,

@@ -302,7 +302,8 @@ def test_robustness_drops_per_perturbation_with_ci(db):
     # drawn as perturbed - clean (the stored drop is clean - perturbed), so that worse is down: single mode, not
     # ensemble's; the headline row is no perturbation
     assert same(plotted, {k: (-v, -high, -low) for k, (v, low, high) in DROPS.items()})
-    assert bar["encoding"]["y"]["title"] == "balanced_accuracy: perturbed − clean (below 0: worse)"
+    assert bar["encoding"]["y"]["title"] == "perturbed − clean"  # fits beside each row of panels
+    assert spec["title"] == "balanced_accuracy: perturbed − clean (below 0: worse)"
     assert (whisker["encoding"]["y"]["field"], whisker["encoding"]["y2"]["field"]) == ("ci_low", "ci_high")
     assert view_of(spec, "rule")["encoding"]["y"] == {"datum": 0}  # the zero line the bars hang from
     assert bar["encoding"]["color"]["legend"]["title"] == "model"  # a legend names each colour
