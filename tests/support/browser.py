@@ -131,6 +131,16 @@ def idle(page) -> None:
     page.wait_for_timeout(300)
 
 
+def until(page, check, what: str, timeout: float = 60) -> None:
+    """Poll ``check(page)`` until it holds: a rerun's effect (its content, the rewritten URL) can land after
+    the status widget is gone on a slow machine, so a test waits for the effect itself."""
+    deadline = time.monotonic() + timeout
+    while not check(page):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f} s: {what} (url {page.url})")
+        page.wait_for_timeout(250)
+
+
 def choose(page, label: str, option: str) -> None:
     page.get_by_test_id("stSelectbox").filter(has_text=label).click()
     page.get_by_role("option", name=option, exact=True).click()

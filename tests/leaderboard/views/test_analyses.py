@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import pytest
-from support.browser import idle, leaderboard_page, screenshot, serve, view
+from support.browser import idle, leaderboard_page, screenshot, serve, until, view
 
 pytestmark = pytest.mark.browser
 
 
 def tab(page, label: str) -> None:
+    """Open section ``label`` and wait until its rerun has rewritten the link."""
     page.get_by_role("tab", name=label, exact=True).click()
     idle(page)
+    if label != "Prompt sensitivity":  # the first section is the default: the link leaves it out
+        until(page, lambda p: "section=" + label.replace(" ", "+") in p.url, f"the link opens {label}")
 
 
 def test_analyses_view_draws_every_picture(url, real_db):
@@ -35,6 +38,7 @@ def test_analyses_view_draws_every_picture(url, real_db):
         tab(page, "Robustness")
         page.get_by_text("prediction flip rate").click()  # a choice inside a section keeps that section open
         idle(page)
+        until(page, lambda p: "robust_figure=flip_rate" in p.url, "the link carries the choice")
         assert "Robustness to image perturbations" in page.content()
         assert "section=Robustness" in page.url and "robust_figure=flip_rate" in page.url
         link = page.url

@@ -15,6 +15,7 @@ from support.browser import (
     screenshot,
     serve,
     shown_table,
+    until,
     view,
 )
 from support.databases import make_db, make_vs_db
@@ -79,7 +80,7 @@ def test_overview_highlight_exports_and_pictures(url, real_db):
         (row,) = re.findall(r'<tr class="measured highlight".*?</tr>', html, flags=re.S)
         assert ">quiltnet-b32</td>" in row and "background:#dbeafe" in row
         assert page.locator(".vega-embed").count() >= 1  # the bar chart with CI whiskers, drawn by Vega
-        assert "highlight=quiltnet-b32" in page.url  # the selection is in the link
+        until(page, lambda p: "highlight=quiltnet-b32" in p.url, "the selection is in the link")
 
         with page.expect_download(timeout=90_000) as download:
             page.get_by_role("button", name="Download CSV").click()
@@ -110,4 +111,5 @@ def test_a_shared_link_reopens_the_selection(url):
         assert "balanced_accuracy with bootstrap 95% CI" in html  # the metric the link named, not weighted F1
         page.get_by_test_id("stRadio").filter(has_text="Prompt mode").get_by_text("ensemble").click()
         idle(page)
-        assert "mode=ensemble" in page.url and "metric=balanced_accuracy" in page.url
+        until(page, lambda p: "mode=ensemble" in p.url and "metric=balanced_accuracy" in p.url,
+              "the link carries the prompt mode and the metric")

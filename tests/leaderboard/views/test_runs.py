@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from support.browser import choose, shown_table, view
+from support.browser import choose, shown_table, until, view
 
 from pathboard.core.store import queries
 
@@ -18,7 +18,8 @@ def test_runs_view_and_filtering_by_run(url, real_db):
         assert "--tasks robustness" in code.inner_text()  # the newest run's command
         newest, older = list(queries.load_runs(db)["run_id"])
         choose(page, "Run details", older)
-        assert "--fewshot-methods prototype,linear-probe" in page.get_by_test_id("stCode").inner_text()
+        until(page, lambda p: "--fewshot-methods prototype,linear-probe" in p.get_by_test_id("stCode").inner_text(),
+              "the older run's command")
         html = page.content()
         assert "What embedding cost" in html and "Packages" in html and "transformers" in html
         cost = page.locator("table").filter(has_text="peak memory").inner_text()
@@ -27,4 +28,5 @@ def test_runs_view_and_filtering_by_run(url, real_db):
     with view(url, f"run={older}", wait_for="table.pathboard-leaderboard", name="run-filter") as page:
         assert {"plip", "quiltnet-b32"} <= set(shown_table(page.content()))  # the first run scored zero-shot
         choose(page, "Run", newest)  # the robustness run: no zero-shot headline of its own
-        assert all(label.endswith("(reported)") for label in shown_table(page.content()))
+        until(page, lambda p: all(label.endswith("(reported)") for label in shown_table(p.content())),
+              "only published rows under the robustness run")

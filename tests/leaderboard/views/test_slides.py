@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from support.browser import choose, view
+from support.browser import choose, until, view
 
 pytestmark = pytest.mark.browser
 
@@ -18,5 +18,5 @@ def test_slides_view_shows_heatmap_top_tiles_and_masks(url):
         images = page.locator("[data-testid=stImage] img").count()
         assert images == 1 + 8 + 1  # the heatmap, the eight top tiles read from the slide, the segmentation panel
         choose(page, "Slide", "testing/images/test_002.tif")
-        assert "test_002" in page.url
+        until(page, lambda p: "test_002" in p.url, "the link names the chosen slide")
         assert page.locator("[data-testid=stImage] img").count() == 10 and "true</strong> normal" in page.content()
