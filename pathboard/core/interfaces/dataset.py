@@ -28,7 +28,7 @@ def data_root(cli: str | None) -> Path:
     root = cli or os.environ.get("PATHBOARD_DATA")
     if not root:
         raise PathboardError("no data root: pass --data-root DIR or set PATHBOARD_DATA")
-    path = Path(root).expanduser()
+    path = Path(root).expanduser().absolute()  # stored with the artifacts: the leaderboard runs from elsewhere
     if not path.is_dir():
         raise DatasetNotFoundError(f"data root {path} is not a directory")
     return path

@@ -19,7 +19,7 @@ from pathboard.core.store.database import Store
 LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", "value", "ci_low", "ci_high", "n", "q1",
                        "q3", "run_id", "created_at", "cell_id", "weights_fingerprint", "prompt_hash", "manifest_hash",
                        "device", "precision", "task_options", "options_hash", "protocol_hash",
-                       "default_protocol"]
+                       "default_protocol", "n_items", "headline", "bootstrap"]
 
 
 def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
@@ -32,13 +32,35 @@ def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
     """
     where, params = protocol_sql(protocol)
     try:  # the headline of tasks with variants (few-shot k, MI-Zero top-K) is variant ""
-        df = Store(db).query(f"SELECT * FROM leaderboard WHERE coalesce(variant, '') = '' AND {where} "
-                             "ORDER BY model, dataset, task, prompt_mode, metric, protocol_hash", params)
+        df = Store(db).query(f"SELECT * FROM leaderboard WHERE coalesce(variant, '') = '' AND {where}"
+                             f"{newest_protocol(protocol)} ORDER BY model, dataset, task, prompt_mode, metric, "
+                             "protocol_hash", params)
     except duckdb.CatalogException:  # a file no run has written to yet
         return empty_measured()
+    return _measured(df)
+
+
+def _measured(df: pd.DataFrame) -> pd.DataFrame:
+    """Headline rows as the leaderboard reads them: every LEADERBOARD_COLUMNS column (a database written
+    before a column existed, opened read-only, has not got it: empty), ``source`` "measured"."""
     df = df.drop(columns="variant")
+    for column in LEADERBOARD_COLUMNS:
+        if column not in df.columns:
+            df[column] = None
     df["source"] = "measured"
     return df
+
+
+def newest_protocol(protocol: str) -> str:
+    """A QUALIFY clause over the ``leaderboard`` view that keeps, under the "default" protocol, only the rows
+    of each model x dataset x task x prompt mode's newest default cell: a task whose protocol record changed
+    (a new version describes its method more fully) leaves older default cells under another hash in the
+    view, and two default numbers of one cell would be drawn (stacked bars) or silently pick one. Other
+    protocols are one hash each: nothing to drop."""
+    if protocol != "default":
+        return ""
+    return (" QUALIFY coalesce(protocol_hash, '') = arg_max(coalesce(protocol_hash, ''), created_at) "
+            "OVER (PARTITION BY model, dataset, task, coalesce(prompt_mode, ''))")
 
 
 def protocol_sql(protocol: str) -> tuple[str, list]:
@@ -100,8 +122,8 @@ def load_variants(db: str | Path, task: str | tuple[str, ...], protocol: str = "
     The filters run in the database: the view holds every task's variants (about 10^5 rows at scale)."""
     where, params = _variants_where(task, protocol, variant)
     try:
-        return Store(db).query(f"SELECT * FROM leaderboard WHERE {where} ORDER BY model, dataset, variant, metric",
-                               params)
+        return Store(db).query(f"SELECT * FROM leaderboard WHERE {where}{newest_protocol(protocol)} "
+                               "ORDER BY model, dataset, variant, metric", params)
     except (duckdb.CatalogException, PathboardError):
         return pd.DataFrame(columns=[*LEADERBOARD_COLUMNS, "variant"])
 
@@ -110,7 +132,8 @@ def count_variants(db: str | Path, task: str | tuple[str, ...], protocol: str = 
     """How many result rows ``task`` has (every variant) under ``protocol``: 0 when none, or no database."""
     where, params = _variants_where(task, protocol)
     try:
-        return int(Store(db).query(f"SELECT count(*) AS n FROM leaderboard WHERE {where}", params)["n"].iloc[0])
+        return int(Store(db).query(f"SELECT count(*) AS n FROM (SELECT * FROM leaderboard WHERE {where}"
+                                   f"{newest_protocol(protocol)})", params)["n"].iloc[0])
     except (duckdb.CatalogException, PathboardError):
         return 0
 
@@ -188,9 +211,7 @@ def load_run(db: str | Path, run_id: str, protocol: str = "default") -> pd.DataF
     where, params = protocol_sql(protocol)
     df = Store(db).query(f"SELECT * FROM results_all WHERE run_id = ? AND coalesce(variant, '') = '' AND {where} "
                          "ORDER BY model, dataset, task, prompt_mode, metric", [run_id] + params)
-    df = df.drop(columns="variant")
-    df["source"] = "measured"
-    return df
+    return _measured(df)
 
 
 def load_artifacts(db: str | Path, protocol: str = "default") -> pd.DataFrame:

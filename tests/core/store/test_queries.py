@@ -14,3 +14,26 @@ def test_load_measured_errors_and_empty(tmp_path):
     store = Store(tmp_path / "empty.duckdb")
     store.start_run(command="test", device="cpu", precision="fp32")
     assert queries.load_measured(store.path).empty
+
+
+def test_the_default_protocol_shows_each_cells_newest_default_result_only(tmp_path):
+    """A task whose protocol record changed leaves an older default cell under another hash: the default
+    view shows the newest one only (two would be drawn as stacked bars), another protocol keeps its own."""
+    from pathboard.core.science.metrics import Metric
+
+    store = Store(tmp_path / "pb.duckdb")
+    run_id = store.start_run(command="test", device="cpu", precision="fp32")
+    common = {"model": "plip", "dataset": "lung", "task": "fewshot", "prompt_mode": None, "n_items": 96,
+              "n_failed": 0, "device": "cpu", "precision": "fp32"}
+    for value, protocol_hash, default in ((0.60, "old", True), (0.70, "new", True), (0.90, "custom", False)):
+        store.add_cells(run_id, [({**common, "variant": v, "protocol_hash": protocol_hash,
+                                   "default_protocol": default}, [Metric("balanced_accuracy", value + i, value,
+                                                                          value, 48)], (), None)
+                                 for i, v in enumerate(["", "prototype/k=1/median"])])
+    measured = queries.load_measured(store.path)
+    assert list(measured["value"]) == [0.70] and list(measured["protocol_hash"]) == ["new"]
+    variants = queries.load_variants(store.path, "fewshot")
+    assert sorted(variants["value"]) == [0.70, 1.70]  # the newest default cell's variants, not the older one's
+    assert queries.count_variants(store.path, "fewshot", "default") == 2
+    assert list(queries.load_measured(store.path, "custom")["value"]) == [0.90]
+    assert len(queries.load_measured(store.path, "all")) == 3
