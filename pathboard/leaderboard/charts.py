@@ -86,11 +86,11 @@ def _ci_bars(rows: pd.DataFrame, facet: str, facet_order: list[str], metric: str
     """One panel per ``facet`` value, ``columns`` a row: a bar per model (height ``value``) and a whisker
     ci_low..ci_high, and a rule at 0."""
     data = _points(rows, ["model", facet, "value", "ci_low", "ci_high"])
-    x = alt.X("model:N", sort=models, title=None, axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=160))
+    x = alt.X("model:N", sort=models, title=None, axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=300))
     tooltip = ["model:N", f"{facet}:N", alt.Tooltip("value:Q", format=".3f"),
                alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f")]
     bar = alt.Chart().mark_bar().encode(
-        x=x, y=alt.Y("value:Q", title=metric),
+        x=x, y=alt.Y("value:Q", title=metric, stack=None),  # a bar is one number: never a sum of two rows
         color=alt.Color("model:N", scale=model_scale(models, highlight),
                         legend=alt.Legend(title="model", orient="bottom", columns=4, labelLimit=240)),
         tooltip=tooltip)
@@ -113,7 +113,8 @@ def bars(measured: pd.DataFrame, task: str, metric: str, mode: str, datasets: li
         return None
     if "source" in rows:
         rows = rows.assign(model=[frames.row_label(m, s) for m, s in zip(rows["model"], rows["source"])])
-    order = [d for d in datasets if d in set(rows["dataset"])]
+    order = [frames.short_id(d) for d in datasets if d in set(rows["dataset"])]  # panel titles as the headers
+    rows = rows.assign(dataset=rows["dataset"].map(frames.short_id))
     return _ci_bars(rows, "dataset", order, metric, _ranked(rows, metric), highlight)
 
 
@@ -163,14 +164,17 @@ def radar(measured: pd.DataFrame, task: str, metric: str, mode: str, datasets: l
                                                                  view=alt.ViewBackground(stroke=None))
 
 
-def _curve(data: pd.DataFrame, x: alt.X, y_title: str, band: tuple[str, str], models: list[str],
+def _curve(data: pd.DataFrame, x: alt.X, y_title: str, band: tuple[str, str] | None, models: list[str],
            highlight: str | None, tooltip: list, dash: str | None = None) -> alt.LayerChart:
     """Lines of ``value`` against ``k``, one per model (and per ``dash`` value, as the stroke dash), over a
-    band from ``band[0]`` to ``band[1]`` where both are stored, and a point per value."""
+    band from ``band[0]`` to ``band[1]`` where both are stored (no band when ``band`` is None), and a point
+    per value."""
     colour = alt.Color("model:N", scale=model_scale(models, highlight), title="model")
-    low, high = band
-    area = alt.Chart(_finite(data, low, high)).mark_area(fillOpacity=0.18).encode(
-        x=x, y=f"{low}:Q", y2=f"{high}:Q", color=colour, **({"detail": f"{dash}:N"} if dash else {}))
+    layers = []
+    if band is not None:
+        low, high = band
+        layers.append(alt.Chart(_finite(data, low, high)).mark_area(fillOpacity=0.18).encode(
+            x=x, y=f"{low}:Q", y2=f"{high}:Q", color=colour, **({"detail": f"{dash}:N"} if dash else {})))
     values = set(data[dash]) if dash else set()
     present = [v for v in METHOD_DASHES if v in values] + sorted(values - set(METHOD_DASHES))
     extra = {"strokeDash": alt.StrokeDash(f"{dash}:N", title=dash, legend=alt.Legend(symbolType="stroke"),
@@ -180,7 +184,7 @@ def _curve(data: pd.DataFrame, x: alt.X, y_title: str, band: tuple[str, str], mo
     y = alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False))
     line = alt.Chart(data).mark_line().encode(x=x, y=y, color=colour, **extra)
     point = alt.Chart(data).mark_point(filled=True).encode(x=x, y=y, color=colour, tooltip=tooltip)
-    return alt.layer(area, line, point).properties(width=420, height=280)
+    return alt.layer(*layers, line, point).properties(width=420, height=280)
 
 
 def fewshot_curves(variants: pd.DataFrame, dataset: str, metric: str, mode: str | None = None,
@@ -206,10 +210,16 @@ def fewshot_curves(variants: pd.DataFrame, dataset: str, metric: str, mode: str 
                   dash="method").properties(title=dataset)
 
 
+#: the fewest items (slides) whose 95% CI a curve draws as a band: below it a bootstrap interval spans most
+#: of the metric's range and hides the curves it belongs to
+MIN_BAND_ITEMS = 10
+
+
 def topk_curve(variants: pd.DataFrame, dataset: str, metric: str, mode: str,
                highlight: str | None = None) -> alt.LayerChart | None:
     """Zero-shot WSI (``topk=<K>`` variants): MI-Zero's K (tiles pooled per class, log axis) against the
-    metric, a line per model with its 95% CI band where stored."""
+    metric, a line per model with its 95% CI band where stored and the curve rests on at least
+    MIN_BAND_ITEMS slides (the title says when it does not)."""
     rows = _of_mode(variants[(variants["dataset"] == dataset) & (variants["metric"] == metric)], mode)
     k = pd.to_numeric(rows["variant"].fillna("").str.extract(TOPK_VARIANT)["k"])
     rows = rows.assign(k=k)[k.notna()]
@@ -223,7 +233,11 @@ def topk_curve(variants: pd.DataFrame, dataset: str, metric: str, mode: str,
               title="top-K tiles pooled per class (K)")
     tooltip = ["model:N", "k:Q", alt.Tooltip("value:Q", format=".3f"), alt.Tooltip("ci_low:Q", format=".3f"),
                alt.Tooltip("ci_high:Q", format=".3f")]
-    return _curve(data, x, metric, ("ci_low", "ci_high"), models, highlight, tooltip).properties(title=dataset)
+    n = pd.to_numeric(rows["n"], errors="coerce").max() if "n" in rows else float("nan")
+    few = n == n and n < MIN_BAND_ITEMS
+    title = f"{dataset} (n = {int(n)} slides: too few for a CI band)" if few else dataset
+    return _curve(data, x, metric, None if few else ("ci_low", "ci_high"), models, highlight,
+                  tooltip).properties(title=title)
 
 
 def sensitivity_boxes(variants: pd.DataFrame, dataset: str, metric: str = "balanced_accuracy",
@@ -266,6 +280,10 @@ def robustness_drops(variants: pd.DataFrame, dataset: str, mode: str, metric: st
     chart = _ci_bars(rows, "perturbation", sorted(set(rows["perturbation"])), axis, models, highlight,
                      columns=4, width=210)  # 4 panels a row fill the page
     return chart if title is None else chart.properties(title=title)
+
+
+#: the side in pixels of one cell of the significance matrix (room for "+0.016*")
+MATRIX_STEP = 56
 
 
 def significance_matrix(comparisons: pd.DataFrame, metric: str, task: str, mode: str, dataset: str,
@@ -311,8 +329,9 @@ def significance_matrix(comparisons: pd.DataFrame, metric: str, task: str, mode:
         color=alt.condition(f"abs(datum.diff) > {0.6 * reach}", alt.value("white"), alt.value("black")))
     marked = alt.Chart(data[data["significant"]].reset_index(drop=True)).mark_rect(
         filled=False, stroke="black", strokeWidth=2).encode(x=x, y=y)
-    side = max(160, 48 * len(models))
-    return alt.layer(heat, text, marked).properties(width=side, height=side,
+    # a fixed step per model, not a fixed size: a fixed 160 px, which the page's autosize shares with the title
+    # and the angled labels, left the rows 0 px tall (both row labels drawn on top of each other)
+    return alt.layer(heat, text, marked).properties(width=alt.Step(MATRIX_STEP), height=alt.Step(MATRIX_STEP),
                                                     title=f"{dataset}: {metric} (* Holm-significant)")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -58,10 +59,18 @@ class Selection:
         st.query_params.from_dict({k: v for k, v in state.items() if v not in (None, "", [])})
 
 
-def draw(where, chart, empty: str, quiet: bool = False) -> None:
-    """An Altair chart, or what is missing for one (a caption when ``quiet``)."""
+#: how the page draws every chart: SVG, so that its text (titles, axis labels, legends) is text a reader can
+#: select and a browser test can read, and each mark an element whose drawn size can be measured
+EMBED = {"embedOptions": {"renderer": "svg"}}
+
+
+def draw(where, chart, empty: str, quiet: bool = False, width: str = "stretch") -> None:
+    """An Altair chart (rendered as SVG: EMBED; ``width`` "content" keeps a chart sized by steps at its own
+    width), or what is missing for one (a caption when ``quiet``)."""
     if chart is not None:
-        where.altair_chart(chart)
+        if width == "content":  # the chart's width and height are its plot's: axes and titles add to them
+            chart = chart.properties(autosize=alt.AutoSizeParams(type="pad"))
+        where.altair_chart(chart.properties(usermeta=EMBED), width=width)
     elif quiet:
         where.caption(empty)
     else:

@@ -155,3 +155,38 @@ def shown_table(html: str) -> dict[str, list[str]]:
         cells = [re.sub(r"<[^>]+>", "", c).replace(" ≈", "").strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
         out[cells[0]] = cells[2:]
     return out
+
+
+#: what :func:`drawn_charts` reads of each chart's SVG: its size, its text by Vega role, and every mark that
+#: carries a description (Vega-Lite writes "field: value; ..." into each mark's aria-label)
+_READ_CHARTS = """() => [...document.querySelectorAll('.vega-embed')].map(embed => {
+    const svg = embed.querySelector('svg');
+    if (!svg) return null;
+    const box = svg.getBoundingClientRect();
+    const texts = {};
+    svg.querySelectorAll('text').forEach(t => {
+        const group = t.closest('g[class*=role-]');
+        const role = group ? [...group.classList].find(c => c.startsWith('role-')).slice(5) : 'other';
+        (texts[role] = texts[role] || []).push(t.textContent);
+    });
+    const marks = [...svg.querySelectorAll('[aria-roledescription]')].map(m => {
+        const r = m.getBoundingClientRect();
+        return {kind: m.getAttribute('aria-roledescription'), label: m.getAttribute('aria-label') || '',
+                top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+                dash: m.getAttribute('stroke-dasharray') || ''};
+    });
+    return {width: box.width, height: box.height, texts, marks};
+})"""
+
+
+def drawn_charts(page) -> list[dict]:
+    """Every chart on the page as Chromium drew it (SVG; None for one drawn on a canvas): ``width``,
+    ``height``, ``texts`` {Vega role ("axis-title", "axis-label", "legend-label", "title-text", ...):
+    [text]} and ``marks`` [{kind ("bar", "line", ...), label, fields (the label parsed), top, bottom, left,
+    right, dash}]."""
+    charts = page.evaluate(_READ_CHARTS)
+    for chart in charts:
+        for mark in chart["marks"] if chart else []:
+            mark["fields"] = dict(part.replace("\u2212", "-").split(": ", 1)  # Vega writes minus as U+2212
+                                  for part in mark["label"].split("; ") if ": " in part)
+    return charts

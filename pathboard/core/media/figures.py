@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pathboard.core.media.tiling import open_slide
 
@@ -31,21 +31,51 @@ def _thumbnail(path: str, mtime_ns: int, size: int, side: int) -> tuple[Image.Im
         return slide.get_thumbnail((side, side)).convert("RGB"), tuple(slide.dimensions)
 
 
+#: the heatmap's colours: a tile's similarity, scaled to the slide's range, from yellow (lowest) to red (highest)
+def heat_colour(value: np.ndarray) -> np.ndarray:
+    """[..., 3] RGB in 0..1 of scaled similarities ``value`` in 0..1: yellow (1, 1, 0) to red (1, 0, 0)."""
+    value = np.asarray(value, dtype=np.float32)
+    return np.stack([np.ones_like(value), 1.0 - value, np.zeros_like(value)], axis=-1)
+
+
+BAR = 46  # height in pixels of the heatmap's colour bar: an 18-px strip, its caption under it
+
+
 def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out) -> None:
-    """The tiles' similarity to the predicted class, red (high) to yellow, over the thumbnail (a JPEG at ``out``)."""
+    """The tiles' similarity to the predicted class, yellow (lowest) to red (highest), over the thumbnail, with
+    a colour bar under it that names the similarities at both ends (a JPEG at ``out``)."""
     thumb, dimensions = thumbnail(slide_file, 1024)
     scale = thumb.size[0] / dimensions[0]
-    v = (values - values.min()) / (np.ptp(values) or 1.0)
+    low, high = float(values.min()), float(values.max())
+    v = (values - low) / ((high - low) or 1.0)
     layer = np.zeros((thumb.size[1], thumb.size[0], 4), dtype=np.float32)
     side = max(1, round(size0 * scale))
     for (x, y), value in zip(coords, v):
         x0, y0 = int(x * scale), int(y * scale)
-        layer[y0:y0 + side, x0:x0 + side] = (1.0, 1.0 - value, 0.0, 0.55)
+        layer[y0:y0 + side, x0:x0 + side, :3] = heat_colour(value)
+        layer[y0:y0 + side, x0:x0 + side, 3] = 0.55
     base = np.asarray(thumb, dtype=np.float32) / 255
     blended = base * (1 - layer[..., 3:]) + layer[..., :3] * layer[..., 3:]
+    picture = Image.new("RGB", (thumb.size[0], thumb.size[1] + BAR), "white")
+    picture.paste(Image.fromarray((blended * 255).astype(np.uint8)), (0, 0))
+    _colour_bar(picture, thumb.size[1], low, high)
     out.parent.mkdir(parents=True, exist_ok=True)
     # a photograph under a translucent layer: JPEG, 16x faster to write than PNG and 5x smaller
-    Image.fromarray((blended * 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+    picture.save(out, "JPEG", quality=90)
+
+
+def _colour_bar(picture: Image.Image, top: int, low: float, high: float) -> None:
+    """The heatmap's scale under the picture, from ``top``: a gradient strip (the middle half of the width)
+    with the lowest and highest cosine similarity written at its ends."""
+    width = picture.size[0]
+    left, right = width // 4, width - width // 4
+    ramp = heat_colour(np.linspace(0.0, 1.0, right - left))
+    strip = np.broadcast_to(ramp[None], (18, right - left, 3))
+    picture.paste(Image.fromarray((strip * 255).astype(np.uint8)), (left, top + 6))
+    draw = ImageDraw.Draw(picture)
+    draw.text((left - 6, top + 15), f"{low:.3f} low", fill="black", anchor="rm")
+    draw.text((right + 6, top + 15), f"high {high:.3f}", fill="black", anchor="lm")
+    draw.text((width // 2, top + 29), "cosine similarity to the predicted class", fill="#444", anchor="mt")
 
 
 def colorize(mask: np.ndarray, dim: np.ndarray | None = None) -> np.ndarray:

@@ -127,7 +127,8 @@ def calibration(sel: Selection, tab, choose: Picks) -> None:
     bins = data.variants(sel.db, task, sel.protocol, "reliability")
     tab.subheader("Reliability diagram")
     draw(tab, charts.reliability_diagram(bins, dataset, mode, sel.highlight) if len(bins) else None,
-         "No reliability bins for this dataset and prompt mode (runs before they were stored have none).")
+         "No reliability bins for this dataset and prompt mode (runs before they were stored have none).",
+         width="content")  # square: the diagonal of perfect calibration at 45°
     tab.caption("Accuracy against mean top-1 confidence in each of the ECE's 15 confidence bins; a point's "
                 "area is its number of items (slides for zero-shot WSI), the dashed diagonal perfect "
                 "calibration.")

@@ -46,8 +46,9 @@ def render(sel: Selection) -> None:
     left, right = st.columns([3, 2])
     if "heatmap" in rows:
         if os.path.isfile(rows["heatmap"]):
-            left.image(rows["heatmap"], caption="Similarity of each tile to the predicted class (yellow low, red "
-                       "high) over the slide's thumbnail", width="stretch")
+            left.image(rows["heatmap"], caption="Cosine similarity of each tile to the predicted class over the "
+                       "slide's thumbnail, yellow (the slide's lowest) to red (its highest): the colour bar under "
+                       "it gives both values", width="stretch")
         else:
             left.warning(f"the heatmap file is gone: {rows['heatmap']}")
     if "topk" in rows:

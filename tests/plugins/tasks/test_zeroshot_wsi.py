@@ -22,6 +22,7 @@ from pathboard.core.engine.plan import RunConfig, plan
 from pathboard.core.engine.run import execute
 from pathboard.core.interfaces.dataset import Record, SlideDataset
 from pathboard.core.interfaces.task import CellContext
+from pathboard.core.media import figures
 from pathboard.core.media.tiling import Tiling
 from pathboard.core.science.metrics import (
     classification_metrics,
@@ -92,7 +93,7 @@ def test_mi_zero_classifies_slides_by_majority_texture(tmp_path, shared_data, fr
     heatmaps = con.execute("SELECT item, path FROM artifacts WHERE kind = 'heatmap' ORDER BY item").fetchall()
     assert [item for item, _ in heatmaps] == ["pink-1.tiff", "pink-2.tiff", "purple-1.tiff", "purple-2.tiff"]
     with Image.open(heatmaps[0][1]) as img:
-        assert max(img.size) == 1024  # drawn on the thumbnail
+        assert max(img.size[0], img.size[1] - figures.BAR) == 1024  # drawn on the thumbnail, its colour bar under it
     n_failed = con.execute("SELECT DISTINCT n_failed FROM cells").fetchall()
     assert n_failed == [(1,)]
     con.close()
