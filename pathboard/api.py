@@ -88,7 +88,16 @@ from pathboard.core.science.segmentation import (
     segmentation_metrics,
     tile_cells,
 )
-from pathboard.core.science.shots import DRAWS, K_MAX, draw_support, predict_all, shot_counts, torch_seed, with_spread
+from pathboard.core.science.shots import (
+    DRAWS,
+    K_MAX,
+    draw_support,
+    fewshot_headline,
+    predict_all,
+    shot_counts,
+    torch_seed,
+    with_spread,
+)
 from pathboard.core.science.splits import evaluated_items, group_hash_split, item_groups, official_split, split_rule
 from pathboard.core.science.zeroshot import (
     TOPK_HEADLINE,
@@ -137,7 +146,7 @@ __all__ = [
     "predict", "similarities", "zero_shot_classifier", "topk_pool", "TOPK_VALUES", "TOPK_HEADLINE", "prompt_family",
     "PERTURBATIONS", "DEFAULT_PERTURBATIONS",
     # few-shot: the k-shot draws and one file per classifier
-    "DRAWS", "K_MAX", "shot_counts", "draw_support", "predict_all", "with_spread", "torch_seed",
+    "DRAWS", "K_MAX", "shot_counts", "draw_support", "fewshot_headline", "predict_all", "with_spread", "torch_seed",
     "prototype_classifier", "linear_probe_classifier", "abmil_predict",
     # retrieval and segmentation
     "first_hit_ranks", "pairs_index", "retrieval_metrics", "SEGMENTATION_OVERLAP", "tile_cells", "average_scores",

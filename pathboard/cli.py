@@ -1,6 +1,7 @@
 """The ``pathboard`` command."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -111,7 +112,7 @@ def run(options, **given):
         if not set(shown) <= set(m):  # a task with other metrics (retrieval): its first two
             shown = list(m)[:2]
         click.echo(f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
-                   + "  ".join(f"{name} {_with_interval(m[name])}" for name in shown))
+                   + "  ".join(f"{name} {_with_interval(m[name])}" for name in shown) + _headline(cell))
     for cost in summary.costs:
         if cost["images_per_s"] or cost["tiles_per_s"]:
             rate = " ".join(f"{cost[k]:.1f} {unit}/s" for k, unit in (("images_per_s", "img"), ("tiles_per_s", "tile"))
@@ -137,6 +138,16 @@ def run(options, **given):
         failed = [f"{summary.failed_pairs} model x dataset pair(s)"] if summary.failed_pairs else []
         failed += [f"task {task} in {len(where)} cell(s)" for task, where in summary.failed_cells.items()]
         raise PathboardError(f"failed: {'; '.join(failed)} (above); the other cells are stored")
+
+
+def _headline(cell: dict) -> str:
+    """``  (prototype at k = 16 per class, median of 5 draws; CI over items)`` for a task that names what
+    its headline is (few-shot); empty otherwise."""
+    from pathboard.leaderboard.frames import headline_text
+
+    task = json.loads(cell.get("protocol") or "{}").get("task", {})
+    text = headline_text(task.get("headline"), task.get("bootstrap"))
+    return f"  ({text})" if text else ""
 
 
 def _with_interval(m) -> str:
@@ -356,13 +367,16 @@ def runs(db, limit):
               help="default, or a protocol hash (or a unique prefix of one) of the database's cells")
 @click.option("--reported/--no-reported", default=True, show_default=True,
               help="include the published (reported) rows")
+@click.option("--published-only", is_flag=True,
+              help="also the datasets that only have published numbers (by default the columns are the datasets "
+                   "with a measured number, so that Avg covers every measured row)")
 @click.option("--ci/--no-ci", default=True, show_default=True, help="include the 95% confidence intervals")
 @click.option("--digits", type=click.IntRange(0, 12), default=3, show_default=True,
               help="decimals of markdown and latex (csv keeps full precision)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="write to FILE [default: stdout]")
 @click.option("--run", default=None, metavar="RUN_ID", help="only this run's numbers [default: every cell's newest]")
-def export(fmt, db, task, metric, mode, datasets, protocol, reported, ci, digits, output, run):
+def export(fmt, db, task, metric, mode, datasets, protocol, reported, published_only, ci, digits, output, run):
     """Write the leaderboard's Overview table (the same selection options) as CSV, Markdown or LaTeX."""
     from pathlib import Path
 
@@ -372,8 +386,12 @@ def export(fmt, db, task, metric, mode, datasets, protocol, reported, ci, digits
 
     metric = metric_name(metric) if metric else frames.DEFAULT_METRIC  # bal_acc or balanced_accuracy
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] or None
-    table = exports.overview(db, task or frames.DEFAULT_TASK, metric, mode, chosen, reported, protocol, run)
+    table = exports.overview(db, task or frames.DEFAULT_TASK, metric, mode, chosen, reported, protocol, run,
+                             published_only)
     text = exports.export(table, fmt, ci, frames.lower_is_better(metric), digits)
+    if fmt == "csv":  # the data stays plain: what the numbers are goes to the terminal
+        for note in exports.notes(table):
+            click.echo(f"note: {note}", err=True)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -37,13 +37,26 @@ def resolve_protocol(db: str | Path, protocol: str) -> str:
     raise PathboardError(f"protocol {protocol!r} {why}; protocols: {known}")
 
 
+def annotated(long: pd.DataFrame, catalog: dict, metric: str, task: str, mode: str, datasets: list[str],
+              include_reported: bool = True) -> pd.DataFrame:
+    """:func:`frames.comparison_table` with what belongs beside it in ``attrs``: ``sizes`` (each measured
+    column's n, :func:`frames.column_sizes`) and ``notes`` (what Avg is over, which columns are samples, what
+    a named headline is: :func:`frames.table_notes`), for the Overview and every export."""
+    table = frames.comparison_table(long, metric, task, mode, datasets, include_reported)
+    rows = frames.select(long, metric, task, mode, datasets, include_reported)
+    sizes = frames.column_sizes(rows, catalog)
+    table.attrs.update(sizes=sizes, notes=frames.table_notes(rows, datasets, sizes))
+    return table
+
+
 def overview(db: str | Path, task: str = frames.DEFAULT_TASK, metric: str = frames.DEFAULT_METRIC,
              mode: str = frames.DEFAULT_MODE, datasets: list[str] | None = None, include_reported: bool = True,
-             protocol: str = "default", run: str | None = None) -> pd.DataFrame:
+             protocol: str = "default", run: str | None = None, published_only: bool = False) -> pd.DataFrame:
     """The table the leaderboard's Overview shows for this selection: the measured cells of ``db`` of one
     protocol (of one ``run`` only, if given; else every cell's newest result) beside the published ones,
-    models x (datasets + Avg). ``datasets`` defaults to every dataset the selection has, in the Overview's
-    order.
+    models x (datasets + Avg), annotated (:func:`annotated`). ``datasets`` defaults to the Overview's
+    columns: every dataset with a measured number, and with ``published_only`` also those with published
+    numbers only.
 
     Raises PathboardError (one line) for a missing or unreadable database, an unknown protocol, a task or
     metric with no numbers (naming those there are), or a dataset the selection has no numbers for.
@@ -65,18 +78,19 @@ def overview(db: str | Path, task: str = frames.DEFAULT_TASK, metric: str = fram
     if metric not in set(long.loc[long["task"] == task, "metric"]):
         raise PathboardError(f"nothing to export for metric {metric!r} of task {task!r}; "
                              f"its metrics: {', '.join(metrics) or 'none'}")
-    available = frames.dataset_order(frames.select(long, metric, task, mode, include_reported=include_reported))
+    rows = frames.select(long, metric, task, mode, include_reported=include_reported)
+    available = frames.dataset_order(rows)
     if not available:
         shown = "measured or published" if include_reported else "measured"
         raise PathboardError(f"nothing to export: no {shown} {metric} of task {task!r} in {mode} prompt mode; "
                              f"prompt modes with numbers: {', '.join(_modes(long, metric, task)) or 'none'}")
     if datasets is None:
-        datasets = available
+        datasets = frames.default_columns(rows, published_only)
     unknown = [d for d in datasets if d not in available]
     if unknown:
         raise PathboardError(f"no {metric} of task {task!r} ({mode}) for dataset(s) {', '.join(unknown)}; "
                              f"datasets: {', '.join(available)}")
-    return frames.comparison_table(long, metric, task, mode, list(datasets), include_reported)
+    return annotated(long, queries.load_catalog(db), metric, task, mode, list(datasets), include_reported)
 
 
 def _modes(long: pd.DataFrame, metric: str, task: str) -> list[str]:
@@ -136,14 +150,15 @@ def _text(value: float, low: float, high: float, ci: bool, digits: int, missing:
 def to_markdown(table: pd.DataFrame, ci: bool = True, lower: bool = False, digits: int = 3) -> str:
     """A GitHub pipe table: ``model`` then a right-aligned column per dataset and Avg; cells like
     ``0.612 [0.581, 0.642]`` (the bare value without ``ci`` or where no CI was published), the best value
-    per column (the lowest when ``lower``) in ``**bold**``, missing numbers as "–"."""
+    per column (the lowest when ``lower``) in ``**bold**``, missing numbers as "–"; the table's notes (each
+    column's n, what Avg is over, named headlines) in a paragraph under it."""
     best = frames.best_per_column(table, lower) if len(table) else None
     columns = _columns(table)
 
     def esc(text: str) -> str:
         return text.replace("|", r"\|")
 
-    lines = ["| " + " | ".join(["model", *map(esc, columns)]) + " |",
+    lines = ["| " + " | ".join(["model", *(esc(frames.short_id(c)) for c in columns)]) + " |",
              "| " + " | ".join([":---", *["---:"] * len(columns)]) + " |"]
     for key, (model, _, cells) in zip(table.index, _cells(table)):
         out = [esc(model)]
@@ -153,7 +168,16 @@ def to_markdown(table: pd.DataFrame, ci: bool = True, lower: bool = False, digit
                 number = f"**{number}**"
             out.append(f"{number} {interval}" if interval else number)
         lines.append("| " + " | ".join(out) + " |")
-    return "\n".join(lines) + "\n"
+    under = notes(table)
+    return "\n".join(lines) + "\n" + ("\n" + " ".join(under) + "\n" if under else "")
+
+
+def notes(table: pd.DataFrame) -> list[str]:
+    """The table's notes (:func:`annotated`), with each column's n for the formats that show no header line."""
+    sizes = table.attrs.get("sizes", {})
+    counted = [f"{frames.short_id(c)}: {frames.size_label(sizes[c])}" for c in _columns(table)
+               if c in sizes and frames.size_label(sizes[c])]
+    return ([f"Items evaluated: {'; '.join(counted)}."] if counted else []) + list(table.attrs.get("notes", []))
 
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -176,17 +200,20 @@ def to_latex(table: pd.DataFrame, ci: bool = True, lower: bool = False, digits: 
     ``\\bottomrule``; one more ``\\midrule`` between measured and reported rows), the best value per
     column (the lowest when ``lower``) in ``\\textbf{}``, with ``ci`` the interval after the value as
     ``{\\scriptsize [lo, hi]}``, reported rows in ``\\textit{}``, missing numbers as "--". Model and
-    dataset names are escaped; ``caption`` and ``label`` are LaTeX, used as given. Needs
+    dataset names are escaped, long ids shortened (:func:`frames.short_id`); ``caption`` and ``label`` are
+    LaTeX, used as given (without ``caption``, the table's notes are its caption). Needs
     ``\\usepackage{booktabs}``."""
     best = frames.best_per_column(table, lower) if len(table) else None
     columns = _columns(table)
     out = [r"\begin{table}[ht]", r"\centering"]
+    if caption is None and notes(table):
+        caption = latex_escape(" ".join(notes(table)))
     if caption is not None:
         out.append(rf"\caption{{{caption}}}")
     if label is not None:
         out.append(rf"\label{{{label}}}")
     out += [rf"\begin{{tabular}}{{l{'r' * len(columns)}}}", r"\toprule",
-            " & ".join(["Model", *map(latex_escape, columns)]) + r" \\", r"\midrule"]
+            " & ".join(["Model", *(latex_escape(frames.short_id(c)) for c in columns)]) + r" \\", r"\midrule"]
     previous = None
     for key, (model, source, cells) in zip(table.index, _cells(table)):
         if previous is not None and source != previous:

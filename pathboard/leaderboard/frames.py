@@ -8,6 +8,7 @@ columns are datasets + Avg.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -65,10 +66,103 @@ def task_metrics(df: pd.DataFrame, task: str) -> list[str]:
 
 
 def dataset_order(df: pd.DataFrame) -> list[str]:
-    """Datasets of ``df``: the published table's columns first, in its order, then the rest sorted."""
+    """Datasets of ``df``: those with measured numbers first, then those with published numbers only; within
+    each, the published table's columns in its order, then the rest sorted."""
     published = list(dict.fromkeys(load_reported()["dataset"]))
     present = set(df["dataset"])
-    return [d for d in published if d in present] + sorted(present - set(published))
+    measured = set(df.loc[df["source"] == "measured", "dataset"]) if "source" in df.columns else present
+
+    def ordered(ids: set) -> list[str]:
+        return [d for d in published if d in ids] + sorted(ids - set(published))
+
+    return ordered(present & measured) + ordered(present - measured)
+
+
+def default_columns(df: pd.DataFrame, published_only: bool = False) -> list[str]:
+    """The paper table's columns for the rows ``df`` (one task, metric and prompt mode): the datasets with a
+    measured number, and only with ``published_only`` (or when nothing is measured) those that have published
+    numbers alone: a column no measured model has leaves every measured row's Avg empty."""
+    order = dataset_order(df)
+    measured = set(df.loc[df["source"] == "measured", "dataset"])
+    return order if published_only or not measured else [d for d in order if d in measured]
+
+
+#: the longest column header the paper table shows; the full id is on hover
+SHORT_ID = 24
+
+
+def short_id(dataset: str, width: int = SHORT_ID) -> str:
+    """A header for ``dataset``: a ``folder:`` or ``slides-csv:`` set by its last path part
+    (``folder:…/lung``), and any id longer than ``width`` cut with "…"."""
+    kind, sep, path = dataset.partition(":")
+    if sep and kind in ("folder", "slides-csv") and "/" in path.rstrip("/"):
+        dataset = f"{kind}:…/{Path(path.rstrip('/')).name}"
+    return dataset if len(dataset) <= width else dataset[:width - 1] + "…"
+
+
+def _number(x) -> int | None:
+    return None if x is None or x != x else int(x)
+
+
+def column_sizes(rows: pd.DataFrame, catalog: dict | None = None) -> dict[str, dict]:
+    """{dataset: {"n": items evaluated, "found": items under the data root, "full": items of the full set
+    or None}} for each dataset with measured rows in ``rows`` (one task, metric, prompt mode): the largest n
+    of its models. ``full`` comes from the run's catalog (the dataset's ``expected_files``)."""
+    catalog = (catalog or {}).get("datasets", {})
+    measured = rows[rows["source"] == "measured"]
+    out = {}
+    for dataset, of in measured.groupby("dataset", sort=False):
+        n = pd.to_numeric(of["n"], errors="coerce").max()
+        found = pd.to_numeric(of.get("n_items", pd.Series(dtype=float)), errors="coerce").max()
+        out[dataset] = {"n": _number(n), "found": _number(found),
+                        "full": _number(catalog.get(dataset, {}).get("expected_files"))}
+    return out
+
+
+def partial(size: dict) -> bool:
+    """Whether a column's numbers come from a sample: fewer items found than the full set has."""
+    return size.get("full") is not None and size.get("found") is not None and size["found"] < size["full"]
+
+
+def size_label(size: dict) -> str:
+    """``n = 32 of 7,180`` for a sample of the full set, ``n = 96`` otherwise ("" when n is unknown)."""
+    if size.get("n") is None:
+        return ""
+    return f"n = {size['n']:,} of {size['full']:,}" if partial(size) else f"n = {size['n']:,}"
+
+
+def interval_over(bootstrap) -> str:
+    """What a stored interval resampled, from the protocol's ``bootstrap`` label: test items, or the items'
+    groups (Record meta "group": patients, slides or near-duplicate clusters) when they had them."""
+    found = re.search(r"\((\d+) groups\)", bootstrap) if isinstance(bootstrap, str) else None
+    return f"{found.group(1)} groups (patients, slides or near-duplicate clusters)" if found else "test items"
+
+
+def headline_text(headline, bootstrap=None) -> str:
+    """What a few-shot headline number is (method, k, median of draws) and what its interval is over, or ""
+    for a task whose cells name no headline."""
+    if not isinstance(headline, str) or not headline:
+        return ""
+    return f"{headline}; 95% CI: bootstrap of that median over {interval_over(bootstrap)}"
+
+
+def table_notes(rows: pd.DataFrame, datasets: list[str], sizes: dict[str, dict]) -> list[str]:
+    """The sentences that belong under a paper table of ``rows`` (one task, metric, prompt mode) with
+    columns ``datasets``: what Avg is over, which columns are samples, and what a named headline is."""
+    shown = [short_id(d) for d in datasets]
+    notes = [f"Avg: the mean over the {len(datasets)} dataset(s) shown ({', '.join(shown)}), for rows with a "
+             "value in every one."]
+    samples = [f"{short_id(d)} ({size_label(sizes[d])})" for d in datasets if d in sizes and partial(sizes[d])]
+    if samples:
+        notes.append("Measured on a sample of the full set, beside published full-set numbers: "
+                     + ", ".join(samples) + ".")
+    measured = rows[(rows["source"] == "measured") & rows["dataset"].isin(datasets)]
+    if "headline" in measured.columns:
+        named = measured.dropna(subset=["headline"])
+        for (headline, bootstrap), of in named.groupby(["headline", named["bootstrap"].fillna("")], sort=False):
+            where = ", ".join(short_id(d) for d in dict.fromkeys(of["dataset"]))
+            notes.append(f"{of['task'].iloc[0]} headline on {where}: {headline_text(headline, bootstrap)}.")
+    return notes
 
 
 def select(df: pd.DataFrame, metric: str, task: str, mode: str, datasets: list[str] | None = None,
@@ -82,6 +176,11 @@ def select(df: pd.DataFrame, metric: str, task: str, mode: str, datasets: list[s
     if not include_reported:
         keep &= df["source"] != "reported"
     return df[keep]
+
+
+def uses_prompts(df: pd.DataFrame, task: str) -> bool:
+    """Whether ``task``'s rows have prompt modes (few-shot, retrieval of images by images ... have none)."""
+    return bool(df.loc[df["task"] == task, "prompt_mode"].notna().any())
 
 
 def row_label(model: str, source: str) -> str:
@@ -285,11 +384,13 @@ def recall_datasets(df: pd.DataFrame, task: str, mode: str) -> list[str]:
 
 
 def per_class_recall(df: pd.DataFrame, task: str, mode: str, dataset: str) -> pd.DataFrame:
-    """Measured models x classes: the recall of each class on one dataset."""
+    """Measured models x classes: the recall of each class on one dataset, as text with three decimals
+    ("0.500", not 0.5 beside 0.25 beside 0), "–" where a model has none."""
     rows = df[df["metric"].str.startswith("recall/") & (df["dataset"] == dataset)]
     rows = select(rows.assign(metric="recall"), "recall", task, mode, include_reported=False)
     rows = rows.assign(cls=df.loc[rows.index, "metric"].str.removeprefix("recall/"))
-    return rows.pivot_table(index="model", columns="cls", values="value", aggfunc="first")
+    wide = rows.pivot_table(index="model", columns="cls", values="value", aggfunc="first")
+    return wide.apply(lambda column: column.map(_fmt))
 
 
 def between(comparisons: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,15 @@ import html
 
 import pandas as pd
 
-from pathboard.leaderboard.frames import REPORTED_SUFFIX, STATS, best_per_column, format_cell
+from pathboard.leaderboard.frames import (
+    REPORTED_SUFFIX,
+    STATS,
+    best_per_column,
+    format_cell,
+    partial,
+    short_id,
+    size_label,
+)
 
 #: the background of the highlighted model's rows, as the source papers mark "our model"
 HIGHLIGHT = "#dbeafe"
@@ -15,18 +23,35 @@ HIGHLIGHT = "#dbeafe"
 TIED_TITLE = "tied with the best: their paired difference is not significant (Holm-adjusted bootstrap)"
 
 
+def _header(column: str, title: str, size: dict | None) -> str:
+    """A column's header: its short id, under it the column's n (``n = 32 of 7,180`` in orange for a
+    sample of the full set); on hover the full id, the dataset's title and what the n means."""
+    label = size_label(size or {})
+    hover = column if title in ("", column) else f"{column}: {title}"
+    if size and partial(size):
+        hover += (f". Measured on {size['found']:,} of the full set's {size['full']:,} items: a sample, beside "
+                  "numbers published on the full set")
+    elif label:
+        hover += f". {label} items evaluated"
+    line = f'<br><span class="{"n partial" if size and partial(size) else "n"}">{html.escape(label)}</span>' \
+        if label else ""
+    return f'<th class="num" title="{html.escape(hover)}">{html.escape(short_id(column))}{line}</th>'
+
+
 def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bool = False,
-            highlight: str | None = None, tied: pd.DataFrame | None = None) -> str:
+            highlight: str | None = None, tied: pd.DataFrame | None = None,
+            sizes: dict[str, dict] | None = None) -> str:
     """The table as one HTML string: best per column in <b> (the lowest when ``lower``), reported rows
     italic and grey, the ``highlight`` model's rows (measured and reported) on a light-blue background,
     and cells ``tied`` with their column's best (:func:`tied_with_best`) marked "≈".
 
-    ``titles`` maps dataset ids to a longer name, shown as the header's tooltip.
+    Headers are short ids (:func:`short_id`) with their n under them (``sizes``: :func:`column_sizes`);
+    ``titles`` maps dataset ids to a longer name, shown with the full id as the header's tooltip.
     """
-    titles = titles or {}
+    titles, sizes = titles or {}, sizes or {}
     best = best_per_column(table, lower)
     columns = list(table["value"].columns)
-    head = "".join(f'<th class="num" title="{html.escape(titles.get(c, c))}">{html.escape(c)}</th>' for c in columns)
+    head = "".join(_header(c, titles.get(c, c), sizes.get(c)) for c in columns)
     out = [TABLE_STYLE, '<table class="pathboard-leaderboard">',
            f"<thead><tr><th>model</th><th>source</th>{head}</tr></thead><tbody>"]
     stats = [table[stat].to_numpy(dtype=float) for stat in STATS]  # picked once: per-cell .at is slow
@@ -43,7 +68,7 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
         if marked:
             style += f"background:{HIGHLIGHT};"
         out.append(f'<tr class="{source}{" highlight" if marked else ""}" style="{style}">'
-                   f"<td>{html.escape(model)}</td><td>{source}</td>")
+                   f'<td class="model">{html.escape(model)}</td><td>{source}</td>')
         for j in range(len(columns)):
             text = html.escape(format_cell(*(stat[i, j] for stat in stats)))
             if best[i, j]:
@@ -59,8 +84,11 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
 #: the leaderboard table's cell styles, once per table rather than on each of its ~10^3 cells
 TABLE_STYLE = ("<style>table.pathboard-leaderboard{border-collapse:collapse;font-size:0.9rem}"
                ".pathboard-leaderboard td,.pathboard-leaderboard th{padding:4px 10px;border-bottom:1px solid #ddd;"
-               "text-align:left}.pathboard-leaderboard th{border-bottom:2px solid #888}"
-               ".pathboard-leaderboard .num{text-align:right;white-space:nowrap}</style>")
+               "text-align:left}.pathboard-leaderboard th{border-bottom:2px solid #888;vertical-align:bottom}"
+               ".pathboard-leaderboard .num{text-align:right;white-space:nowrap}"
+               ".pathboard-leaderboard td.model{white-space:nowrap}"
+               ".pathboard-leaderboard .n{font-weight:normal;font-size:0.75rem;color:#666}"
+               ".pathboard-leaderboard .n.partial{color:#b45309}</style>")
 
 
 def vs_published_notes(frame: pd.DataFrame) -> list[str]:

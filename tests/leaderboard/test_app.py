@@ -19,10 +19,15 @@ def test_app_defaults_and_mode_toggle(monkeypatch, db):
     assert at.selectbox(key="task").value == "zeroshot"
     assert at.radio(key="mode").value == "ensemble"
     assert at.checkbox(key="reported").value is True
-    assert at.multiselect(key="datasets").value == PUBLISHED_COLUMNS
+    assert at.multiselect(key="datasets").value == ["crc-val-he-7k"]  # the measured datasets: Avg on every row
     html = table_html(at)
     assert "0.612 [0.58, 0.64]" in html and "0.655 [0.62, 0.69]" in html
     assert "VirCLIP (reported)" in html and "<b>0.909</b>" in html
+    assert "wsss4luad" not in html and any("Avg: the mean over the 1 dataset(s) shown" in c.value for c in at.caption)
+    at.checkbox(key="published_only").check().run()  # published-only columns on request, measured ones first
+    assert at.multiselect(key="datasets").value == ["crc-val-he-7k"] + [c for c in PUBLISHED_COLUMNS
+                                                                         if c != "crc-val-he-7k"]
+    at.checkbox(key="published_only").uncheck().run()
     assert not at.error and not any("No measured results" in i.value for i in at.info)
 
     at.radio(key="mode").set_value("single").run()
@@ -82,7 +87,7 @@ def test_app_measured_vs_published(monkeypatch, tmp_path):
     assert not vs_html(at)  # weighted F1 on crc-val-he-7k: plip and quiltnet-b32 have no published row
     at.selectbox(key="task").set_value("zeroshot-wsi").run()
     assert not at.exception and at.selectbox(key="metric").value == "balanced_accuracy"
-    assert at.multiselect(key="datasets").value == ["tcga-brca", "tcga-nsclc", "tcga-rcc", "ebrains-rare30"]
+    assert at.multiselect(key="datasets").value == ["tcga-brca", "tcga-nsclc"]  # measured; RCC, EBRAINS opt-in
     main = table_html(at)
     assert "KEEP (reported)" in main and "<b>0.912 [0.88, 0.94]</b>" in main  # conch beats KEEP's .902
     (html,) = vs_html(at)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from support.databases import PUBLISHED, PUBLISHED_COLUMNS, make_db, make_vs_db, rows
+from support.databases import PUBLISHED, make_db, make_vs_db, rows
 from support.helpers import pathboard
 from support.imports import imported_after
 
@@ -43,11 +43,17 @@ def ece_db(db) -> Path:
 
 
 def app_table(db, task=frames.DEFAULT_TASK, metric=frames.DEFAULT_METRIC, mode=frames.DEFAULT_MODE,
-              include_reported=True) -> pd.DataFrame:
-    """The Overview's table, built the way app.py builds it (default selection: every dataset offered)."""
+              include_reported=True, published_only=False) -> pd.DataFrame:
+    """The Overview's table, built the way app.py builds it (default selection: the measured datasets, and
+    with ``published_only`` those with published numbers only)."""
     long = pd.concat([queries.load_measured(db), frames.load_reported()], ignore_index=True)
-    available = frames.dataset_order(frames.select(long, metric, task, mode, include_reported=include_reported))
-    return frames.comparison_table(long, metric, task, mode, available, include_reported)
+    rows = frames.select(long, metric, task, mode, include_reported=include_reported)
+    columns = frames.default_columns(rows, published_only)
+    return export.annotated(long, queries.load_catalog(db), metric, task, mode, columns, include_reported)
+
+
+#: the columns with published-only datasets opted in: the measured one first
+COLUMNS = ["crc-val-he-7k", "wsss4luad", "sicapv2"]
 
 
 def odd_table() -> pd.DataFrame:
@@ -59,7 +65,8 @@ def odd_table() -> pd.DataFrame:
 
 def data_lines(markdown: str) -> list[list[str]]:
     """The cells of each line of a pipe table (header and alignment row included)."""
-    return [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in markdown.strip().splitlines()]
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in markdown.strip().splitlines()
+            if line.startswith("|")]  # the notes under the table are a paragraph
 
 
 def balanced(latex: str) -> bool:
@@ -81,9 +88,15 @@ def invoke(*args) -> str:
 def test_overview_is_the_app_table(db, include_reported):
     table = export.overview(db, "zeroshot", "weighted_f1", "ensemble", include_reported=include_reported)
     pd.testing.assert_frame_equal(table, app_table(db, include_reported=include_reported))
-    columns = PUBLISHED_COLUMNS if include_reported else ["crc-val-he-7k"]
-    assert list(table["value"].columns) == columns + ["Avg"]
+    assert list(table["value"].columns) == ["crc-val-he-7k", "Avg"]  # the measured columns: Avg on every row
+    assert table["value"]["Avg"].loc[:, "measured"].notna().all()
     assert len(table) == 2 + len(PUBLISHED) * include_reported
+    assert table.attrs["notes"][0].startswith("Avg: the mean over the 1 dataset(s) shown (crc-val-he-7k)")
+    wide = export.overview(db, "zeroshot", "weighted_f1", "ensemble", include_reported=include_reported,
+                           published_only=True)
+    pd.testing.assert_frame_equal(wide, app_table(db, include_reported=include_reported, published_only=True))
+    assert list(wide["value"].columns) == (["crc-val-he-7k", "wsss4luad", "sicapv2"] if include_reported
+                                           else ["crc-val-he-7k"]) + ["Avg"]
 
 
 def test_overview_datasets_and_mode(db):
@@ -94,7 +107,8 @@ def test_overview_datasets_and_mode(db):
 
 @pytest.mark.parametrize("make", ["db", "odd"])
 def test_csv_round_trips_the_values_exactly(db, make):
-    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble") if make == "db" else odd_table()
+    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble", published_only=True) if make == "db" \
+        else odd_table()
     text = export.to_csv(table)
     columns = list(table["value"].columns)
     lines = list(csv.reader(io.StringIO(text)))
@@ -116,23 +130,26 @@ def test_csv_round_trips_the_values_exactly(db, make):
 
 
 def test_csv_without_ci_has_only_the_values(db):
-    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble")
+    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble", published_only=True)
     back = pd.read_csv(io.StringIO(export.to_csv(table, ci=False)))
-    assert list(back.columns) == ["model", *PUBLISHED_COLUMNS, "Avg"]
+    assert list(back.columns) == ["model", *COLUMNS, "Avg"]
     assert back.set_index("model").at["plip", "crc-val-he-7k"] == 0.655
 
 
 def test_markdown_bolds_the_best_per_column_with_the_right_shape(db):
-    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble")
-    lines = data_lines(export.to_markdown(table))
-    assert lines[0] == ["model", *PUBLISHED_COLUMNS, "Avg"]
+    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble", published_only=True)
+    markdown = export.to_markdown(table)
+    lines = data_lines(markdown)
+    assert lines[0] == ["model", *COLUMNS, "Avg"]
+    assert markdown.endswith("\n\nItems evaluated: crc-val-he-7k: n = 32. Avg: the mean over the 3 dataset(s) "
+                             "shown (crc-val-he-7k, wsss4luad, sicapv2), for rows with a value in every one.\n")
     assert lines[1] == [":---"] + ["---:"] * 4
     assert len(lines) == 2 + len(table) and {len(line) for line in lines} == {5}
     assert [line[0] for line in lines[2:]] == list(table.index.get_level_values("model"))
     body = {line[0]: line[1:] for line in lines[2:]}
-    assert body["plip"] == ["–", "–", "0.655 [0.623, 0.688]", "–"]  # measured on CRC only: no Avg
-    assert body["VirCLIP (reported)"] == ["**0.762**", "0.439", "**0.909**", "0.703"]
-    assert body["ConText-L-14-336px (reported)"][1::2] == ["**0.668**", "**0.718**"]
+    assert body["plip"] == ["0.655 [0.623, 0.688]", "–", "–", "–"]  # measured on CRC only: no Avg
+    assert body["VirCLIP (reported)"] == ["**0.909**", "**0.762**", "0.439", "0.703"]
+    assert body["ConText-L-14-336px (reported)"][2:] == ["**0.668**", "**0.718**"]
     bold = [[cell.startswith("**") for cell in line[1:]] for line in lines[2:]]
     assert bold == frames.best_per_column(table).to_numpy().tolist()
     assert sum(map(sum, bold)) == 4  # one best per column
@@ -167,7 +184,7 @@ def test_a_lower_is_better_metric_bolds_the_minimum(ece_db):
 
 
 def test_latex_is_a_booktabs_table_with_the_best_in_bold(db):
-    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble")
+    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble", published_only=True)
     tex = export.to_latex(table, caption="Weighted F1, zero-shot", label="tab:wf1")
     lines = tex.strip().splitlines()
     assert lines[0] == r"\begin{table}[ht]" and lines[-1] == r"\end{table}"
@@ -177,13 +194,15 @@ def test_latex_is_a_booktabs_table_with_the_best_in_bold(db):
     assert rules == [r"\toprule", r"\midrule", r"\midrule", r"\bottomrule"]  # one between measured and reported
     rows_ = [line for line in lines if line.endswith(r"\\")]
     assert len(rows_) == 1 + len(table) and all(line.count(" & ") == 4 for line in rows_)
-    assert rows_[0] == r"Model & wsss4luad & sicapv2 & crc-val-he-7k & Avg \\"
-    assert r"plip & -- & -- & 0.655 {\scriptsize [0.623, 0.688]} & -- \\" in lines
-    assert (r"\textit{VirCLIP (reported)} & \textit{\textbf{0.762}} & \textit{0.439} & \textit{\textbf{0.909}} "
+    assert rows_[0] == r"Model & crc-val-he-7k & wsss4luad & sicapv2 & Avg \\"
+    assert r"plip & 0.655 {\scriptsize [0.623, 0.688]} & -- & -- & -- \\" in lines
+    assert (r"\textit{VirCLIP (reported)} & \textit{\textbf{0.909}} & \textit{\textbf{0.762}} & \textit{0.439} "
             r"& \textit{0.703} \\") in lines
     assert tex.count(r"\textbf{") == 4 and r"\textbf{0.718}" in tex and r"\textbf{0.668}" in tex
     assert balanced(tex)
-    assert r"\caption" not in export.to_latex(table)
+    default = export.to_latex(table)  # without a caption of its own, the table's notes are its caption
+    assert r"\caption{Items evaluated: crc-val-he-7k: n = 32. Avg: the mean over the 3 dataset(s)" in default
+    assert r"\caption" not in export.to_latex(odd_table())
 
 
 def test_latex_escapes_names_and_drops_cis_on_request():
@@ -261,7 +280,7 @@ def test_cli_output_file_and_empty_database(db, tmp_path):
     (["--task", "nope"], ["task 'nope'", "zeroshot", "zeroshot-wsi", "segmentation"]),
     (["--metric", "nope"], ["metric 'nope'", "weighted_f1", "cohen_kappa"]),
     (["--task", "segmentation", "--metric", "dice", "--mode", "single"], ["single", "prompt modes", "ensemble"]),
-    (["--datasets", "crc-val-he-7k,nope"], ["nope", "datasets: wsss4luad, sicapv2, crc-val-he-7k"]),
+    (["--datasets", "crc-val-he-7k,nope"], ["nope", "datasets: crc-val-he-7k, wsss4luad, sicapv2"]),
     (["--protocol", "zzz"], ["protocol 'zzz'", "default"]),
 ])
 def test_cli_errors_name_what_exists(db, args, words):

@@ -39,7 +39,7 @@ def test_pivot_rows_are_models_columns_are_datasets_plus_avg(long):
 
 def test_measured_and_reported_rows_share_dataset_columns_and_stay_distinct(long):
     table = frames.comparison_table(long)
-    assert list(table["value"].columns) == PUBLISHED_COLUMNS + ["Avg"]
+    assert list(table["value"].columns) == ["crc-val-he-7k", "wsss4luad", "sicapv2", "Avg"]  # measured first
     sources = table.index.get_level_values("source")
     assert list(sources[:2]) == ["measured", "measured"] and set(sources[2:]) == {"reported"}
     assert list(table.index[:2]) == [("plip", "measured"), ("quiltnet-b32", "measured")]  # no Avg: by value
@@ -165,7 +165,8 @@ def test_provenance_lists_measured_rows_shown(long):
 def test_per_class_recall(long):
     assert frames.recall_datasets(long, "zeroshot", "ensemble") == ["crc-val-he-7k"]
     recall = frames.per_class_recall(long, "zeroshot", "ensemble", "crc-val-he-7k")
-    assert recall.at["plip", "TUM"] == pytest.approx(0.755)
+    assert recall.at["plip", "TUM"] == "0.755"
+    assert all(len(v) == 5 for v in recall.to_numpy().ravel())  # one format: three decimals, 0 as "0.000"
 
 
 def test_each_task_offers_its_own_metrics():
@@ -259,3 +260,44 @@ def test_run_tables_use_human_units_and_never_show_a_raw_none():
     assert not table.isin(["None", "nan"]).any().any()
     prov = frames.provenance_table({"pathboard_version": "0.4", "batch_size": 64, "data_root": None})
     assert list(prov[""]) == ["0.4", "64", "–"] and prov[""].map(type).eq(str).all()  # one type: Arrow takes it
+
+
+def test_the_paper_tables_columns_are_the_measured_datasets(long):
+    rows = frames.select(long, "weighted_f1", "zeroshot", "ensemble")
+    assert frames.default_columns(rows) == ["crc-val-he-7k"]  # published-only columns would empty every Avg
+    assert frames.default_columns(rows, published_only=True) == ["crc-val-he-7k", "wsss4luad", "sicapv2"]
+    published = rows[rows["source"] == "reported"]
+    assert frames.default_columns(published) == PUBLISHED_COLUMNS  # nothing measured: the published columns
+
+
+def test_short_ids_sizes_and_notes(long):
+    assert frames.short_id("folder:/data/private/cohort-2024/lung") == "folder:…/lung"
+    assert frames.short_id("slides-csv:/data/x/slides.csv") == "slides-csv:…/slides.csv"
+    assert frames.short_id("crc-val-he-7k") == "crc-val-he-7k"
+    assert frames.short_id("a" * 40) == "a" * 23 + "…" and len(frames.short_id("a" * 40)) == frames.SHORT_ID
+    rows = frames.select(long, "weighted_f1", "zeroshot", "ensemble").assign(n_items=32)
+    sizes = frames.column_sizes(rows, {"datasets": {"crc-val-he-7k": {"expected_files": 7180}}})
+    assert sizes == {"crc-val-he-7k": {"n": 32, "found": 32, "full": 7180}}  # measured columns only
+    assert frames.partial(sizes["crc-val-he-7k"]) and frames.size_label(sizes["crc-val-he-7k"]) == "n = 32 of 7,180"
+    assert frames.size_label({"n": 96, "found": 96, "full": None}) == "n = 96"
+    assert frames.size_label({"n": 7180, "found": 7180, "full": 7180}) == "n = 7,180"  # the full set: no "of"
+    notes = frames.table_notes(rows, ["crc-val-he-7k", "wsss4luad"], sizes)
+    assert notes[0] == "Avg: the mean over the 2 dataset(s) shown (crc-val-he-7k, wsss4luad), for rows with a " \
+                       "value in every one."
+    assert notes[1] == "Measured on a sample of the full set, beside published full-set numbers: crc-val-he-7k " \
+                       "(n = 32 of 7,180)."
+
+
+def test_a_named_headline_says_what_it_is_and_what_its_interval_is_over():
+    assert frames.headline_text(None) == "" and frames.headline_text(float("nan")) == ""
+    text = frames.headline_text("prototype at k = 16 per class, median of 5 draws", "cluster by group (12 groups)")
+    assert text == ("prototype at k = 16 per class, median of 5 draws; 95% CI: bootstrap of that median over "
+                    "12 groups (patients, slides or near-duplicate clusters)")
+    assert frames.headline_text("x", "items").endswith("over test items")
+    rows = pd.DataFrame({"model": ["a", "b"], "dataset": ["folder:/p/lung"] * 2, "task": ["fewshot"] * 2,
+                         "source": ["measured"] * 2, "headline": ["linear-probe at k = 8 per class"] * 2,
+                         "bootstrap": ["items"] * 2})
+    notes = frames.table_notes(rows, ["folder:/p/lung"], {})
+    assert notes[-1] == ("fewshot headline on folder:…/lung: linear-probe at k = 8 per class; 95% CI: bootstrap "
+                         "of that median over test items.")
+    assert frames.uses_prompts(pd.DataFrame({"task": ["fewshot"], "prompt_mode": [None]}), "fewshot") is False

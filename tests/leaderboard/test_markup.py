@@ -16,9 +16,22 @@ def test_html_bolds_the_best_and_marks_reported_rows(long):
     assert "<b>0.909</b>" in html and "<b>0.718</b>" in html  # VirCLIP on CRC, ConText-L Avg
     assert html.count('<tr class="reported"') == len(PUBLISHED)
     assert html.count('<tr class="measured"') == 2
-    assert "VirCLIP (reported)" in html and 'title="CRC-VAL-HE-7K"' in html
+    assert "VirCLIP (reported)" in html and 'title="crc-val-he-7k: CRC-VAL-HE-7K"' in html
     assert "0.655 [0.62, 0.69]" in html and "<b>0.655" not in html  # VirCLIP beats it now
     assert "–" in html  # measured rows have no wsss4luad value and no Avg
+
+
+def test_headers_are_short_ids_over_their_n_and_a_sample_is_marked(long):
+    table = frames.comparison_table(long, include_reported=False)
+    folder = "folder:/data/private/cohort-2024/lung"
+    table = table.rename(columns={"crc-val-he-7k": folder})
+    html = markup.to_html(table, sizes={folder: {"n": 32, "found": 32, "full": 7180}})
+    head = html.split("</thead>")[0]
+    assert ">folder:…/lung<br>" in head and f'title="{folder}. Measured on 32 of the full set' in head
+    assert '<span class="n partial">n = 32 of 7,180</span>' in head
+    html = markup.to_html(table, sizes={folder: {"n": 96, "found": 96, "full": None}})
+    assert '<span class="n">n = 96</span>' in html and "partial" not in html.split("</style>")[1]
+    assert '<td class="model">plip</td>' in html and "td.model{white-space:nowrap}" in html  # names on one line
 
 
 def test_vs_published_html(vs_long):

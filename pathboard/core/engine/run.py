@@ -39,7 +39,8 @@ def catalog(p: Plan) -> dict:
     """What the leaderboard shows about the run's models, datasets and tasks, stored with the run so
     that it never imports the plugins."""
     models = {c.model.id: {"title": c.model.card.title, **dataclasses.asdict(c.model.card)} for c in p.cells}
-    datasets = {d.id: {"title": d.title, "groups": sorted(d.groups), "level": d.level, "ordinal": bool(d.ordinal)}
+    datasets = {d.id: {"title": d.title, "groups": sorted(d.groups), "level": d.level, "ordinal": bool(d.ordinal),
+                       "expected_files": getattr(d, "expected_files", None)}  # the full set: a sample is marked
                 for d in p.datasets.values()}
     tasks = {c.task.id: {"title": c.task.title} for c in p.cells}
     return {"models": models, "datasets": datasets, "tasks": tasks}

@@ -21,6 +21,13 @@ def shot_counts(max_k: int) -> list[int]:
     return [2**i for i in range(max(0, int(max_k)).bit_length())]
 
 
+def fewshot_headline(method: str, k: int, draws: int, k_max: int = K_MAX, unit: str = "class") -> str:
+    """What a few-shot headline is, in words, for its protocol and everywhere it is shown: the method, its
+    k (and why it is below ``k_max``) and that it is the median over the draws."""
+    short = f" (the smallest {unit} of the training pool holds {k})" if k < k_max else ""
+    return f"{method} at k = {k} per {unit}{short}, median of {draws} draws"
+
+
 def draw_support(labels: np.ndarray, classes: np.ndarray, k: int, draw: int, seed: int = SEED) -> np.ndarray:
     """Positions (into ``labels``) of k items per class of ``classes``: draw ``draw`` of shot k."""
     rng = np.random.default_rng((seed, k, draw))

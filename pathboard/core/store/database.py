@@ -86,7 +86,8 @@ CREATE OR REPLACE VIEW results_all AS
            r.q1, r.q3,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
            c.device, c.precision, c.task_options, c.options_hash, c.protocol_hash,
-           coalesce(c.default_protocol, TRUE) AS default_protocol
+           coalesce(c.default_protocol, TRUE) AS default_protocol, c.n_items,
+           c.protocol->'task'->>'headline' AS headline, c.protocol->'task'->>'bootstrap' AS bootstrap
     FROM results r JOIN cells c USING (cell_id);
 CREATE OR REPLACE VIEW leaderboard AS
     SELECT * FROM results_all

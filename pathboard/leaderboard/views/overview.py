@@ -27,40 +27,50 @@ def overview(stamp, protocol, run, metric, task, mode, datasets, include_reporte
     HTML, measured vs published and the bar chart. The frames (``_`` arguments, not hashed) follow from
     the database stamp, protocol and run, which are part of the key."""
     lower = frames.lower_is_better(metric)
-    table = frames.comparison_table(_long, metric, task, mode, list(datasets), include_reported)
+    table = export.annotated(_long, _catalog, metric, task, mode, list(datasets), include_reported)
     out = {"table": table, "versus": frames.published_vs_measured(_long, metric, task, mode, list(datasets))}
     if not table.empty and datasets:
         published = _reported.drop_duplicates("dataset").set_index("dataset")["published_as"]
         titles = {id: f"published as {name}" for id, name in published.items()}
         titles.update({id: entry.get("title") or id for id, entry in _catalog["datasets"].items()})
         tied = frames.tied_with_best(table, _comparisons, metric, task, mode, lower) if len(_comparisons) else None
-        out["html"] = markup.to_html(table, titles, lower=lower, highlight=highlight, tied=tied)
+        out["html"] = markup.to_html(table, titles, lower=lower, highlight=highlight, tied=tied,
+                                     sizes=table.attrs["sizes"])
         out["bars"] = charts.bars(_long, task, metric, mode, list(datasets)[:BAR_PANELS], highlight,
                                   include_reported)
     return out
 
 
 def choose_table(sel: Selection, long: pd.DataFrame) -> dict:
-    """The table's widgets (task, metric, prompt mode, published rows, datasets), reopened from the URL."""
+    """The table's widgets (task, metric, prompt mode, published rows, datasets), reopened from the URL. The
+    prompt mode is asked only of a task that uses prompts; published-only datasets are opt-in columns."""
     tasks = sorted(set(long["task"]))
     c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
     task = c2.selectbox("Task", tasks, index=sel.index("task", tasks, frames.DEFAULT_TASK), key="task")
     metrics = frames.task_metrics(long, task)
     metric = c1.selectbox("Metric", metrics, index=sel.index("metric", metrics, frames.DEFAULT_METRIC), key="metric")
+    prompted = frames.uses_prompts(long, task)
     mode = c3.radio("Prompt mode", frames.MODES, index=sel.index("mode", frames.MODES), horizontal=True, key="mode",
-                    help=frames.MODE_HELP)
+                    help=frames.MODE_HELP) if prompted else frames.DEFAULT_MODE
     include_reported = c4.checkbox("Show reported (published) rows", value=sel.url.get("reported", "1") != "0",
                                    key="reported")
-    st.caption(f"Prompt modes: {frames.MODE_HELP}.")
-    available = frames.dataset_order(frames.select(long, metric, task, mode, include_reported=include_reported))
+    rows = frames.select(long, metric, task, mode, include_reported=include_reported)
+    only_published = [d for d in frames.dataset_order(rows) if d not in frames.default_columns(rows)]
+    published_only = c4.checkbox(f"Published-only columns ({len(only_published)})",
+                                 value=sel.url.get("published_only") == "1", key="published_only",
+                                 disabled=not only_published,
+                                 help="Columns no measured model has: every measured row's Avg would be empty") \
+        if include_reported else False
+    st.caption(f"Prompt modes: {frames.MODE_HELP}." if prompted else f"{task} uses no prompts: no prompt mode.")
+    available = frames.default_columns(rows, published_only)
     if st.session_state.get("datasets_offered") != available:  # a new task, metric or mode: all its datasets
         linked = [d for d in sel.url.get("datasets", "").split(",") if d in available] \
             if "datasets_offered" not in st.session_state else []
         st.session_state["datasets_offered"] = available
         st.session_state["datasets"] = linked or available
-    datasets = st.multiselect("Datasets (columns)", available, key="datasets")
+    datasets = st.multiselect("Datasets (columns)", available, key="datasets", format_func=frames.short_id)
     return {"task": task, "metric": metric, "mode": mode, "include_reported": include_reported,
-            "datasets": datasets, "available": available}
+            "published_only": published_only, "datasets": datasets, "available": available, "prompted": prompted}
 
 
 def exports(sel: Selection, table: pd.DataFrame, chosen: dict) -> None:
@@ -79,7 +89,8 @@ def exports(sel: Selection, table: pd.DataFrame, chosen: dict) -> None:
                "--mode", mode] + (["--datasets", ",".join(datasets)] if datasets != chosen["available"] else []) \
         + (["--protocol", sel.protocol] if sel.protocol != "default" else []) \
         + (["--run", sel.run] if sel.run != "latest" else []) \
-        + ([] if chosen["include_reported"] else ["--no-reported"]) + ([] if with_ci else ["--no-ci"])
+        + ([] if chosen["include_reported"] else ["--no-reported"]) + ([] if with_ci else ["--no-ci"]) \
+        + (["--published-only"] if chosen["published_only"] else [])
     st.caption("The same table from a script: `" + " ".join(shlex.quote(str(c)) for c in command) + "`")
 
 
@@ -97,7 +108,7 @@ def pictures(sel: Selection, parts: dict, comparisons: pd.DataFrame, chosen: dic
     if radar.open:
         chart = charts.radar(sel.measured, task, metric, mode, datasets, sel.highlight)
         if chart is not None:
-            radar.altair_chart(chart)
+            draw(radar, chart, "", width="content")  # round, not stretched into an ellipse
             radar.caption("One polygon per measured model with a value on every dataset shown.")
         else:
             radar.caption("A radar needs at least three datasets and a measured model with a value on each.")
@@ -109,7 +120,7 @@ def pictures(sel: Selection, parts: dict, comparisons: pd.DataFrame, chosen: dic
                                        key="matrix_dataset")
             shared["matrix_dataset"] = dataset
             draw(matrix, charts.significance_matrix(comparisons, metric, task, mode, dataset),
-                 "No paired comparisons here.", quiet=True)
+                 "No paired comparisons here.", quiet=True, width="content")  # square cells
             matrix.caption("Row model minus column model on the items both scored; outlined with a star: significant "
                            "(Holm-adjusted paired bootstrap).")
         else:
@@ -179,7 +190,9 @@ def render(sel: Selection) -> None:
     long = sel.long
     chosen = choose_table(sel, long)
     task, metric, mode, datasets = chosen["task"], chosen["metric"], chosen["mode"], chosen["datasets"]
-    shared = {"task": task, "metric": metric, "mode": mode, "reported": "1" if chosen["include_reported"] else "0",
+    shared = {"task": task, "metric": metric, "mode": mode if chosen["prompted"] else None,
+              "reported": "1" if chosen["include_reported"] else "0",
+              "published_only": "1" if chosen["published_only"] else None,
               "datasets": ",".join(datasets) if datasets != chosen["available"] else ""}
     sel.share(**shared)
     try:  # the comparisons of the cells shown: this protocol and run
@@ -196,7 +209,8 @@ def render(sel: Selection) -> None:
         st.caption(f"{metric} with bootstrap 95% CI [low, high]; the best value per column is in bold "
                    f"({'lowest' if lower else 'highest'}); ≈ marks a measured model whose paired difference from "
                    "the column's best measured model is not significant (Holm-adjusted bootstrap): tied with it. "
-                   "Avg is the mean over the datasets shown, only for rows with a value in every column.")
+                   "Under each dataset: n, the items its measured numbers were computed on. "
+                   + " ".join(parts["table"].attrs["notes"]))
         exports(sel, parts["table"], chosen)
         pictures(sel, parts, comparisons, chosen, shared)
         picture = st.session_state.get("picture")

@@ -65,6 +65,7 @@ from pathboard.api import (
     classification_metrics,
     draw_support,
     evaluated_items,
+    fewshot_headline,
     group_hash_split,
     hookimpl,
     iqr_metrics,
@@ -230,6 +231,7 @@ class FewShot(Task):
                                        (("n_train", len(pool.rows)), ("n_eval", n_eval), ("max_k", ks[-1]))]
         protocol = {"pool": pool.source, "split": pool.split, "n_train": len(pool.rows), "n_eval": n_eval,
                     "k": [*ks, "all"], "headline_k": ks[-1], "draws": self.draws, "seed": self.seed,
+                    "headline": fewshot_headline(headline, ks[-1], self.draws),
                     "grouping": "Record meta 'group'" if item_groups(ctx.manifest) is not None else "none (items)",
                     "bootstrap": bootstrap_label(groups)}
         return TaskResult(out, notes=notes, protocol=protocol)

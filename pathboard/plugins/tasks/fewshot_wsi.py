@@ -46,9 +46,11 @@ from pathboard.api import (
     SlideTask,
     TaskResult,
     abmil_predict,
+    bootstrap_label,
     classification_metrics,
     draw_support,
     evaluated_items,
+    fewshot_headline,
     group_hash_split,
     hookimpl,
     iqr_metrics,
@@ -183,7 +185,9 @@ class FewShotWSI(SlideTask):
                  ("n_train_patients", len({groups[i] for i in pool_rows})),
                  ("n_eval_patients", len({groups[i] for i in eval_rows})), ("max_k", ks[-1]))
         out[f"train={source}"] = [Metric(name, float(v), float(v), float(v), n_eval) for name, v in sizes]
-        return TaskResult(out, notes=notes)
+        protocol = {"headline": fewshot_headline(headline, ks[-1], self.draws, int(self.values["max_k"]), "class"),
+                    "bootstrap": bootstrap_label(None), "headline_k": ks[-1], "draws": self.draws}
+        return TaskResult(out, notes=notes, protocol=protocol)
 
 
 @hookimpl

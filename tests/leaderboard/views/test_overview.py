@@ -60,6 +60,10 @@ def test_measured_vs_published_in_chromium(vs_server):
         page.wait_for_selector("text=KEEP (reported)", timeout=60_000)
         screenshot(page, "PATHBOARD_SCREENSHOT_VS")
         html = page.content()
+        assert "tcga-rcc" not in html.split("</thead>")[0]  # KEEP's RCC column has no measured number: opt-in
+        page.get_by_text("Published-only columns").click()
+        until(page, lambda p: "tcga-rcc" in p.content().split("</thead>")[0], "the published-only columns")
+        wide = page.content()
 
     assert "Traceback" not in html
     assert "Measured vs published" in html
@@ -67,7 +71,7 @@ def test_measured_vs_published_in_chromium(vs_server):
     assert "<b>+0.011</b>" in html and "<b>-0.037</b>" in html  # conch on TCGA-NSCLC and TCGA-BRCA
     assert html.count('<tr class="vs-differs"') == 3
     assert "the published protocol is not pathboard's default" in html and "arXiv:2412.13126" in html
-    assert "KEEP (reported)" in html and "CONCH (reported)" in html and "<b>0.926</b>" in html  # KEEP, RCC
+    assert "KEEP (reported)" in html and "CONCH (reported)" in html and "<b>0.926</b>" in wide  # KEEP, RCC
 
 
 def test_overview_highlight_exports_and_pictures(url, real_db):
@@ -113,3 +117,35 @@ def test_a_shared_link_reopens_the_selection(url):
         idle(page)
         until(page, lambda p: "mode=ensemble" in p.url and "metric=balanced_accuracy" in p.url,
               "the link carries the prompt mode and the metric")
+
+
+def test_the_overview_is_a_paper_table(url, real_db):
+    """Measured columns only by default (Avg on every measured row), short headers with the full id on hover,
+    each column's n with the CRC sample marked beside the full-set published numbers; few-shot named, and no
+    prompt-mode widget for it."""
+    _, folder = real_db
+    with view(url, wait_for="table.pathboard-leaderboard", name="paper-table") as page:
+        html = page.content()
+        table = shown_table(html)
+        assert "wsss4luad" not in html.split("</thead>")[0]  # published-only columns are opt-in
+        for label, cells in table.items():
+            if not label.endswith("(reported)"):
+                assert cells[-1] != "–", label  # so every measured row has its Avg
+        assert "Avg: the mean over the 2 dataset(s) shown (crc-val-he-7k, folder:…/lung)" in html
+        header = page.locator("th", has_text="folder:…/lung")
+        assert header.get_attribute("title").startswith(folder)  # the full id on hover
+        assert "n = 96" in header.inner_text()
+        crc = page.locator("th", has_text="crc-val-he-7k")
+        assert "n = 32 of 7,180" in crc.inner_text() and "partial" in crc.inner_html()  # a sample, marked
+        height = page.evaluate("() => Math.max(...[...document.querySelectorAll('table.pathboard-leaderboard "
+                              "td.model')].map(td => td.getBoundingClientRect().height))")
+        assert height < 40  # published model names on one line
+        page.get_by_text("Published-only columns").click()
+        until(page, lambda p: "wsss4luad" in p.content().split("</thead>")[0], "published-only columns on request")
+        assert "published_only=1" in page.url
+    with view(url, "task=fewshot&metric=balanced_accuracy", wait_for="table.pathboard-leaderboard",
+              name="fewshot-table") as page:
+        html = page.content()
+        assert page.get_by_test_id("stRadio").filter(has_text="Prompt mode").count() == 0  # few-shot uses none
+        assert "fewshot headline on folder:…/lung: prototype at k = 16 per class, median of 5 draws; 95% CI: " \
+               "bootstrap of that median over test items" in html

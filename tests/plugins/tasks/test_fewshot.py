@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from support.trained import TRAIN_PER_CLASS
 
+from pathboard import cli
 from pathboard.adapters.openclip import OpenCLIPModel
 from pathboard.core.engine import plugins
 from pathboard.core.engine.plan import RunConfig, plan
@@ -44,7 +45,13 @@ def test_prototypes_on_held_out_real_patches_beat_chance(tmp_path, trained_lung,
         link(files, root / "lung_colon_image_set" / "lung_image_sets" / c)
     cfg = RunConfig(models="quiltnet-b32", weights=(f"quiltnet-b32={weights}",), datasets="lc25000-lung",
                     data_root=str(root), tasks="fewshot", db=str(tmp_path / "pb.duckdb"), workers=0)
-    out = variants(execute(plan(cfg), cfg))
+    summary = execute(plan(cfg), cfg)
+    out = variants(summary)
+    # the headline is named wherever it is shown (the CLI's line here; the Overview and exports read the same)
+    cell = next(c for c in summary.cells if c["variant"] == "")
+    named = cli._headline(cell)  # LC25000's items have groups (near-duplicate clusters): resampled as groups
+    assert named.startswith("  (prototype at k = 16 per class, median of 5 draws; 95% CI: bootstrap of that median "
+                            "over ") and named.endswith(" groups (patients, slides or near-duplicate clusters))")
     # lc25000 has no official split: pathboard's hash split, half of each class's near-duplicate groups train
     info = out["train=hash-split"]
     n_held = 3 * (200 - TRAIN_PER_CLASS)
