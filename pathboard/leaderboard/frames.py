@@ -101,7 +101,7 @@ def short_id(dataset: str, width: int = SHORT_ID) -> str:
 
 
 def _number(x) -> int | None:
-    return None if x is None or x != x else int(x)
+    return None if x is None or pd.isna(x) else int(x)  # None, NaN or pandas' NA (a column of NULLs)
 
 
 def column_sizes(rows: pd.DataFrame, catalog: dict | None = None) -> dict[str, dict]:
@@ -146,7 +146,29 @@ def headline_text(headline, bootstrap=None) -> str:
     return f"{headline}; 95% CI: bootstrap of that median over {interval_over(bootstrap)}"
 
 
-def table_notes(rows: pd.DataFrame, datasets: list[str], sizes: dict[str, dict]) -> list[str]:
+#: what a "†" beside an interval means, wherever the tables show one
+CAVEAT_NOTE = ("† not an ordinary 95% CI: a bootstrap over fewer than 10 units (patients, slides or items) has few "
+               "distinct resamples, and one that left out 5% or more of them as undefined is wider than it says "
+               "(hover for which).")
+
+
+def interval_caveats(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """For each cell of ``table`` (:func:`comparison_table` of ``rows``), why its measured interval is not an
+    ordinary 95% CI (:func:`~pathboard.core.science.metrics.interval_caveat`), "" where it is."""
+    from pathboard.core.science.metrics import interval_caveat
+
+    columns = [c for c in table["value"].columns if c != "Avg"] if len(table.columns) else []
+    out = pd.DataFrame("", index=table.index, columns=list(table["value"].columns) if len(table.columns) else [])
+    measured = rows[(rows["source"] == "measured") & rows["dataset"].isin(columns)]
+    for r in measured.itertuples():
+        caveat = interval_caveat(getattr(r, "units", None), getattr(r, "undefined", None))
+        if caveat and (r.model, "measured") in out.index:
+            out.at[(r.model, "measured"), r.dataset] = caveat
+    return out
+
+
+def table_notes(rows: pd.DataFrame, datasets: list[str], sizes: dict[str, dict],
+                caveats: pd.DataFrame | None = None) -> list[str]:
     """The sentences that belong under a paper table of ``rows`` (one task, metric, prompt mode) with
     columns ``datasets``: what Avg is over, which columns are samples, and what a named headline is."""
     shown = [short_id(d) for d in datasets]
@@ -162,6 +184,8 @@ def table_notes(rows: pd.DataFrame, datasets: list[str], sizes: dict[str, dict])
         for (headline, bootstrap), of in named.groupby(["headline", named["bootstrap"].fillna("")], sort=False):
             where = ", ".join(short_id(d) for d in dict.fromkeys(of["dataset"]))
             notes.append(f"{of['task'].iloc[0]} headline on {where}: {headline_text(headline, bootstrap)}.")
+    if caveats is not None and (caveats != "").to_numpy().any():
+        notes.append(CAVEAT_NOTE)
     return notes
 
 
