@@ -7,7 +7,8 @@ template alone, every synonym alone, random subsets of size N, and all draws tog
 - ``kendall_tau``: the mean Kendall τ-b between the model rankings of every pair of draws (1: every
   draw ranks the models alike; 0: unrelated rankings), over the draws that scored every model;
 - per model, ``first_rate``: the share of draws in which it ranks first (a tie for first shares the
-  draw), and ``median_rank`` (1 is best).
+  draw), and ``median_rank`` (1 is best; tied models share the average of their ranks, as
+  ``scipy.stats.rankdata``'s default, so two models tied in every draw both get 1.5, not 1 and 2 by name).
 
 Results go to the ``prompt_rankings`` table (replaced after every run); the leaderboard reads them.
 """
@@ -30,6 +31,14 @@ def pairwise_tau(scores: np.ndarray) -> np.ndarray:
         return (signs @ signs.T) / np.sqrt(np.outer(untied, untied))
 
 
+def average_ranks(scores: np.ndarray) -> np.ndarray:
+    """[draws, models] ranks of each row of ``scores`` (1 = highest), ties sharing the average of the ranks
+    they span (``scipy.stats.rankdata(-row, method="average")``)."""
+    higher = (scores[:, None, :] > scores[:, :, None]).sum(axis=2)  # models strictly better than each
+    tied = (scores[:, None, :] == scores[:, :, None]).sum(axis=2)  # models equal to each, itself included
+    return higher + (tied + 1) / 2
+
+
 def stability(scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """(mean pairwise τ-b over draws, each model's first-place share, each model's median rank) of
     ``scores`` [draws, models] (higher is better)."""
@@ -37,7 +46,7 @@ def stability(scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     taus = taus[np.isfinite(taus)]
     best = scores == scores.max(axis=1, keepdims=True)
     first = (best / best.sum(axis=1, keepdims=True)).mean(axis=0)
-    ranks = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1) + 1
+    ranks = average_ranks(scores)
     return (float(np.mean(taus)) if len(taus) else float("nan")), first, np.median(ranks, axis=0)
 
 
