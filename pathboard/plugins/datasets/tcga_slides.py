@@ -15,11 +15,12 @@ overrides everything else. TCGA-BRCA has no project-level IDC/ILC label, so ``tc
 the GDC clinical export in the project folder, as the portal saves it (Projects -> TCGA-CESC -> Clinical
 -> TSV, or Cart -> Clinical -> TSV): ``clinical.project-*.tar.gz`` / ``clinical.cart.*.tar.gz`` (its
 ``clinical.tsv`` is read from the archive) or that ``clinical.tsv`` itself; every export present is read.
-A row's ICD-O-3 ``morphology`` decides (8050-8089/3 squamous, 8140-8389/3 and 8440-8499/3 glandular,
-8560/3 adenosquamous), its ``primary_diagnosis`` text when the code is missing (``'--``) or maps to no
-class. Slides join the export by case (the first 12 characters of the barcode); a case has one row per
-treatment and takes the class its mappable rows name; a case whose rows name different classes stays
-unlabelled (counted in a warning), as do cases the export lacks.
+A row's ICD-O-3 ``morphology`` decides (8050-8089/3 squamous; 8140-8389/3 and 8440-8499/3 glandular, less
+8240-8249/3, the carcinoid and neuroendocrine tumours, which are no adenocarcinoma; 8560/3 adenosquamous), its
+``primary_diagnosis`` text when the code is missing (``'--``) or maps to no class. Slides join the export
+by case (the first 12 characters of the barcode); a case has one row per treatment and takes the class its
+mappable rows name; a case whose rows name different classes stays unlabelled (counted in a warning), as do
+cases the export lacks.
 
 The subtyping sets use the diagnostic (FFPE, ``-DX``) slides only; ``tcga-cesc`` takes every slide found,
 so it mixes FFPE diagnostic slides with frozen tissue slides (``-TS``/``-BS``); each takes its case's class.
@@ -71,7 +72,8 @@ REPORTS = Path("TCGA-Reports") / "TCGA_Reports.csv"
 REPORTS_URL = "https://github.com/tatonetti-lab/tcga-path-reports"
 
 #: ICD-O-3 histology codes (malignant, /3) -> tcga-cesc class, and primary_diagnosis words tried in order
-CESC_CODES = ((8050, 8089, "SCC"), (8140, 8389, "ADC"), (8440, 8499, "ADC"), (8560, 8560, "ASC"))
+CESC_CODES = ((8050, 8089, "SCC"), (8140, 8239, "ADC"), (8250, 8389, "ADC"), (8440, 8499, "ADC"),
+              (8560, 8560, "ASC"))  # 8240-8249: carcinoid and neuroendocrine tumours, none of the three
 CESC_WORDS = (("adenosquamous", "ASC"), ("squamous cell carcinoma", "SCC"), ("adenocarcinoma", "ADC"))
 
 

@@ -62,6 +62,8 @@ def test_tcga_cesc_labels_come_from_the_gdc_clinical_export(tmp_path, shared_dat
     ("", "Adenocarcinoma, NOS", "ADC"), ("", "Endometrioid adenocarcinoma, NOS", "ADC"),
     ("", "Adenocarcinoma with squamous metaplasia", "ADC"), ("", "Adenosquamous carcinoma", "ASC"),
     ("8041/3", "Small cell carcinoma, NOS", None), ("8077/2", "", None), ("", "", None),
+    ("8240/3", "Carcinoid tumor, NOS", None), ("8246/3", "Neuroendocrine carcinoma, NOS", None),  # not glandular
+    ("8249/3", "Atypical carcinoid tumor", None), ("8239/3", "", "ADC"), ("8250/3", "", "ADC"),
 ])
 def test_tcga_cesc_subtype_of_a_gdc_diagnosis(morphology, diagnosis, label):
     assert get("tcga-cesc").subtype(morphology, diagnosis) == label
