@@ -3,11 +3,14 @@
 Probabilities are ``softmax(logit_scale * cosine)`` at the model's own learned logit scale: what the
 model itself would output, not a temperature fitted afterwards. "ece" is the expected calibration
 error of the top-1 confidence in 15 equal-width bins (lo, hi], the first also holding 0 (Guo et al.
-2017): sum_b |B_b|/n * |acc(B_b) - conf(B_b)|. "brier" is the multi-class Brier score (Brier 1950),
-the mean over items of sum_c (p_c - 1[y = c])^2, in [0, 2]. "nll" is the mean -log p_true (p clipped
-at 1e-15). "auroc" is the binary AUROC of class 1 with two candidate classes, else the unweighted
-macro one-vs-rest AUROC over the classes of ``y_true`` with positives and negatives (ties count half),
-as CONCH and KEEP report it; "auroc/<class>" gives each class's one with more than two classes.
+2017): sum_b |B_b|/n * |acc(B_b) - conf(B_b)|. "brier" is scikit-learn's ``brier_score_loss``, the number
+papers publish: with two classes the mean (p_1 - 1[y = 1])^2, in [0, 1]; with more the multi-class Brier
+score (Brier 1950), the mean over items of sum_c (p_c - 1[y = c])^2, in [0, 2]. "nll" is the mean
+-log p_true (p clipped at 1e-15). "auroc" is the binary AUROC of class 1 with two candidate classes, else
+the unweighted macro one-vs-rest AUROC over the classes of ``y_true`` with positives and negatives (ties
+count half): scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")``. CONCH's code reports
+one-vs-one (``multi_class="ovo"``) instead, which differs from it with more than two classes; "auroc/<class>"
+gives each class's one-vs-rest AUROC with more than two classes.
 The CIs come from the very bootstrap resamples (of items, or of ``groups``) that
 :mod:`pathboard.core.science.metrics` uses, each item weighted by how often a resample drew it.
 """
@@ -17,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_counts, percentile_ci
+from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_counts, estimate, units_of
 
 LOWER_IS_BETTER = frozenset({"ece", "brier", "nll"})
 N_BINS = 15
@@ -64,7 +67,8 @@ def calibration_metrics(y_true, probs, class_names: list[str], n_boot: int = N_B
     gap[rows, bins] = (p.argmax(axis=1) == y) - conf  # per item: correct - confidence, in its bin
     onehot = np.zeros_like(p)
     onehot[rows, y] = 1.0
-    per_item = np.stack([((p - onehot) ** 2).sum(1), -np.log(np.clip(p[rows, y], EPS, 1.0))], axis=1)
+    squared = (p[:, 1] - onehot[:, 1]) ** 2 if k == 2 else ((p - onehot) ** 2).sum(1)  # as scikit-learn's
+    per_item = np.stack([squared, -np.log(np.clip(p[rows, y], EPS, 1.0))], axis=1)
 
     # one-vs-rest AUROC: class 1 alone with two candidate classes, else every class with both outcomes
     present = [c for c in np.unique(y) if 0 < (y == c).sum() < n]
@@ -88,7 +92,8 @@ def calibration_metrics(y_true, probs, class_names: list[str], n_boot: int = N_B
     for counts in bootstrap_counts(n, n_boot, seed, groups=groups):
         for name, values in scores(counts.astype(np.float64)).items():
             boot[name].append(values)
-    return [Metric(name, float(value[0]), *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)
+    units = units_of(n, groups)
+    return [estimate(name, float(value[0]), np.concatenate(boot[name]) if boot[name] else [], n, units)
             for name, value in point.items()]
 
 

@@ -34,6 +34,9 @@ def ece_loop(y, p, bins=15):
 
 
 def brier_loop(y, p):
+    """scikit-learn's convention: class 1's squared error with two classes, the sum over classes with more."""
+    if p.shape[1] == 2:
+        return np.mean([(p[i, 1] - (y[i] == 1)) ** 2 for i in range(len(y))])
     return np.mean([sum((p[i, c] - (y[i] == c)) ** 2 for c in range(p.shape[1])) for i in range(len(y))])
 
 
@@ -54,11 +57,11 @@ def test_point_estimates_match_loops_and_sklearn(k):
     y, p = sample(k)
     m = by_name(y, p, [f"c{i}" for i in range(k)], n_boot=0)
     assert m["brier"].value == pytest.approx(brier_loop(y, p))
+    assert m["brier"].value == pytest.approx(brier_score_loss(y, p if k > 2 else p[:, 1]))  # what papers publish
     assert m["nll"].value == pytest.approx(log_loss(y, p, labels=range(k)))
     assert m["ece"].value == pytest.approx(ece_loop(y, p))
     assert m["auroc"].value == pytest.approx(auroc_reference(y, p, k))
     if k == 2:
-        assert m["brier"].value == pytest.approx(2 * brier_score_loss(y, p[:, 1]))
         assert m["auroc"].value == pytest.approx(roc_auc_score(y, p[:, 1]))
         assert set(m) == {"ece", "brier", "nll", "auroc"}
     else:
