@@ -106,13 +106,20 @@ def run(options, **given):
     from pathboard.core.engine.run import execute
 
     summary = execute(p, cfg, command=shlex.join(["pathboard", *sys.argv[1:]]))
+    flagged = False
     for cell in (c for c in summary.cells if not c.get("variant")):  # variants (few-shot k, ...): in the db
         m = cell["metrics"]
         shown = ["balanced_accuracy", "weighted_f1"]  # the names `export --metric` takes
         if not set(shown) <= set(m):  # a task with other metrics (retrieval): its first two
             shown = list(m)[:2]
-        click.echo(f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
-                   + "  ".join(f"{name} {_with_interval(m[name])}" for name in shown) + _headline(cell))
+        line = (f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
+                + "  ".join(f"{name} {_with_interval(m[name])}" for name in shown) + _headline(cell))
+        flagged |= "†" in line
+        click.echo(line)
+    if flagged:
+        click.echo("† not an ordinary 95% CI: a bootstrap over fewer than 10 units (patients, slides or items) "
+                   "has few distinct resamples, and one that left out 5% or more of them as undefined (a class "
+                   "absent) is wider than it says", err=True)
     for cost in summary.costs:
         if cost["images_per_s"] or cost["tiles_per_s"]:
             rate = " ".join(f"{cost[k]:.1f} {unit}/s" for k, unit in (("images_per_s", "img"), ("tiles_per_s", "tile"))
@@ -151,9 +158,14 @@ def _headline(cell: dict) -> str:
 
 
 def _with_interval(m) -> str:
-    """``0.812 [0.790, 0.833]`` (95% CI), ``0.812 (IQR 0.79–0.83)`` for a spread over draws, or the bare value."""
+    """``0.812 [0.790, 0.833]`` (95% CI; ``[0.000, 1.000]†(over 2 unit(s) only)`` when it rests on too few
+    patients, slides or items, or left out many resamples as undefined), ``0.812 (IQR 0.79–0.83)`` for a spread
+    over draws, or the bare value."""
+    from pathboard.core.science.metrics import interval_caveat
+
     if m.ci_low == m.ci_low and m.ci_high == m.ci_high:  # not NaN
-        return f"{m.value:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]"
+        caveat = interval_caveat(getattr(m, "units", 0), getattr(m, "undefined", 0.0))
+        return f"{m.value:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]" + (f"†({caveat})" if caveat else "")
     if m.q1 == m.q1 and m.q3 == m.q3:
         return f"{m.value:.3f} (IQR {m.q1:.3f}–{m.q3:.3f})"
     return f"{m.value:.3f}"

@@ -45,7 +45,8 @@ def annotated(long: pd.DataFrame, catalog: dict, metric: str, task: str, mode: s
     table = frames.comparison_table(long, metric, task, mode, datasets, include_reported)
     rows = frames.select(long, metric, task, mode, datasets, include_reported)
     sizes = frames.column_sizes(rows, catalog)
-    table.attrs.update(sizes=sizes, notes=frames.table_notes(rows, datasets, sizes))
+    caveats = frames.interval_caveats(rows, table)
+    table.attrs.update(sizes=sizes, caveats=caveats, notes=frames.table_notes(rows, datasets, sizes, caveats))
     return table
 
 
@@ -111,6 +112,14 @@ def _cells(table: pd.DataFrame):
         yield model, source, [(c, *(float(table[stat].at[key, c]) for stat in frames.STATS)) for c in columns]
 
 
+def _caveat(table: pd.DataFrame, key, column: str) -> str:
+    """Why the interval of ``table``'s cell is no ordinary 95% CI ("" when it is, or nothing says)."""
+    caveats = table.attrs.get("caveats")
+    if caveats is None or key not in caveats.index or column not in caveats.columns:
+        return ""
+    return caveats.at[key, column]
+
+
 def _missing(x: float) -> bool:
     return x is None or math.isnan(x)
 
@@ -166,6 +175,8 @@ def to_markdown(table: pd.DataFrame, ci: bool = True, lower: bool = False, digit
             number, interval = _text(value, low, high, ci, digits, frames.MISSING)
             if best.at[key, column]:
                 number = f"**{number}**"
+            if interval and _caveat(table, key, column):
+                interval += "†"
             out.append(f"{number} {interval}" if interval else number)
         lines.append("| " + " | ".join(out) + " |")
     under = notes(table)
@@ -229,7 +240,8 @@ def to_latex(table: pd.DataFrame, ci: bool = True, lower: bool = False, digits: 
             cell = italic(number)
             if interval:
                 low_text, high_text = (_latex_number(_number(x, digits)) for x in (low, high))
-                cell += rf" {{\scriptsize [{low_text}, {high_text}]}}"
+                dagger = r"$^\dagger$" if _caveat(table, key, column) else ""
+                cell += rf" {{\scriptsize [{low_text}, {high_text}]{dagger}}}"
             row.append(cell)
         out.append(" & ".join(row) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]

@@ -40,12 +40,13 @@ def _header(column: str, title: str, size: dict | None) -> str:
 
 def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bool = False,
             highlight: str | None = None, tied: pd.DataFrame | None = None,
-            sizes: dict[str, dict] | None = None) -> str:
+            sizes: dict[str, dict] | None = None, caveats: pd.DataFrame | None = None) -> str:
     """The table as one HTML string: best per column in <b> (the lowest when ``lower``), reported rows
     italic and grey, the ``highlight`` model's rows (measured and reported) on a light-blue background,
     and cells ``tied`` with their column's best (:func:`tied_with_best`) marked "≈".
 
-    Headers are short ids (:func:`short_id`) with their n under them (``sizes``: :func:`column_sizes`);
+    Headers are short ids (:func:`short_id`) with their n under them (``sizes``: :func:`column_sizes`); a cell
+    whose interval is no ordinary 95% CI (``caveats``: :func:`interval_caveats`) gets a "†" that says why;
     ``titles`` maps dataset ids to a longer name, shown with the full id as the header's tooltip.
     """
     titles, sizes = titles or {}, sizes or {}
@@ -58,6 +59,8 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
     best, tied_at = best.to_numpy(), None
     if tied is not None:
         tied_at = tied.reindex(index=table.index, columns=columns, fill_value=False).fillna(False).to_numpy(bool)
+    caveat_at = None if caveats is None else caveats.reindex(index=table.index, columns=columns,
+                                                               fill_value="").fillna("").to_numpy(object)
     previous = None
     for i, (model, source) in enumerate(table.index):
         style = "color:#777;font-style:italic;" if source == "reported" else ""
@@ -75,6 +78,9 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
                 text = f"<b>{text}</b>"
             elif tied_at is not None and tied_at[i, j]:
                 text = f'{text} <span class="tied" title="{TIED_TITLE}">≈</span>'
+            if caveat_at is not None and caveat_at[i, j]:
+                why = html.escape(f"not an ordinary 95% CI: {caveat_at[i, j]}")
+                text += f'<span class="caveat" title="{why}">†</span>'
             out.append(f'<td class="num">{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")

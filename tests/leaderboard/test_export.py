@@ -310,3 +310,11 @@ def test_export_imports_no_model_library_and_the_cli_no_pandas(db):
     assert imported_after("import pathboard.cli\nimport sys\nassert 'pandas' not in sys.modules") == []
     with pytest.raises(PathboardError, match="unknown export format"):
         export.export(odd_table(), "html")
+
+
+def test_exports_mark_an_interval_that_is_no_ordinary_ci(db):
+    table = export.overview(db, "zeroshot", "weighted_f1", "ensemble", include_reported=False)
+    assert table.attrs["caveats"].eq("").all().all()  # 32 items a cell: ordinary intervals
+    table.attrs["caveats"].at[("plip", "measured"), "crc-val-he-7k"] = "over 2 unit(s) only"
+    assert "| plip | **0.655** [0.623, 0.688]† | **0.655** |" in export.to_markdown(table)
+    assert r"{\scriptsize [0.623, 0.688]$^\dagger$}" in export.to_latex(table)

@@ -54,3 +54,16 @@ def test_html_highlights_the_chosen_model_and_marks_ties():
     assert 'class="measured highlight"' in y_row and markup.HIGHLIGHT in y_row
     assert '0.850 [0.80, 0.90] <span class="tied"' in y_row
     assert html.count('class="tied"') == 1 and html.count("highlight") == 1
+
+
+def test_an_interval_that_is_no_ordinary_ci_is_marked(long):
+    rows = frames.select(long.assign(units=[2] * len(long), undefined=0.0), "weighted_f1", "zeroshot", "ensemble",
+                         include_reported=False)
+    table = frames.comparison_table(rows, include_reported=False)
+    caveats = frames.interval_caveats(rows, table)
+    assert caveats.at[("plip", "measured"), "crc-val-he-7k"] == "over 2 unit(s) only"
+    assert caveats.at[("plip", "measured"), "Avg"] == ""
+    html = markup.to_html(table, caveats=caveats)
+    assert html.count('<span class="caveat" title="not an ordinary 95% CI: over 2 unit(s) only">†</span>') == 2
+    assert frames.table_notes(rows, ["crc-val-he-7k"], {}, caveats)[-1] == frames.CAVEAT_NOTE
+    assert frames.interval_caveats(rows.assign(units=300), table).eq("").all().all()  # ordinary CIs: no mark

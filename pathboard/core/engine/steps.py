@@ -25,8 +25,9 @@ from pathboard.core.interfaces.options import options_json, protocol_of
 from pathboard.core.interfaces.task import CellContext, TaskResult
 from pathboard.core.interfaces.weights import Weights
 from pathboard.core.paths import cache_root, safe_name
-from pathboard.core.science.metrics import Metric
+from pathboard.core.science.metrics import MIN_UNITS, Metric
 from pathboard.core.store import Store
+from pathboard.core.store.database import interval_units
 
 
 @dataclass
@@ -191,6 +192,20 @@ def score_cells(cells, embedder, p: Plan, embedded: Embeddings, artifacts: Path)
             yield CellFailure(cell.model.id, cell.dataset.id, cell.task.id, cell.prompt_mode, line)
 
 
+def intervals_of(headline: list) -> dict:
+    """What the headline's intervals rest on, for the cell's protocol: the units they resampled (groups or
+    items; the fewest over the metrics), whether that is below MIN_UNITS, and per metric the share of resamples
+    left out because the metric was undefined in them (only those that left any out)."""
+    units = [u for u in map(interval_units, headline) if u]
+    undefined = {m.name: round(float(m.undefined), 4) for m in headline if getattr(m, "undefined", 0.0) > 0}
+    if not units and not undefined:
+        return {}
+    out: dict = {"undefined": undefined}
+    if units:
+        out.update(units=min(units), too_few=min(units) < MIN_UNITS)
+    return out
+
+
 def task_result(task, ctx: CellContext) -> TaskResult:
     """``task.score(ctx)``, checked: a TaskResult whose variants map to lists of Metric."""
     result = expect(task.score(ctx), TaskResult, task, "task", "score()", 2, "tasks")
@@ -234,7 +249,7 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
         warnings.append(f"note: {note}")
     protocol, protocol_hash, default = protocol_of(
         prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
-        task_protocol, manifest.hash, embedder.identity)
+        task_protocol, manifest.hash, embedder.identity, intervals_of(result.metrics.get("", [])))
     default = default and not assumed
     n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \
         len(result.failed) + (len(tileset.failed) if tileset is not None else 0)

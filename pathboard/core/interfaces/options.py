@@ -143,20 +143,23 @@ def options_json(values: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def protocol_of(prompt_hash: str | None, custom_prompts: bool, values: Mapping[str, Any], defaults: Mapping[str, Any],
-                task_protocol: Mapping, manifest_hash: str, model: Mapping | None = None) -> tuple[str, str, bool]:
+                task_protocol: Mapping, manifest_hash: str, model: Mapping | None = None,
+                intervals: Mapping | None = None) -> tuple[str, str, bool]:
     """A cell's protocol: (JSON, hash, whether it is the default protocol).
 
     The protocol is everything besides the model that decides a number: the exact prompts (their hash,
     and whether they are pathboard's own), the task's option values, what the task reports of its own
     method (tiling, window, training pool, ...), the dataset manifest and the model's preprocessing and
-    tokenizer (``ModelSpec.identity``). Cells are compared only within one protocol hash, which leaves
-    out the manifest (it changes when files are added; the paired comparisons check the items themselves)
-    and the model's preprocessing (each model is compared with its own). The default protocol is
+    tokenizer (``ModelSpec.identity``), and what the headline's intervals rest on (``intervals``: the
+    units resampled, and the share of resamples left out as undefined per metric). Cells are compared only
+    within one protocol hash, which leaves out the manifest (it changes when files are added; the paired
+    comparisons check the items themselves), the model's preprocessing (each model is compared with its own)
+    and the intervals (they follow from the data). The default protocol is
     pathboard's own prompts with every option at its default.
     """
     comparable = {"prompt_set": prompt_hash, "prompts": "custom" if custom_prompts else "built-in",
                   "options": plain(values), "task": dict(task_protocol)}
     digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()
     default = not custom_prompts and plain(values) == plain(defaults)
-    recorded = {**comparable, "manifest": manifest_hash, "model": dict(model or {})}
+    recorded = {**comparable, "manifest": manifest_hash, "model": dict(model or {}), "intervals": dict(intervals or {})}
     return json.dumps(recorded, sort_keys=True), digest, default

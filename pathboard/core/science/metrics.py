@@ -42,6 +42,57 @@ class Metric:
     #: the spread of several scorings (few-shot draws): 25th/75th percentiles; never a confidence interval
     q1: float = float("nan")
     q3: float = float("nan")
+    #: the independent units the interval resampled: groups (patients, slides) under a cluster bootstrap, else
+    #: items; 0 when there is no interval. Below MIN_UNITS the interval is flagged wherever it is shown
+    units: int = 0
+    #: the share of resamples in which the metric was undefined (a class absent, kappa of one class), left out
+    #: of the interval: an interval that silently left out many resamples is not the usual 95%
+    undefined: float = 0.0
+
+
+#: the fewest units (groups, else items) whose bootstrap interval is shown as an ordinary 95% CI: with one group
+#: a cluster interval has zero width, with two only three distinct resamples exist
+MIN_UNITS = 10
+
+
+#: the share of resamples left out as undefined above which an interval is flagged
+MAX_UNDEFINED = 0.05
+
+
+def interval_caveat(units, undefined) -> str:
+    """Why an interval is not an ordinary 95% CI, in words ("" when it is): too few units resampled
+    (fewer than MIN_UNITS), or too many resamples left out as undefined (MAX_UNDEFINED or more)."""
+    said = []
+    units, undefined = _known(units), _known(undefined)
+    if units is not None and 0 < units < MIN_UNITS:
+        said.append(f"over {int(units)} unit(s) only")
+    if undefined is not None and undefined >= MAX_UNDEFINED:
+        said.append(f"undefined in {undefined:.0%} of resamples")
+    return "; ".join(said)
+
+
+def _known(x) -> float | None:
+    """``x`` as a float, or None for None, NaN and a database NULL (pandas' NA)."""
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def units_of(n: int, groups=None) -> int:
+    """How many independent units a bootstrap of ``n`` items resamples: their groups', else the items."""
+    return n if groups is None else group_codes(groups)[1]
+
+
+def estimate(name: str, value: float, samples, n: int, units: int | None = None) -> Metric:
+    """``value`` with the 95% percentile interval of its bootstrap ``samples`` (resamples where the metric is
+    undefined, NaN or inf, are left out and counted in ``undefined``), over ``units`` units (default ``n``)."""
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    low, high = percentile_ci(samples)
+    undefined = float(1.0 - np.isfinite(samples).mean()) if len(samples) else 0.0
+    return Metric(name, float(value), low, high, n, units=(n if units is None else units) if len(samples) else 0,
+                  undefined=undefined)
 
 
 def percentile_ci(samples) -> tuple[float, float]:
@@ -221,9 +272,9 @@ def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool
     for (cm,) in resampled_confusions(y_true, [y_pred], k, n_boot, seed, groups):
         for name, values in scores_from_confusion(cm, present, ordinal).items():
             boot[name].append(values)
-    return [Metric(_class_label(name, class_names), float(value),
-                   *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)  # n_boot=0: NaN CIs
-            for name, value in point.items()]
+    units = units_of(n, groups)
+    return [estimate(_class_label(name, class_names), value, np.concatenate(boot[name]) if boot[name] else [],
+                     n, units) for name, value in point.items()]  # n_boot=0: NaN CIs
 
 
 def median_metrics(y_true, preds: list[np.ndarray], class_names: list[str], ordinal: bool = False,
@@ -247,9 +298,9 @@ def median_metrics(y_true, preds: list[np.ndarray], class_names: list[str], ordi
         for cms in resampled_confusions(y_true, preds, k, n_boot, seed, groups):
             for name, values in scored(cms).items():
                 boot[name].append(np.nanmedian(values, axis=0))
-    return [Metric(_class_label(name, class_names), float(np.median(values[:, 0])),
-                   *percentile_ci(np.concatenate(boot[name]) if boot[name] else []), n)
-            for name, values in point.items()]
+    units = units_of(n, groups)
+    return [estimate(_class_label(name, class_names), float(np.median(values[:, 0])),
+                     np.concatenate(boot[name]) if boot[name] else [], n, units) for name, values in point.items()]
 
 
 def iqr_metrics(draws: list[list[Metric]]) -> list[Metric]:
@@ -269,4 +320,5 @@ def mean_metric(name: str, values, n_boot: int = N_BOOT, seed: int = SEED, group
     values = np.asarray(values, dtype=np.float64)
     boot = [(counts @ values) / counts.sum(axis=1) for counts in bootstrap_counts(len(values), n_boot, seed,
                                                                                   groups=groups)]
-    return Metric(name, float(values.mean()), *percentile_ci(np.concatenate(boot) if boot else []), len(values))
+    return estimate(name, float(values.mean()), np.concatenate(boot) if boot else [], len(values),
+                    units_of(len(values), groups))

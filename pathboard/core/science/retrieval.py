@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_indices, normalised, percentile_ci
+from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_indices, estimate, normalised
 
 KS = (1, 5, 10)
 CHUNK = 1024
@@ -55,7 +55,7 @@ def retrieval_metrics(i2t_ranks: np.ndarray, t2i_ranks: np.ndarray, ks=KS, n_boo
     values["mean_recall"] = float(np.mean(list(values.values())))
     samples["mean_recall"] = np.mean(np.stack(list(samples.values())), axis=0)
     n = {"i2t": len(i2t_ranks), "t2i": len(t2i_ranks), "mean": len(i2t_ranks)}
-    return [Metric(name, value, *percentile_ci(samples[name]), n[name.split("_")[0]]) for name, value in values.items()]
+    return [estimate(name, value, samples[name], n[name.split("_")[0]]) for name, value in values.items()]
 
 
 def pairs_index(captions: list[list[str]], valid: np.ndarray) -> tuple[list[str], list[list[int]], list[list[int]]]:

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from pathboard.core.media.masks import IGNORE
-from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_indices, percentile_ci
+from pathboard.core.science.metrics import N_BOOT, SEED, Metric, bootstrap_indices, estimate
 
 OVERLAP = 0.75
 
@@ -91,5 +91,5 @@ def segmentation_metrics(per_image: list[dict[str, np.ndarray]], class_names: li
         for idx in bootstrap_indices(n, n_boot, seed):
             for name, values in columns.items():
                 boot[name].append(np.nanmean(values[idx], axis=1))
-    return [Metric(name, float(np.nanmean(values)), *percentile_ci(np.concatenate(boot[name])),
-                   int(np.isfinite(values).sum())) for name, values in columns.items()]
+    return [estimate(name, float(np.nanmean(values)), np.concatenate(boot[name]), int(np.isfinite(values).sum()),
+                     n) for name, values in columns.items()]

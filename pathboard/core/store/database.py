@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS results (
     cell_id VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n INTEGER);
 ALTER TABLE results ADD COLUMN IF NOT EXISTS q1 DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS q3 DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS units INTEGER;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS undefined DOUBLE;
 CREATE TABLE IF NOT EXISTS artifacts (cell_id VARCHAR, item VARCHAR, kind VARCHAR, path VARCHAR);
 CREATE TABLE IF NOT EXISTS predictions (
     cell_id VARCHAR, y_true INTEGER[], y_pred INTEGER[], n_classes INTEGER, ordinal BOOLEAN);
@@ -83,7 +85,7 @@ CREATE TABLE IF NOT EXISTS prompt_rankings (
     kendall_tau DOUBLE, model VARCHAR, first_rate DOUBLE, median_rank DOUBLE);
 CREATE OR REPLACE VIEW results_all AS
     SELECT c.model, c.dataset, c.task, c.variant, c.prompt_mode, r.metric, r.value, r.ci_low, r.ci_high, r.n,
-           r.q1, r.q3,
+           r.q1, r.q3, r.units, r.undefined,
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
            c.device, c.precision, c.task_options, c.options_hash, c.protocol_hash,
            coalesce(c.default_protocol, TRUE) AS default_protocol, c.n_items,
@@ -98,7 +100,16 @@ CREATE OR REPLACE VIEW leaderboard AS
 
 #: the ``results`` table's columns and their types, in the order add_cells writes them
 RESULT_TYPES = {"cell_id": "VARCHAR", "metric": "VARCHAR", "value": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE",
-                "n": "INTEGER", "q1": "DOUBLE", "q3": "DOUBLE"}
+                "n": "INTEGER", "q1": "DOUBLE", "q3": "DOUBLE", "units": "INTEGER", "undefined": "DOUBLE"}
+
+
+def interval_units(m) -> int | None:
+    """The units a metric's interval resampled (``Metric.units``); a plugin's Metric that does not say, but has
+    an interval, counts its n items; None without an interval."""
+    units = getattr(m, "units", 0)
+    if units:
+        return int(units)
+    return int(m.n) if m.ci_low == m.ci_low and m.ci_high == m.ci_high and m.n else None
 
 
 def _null(value: float | None) -> float | None:
@@ -378,8 +389,8 @@ class Store:
             row = {"cell_id": cell_id, "run_id": run_id, "created_at": now(), **cell}
             stmts.append((f"INSERT INTO cells ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                           list(row.values())))
-            results += [(cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _null(m.q1), _null(m.q3))
-                        for m in metrics]
+            results += [(cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _null(m.q1), _null(m.q3),
+                         interval_units(m), _null(getattr(m, "undefined", 0.0))) for m in metrics]
             stmts += [("INSERT INTO artifacts VALUES (?, ?, ?, ?)", [cell_id, *a]) for a in artifacts]
             if predictions is not None:
                 y_true, y_pred, n_classes, ordinal, *rest = predictions

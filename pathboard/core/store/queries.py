@@ -17,9 +17,9 @@ from pathboard.core.store.database import Store
 
 #: the columns of the database's ``leaderboard`` view
 LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", "value", "ci_low", "ci_high", "n", "q1",
-                       "q3", "run_id", "created_at", "cell_id", "weights_fingerprint", "prompt_hash", "manifest_hash",
-                       "device", "precision", "task_options", "options_hash", "protocol_hash",
-                       "default_protocol", "n_items", "headline", "bootstrap"]
+                       "q3", "units", "undefined", "run_id", "created_at", "cell_id", "weights_fingerprint",
+                       "prompt_hash", "manifest_hash", "device", "precision", "task_options", "options_hash",
+                       "protocol_hash", "default_protocol", "n_items", "headline", "bootstrap"]
 
 
 def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:

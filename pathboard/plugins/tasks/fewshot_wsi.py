@@ -23,8 +23,9 @@ Each k is drawn ``DRAWS`` times with few-shot's ``draw_support``. Slides whose t
 
 Variants as few-shot's: ``<method>/k=<k>/draw=<d>``; ``<method>/k=<k>/median`` (the spread over draws
 in q1/q3, as few-shot's); ``""``: prototype (or the first method run) at the largest k, median over draws with
-a bootstrap CI; ``train=<source>``: ``n_train`` and ``n_eval`` (slides), ``n_train_patients``,
-``n_eval_patients`` and ``max_k``.
+a bootstrap CI. Every interval resamples patients (the Record meta "group"), not slides: a patient's slides
+are not independent; without groups, slides. ``train=<source>``: ``n_train`` and ``n_eval`` (slides),
+``n_train_patients``, ``n_eval_patients`` and ``max_k``.
 
 Options: ``methods``, ``max_k``, and the slide tasks' tiling (shared with zero-shot WSI, so the tiles are
 embedded once for both). It reads every labelled slide's tiles (the training slides too, which zero-shot
@@ -170,23 +171,24 @@ class FewShotWSI(SlideTask):
             predicted = classes[predict_all(eval_x, np.arange(len(eval_x)), np.stack(weights), np.stack(biases))]
             preds.update(zip(keys, predicted))
         out: dict[str, list[Metric]] = {}
+        by_patient = item_groups(ctx.manifest, eval_rows)  # a patient's slides are resampled together
         for method in self.methods:
             for k in ks:
-                draws = [classification_metrics(y_true, preds[(method, k, d)], ctx.class_names, ctx.ordinal)
-                         for d in range(self.draws)]
+                draws = [classification_metrics(y_true, preds[(method, k, d)], ctx.class_names, ctx.ordinal,
+                                                groups=by_patient) for d in range(self.draws)]
                 for d, metrics in enumerate(draws):
                     out[f"{method}/k={k}/draw={d}"] = metrics
                 out[f"{method}/k={k}/median"] = iqr_metrics(draws)
         headline = "prototype" if "prototype" in self.methods else self.methods[0]
         out[""] = median_metrics(y_true, [preds[(headline, ks[-1], d)] for d in range(self.draws)],
-                                 ctx.class_names, ctx.ordinal)
+                                 ctx.class_names, ctx.ordinal, groups=by_patient)
         n_eval = len(eval_rows)
         sizes = (("n_train", len(pool_rows)), ("n_eval", n_eval),
                  ("n_train_patients", len({groups[i] for i in pool_rows})),
                  ("n_eval_patients", len({groups[i] for i in eval_rows})), ("max_k", ks[-1]))
         out[f"train={source}"] = [Metric(name, float(v), float(v), float(v), n_eval) for name, v in sizes]
         protocol = {"headline": fewshot_headline(headline, ks[-1], self.draws, int(self.values["max_k"]), "class"),
-                    "bootstrap": bootstrap_label(None), "headline_k": ks[-1], "draws": self.draws}
+                    "bootstrap": bootstrap_label(by_patient), "headline_k": ks[-1], "draws": self.draws}
         return TaskResult(out, notes=notes, protocol=protocol)
 
 

@@ -175,3 +175,25 @@ def test_without_groups_the_numbers_are_those_of_before():
     assert all(np.array_equal(c, np.bincount(i, minlength=len(y_true))) for c, i in zip(counts, idx))
     assert np.array_equal(confusion_matrices(y_true, y_pred, 3, idx), confusion_matrices(y_true, y_pred, 3,
                                                                                          counts=counts))
+
+
+def test_every_interval_says_what_it_rests_on():
+    """The units resampled (groups, else items) and the share of resamples left out as undefined: a rare
+    class absent from a resample has no recall there, and percentile_ci left those out without a word."""
+    from pathboard.core.science.metrics import MIN_UNITS, interval_caveat
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 14 + [1] * 14 + [2] * 2)  # class 2: 2 of 30 items
+    pred = np.where(rng.random(30) < 0.7, y, rng.integers(0, 3, 30))
+    m = {x.name: x for x in classification_metrics(y, pred, ["a", "b", "c"])}
+    assert m["balanced_accuracy"].units == 30 and m["balanced_accuracy"].undefined == 0.0
+    assert m["recall/c"].undefined == pytest.approx((28 / 30) ** 30, abs=0.03)  # 10.6% here: c not drawn
+    assert "undefined in" in interval_caveat(m["recall/c"].units, m["recall/c"].undefined)
+    groups = np.repeat(np.arange(6), 5).astype(str)
+    grouped = {x.name: x for x in classification_metrics(y, pred, ["a", "b", "c"], groups=groups)}
+    assert grouped["balanced_accuracy"].units == 6 < MIN_UNITS
+    assert interval_caveat(6, 0.0) == "over 6 unit(s) only" and interval_caveat(30, 0.0) == ""
+    none = {x.name: x for x in classification_metrics(y, pred, ["a", "b", "c"], n_boot=0)}
+    assert none["balanced_accuracy"].units == 0  # no interval, nothing resampled
+    tiny = {x.name: x for x in classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"])}
+    assert tiny["cohen_kappa"].undefined > 0.05  # one class drawn only: kappa undefined in 6% of resamples

@@ -85,3 +85,21 @@ def test_a_results_path_is_checked_by_its_content(tmp_path):
             Store(tmp_path / name).query("SELECT 1")  # every open goes through the check
     with pytest.raises(PathboardError, match="is a folder"):
         check_database(tmp_path)
+
+
+def test_each_result_row_keeps_what_its_interval_rests_on(tmp_path):
+    from pathboard.core.engine.steps import intervals_of
+
+    store = Store(tmp_path / "pb.duckdb")
+    run_id = store.start_run(command="test", device="cpu", precision="fp32")
+    metrics = [Metric("balanced_accuracy", 0.5, 0.0, 1.0, 8, units=2),  # 8 slides of 2 patients
+               Metric("recall/c", 0.5, 0.0, 1.0, 8, units=2, undefined=0.25),
+               Metric("plugin_metric", 0.7, 0.6, 0.8, 40),  # a plugin's Metric that does not say: its n items
+               Metric("n_train", 3.0, float("nan"), float("nan"), 8)]  # no interval: no units
+    store.add_cell(run_id, {"model": "m", "dataset": "d", "task": "t", "prompt_mode": None, "variant": ""}, metrics)
+    with duckdb.connect(str(store.path), read_only=True) as con:
+        rows = dict(con.execute("SELECT metric, (units, undefined) FROM results_all").fetchall())
+    assert rows == {"balanced_accuracy": (2, 0.0), "recall/c": (2, 0.25), "plugin_metric": (40, 0.0),
+                    "n_train": (None, 0.0)}
+    assert intervals_of(metrics) == {"units": 2, "too_few": True, "undefined": {"recall/c": 0.25}}
+    assert intervals_of([Metric("x", 1.0, float("nan"), float("nan"), 3)]) == {}

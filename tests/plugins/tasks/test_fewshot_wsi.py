@@ -10,7 +10,7 @@ from pathboard.core.engine import plugins
 from pathboard.core.interfaces.dataset import Manifest, SlideDataset
 from pathboard.core.interfaces.embeddings import SlideEmbedding, TileSet
 from pathboard.core.interfaces.task import CellContext
-from pathboard.core.science.metrics import classification_metrics
+from pathboard.core.science.metrics import classification_metrics, median_metrics
 from pathboard.core.science.shots import draw_support
 from pathboard.core.science.splits import evaluated_items, group_hash_split
 from pathboard.plugins.tasks import fewshot_wsi
@@ -198,3 +198,35 @@ def test_ebrains_slides_are_split_by_patient(atlas):
     sides = {train[i] for i, p in enumerate(manifest.paths) if TEST_GBM in p or OTHER_GBM in p}
     assert source == "hash-split" and len(sides) == 1
     assert list(fewshot_wsi.patients(manifest)).count("patient_2") == 2
+
+
+def test_intervals_resample_patients_not_slides():
+    """Four slides a patient are not four independent slides: every interval resamples patients."""
+    dataset, manifest, tiles = slide_set([[4] * 12, [4] * 12], signal=0.3, seed=5)
+    t = task(methods="prototype", max_k=2)
+    result = t.score(context(t, dataset, manifest, tiles))
+    train, evaluated, _, _ = fewshot_wsi.patient_split(dataset, manifest)
+    pool, test = np.flatnonzero(train), np.flatnonzero(evaluated)
+    patients = np.array(fewshot_wsi.patients(manifest))[test]
+    assert result.protocol["bootstrap"] == f"cluster by group ({len(set(patients))} groups)"
+
+    def pooled(i):
+        v = tiles[manifest.paths[i]].embeddings.astype(np.float64).mean(axis=0)
+        return v / np.linalg.norm(v)
+
+    preds = []
+    for d in range(5):  # the headline's draws: prototype at k = 2
+        support = pool[draw_support(manifest.labels[pool], np.arange(2), 2, d)]
+        means = [np.mean([pooled(i) for i in support if manifest.labels[i] == c], axis=0) for c in range(2)]
+        preds.append(np.array([int(np.argmax([pooled(i) @ (m / np.linalg.norm(m)) for m in means])) for i in test]))
+    y = manifest.labels[test]
+    by_patient = {m.name: m for m in median_metrics(y, preds, dataset.classes, groups=patients)}
+    by_slide = {m.name: m for m in median_metrics(y, preds, dataset.classes)}
+    got = {m.name: m for m in result[""]}["balanced_accuracy"]
+    want, narrow = by_patient["balanced_accuracy"], by_slide["balanced_accuracy"]
+    assert (got.value, got.ci_low, got.ci_high) == pytest.approx((want.value, want.ci_low, want.ci_high))
+    assert (want.ci_low, want.ci_high) != pytest.approx((narrow.ci_low, narrow.ci_high))  # not what slides give
+    draw = {m.name: m for m in result["prototype/k=2/draw=0"]}["balanced_accuracy"]
+    grouped = {m.name: m for m in classification_metrics(y, preds[0], dataset.classes, groups=patients)}
+    assert (draw.ci_low, draw.ci_high) == pytest.approx((grouped["balanced_accuracy"].ci_low,
+                                                        grouped["balanced_accuracy"].ci_high))

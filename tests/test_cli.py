@@ -1,0 +1,15 @@
+"""What the CLI prints of a number: its interval, flagged when it is not an ordinary 95% CI."""
+from __future__ import annotations
+
+from pathboard import cli
+from pathboard.core.science.metrics import Metric
+
+
+def test_an_interval_on_too_few_units_or_undefined_resamples_is_flagged():
+    assert cli._with_interval(Metric("balanced_accuracy", 0.8, 0.7, 0.9, 300, units=300)) == "0.800 [0.700, 0.900]"
+    assert cli._with_interval(Metric("balanced_accuracy", 0.5, 0.0, 1.0, 2, units=2)) == \
+        "0.500 [0.000, 1.000]†(over 2 unit(s) only)"
+    assert cli._with_interval(Metric("recall/c", 0.5, 0.0, 1.0, 30, units=30, undefined=0.106)) == \
+        "0.500 [0.000, 1.000]†(undefined in 11% of resamples)"
+    assert cli._with_interval(Metric("x", 0.5, float("nan"), float("nan"), 30, q1=0.4, q3=0.6)) == \
+        "0.500 (IQR 0.400–0.600)"
