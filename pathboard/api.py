@@ -59,6 +59,7 @@ from pathboard.core.science.compare import paired_bootstrap
 from pathboard.core.science.grouping import near_duplicate_groups
 from pathboard.core.science.linear_probe import linear_probe_classifier
 from pathboard.core.science.metrics import (
+    MIN_UNITS,
     N_BOOT,
     SEED,
     Metric,
@@ -66,18 +67,26 @@ from pathboard.core.science.metrics import (
     bootstrap_label,
     classification_metrics,
     confusion_matrices,
+    estimate,
     iqr_metrics,
     mean_metric,
     median_metrics,
     normalised,
     percentile_ci,
     scores_from_confusion,
+    units_of,
 )
 from pathboard.core.science.perturb import DEFAULT as DEFAULT_PERTURBATIONS
 from pathboard.core.science.perturb import PERTURBATIONS
 from pathboard.core.science.prototype import prototype_classifier
 from pathboard.core.science.rankings import family as prompt_family
-from pathboard.core.science.retrieval import first_hit_ranks, pairs_index, retrieval_metrics
+from pathboard.core.science.retrieval import (
+    caption_pairs,
+    first_hit_ranks,
+    hit_rates,
+    pairs_index,
+    retrieval_metrics,
+)
 from pathboard.core.science.segmentation import (
     OVERLAP as SEGMENTATION_OVERLAP,
 )
@@ -139,7 +148,8 @@ __all__ = [
     # splits and groups: one rule for every task
     "evaluated_items", "item_groups", "official_split", "group_hash_split", "split_rule",
     # metrics and intervals
-    "Metric", "N_BOOT", "SEED", "bootstrap_indices", "bootstrap_label", "calibration_metrics", "classification_metrics",
+    "Metric", "MIN_UNITS", "estimate", "units_of", "N_BOOT", "SEED", "bootstrap_indices", "bootstrap_label",
+    "calibration_metrics", "classification_metrics",
     "confusion_matrices", "iqr_metrics", "mean_metric", "median_metrics", "normalised", "percentile_ci",
     "reliability_bins", "RELIABILITY", "scores_from_confusion", "softmax_probs", "paired_bootstrap",
     # zero-shot
@@ -149,7 +159,8 @@ __all__ = [
     "DRAWS", "K_MAX", "shot_counts", "draw_support", "fewshot_headline", "predict_all", "with_spread", "torch_seed",
     "prototype_classifier", "linear_probe_classifier", "abmil_predict",
     # retrieval and segmentation
-    "first_hit_ranks", "pairs_index", "retrieval_metrics", "SEGMENTATION_OVERLAP", "tile_cells", "average_scores",
+    "first_hit_ranks", "hit_rates", "pairs_index", "caption_pairs", "retrieval_metrics", "SEGMENTATION_OVERLAP",
+    "tile_cells", "average_scores",
     "predict_mask", "image_scores", "segmentation_metrics",
     # pictures
     "heatmap", "save_panels",

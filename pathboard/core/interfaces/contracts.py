@@ -16,7 +16,7 @@ from pathboard.core.errors import PathboardError
 #: the plugin API's version: 1 the first hooks; 2 tasks return a TaskResult, declare options and inputs
 #: (one-way scoring); 3 the built-ins' library code is public (splits, few-shot classifiers, slide tasks),
 #: and contract breaks are named in one line
-API_VERSION = 3
+API_VERSION = 4
 DOCS = "docs/writing-a-plugin.md"
 
 

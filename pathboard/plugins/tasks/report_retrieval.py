@@ -15,9 +15,9 @@ with a report take part. Slide -> report: each tiled slide queries every distinc
 dataset's slides, and its correct item is its case's report. Report -> slide: each report with at
 least one tiled slide queries the tiled slides, and is a hit when any of its case's slides is in the
 top K. A report whose slides all failed to tile stays in the gallery as a distractor. Recall@1/5/10
-both ways and their mean, with ties counted against the query and 95% bootstrap CIs, are computed
+both ways and their mean, with tied items in a random order (in expectation) and 95% bootstrap CIs, are computed
 exactly as in image-caption retrieval (``retrieval_metrics``) (``i2t``: slide -> report, ``t2i``: report ->
-slide).
+slide); the intervals resample cases (the slides' Record meta "group"), not slides, where slides have them.
 
 Options: ``mpp`` (or ``magnification``, which wins) and ``tile_size`` choose the tiling, shared with
 ``zeroshot-wsi`` (and its tile cache). Exactly the slides with a report are tiled (their paths are the
@@ -36,8 +36,10 @@ from pathboard.api import (
     PathboardError,
     SlideTask,
     TaskResult,
-    first_hit_ranks,
+    bootstrap_label,
+    hit_rates,
     hookimpl,
+    item_groups,
     normalised,
     retrieval_metrics,
 )
@@ -98,7 +100,7 @@ class ReportRetrieval(SlideTask):
         by_path = slide_reports(ctx.dataset, ctx.manifest)
         reports = list(dict.fromkeys(by_path.values()))  # distinct reports, manifest order
         index = {r: i for i, r in enumerate(reports)}
-        slides, slide_pos, failed = [], [], {}
+        slides, slide_pos, paths, failed = [], [], [], {}
         for path, _ in ctx.tiles.items():
             if path not in by_path:
                 continue
@@ -108,6 +110,7 @@ class ReportRetrieval(SlideTask):
                 continue
             slides.append(tiles.mean(axis=0))
             slide_pos.append([index[by_path[path]]])
+            paths.append(path)
         if not slides or len(reports) < 2:
             raise PathboardError(f"{ctx.dataset.id}: {len(slides)} tiled slide(s) with a report and "
                                  f"{len(reports)} distinct report(s); {self.id} needs 1 and 2")
@@ -117,9 +120,12 @@ class ReportRetrieval(SlideTask):
         for row, (r,) in enumerate(slide_pos):
             report_pos[r].append(row)
         queried = [r for r, pos in enumerate(report_pos) if pos]
-        i2t = first_hit_ranks(slide_emb, report_emb, slide_pos)
-        t2i = first_hit_ranks(report_emb[queried], slide_emb, [report_pos[r] for r in queried])
-        return TaskResult({"": retrieval_metrics(i2t, t2i)}, failed=failed)
+        i2t = hit_rates(slide_emb, report_emb, slide_pos)
+        t2i = hit_rates(report_emb[queried], slide_emb, [report_pos[r] for r in queried])
+        cases = item_groups(ctx.manifest, paths)  # a case's slides (and its report) are resampled together
+        metrics = retrieval_metrics(i2t, t2i, i2t_groups=cases,
+                                    t2i_groups=None if cases is None else cases[[report_pos[r][0] for r in queried]])
+        return TaskResult({"": metrics}, failed=failed, protocol={"bootstrap": bootstrap_label(cases)})
 
 
 @hookimpl

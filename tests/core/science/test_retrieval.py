@@ -1,8 +1,15 @@
-"""Recall@K both ways on hand-built rankings: several correct items, ties counted against the query."""
+"""Recall@K both ways on hand-built rankings: several correct items, ties, CLIP_benchmark's convention and its
+own recall_at_k, intervals over groups."""
 import numpy as np
 import pytest
 
-from pathboard.plugins.tasks.retrieval import first_hit_ranks, pairs_index, retrieval_metrics
+from pathboard.core.science.retrieval import (
+    caption_pairs,
+    first_hit_ranks,
+    hit_rates,
+    pairs_index,
+    retrieval_metrics,
+)
 
 METRICS = {f"{d}_recall@{k}" for d in ("i2t", "t2i") for k in (1, 5, 10)} | {"mean_recall"}
 
@@ -46,3 +53,76 @@ def test_several_correct_items_and_ties():
     texts, img_pos, txt_pos = pairs_index([["a", "b"], ["b"], ["c"], ["d"]], np.array([True, True, True, False]))
     assert texts == ["a", "b", "c", "d"]  # the unreadable image's caption stays a distractor
     assert img_pos == [[0, 1], [1], [2]] and txt_pos == [[0], [0, 1], [2], []]
+
+
+def shared_caption_set(seed=0, n=40, share=0.2):
+    """Images with 1-3 captions each, about ``share`` of the captions also given to another image; text
+    embeddings near their image's, each pair row jittered (no exact ties: torch.topk orders ties arbitrarily)."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(n, 16))
+    captions = [[f"img{i}-cap{j}" for j in range(rng.integers(1, 4))] for i in range(n)]
+    for i in range(n):
+        if rng.random() < share:  # image i also gets a caption of image j
+            captions[i].append(captions[int(rng.integers(0, n))][0])
+    meaning = {}
+    for i, caps in enumerate(captions):
+        for c in caps:
+            meaning.setdefault(c, images[i] + rng.normal(scale=1.6, size=16))
+    return images, captions, meaning, rng
+
+
+def test_recall_at_k_is_clip_benchmarks_with_shared_captions():
+    import torch
+    from clip_benchmark.metrics import zeroshot_retrieval  # the test extra pins clip-benchmark
+
+    images, captions, meaning, rng = shared_caption_set()
+    valid = np.ones(len(images), dtype=bool)
+    texts, image_of, own = caption_pairs(captions, valid)
+    text_emb = np.stack([meaning[t] for t in texts]) + rng.normal(scale=1e-4, size=(len(texts), 16))
+    i2t = first_hit_ranks(images, text_emb, own)
+    t2i = first_hit_ranks(text_emb, images, [[i] for i in image_of])
+    ours = {m.name: m.value for m in retrieval_metrics(i2t, t2i, n_boot=0)}
+    # CLIP_benchmark's own computation on the same embeddings (zeroshot_retrieval.evaluate, minus the model)
+    t, v = torch.nn.functional.normalize(torch.tensor(text_emb), dim=-1), torch.nn.functional.normalize(
+        torch.tensor(images), dim=-1)
+    scores = t @ v.T
+    positive = torch.zeros_like(scores, dtype=torch.bool)
+    positive[torch.arange(len(texts)), torch.tensor(image_of)] = True
+    for k in (1, 5, 10):
+        image_retrieval = (zeroshot_retrieval.recall_at_k(scores, positive, k) > 0).float().mean().item()
+        text_retrieval = (zeroshot_retrieval.recall_at_k(scores.T, positive.T, k) > 0).float().mean().item()
+        assert ours[f"t2i_recall@{k}"] == pytest.approx(image_retrieval)
+        assert ours[f"i2t_recall@{k}"] == pytest.approx(text_retrieval)
+    # pathboard's earlier convention counts a shared caption as a hit for every image that has it: higher
+    distinct, img_pos, txt_pos = pairs_index(captions, valid)
+    d_emb = np.stack([meaning[c] for c in distinct])
+    d_i2t = first_hit_ranks(images, d_emb, img_pos)
+    d_t2i = first_hit_ranks(d_emb, images, txt_pos)
+    old = {m.name: m.value for m in retrieval_metrics(d_i2t, d_t2i, n_boot=0)}
+    assert old["t2i_recall@10"] > ours["t2i_recall@10"]
+
+
+def test_intervals_resample_the_queries_groups():
+    ranks = np.array([0, 0, 0, 0, 20, 20, 20, 20, 0, 20, 0, 20])  # queries of 3 cases, 4 each
+    cases = np.repeat(["a", "b", "c"], 4)
+    by_case = {m.name: m for m in retrieval_metrics(ranks, ranks, n_boot=300, i2t_groups=cases, t2i_groups=cases)}
+    by_query = {m.name: m for m in retrieval_metrics(ranks, ranks, n_boot=300)}
+    assert by_case["i2t_recall@1"].value == by_query["i2t_recall@1"].value == 0.5
+    assert by_case["i2t_recall@1"].units == 3 and by_query["i2t_recall@1"].units == 12
+    width = {name: m["i2t_recall@1"].ci_high - m["i2t_recall@1"].ci_low
+             for name, m in (("case", by_case), ("query", by_query))}
+    assert width["case"] > width["query"]  # a case's queries move together
+
+
+def test_tied_items_are_taken_in_a_random_order_in_expectation():
+    query = angles([0.0])
+    flat = np.ones((8, 2))  # a model that scores everything equal: chance, not a free hit, not a certain miss
+    assert hit_rates(query, flat, [[3]], ks=(1, 2, 8)).tolist() == [[1 / 8, 2 / 8, 1.0]]
+    # an image whose caption two other images also have: three identical texts tie on top
+    gallery = np.concatenate([angles([0.0, 0.0, 0.0]), angles([40.0, 50.0])])
+    assert hit_rates(query, gallery, [[1]], ks=(1, 2, 3))[0] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert hit_rates(query, gallery, [[0, 2]], ks=(1, 2))[0] == pytest.approx([2 / 3, 1.0])
+    # without ties the hit rates are the ranks' hits
+    gallery = angles(np.arange(12) * 10.0)
+    ranks = first_hit_ranks(angles([0.0, 0.0]), gallery, [[3], [11]])
+    assert hit_rates(angles([0.0, 0.0]), gallery, [[3], [11]]).tolist() == (ranks[:, None] < [1, 5, 10]).tolist()

@@ -206,3 +206,17 @@ def test_applies_to_slide_datasets_with_reports_only():
     fake_patches = ReportPatches(id="fake-patches", folder="p", classes=["a", "b"])
     assert "reports" in fake_patches.facts and "report-retrieval" not in applicable_tasks(fake_patches)
     assert "patch-level" in task.supports(fake_patches)
+
+
+def test_intervals_resample_cases_not_slides():
+    """A case's slides share its report: the slide queries of one case are resampled together."""
+    import dataclasses
+
+    task, ctx = synthetic_cell()
+    grouped = dataclasses.replace(ctx.manifest, meta=[{"group": p.split("/")[0]} for p in ctx.manifest.paths])
+    result = task.score(dataclasses.replace(ctx, manifest=grouped))
+    m = {x.name: x for x in result[""]}
+    assert result.protocol["bootstrap"] == "cluster by group (8 groups)"  # the 8 cases of the 11 scored slides
+    assert m["i2t_recall@1"].units == 8 and m["i2t_recall@1"].n == 11 and m["t2i_recall@1"].units == 8
+    plain = {x.name: x for x in task.score(ctx)[""]}
+    assert plain["i2t_recall@1"].units == 11  # without groups: the slides themselves
