@@ -29,11 +29,10 @@ KS = (1, 5, 10)
 CHUNK = 1024
 
 
-def first_hit_ranks(queries: np.ndarray, gallery: np.ndarray, positives: Sequence[Sequence[int]]) -> np.ndarray:
-    """0-based rank of the best-ranked correct gallery item for each query: the number of wrong items
-    scoring at least as high as it (cosine similarity). ``positives[q]`` lists the correct gallery rows."""
+def _chunks(queries: np.ndarray, gallery: np.ndarray, positives: Sequence[Sequence[int]]):
+    """(first query, [q, G] cosine similarities, [q, G] correct-item mask, [q, 1] best correct score) per
+    chunk of CHUNK queries."""
     queries, gallery = normalised(queries), normalised(gallery)
-    ranks = np.empty(len(queries), dtype=np.int64)
     for start in range(0, len(queries), CHUNK):
         sim = queries[start : start + CHUNK] @ gallery.T
         correct = np.zeros(sim.shape, dtype=bool)
@@ -41,8 +40,15 @@ def first_hit_ranks(queries: np.ndarray, gallery: np.ndarray, positives: Sequenc
             if len(pos) == 0:
                 raise ValueError(f"query {start + i} has no correct item")
             correct[i, list(pos)] = True
-        best = np.where(correct, sim, -np.inf).max(axis=1)
-        ranks[start : start + CHUNK] = ((sim >= best[:, None]) & ~correct).sum(axis=1)
+        yield start, sim, correct, np.where(correct, sim, -np.inf).max(axis=1)[:, None]
+
+
+def first_hit_ranks(queries: np.ndarray, gallery: np.ndarray, positives: Sequence[Sequence[int]]) -> np.ndarray:
+    """0-based rank of the best-ranked correct gallery item for each query: the number of wrong items
+    scoring at least as high as it (cosine similarity). ``positives[q]`` lists the correct gallery rows."""
+    ranks = np.empty(len(queries), dtype=np.int64)
+    for start, sim, correct, best in _chunks(queries, gallery, positives):
+        ranks[start : start + len(sim)] = ((sim >= best) & ~correct).sum(axis=1)
     return ranks
 
 
@@ -52,23 +58,14 @@ def hit_rates(queries: np.ndarray, gallery: np.ndarray, positives: Sequence[Sequ
     texts (one caption given to two images, embedded twice) tie exactly; CLIP_benchmark leaves their order to
     ``torch.topk``, which is arbitrary, and this is its expectation. A model that scores everything equal gets
     chance, K / gallery size, not a free hit."""
-    queries, gallery = normalised(queries), normalised(gallery)
-    ks = np.asarray(ks)
     out = np.empty((len(queries), len(ks)), dtype=np.float64)
-    for start in range(0, len(queries), CHUNK):
-        sim = queries[start : start + CHUNK] @ gallery.T
-        correct = np.zeros(sim.shape, dtype=bool)
-        for i, pos in enumerate(positives[start : start + CHUNK]):
-            if len(pos) == 0:
-                raise ValueError(f"query {start + i} has no correct item")
-            correct[i, list(pos)] = True
-        best = np.where(correct, sim, -np.inf).max(axis=1)[:, None]
+    for start, sim, correct, best in _chunks(queries, gallery, positives):
         above = ((sim > best) & ~correct).sum(axis=1)  # wrong items strictly above the best correct one
         tied_wrong = ((sim == best) & ~correct).sum(axis=1)
         tied_right = ((sim == best) & correct).sum(axis=1)
         for j, k in enumerate(ks):
-            out[start : start + CHUNK, j] = [_hit_chance(int(k) - a, w, r)
-                                              for a, w, r in zip(above, tied_wrong, tied_right)]
+            out[start : start + len(sim), j] = [_hit_chance(int(k) - a, w, r)
+                                                 for a, w, r in zip(above, tied_wrong, tied_right)]
     return out
 
 
