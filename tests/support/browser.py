@@ -147,6 +147,12 @@ def choose(page, label: str, option: str) -> None:
     idle(page)
 
 
+def table_head(html: str) -> str:
+    """The header row of the leaderboard table in the page (not the widgets above it, whose chips name the
+    same datasets before the table is drawn again)."""
+    return html.split('class="pathboard-leaderboard"', 1)[-1].split("</thead>", 1)[0]
+
+
 def shown_table(html: str) -> dict[str, list[str]]:
     """{row label: [cell texts]} of the leaderboard table in the page."""
     body = html.split('class="pathboard-leaderboard"', 1)[1].split("</table>", 1)[0]

@@ -15,6 +15,7 @@ from support.browser import (
     screenshot,
     serve,
     shown_table,
+    table_head,
     until,
     view,
 )
@@ -60,9 +61,9 @@ def test_measured_vs_published_in_chromium(vs_server):
         page.wait_for_selector("text=KEEP (reported)", timeout=60_000)
         screenshot(page, "PATHBOARD_SCREENSHOT_VS")
         html = page.content()
-        assert "tcga-rcc" not in html.split("</thead>")[0]  # KEEP's RCC column has no measured number: opt-in
+        assert "tcga-rcc" not in table_head(html)  # KEEP's RCC column has no measured number: opt-in
         page.get_by_text("Published-only columns").click()
-        until(page, lambda p: "tcga-rcc" in p.content().split("</thead>")[0], "the published-only columns")
+        until(page, lambda p: "tcga-rcc" in table_head(p.content()), "the published-only columns")
         wide = page.content()
 
     assert "Traceback" not in html
@@ -127,7 +128,7 @@ def test_the_overview_is_a_paper_table(url, real_db):
     with view(url, wait_for="table.pathboard-leaderboard", name="paper-table") as page:
         html = page.content()
         table = shown_table(html)
-        assert "wsss4luad" not in html.split("</thead>")[0]  # published-only columns are opt-in
+        assert "wsss4luad" not in table_head(html)  # published-only columns are opt-in
         for label, cells in table.items():
             if not label.endswith("(reported)"):
                 assert cells[-1] != "–", label  # so every measured row has its Avg
@@ -141,7 +142,7 @@ def test_the_overview_is_a_paper_table(url, real_db):
                               "td.model')].map(td => td.getBoundingClientRect().height))")
         assert height < 40  # published model names on one line
         page.get_by_text("Published-only columns").click()
-        until(page, lambda p: "wsss4luad" in p.content().split("</thead>")[0], "published-only columns on request")
+        until(page, lambda p: "wsss4luad" in table_head(p.content()), "published-only columns on request")
         assert "published_only=1" in page.url
     with view(url, "task=fewshot&metric=balanced_accuracy", wait_for="table.pathboard-leaderboard",
               name="fewshot-table") as page:
