@@ -5,6 +5,7 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 
 import click
 
@@ -31,8 +32,18 @@ def _database(must_exist: bool):
                         help="DuckDB results file" + ("" if must_exist else " (created if absent)"))
 
 
-CACHE_DIR = click.option("--cache-dir", envvar="PATHBOARD_CACHE",
-                         help="embedding cache [env PATHBOARD_CACHE, default ~/.cache/pathboard]")
+def _cache_dir(ctx, param, value):
+    """--cache-dir is the one cache location of the whole process: embeddings, near-duplicate groups, weight
+    hashes and dataset indexes (each reads ``paths.cache_root()``), and of the processes it starts."""
+    if value:
+        value = str(Path(value).expanduser().absolute())
+        os.environ["PATHBOARD_CACHE"] = value
+    return value
+
+
+CACHE_DIR = click.option("--cache-dir", envvar="PATHBOARD_CACHE", callback=_cache_dir,
+                         help="cache of embeddings, near-duplicate groups and weight hashes [env PATHBOARD_CACHE, "
+                              "default ~/.cache/pathboard]")
 
 
 #: older flags, kept as aliases of task options (``--mpp X`` is ``--option mpp=X``)

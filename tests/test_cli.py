@@ -13,3 +13,16 @@ def test_an_interval_on_too_few_units_or_undefined_resamples_is_flagged():
         "0.500 [0.000, 1.000]†(undefined in 11% of resamples)"
     assert cli._with_interval(Metric("x", 0.5, float("nan"), float("nan"), 30, q1=0.4, q3=0.6)) == \
         "0.500 (IQR 0.400–0.600)"
+
+
+def test_cache_dir_is_the_cache_of_everything_the_run_caches(tmp_path, monkeypatch):
+    """Near-duplicate groups and weight hashes read paths.cache_root(): --cache-dir must move them too, or a
+    cluster sharing one --cache-dir groups LC25000 again on every node."""
+    from click.testing import CliRunner
+
+    from pathboard.core.paths import cache_root
+
+    monkeypatch.setenv("PATHBOARD_CACHE", str(tmp_path / "default"))
+    CliRunner().invoke(cli.cli, ["run", "--cache-dir", str(tmp_path / "shared"), "--models", "nope",
+                                 "--datasets", "nope", "--db", str(tmp_path / "pb.duckdb")])
+    assert cache_root() == tmp_path / "shared"
