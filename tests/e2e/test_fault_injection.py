@@ -113,11 +113,11 @@ def test_kill_9_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_pa
         with open(log, "w") as err:
             proc = subprocess.Popen([str(Path(sys.executable).parent / "pathboard"), *map(str, RUN), "--data-root",
                                      str(shared_data), "--db", str(db)], stderr=err, env=env)
-        if kill == 0:  # the first kill lands inside the run (after its plan), however slowly the machine starts it
-            deadline = time.monotonic() + 120
-            while "will score" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            time.sleep(rng.uniform(1.0, 3.0))
+        if kill == 0:  # the first kill lands inside the run, however slowly a loaded machine starts it: once the
+            deadline = time.monotonic() + 120  # run is recorded and loads its first model (a cold cache)
+            while "loading " not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.2, 1.0))
         else:
             time.sleep(rng.uniform(0.5, cold or 8.0))
         os.kill(proc.pid, signal.SIGKILL)
