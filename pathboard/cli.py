@@ -128,9 +128,9 @@ def run(options, **given):
         flagged |= "†" in line
         click.echo(line)
     if flagged:
-        click.echo("† not an ordinary 95% CI: a bootstrap over fewer than 10 units (patients, slides or items) "
-                   "has few distinct resamples, and one that left out 5% or more of them as undefined (a class "
-                   "absent) is wider than it says", err=True)
+        from pathboard.core.science.metrics import CAVEAT
+
+        click.echo(CAVEAT, err=True)
     for cost in summary.costs:
         if cost["images_per_s"] or cost["tiles_per_s"]:
             rate = " ".join(f"{cost[k]:.1f} {unit}/s" for k, unit in (("images_per_s", "img"), ("tiles_per_s", "tile"))

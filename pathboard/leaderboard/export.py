@@ -217,8 +217,9 @@ def to_latex(table: pd.DataFrame, ci: bool = True, lower: bool = False, digits: 
     best = frames.best_per_column(table, lower) if len(table) else None
     columns = _columns(table)
     out = [r"\begin{table}[ht]", r"\centering"]
-    if caption is None and notes(table):
-        caption = latex_escape(" ".join(notes(table)))
+    under = notes(table)
+    if caption is None and under:
+        caption = latex_escape(" ".join(under))
     if caption is not None:
         out.append(rf"\caption{{{caption}}}")
     if label is not None:

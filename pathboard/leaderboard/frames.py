@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pathboard.core.science.metrics import CAVEAT, interval_caveat
+
 HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]
 DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE = "weighted_f1", "zeroshot", "ensemble"
 
@@ -146,17 +148,13 @@ def headline_text(headline, bootstrap=None) -> str:
     return f"{headline}; 95% CI: bootstrap of that median over {interval_over(bootstrap)}"
 
 
-#: what a "†" beside an interval means, wherever the tables show one
-CAVEAT_NOTE = ("† not an ordinary 95% CI: a bootstrap over fewer than 10 units (patients, slides or items) has few "
-               "distinct resamples, and one that left out 5% or more of them as undefined is wider than it says "
-               "(hover for which).")
+#: what a "†" beside an interval means, under a table
+CAVEAT_NOTE = f"{CAVEAT} (hover for which)."
 
 
 def interval_caveats(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """For each cell of ``table`` (:func:`comparison_table` of ``rows``), why its measured interval is not an
     ordinary 95% CI (:func:`~pathboard.core.science.metrics.interval_caveat`), "" where it is."""
-    from pathboard.core.science.metrics import interval_caveat
-
     columns = [c for c in table["value"].columns if c != "Avg"] if len(table.columns) else []
     out = pd.DataFrame("", index=table.index, columns=list(table["value"].columns) if len(table.columns) else [])
     measured = rows[(rows["source"] == "measured") & rows["dataset"].isin(columns)]

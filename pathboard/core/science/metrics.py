@@ -59,6 +59,12 @@ MIN_UNITS = 10
 MAX_UNDEFINED = 0.05
 
 
+#: what a "†" beside an interval means, wherever one is shown (the CLI, the tables, the exports)
+CAVEAT = (f"† not an ordinary 95% CI: a bootstrap over fewer than {MIN_UNITS} units (patients, slides or items) has "
+          f"few distinct resamples, and one that left out {MAX_UNDEFINED:.0%} or more of them as undefined (a class "
+          "absent) is wider than it says")
+
+
 def interval_caveat(units, undefined) -> str:
     """Why an interval is not an ordinary 95% CI, in words ("" when it is): too few units resampled
     (fewer than MIN_UNITS), or too many resamples left out as undefined (MAX_UNDEFINED or more)."""

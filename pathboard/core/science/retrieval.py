@@ -64,22 +64,19 @@ def hit_rates(queries: np.ndarray, gallery: np.ndarray, positives: Sequence[Sequ
         tied_wrong = ((sim == best) & ~correct).sum(axis=1)
         tied_right = ((sim == best) & correct).sum(axis=1)
         for j, k in enumerate(ks):
-            out[start : start + len(sim), j] = [_hit_chance(int(k) - a, w, r)
-                                                 for a, w, r in zip(above, tied_wrong, tied_right)]
+            out[start : start + len(sim), j] = _hit_chance(int(k) - above, tied_wrong, tied_right)
     return out
 
 
-def _hit_chance(room: int, wrong: int, right: int) -> float:
-    """P(a correct item takes one of the first ``room`` places of a random order of ``wrong`` wrong and
-    ``right`` correct tied items) = 1 - P(the first ``room`` are all wrong)."""
-    if room <= 0:
-        return 0.0
-    if room > wrong:
-        return 1.0
-    all_wrong = 1.0
-    for i in range(room):
-        all_wrong *= (wrong - i) / (wrong + right - i)
-    return 1.0 - all_wrong
+def _hit_chance(room: np.ndarray, wrong: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Per query, P(a correct item takes one of the first ``room`` places of a random order of ``wrong`` wrong
+    and ``right`` correct tied items) = 1 - P(the first ``room`` are all wrong): 0 without room, 1 when the
+    room outnumbers the wrong items; one product factor per place, over every query at once."""
+    all_wrong = np.ones(len(room))
+    for i in range(int(room.max(initial=0))):  # room <= K: a few steps, never a loop over queries
+        step = (i < room) & (i < wrong)
+        all_wrong[step] *= (wrong[step] - i) / (wrong[step] + right[step] - i)
+    return np.where(room <= 0, 0.0, np.where(room > wrong, 1.0, 1.0 - all_wrong))
 
 
 def _hits(ranks: np.ndarray, ks) -> np.ndarray:
@@ -91,11 +88,11 @@ def _hits(ranks: np.ndarray, ks) -> np.ndarray:
     return (ranks[:, None] < np.asarray(ks)[None, :]).astype(np.float64)
 
 
-def _recall_samples(ranks: np.ndarray, ks, n_boot: int, seed: int, groups=None) -> np.ndarray:
-    """[n_boot, len(ks)] Recall@K of each bootstrap resample of the queries (of their groups when given)."""
-    hits = _hits(ranks, ks)
-    return np.concatenate([np.empty((0, len(ks)))] + [(counts @ hits) / counts.sum(axis=1, keepdims=True)
-                          for counts in bootstrap_counts(len(ranks), n_boot, seed, groups=groups)])
+def _recall_samples(hits: np.ndarray, n_boot: int, seed: int, groups=None) -> np.ndarray:
+    """[n_boot, len(ks)] Recall@K of each bootstrap resample of the queries' ``hits`` [queries, len(ks)] (of
+    their groups when given)."""
+    return np.concatenate([np.empty((0, hits.shape[1]))] + [(counts @ hits) / counts.sum(axis=1, keepdims=True)
+                          for counts in bootstrap_counts(len(hits), n_boot, seed, groups=groups)])
 
 
 def retrieval_metrics(i2t_ranks: np.ndarray, t2i_ranks: np.ndarray, ks=KS, n_boot: int = N_BOOT,
@@ -108,8 +105,8 @@ def retrieval_metrics(i2t_ranks: np.ndarray, t2i_ranks: np.ndarray, ks=KS, n_boo
     values, samples, units = {}, {}, {}
     for direction, ranks, s, groups in (("i2t", i2t_ranks, seed, i2t_groups), ("t2i", t2i_ranks, seed + 1,
                                                                                 t2i_groups)):
-        boot = _recall_samples(ranks, ks, n_boot, s, groups)
         hits = _hits(ranks, ks)
+        boot = _recall_samples(hits, n_boot, s, groups)
         units[direction] = units_of(len(ranks), groups)
         for j, k in enumerate(ks):
             values[f"{direction}_recall@{k}"] = float(hits[:, j].mean())

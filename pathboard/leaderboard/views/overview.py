@@ -55,7 +55,8 @@ def choose_table(sel: Selection, long: pd.DataFrame) -> dict:
     include_reported = c4.checkbox("Show reported (published) rows", value=sel.url.get("reported", "1") != "0",
                                    key="reported")
     rows = frames.select(long, metric, task, mode, include_reported=include_reported)
-    only_published = [d for d in frames.dataset_order(rows) if d not in frames.default_columns(rows)]
+    measured = set(frames.default_columns(rows))
+    only_published = [d for d in frames.dataset_order(rows) if d not in measured]
     published_only = c4.checkbox(f"Published-only columns ({len(only_published)})",
                                  value=sel.url.get("published_only") == "1", key="published_only",
                                  disabled=not only_published,
