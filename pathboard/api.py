@@ -36,6 +36,7 @@ from pathboard.core.interfaces.hookspecs import hookimpl
 from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel, l2_normalise
 from pathboard.core.interfaces.options import Option
 from pathboard.core.interfaces.prompts import PLACEHOLDER, PromptSet, packaged_prompts
+from pathboard.core.interfaces.protocols import PackDataset, ProtocolPack, packaged_protocols
 from pathboard.core.interfaces.task import (
     FACTS,
     TILING_OPTIONS,
@@ -87,6 +88,7 @@ from pathboard.core.science.retrieval import (
     pairs_index,
     retrieval_metrics,
 )
+from pathboard.core.science.screening import screened_vote, screening_bank
 from pathboard.core.science.segmentation import (
     OVERLAP as SEGMENTATION_OVERLAP,
 )
@@ -154,6 +156,7 @@ __all__ = [
     "reliability_bins", "RELIABILITY", "scores_from_confusion", "softmax_probs", "paired_bootstrap",
     # zero-shot
     "predict", "similarities", "zero_shot_classifier", "topk_pool", "TOPK_VALUES", "TOPK_HEADLINE", "prompt_family",
+    "screened_vote", "screening_bank",
     "PERTURBATIONS", "DEFAULT_PERTURBATIONS",
     # few-shot: the k-shot draws and one file per classifier
     "DRAWS", "K_MAX", "shot_counts", "draw_support", "fewshot_headline", "predict_all", "with_spread", "torch_seed",
@@ -164,6 +167,8 @@ __all__ = [
     "predict_mask", "image_scores", "segmentation_metrics",
     # pictures
     "heatmap", "save_panels",
+    # protocol packs: a paper's evaluation protocol as data (plugin API 5)
+    "PackDataset", "ProtocolPack", "packaged_protocols",
     # errors that reach the user as one line
     "DatasetNotFoundError", "PathboardError", "WeightsNotFoundError",
 ]

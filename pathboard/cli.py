@@ -58,7 +58,11 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--option", "-o", "options", multiple=True, metavar="[TASK.]NAME=VALUE",
               help="a task option (repeatable); NAME alone sets it for every task that has it. "
                    "`pathboard list tasks` shows them")
-@click.option("--prompt-modes", default="single,ensemble", show_default=True)
+@click.option("--prompt-modes", default=None, help="single, ensemble or both [default: single,ensemble, or the "
+              "protocol pack's]")
+@click.option("--protocol", default=None, metavar="PACK",
+              help="apply one paper's evaluation protocol: its datasets, tasks, prompts and options "
+                   "(`pathboard list protocols`)")
 @click.option("--data-root", envvar="PATHBOARD_DATA",
               help="folder holding the official dataset folders [env PATHBOARD_DATA]")
 @_database(must_exist=False)
@@ -104,6 +108,9 @@ def run(options, **given):
     values.update(parse_assignments(options))  # --option wins over an alias flag
     cfg = RunConfig(**given, options=values)
     p = plan(cfg)
+    if p.pack:
+        click.echo(f"protocol pack {p.pack.id}: {p.pack.title} ({p.pack.paper}); every cell records it"
+                   + (f"; {p.pack.doc} says what the paper left open" if p.pack.doc else ""), err=True)
     for reason in p.skip_lines():
         click.echo(f"skipped {reason}", err=True)
     for note in p.prompt_notes():
@@ -123,6 +130,8 @@ def run(options, **given):
         shown = ["balanced_accuracy", "weighted_f1"]  # the names `export --metric` takes
         if not set(shown) <= set(m):  # a task with other metrics (retrieval): its first two
             shown = list(m)[:2]
+        if p.pack and p.pack.datasets[cell["dataset"]].metric in m:  # the paper's metric first
+            shown = list(dict.fromkeys([p.pack.datasets[cell["dataset"]].metric, *shown]))[:2]
         line = (f"{cell['model']:<18} {cell['dataset']:<16} {cell['task']:<10} {cell['prompt_mode'] or '-':<9} "
                 + "  ".join(f"{name} {_with_interval(m[name])}" for name in shown) + _headline(cell))
         flagged |= "†" in line
@@ -183,17 +192,25 @@ def _with_interval(m) -> str:
 
 
 @cli.command(name="list")
-@click.argument("kind", type=click.Choice(["models", "datasets", "tasks"]))
+@click.argument("kind", type=click.Choice(["models", "datasets", "tasks", "protocols"]))
 @click.option("--data-root", envvar="PATHBOARD_DATA", help="show whether each dataset is present here")
-@click.option("--details", is_flag=True, help="models: show each model card")
+@click.option("--details", is_flag=True, help="models: show each model card; protocols: each pack's paper and gaps")
 def list_(kind, data_root, details):
-    """List registered models, datasets or tasks, with the plugin that provides each."""
+    """List registered models, datasets, tasks or protocol packs, with the plugin that provides each."""
     from pathlib import Path
 
     from pathboard.core.engine import plugins
 
     items = plugins.registry(kind.rstrip("s"))
     for id, obj in items.items():
+        if kind == "protocols":
+            click.echo(f"{id:<20} {obj.describe()} [{obj.plugin}]")
+            if details:
+                for label, value in [("paper", obj.paper), ("source", obj.source), ("intervals", obj.intervals),
+                                     ("docs", obj.doc), *(("assumes", gap) for gap in obj.gaps)]:
+                    if value:
+                        click.echo(f"    {label:<11} {value}")
+            continue
         if kind == "models":
             extra = obj.card.title
         elif kind == "datasets":
@@ -387,7 +404,8 @@ def runs(db, limit):
 @click.option("--datasets", default="", help="comma-separated dataset ids, the table's columns "
                                              "[default: every dataset with numbers for the selection]")
 @click.option("--protocol", default="default", show_default=True,
-              help="default, or a protocol hash (or a unique prefix of one) of the database's cells")
+              help="default, a protocol pack's id (`pathboard run --protocol`), or a protocol hash (or a unique "
+                   "prefix of one) of the database's cells")
 @click.option("--reported/--no-reported", default=True, show_default=True,
               help="include the published (reported) rows")
 @click.option("--published-only", is_flag=True,

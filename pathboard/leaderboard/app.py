@@ -17,7 +17,7 @@ import streamlit as st
 
 from pathboard.core.errors import PathboardError
 from pathboard.core.store import queries
-from pathboard.leaderboard import data
+from pathboard.leaderboard import data, frames
 from pathboard.leaderboard.state import Selection
 from pathboard.leaderboard.views import analyses, cervix, models, overview, runs, slides
 
@@ -56,7 +56,7 @@ def sidebar(db: str, url: dict) -> Selection:
     except (PathboardError, duckdb.Error, OSError) as exc:
         st.error(f"cannot read results: {str(exc).splitlines()[0]}")
         measured = None
-    reported = data.reported()
+    reported = frames.reported_for(data.reported(), protocol)
     catalog = data.catalog(db) if measured is not None else {"models": {}, "datasets": {}, "tasks": {}}
     if measured is not None and measured.empty and run != "latest":
         st.info(f"Run {run} stored no headline results of this protocol; the published numbers are shown below.")

@@ -24,11 +24,14 @@ LATEX_MISSING = "--"  # an en dash in LaTeX, whatever the input encoding
 
 
 def resolve_protocol(db: str | Path, protocol: str) -> str:
-    """``protocol`` as :func:`queries.load_measured` takes it: "default", a protocol hash listed by
+    """``protocol`` as :func:`queries.load_measured` takes it: "default", a protocol pack ("pack:ID" or just ID), a
+    protocol hash listed by
     :func:`queries.protocol_choices`, or a unique prefix of one (the selector shows the first 8 characters)."""
     choices = queries.protocol_choices(db)
     if protocol in choices:
         return protocol
+    if queries.PACK + protocol in choices:  # a pack by its id alone, as `pathboard run --protocol` takes it
+        return queries.PACK + protocol
     hits = [h for h in choices if h != "default" and protocol and h.startswith(protocol)]
     if len(hits) == 1:
         return hits[0]
@@ -71,7 +74,8 @@ def overview(db: str | Path, task: str = frames.DEFAULT_TASK, metric: str = fram
         measured = queries.load_measured(db, chosen) if run is None else queries.load_run(db, run, chosen)
     except duckdb.Error as exc:
         raise PathboardError(f"cannot read {db}: {str(exc).splitlines()[0]}") from None
-    long = pd.concat([measured, frames.load_reported()], ignore_index=True)  # as the app builds it
+    long = pd.concat([measured, frames.reported_for(frames.load_reported(), chosen)],
+                     ignore_index=True)  # as the app builds it
     tasks = sorted(set(long["task"]))
     if task not in tasks:
         raise PathboardError(f"nothing to export for task {task!r}; tasks: {', '.join(tasks)}")

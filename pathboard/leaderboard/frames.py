@@ -44,9 +44,11 @@ MISSING = "–"
 
 #: reported.csv's text columns: where a number was published (paper, table, split), the pathboard model
 #: with the same weights (``model_id``, empty if none) and why, and how the published protocol compares
-#: with pathboard's default one (``protocol_match``: same, differs or unknown; ``protocol_note``: how)
+#: with pathboard's default one (``protocol_match``: differs or unknown; ``protocol_note``: how), and the
+#: protocol pack that reruns the paper's own protocol (``pack``; empty if none does: the source does not
+#: state enough of it)
 REPORTED_TEXT = ["published_as", "source_note", "model_id", "model_note", "paper", "table", "split",
-                 "protocol_match", "protocol_note"]
+                 "protocol_match", "protocol_note", "pack"]
 
 
 def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
@@ -57,6 +59,14 @@ def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
     df["ci_low"] = df["ci_high"] = float("nan")
     df["source"] = "reported"
     return df
+
+
+def reported_for(reported: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The published rows to set beside the measured ones of ``protocol``: under a protocol pack ("pack:ID"),
+    only those measured under that pack (reported.csv's ``pack``), like beside like; every row otherwise."""
+    if not protocol.startswith("pack:") or "pack" not in reported:
+        return reported
+    return reported[reported["pack"] == protocol.removeprefix("pack:")].reset_index(drop=True)
 
 
 def task_metrics(df: pd.DataFrame, task: str) -> list[str]:
@@ -343,7 +353,7 @@ def reported_selections(reported: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 VS_COLUMNS = ["model", "dataset", "value", "ci_low", "ci_high", "prompt_mode", "default_protocol",
               "published_model", "published", "published_mode", "delta", "in_ci", "protocol", "differences",
-              "paper", "table", "split", "protocol_note"]
+              "paper", "table", "split", "protocol_note", "pack"]
 
 
 def published_vs_measured(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: str = DEFAULT_TASK,
@@ -353,9 +363,10 @@ def published_vs_measured(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: 
 
     ``delta`` is measured minus published; ``in_ci`` whether the published value lies inside the
     measured 95% CI. A published row of the selected prompt mode is preferred, else one of the other mode
-    is taken and the mismatch named. ``protocol`` is "same", "differs" or "unknown": "differs" when the
-    published protocol differs from pathboard's default one (``protocol_match`` of reported.csv), the
-    prompt modes differ, or the measured number is of a non-default protocol; ``differences`` names each.
+    is taken and the mismatch named. ``protocol`` (:func:`verdict`) is "same" only when the measured cell ran
+    the protocol pack the published row names (reported.csv's ``pack``: the paper's own protocol) with the same
+    prompt mode; otherwise "differs" or, where no pack reproduces the published protocol and its source does
+    not state it, "unknown". ``differences`` names each difference.
     """
     measured = select(df, metric, task, mode, datasets, include_reported=False)
     reported = df[(df["source"] == "reported") & (df["metric"] == metric) & (df["task"] == task)]
@@ -370,33 +381,54 @@ def published_vs_measured(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: 
         candidates = by_weights.get((row.model, row.dataset))
         if candidates is None:
             continue
-        same_mode = candidates[candidates["prompt_mode"] == row.prompt_mode]
-        pub = (same_mode if len(same_mode) else candidates).iloc[0]
+        pack = getattr(row, "pack", None)
+        pack = pack if isinstance(pack, str) else ""
+        # the published row of the cell's own pack first (several papers may publish one model's number), then
+        # one of its prompt mode
+        fit = (candidates.get("pack", pd.Series("", index=candidates.index)).fillna("") == pack).astype(int) * 2 \
+            + (candidates["prompt_mode"] == row.prompt_mode).astype(int)
+        pub = candidates.loc[fit.sort_values(ascending=False, kind="stable").index[0]]
         default = getattr(row, "default_protocol", True)
         default = True if default is None or (isinstance(default, float) and math.isnan(default)) else bool(default)
-        differences, verdict = [], pub["protocol_match"] or "unknown"
         measured_mode = row.prompt_mode if isinstance(row.prompt_mode, str) else None
-        if measured_mode is not None and pub["prompt_mode"] != measured_mode:
-            differences.append(f"published {pub['prompt_mode']} prompts, measured {measured_mode}")
-        if not default:
-            differences.append("measured under a non-default protocol (custom prompts or task options)")
-        if differences:
-            verdict = "differs"
-        if pub["protocol_match"] == "differs":
-            differences.append("the published protocol is not pathboard's default")
-        elif pub["protocol_match"] != "same":
-            differences.append("the published protocol is not fully stated")
+        verdict, differences = protocol_verdict(pub, measured_mode, default, pack)
         value, low, high, published = row.value, row.ci_low, row.ci_high, float(pub["value"])
         in_ci = bool(low <= published <= high) if not (math.isnan(low) or math.isnan(high)) else False
         out.append({"model": row.model, "dataset": row.dataset, "value": value, "ci_low": low, "ci_high": high,
                     "prompt_mode": measured_mode, "default_protocol": default, "published_model": pub["model"],
                     "published": published, "published_mode": pub["prompt_mode"], "delta": value - published,
                     "in_ci": in_ci, "protocol": verdict, "differences": differences, "paper": pub["paper"],
-                    "table": pub["table"], "split": pub["split"], "protocol_note": pub["protocol_note"]})
+                    "table": pub["table"], "split": pub["split"], "protocol_note": pub["protocol_note"],
+                    "pack": pub.get("pack", "")})
     frame = pd.DataFrame(out, columns=VS_COLUMNS)
     order = {d: i for i, d in enumerate(datasets or dataset_order(frame))}
     return frame.sort_values(["dataset", "model"], key=lambda c: c.map(order) if c.name == "dataset" else c,
                              kind="stable").reset_index(drop=True)
+
+
+def protocol_verdict(pub, measured_mode: str | None, default: bool, pack: str) -> tuple[str, list[str]]:
+    """("same" | "differs" | "unknown", the differences named) of one measured cell beside one published row:
+    "same" only when the cell ran the protocol pack the row names (``pub["pack"]``) with the row's prompt mode."""
+    differences = []
+    if measured_mode is not None and pub["prompt_mode"] != measured_mode:
+        differences.append(f"published {pub['prompt_mode']} prompts, measured {measured_mode}")
+    paper = pub.get("pack", "") or ""
+    if paper:
+        if pack != paper:
+            ran = f"protocol pack {pack}" if pack else \
+                "pathboard's default protocol" if default else "a custom protocol (own prompts or task options)"
+            differences.append(f"measured under {ran}; the paper's is protocol pack {paper} "
+                               f"(pathboard run --protocol {paper})")
+        return ("differs" if differences else "same"), differences
+    if pack:
+        differences.append(f"measured under protocol pack {pack}, which is not this source's")
+    elif not default:
+        differences.append("measured under a non-default protocol (custom prompts or task options)")
+    if pub["protocol_match"] == "differs":
+        differences.append("the published protocol is not pathboard's default, and no protocol pack reproduces it")
+    else:
+        differences.append("the published protocol is not fully stated, and no protocol pack reproduces it")
+    return ("differs" if pub["protocol_match"] == "differs" or len(differences) > 1 else "unknown"), differences
 
 
 def recall_datasets(df: pd.DataFrame, task: str, mode: str) -> list[str]:

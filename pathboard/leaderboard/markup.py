@@ -104,7 +104,9 @@ def vs_published_notes(frame: pd.DataFrame) -> list[str]:
 
 def _vs_note(r) -> str:
     text = f"{r.paper}; {r.table}. Split: {r.split or 'not stated'}."
-    return text + (f" Protocol: {r.protocol_note}." if r.protocol_note else "")
+    text += f" Protocol: {r.protocol_note}." if r.protocol_note else ""
+    pack = getattr(r, "pack", "")
+    return text + (f" Rerun it: pathboard run --protocol {pack} (docs/protocols/{pack}.md)." if pack else "")
 
 
 def vs_published_html(frame: pd.DataFrame) -> str:
@@ -123,7 +125,8 @@ def vs_published_html(frame: pd.DataFrame) -> str:
         mark = notes.index(_vs_note(r)) + 1
         colour = {"differs": "#b35c00", "unknown": "#777"}.get(r.protocol, "#2e7d32")
         reasons = html.escape("; ".join(r.differences))
-        protocol = f"<b>{r.protocol}</b>" + (f": {reasons}" if reasons else "")
+        under = f" (protocol pack {html.escape(r.pack)})" if r.protocol == "same" and getattr(r, "pack", "") else ""
+        protocol = f"<b>{r.protocol}</b>{under}" + (f": {reasons}" if reasons else "")
         left = f'<td style="{cell}white-space:nowrap">'
         right = f'<td style="{cell}text-align:right;white-space:nowrap">'
         out.append(f'<tr class="vs-{r.protocol}">{left}{html.escape(r.model)}</td>'

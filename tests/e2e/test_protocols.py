@@ -59,3 +59,37 @@ def test_a_prompts_run_does_not_change_the_default_table(tmp_path, tiny_hub, sha
     at.sidebar.selectbox(key="protocol").set_value(custom_values["protocol_hash"].iloc[0]).run()
     other = " ".join(h.proto.body for h in at.get("html"))
     assert all(f"{v:.3f}" in other for v in custom_values["value"])
+
+
+def test_a_protocol_pack_run_records_the_pack_in_every_cell(tmp_path, tiny_hub, shared_data):
+    """`--protocol keep` on TCGA-RCC slides in their GDC layout: KEEP's prompts, screening and tile vote at 256 px;
+    every cell names the pack, is not the default protocol, and a rerun scores nothing; a default run does."""
+    from support.layouts import write_tcga
+
+    root, _ = write_tcga(tmp_path / "data", shared_data / "slides" / "CMU-1-Small-Region.svs")
+    db = tmp_path / "pb.duckdb"
+    base = ["run", "--models", "quiltnet-b32", "--data-root", root, "--db", db, "--workers", "0"]
+    out = pathboard(*base, "--protocol", "keep", "--datasets", "tcga-rcc")
+    assert out.returncode == 0, out.stderr
+    assert "protocol pack keep: KEEP zero-shot cancer subtyping" in out.stderr
+    assert not [line for line in out.stderr.splitlines() if line.startswith("skipped")], out.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    cells = con.execute("SELECT task, prompt_mode, pack, default_protocol, protocol FROM cells "
+                        "WHERE coalesce(variant, '') = ''").fetchall()
+    assert [(t, m, p, d) for t, m, p, d, _ in cells] == [("zeroshot-wsi", "ensemble", "keep", False)]
+    protocol = json.loads(cells[0][4])
+    assert protocol["pack"] == "keep" and protocol["options"]["pooling"] == "screened-vote"
+    assert protocol["options"]["tile_size"] == 256
+    assert protocol["task"]["candidates"] == 22 * 3 ** 4 and protocol["task"]["vote_only_classes"] == ["Normal"]
+    n, = con.execute("SELECT n FROM leaderboard WHERE metric = 'balanced_accuracy'").fetchone()
+    con.close()
+    assert n == 3  # the two KIRC and one KIRP diagnostic slides
+    again = pathboard(*base, "--protocol", "keep", "--datasets", "tcga-rcc")
+    assert again.returncode == 0 and "nothing new: 1 cell(s) up to date" in again.stderr, again.stderr
+    outside = pathboard(*base, "--protocol", "keep", "--datasets", "tcga-cesc")
+    assert outside.returncode != 0 and "not part of protocol pack keep" in outside.stderr
+    assert "Traceback" not in outside.stderr
+    default = pathboard(*base, "--datasets", "tcga-rcc", "--tasks", "zeroshot-wsi", "--prompt-modes", "ensemble")
+    assert default.returncode == 0 and "1 cell(s) stored" in default.stderr, default.stderr  # another protocol
+    assert set(load_measured(db)["pack"].fillna("")) == {""}  # the default table holds no pack cell
+    assert set(load_measured(db, "pack:keep")["pack"]) == {"keep"}

@@ -92,7 +92,7 @@ def test_app_measured_vs_published(monkeypatch, tmp_path):
     assert "KEEP (reported)" in main and "<b>0.912 [0.88, 0.94]</b>" in main  # conch beats KEEP's .902
     (html,) = vs_html(at)
     assert "<b>-0.028</b>" in html and "<b>+0.011</b>" in html and "<b>-0.037</b>" in html
-    assert "the published protocol is not" in html and "biomedclip" not in html
+    assert "is protocol pack keep (pathboard run --protocol keep)" in html and "biomedclip" not in html
     assert any("Measured vs published" in h.value for h in at.subheader)
     assert any("Zhou et al." in c.value for c in at.caption)
 
@@ -103,7 +103,7 @@ def test_app_measured_vs_published(monkeypatch, tmp_path):
     at.radio(key="mode").set_value("ensemble").run()
     at.selectbox(key="protocol").set_value("c0ffee00" * 8).run()
     (html,) = vs_html(at)
-    assert "measured under a non-default protocol" in html and "<b>+0.029</b>" in html
+    assert "measured under a custom protocol" in html and "<b>+0.029</b>" in html
 
     at.checkbox(key="reported").uncheck().run()
     assert not vs_html(at)

@@ -120,8 +120,10 @@ def test_measured_beside_published_with_delta(vs_long):
     assert row["delta"] == pytest.approx(0.874 - 0.902) and row["in_ci"]
     conch = vs.set_index(["model", "dataset"]).loc[("conch", "tcga-brca")]
     assert conch["delta"] == pytest.approx(0.690 - 0.727) and not conch["in_ci"]
-    assert set(vs["protocol"]) == {"differs"}  # the KEEP README's protocol is not pathboard's
-    assert all(d == ["the published protocol is not pathboard's default"] for d in vs["differences"])
+    assert set(vs["protocol"]) == {"differs"}  # measured under pathboard's default, published under KEEP's own
+    assert all(d == ["measured under pathboard's default protocol; the paper's is protocol pack keep "
+                     "(pathboard run --protocol keep)"] for d in vs["differences"])
+    assert set(vs["pack"]) == {"keep"}
     assert "arXiv:2412.13126" in vs.at[0, "paper"] and vs.at[0, "split"]
 
 
@@ -141,18 +143,37 @@ def test_vs_published_flags_a_non_default_measured_protocol(tmp_path):
     long = pd.concat([custom, frames.load_reported()], ignore_index=True)
     vs = frames.published_vs_measured(long, "balanced_accuracy", "zeroshot-wsi", "ensemble")
     assert len(vs) == 1 and vs.at[0, "value"] == pytest.approx(0.930) and not vs.at[0, "default_protocol"]
-    assert vs.at[0, "differences"][0].startswith("measured under a non-default protocol")
+    assert vs.at[0, "differences"][0].startswith("measured under a custom protocol")
 
 
-def test_vs_published_unknown_and_same_protocols():
-    df = pd.concat([rows(cells={("conch", "crc-val-he-7k"): 0.75}).assign(default_protocol=True),
-                    frames.load_reported()], ignore_index=True)
-    vs = frames.published_vs_measured(df)  # the first table states no prompts or split
-    assert vs.at[0, "published"] == pytest.approx(0.774) and vs.at[0, "protocol"] == "unknown"
+def test_vs_published_is_same_only_under_the_papers_pack():
+    measured = rows(cells={("conch", "crc-val-he-7k"): 0.75}).assign(default_protocol=True)
+    vs = frames.published_vs_measured(pd.concat([measured, frames.load_reported()], ignore_index=True))
+    assert vs.at[0, "published"] == pytest.approx(0.774) and vs.at[0, "protocol"] == "differs"
+    assert vs.at[0, "differences"] == ["measured under pathboard's default protocol; the paper's is protocol pack "
+                                       "vendor-table (pathboard run --protocol vendor-table)"]
     assert vs.at[0, "in_ci"] and vs.at[0, "delta"] == pytest.approx(0.75 - 0.774)  # inside [0.70, 0.80]
-    same = frames.load_reported().assign(protocol_match="same")
-    vs = frames.published_vs_measured(pd.concat([rows(cells={("conch", "crc-val-he-7k"): 0.75}), same]))
+    packed = measured.assign(pack="vendor-table", default_protocol=False)
+    vs = frames.published_vs_measured(pd.concat([packed, frames.load_reported()], ignore_index=True))
     assert vs.at[0, "protocol"] == "same" and vs.at[0, "differences"] == []
+    other = frames.published_vs_measured(pd.concat([measured.assign(pack="quilt", default_protocol=False),
+                                                    frames.load_reported()], ignore_index=True))
+    assert other.at[0, "protocol"] == "differs" and "protocol pack quilt" in other.at[0, "differences"][0]
+    unpacked = frames.load_reported().assign(pack="")  # a source no pack reproduces: never "same"
+    vs = frames.published_vs_measured(pd.concat([measured, unpacked], ignore_index=True))
+    assert vs.at[0, "protocol"] == "unknown" and "no protocol pack reproduces it" in vs.at[0, "differences"][0]
+
+
+def test_published_rows_of_a_pack_and_of_its_own_paper_first():
+    reported = frames.load_reported()
+    quilt = frames.reported_for(reported, "pack:quilt")
+    assert set(quilt["pack"]) == {"quilt"} and len(quilt) == 20
+    assert frames.reported_for(reported, "default") is reported
+    measured = rows(cells={("biomedclip", "lc25000-lung"): 0.7}).assign(metric="accuracy")
+    for pack, published in (("biomedclip", 0.6523), ("quilt", 0.72)):  # two papers publish BiomedCLIP's number
+        vs = frames.published_vs_measured(pd.concat([measured.assign(pack=pack), reported], ignore_index=True),
+                                          "accuracy")
+        assert vs.at[0, "published"] == pytest.approx(published) and vs.at[0, "protocol"] == "same"
 
 
 def test_provenance_lists_measured_rows_shown(long):

@@ -10,11 +10,12 @@ from pathboard.leaderboard import frames
 
 def test_reported_csv_holds_the_published_cells_and_no_avg():
     rep = frames.load_reported()
-    patch = rep[rep["task"] == "zeroshot"]  # the first published table
+    patch = rep[rep["pack"] == "vendor-table"]  # the first published table
     assert len(patch) == 3 * len(PUBLISHED)
     assert set(patch["dataset"]) == set(PUBLISHED_COLUMNS)  # no "Avg" column stored
     assert set(patch["prompt_mode"]) == {"ensemble"} and set(patch["metric"]) == {"weighted_f1"}
-    assert set(rep["dataset"]) == set(PUBLISHED_COLUMNS) | set(KEEP_SUBTYPING) | set(KEEP_SEGMENTATION)
+    assert set(rep["dataset"]) == (set(PUBLISHED_COLUMNS) | set(KEEP_SUBTYPING) | set(KEEP_SEGMENTATION)
+                                   | set(QUILT_CHART) | {"lc25000-lung", "lc25000-colon"})
     crc = rep[rep["dataset"] == "crc-val-he-7k"]
     assert set(crc["published_as"]) == {"CRC-100K"}
     assert crc["source_note"].str.contains("CRC-VAL-HE-7K").all() and crc["split"].str.contains("CRC-VAL-HE-7K").all()
@@ -39,6 +40,39 @@ def test_reported_csv_holds_the_keep_readme_tables(task, metric, table):
         assert list(of_set["model_id"]) == KEEP_IDS
     if task == "zeroshot-wsi":  # KEEP's EBRAINS column is the 30 rare classes of UNI/CONCH
         assert set(rows.loc[rows["dataset"] == "ebrains-rare30", "published_as"]) == {"EBRAINS"}
+
+
+#: Quilt-1M's zero-shot bar chart (aux/barchart_zeroshot.png): CLIP, BiomedCLIP, PLIP, QuiltNet, in %
+QUILT_CHART = {"skincancer": (5, 25, 37, 45), "lc25000-lung": (61, 72, 79, 80), "lc25000-colon": (62, 91, 78, 93),
+               "bach": (26, 55, 43, 41), "sicapv2": (39, 46, 45, 39)}
+
+
+def test_reported_csv_holds_the_quilt_chart_and_biomedclips_table():
+    rep = frames.load_reported()
+    quilt = rep[rep["pack"] == "quilt"]
+    assert set(quilt["metric"]) == {"accuracy"} and quilt["paper"].str.contains("Quilt-1M").all()
+    for dataset, values in QUILT_CHART.items():
+        of_set = quilt[quilt["dataset"] == dataset]
+        assert list(of_set["model"]) == ["CLIP [Quilt-1M]", "BiomedCLIP [Quilt-1M]", "PLIP [Quilt-1M]",
+                                         "QuiltNet [Quilt-1M]"]
+        assert [round(v * 100) for v in of_set["value"]] == list(values)
+        assert list(of_set["model_id"]) == ["", "biomedclip", "plip", "quiltnet-b32"]
+    own = rep[rep["pack"] == "biomedclip"].set_index("dataset")
+    assert own.loc["lc25000-lung", "value"] == 0.6523 and own.loc["lc25000-colon", "value"] == 0.9298
+    assert own["table"].str.contains("Supplementary Table 5").all()
+
+
+def test_every_published_row_names_its_source_and_a_pack_that_scores_it():
+    from pathboard.core.engine import plugins
+
+    rep = frames.load_reported()
+    packs = plugins.registry("protocol")
+    for row in rep[rep["pack"] != ""].itertuples():
+        pack = packs[row.pack]  # a pack that exists, scoring the row's dataset and task with its metric
+        assert row.task in pack.datasets[row.dataset].tasks and pack.datasets[row.dataset].metric == row.metric
+    assert set(rep.loc[rep["pack"] == "", "task"]) == {"segmentation"}  # KEEP's Dice: no pack reproduces it
+    papers = {paper.split(",")[0] for paper in rep.loc[rep["pack"] != "vendor-table", "paper"]}
+    assert len(papers) >= 3, papers
 
 
 def test_reported_model_ids_datasets_and_tasks_are_plugins():

@@ -21,6 +21,7 @@ from pathboard.core.interfaces.contracts import ContractError, expect
 from pathboard.core.interfaces.dataset import Manifest, data_root
 from pathboard.core.interfaces.options import parse_assignments, values_for
 from pathboard.core.interfaces.prompts import MODES, PromptSet
+from pathboard.core.interfaces.protocols import ProtocolPack
 from pathboard.core.interfaces.task import Inputs
 from pathboard.core.interfaces.weights import Weights, overrides
 
@@ -31,7 +32,8 @@ class RunConfig:
     datasets: str = "all"
     #: comma-separated task ids; empty: every default task that applies to each dataset
     tasks: str = ""
-    prompt_modes: str = "single,ensemble"
+    #: comma-separated prompt modes; None: single,ensemble (or the protocol pack's)
+    prompt_modes: str | None = None
     data_root: str | None = None
     db: str = "pathboard.duckdb"
     cache_dir: str | None = None
@@ -60,6 +62,8 @@ class RunConfig:
     max_retries: int = 3
     #: score every cell again, even those whose stored numbers are up to date
     rescore: bool = False
+    #: a protocol pack's id (``pathboard list protocols``): its datasets, tasks, prompts and options
+    protocol: str | None = None
 
 
 @dataclass
@@ -95,6 +99,8 @@ class Plan:
     broken: list[tuple[str, str, str]] = field(default_factory=list)
     #: "model" / "dataset" -> ids of members of "all" or a group skipped as not here (weights, folder)
     absent: dict = field(default_factory=dict)
+    #: the protocol pack the run applies (``--protocol``), or None
+    pack: ProtocolPack | None = None
 
     def skip_lines(self) -> list[str]:
         """``skipped`` for people: tasks that do not apply by what a dataset is are said once per task and
@@ -166,26 +172,75 @@ def _assumed_mpp(entries, datasets) -> dict[str, float]:
     return out
 
 
-def _tasks(cfg: RunConfig) -> tuple[list, bool]:
+def _tasks(cfg: RunConfig, pack: ProtocolPack | None) -> tuple[list, bool]:
     if split_list(cfg.tasks):
         chosen = select("task", cfg.tasks).items
         explicit = True
+        outside = [t.id for t in chosen if pack and t.id not in pack.tasks]
+        if outside:
+            raise PathboardError(f"--tasks {','.join(outside)}: not part of protocol pack {pack.id} "
+                                 f"(its tasks: {', '.join(pack.tasks)})")
+    elif pack:
+        chosen = [plugins.get("task", id) for id in pack.tasks]
+        explicit = False
     else:
         chosen = [t for t in plugins.registry("task").values() if t.default]
         explicit = False
-    values = values_for(chosen, parse_assignments(cfg.options or ()), plugins.registry("task"))
+    given = parse_assignments(cfg.options or ())
+    if pack:  # the pack's options of the tasks this run scores (``--tasks`` may leave some out)
+        given = {k: v for k, v in pack.options.items() if k.rpartition(".")[0] in {t.id for t in chosen}}
+    values = values_for(chosen, given, plugins.registry("task"))
     return [t.configure(values[t.id]) for t in chosen], explicit
 
 
+def _pack(cfg: RunConfig) -> ProtocolPack | None:
+    """The run's protocol pack, checked against what else the run was told: a pack fixes its prompts and task
+    options, and scores only its own prompt modes."""
+    if not cfg.protocol:
+        return None
+    pack = plugins.get("protocol", cfg.protocol)
+    fixed = [flag for flag, given in (("--prompts", cfg.prompts), ("--option", cfg.options)) if given]
+    if fixed:
+        raise PathboardError(f"--protocol {pack.id} fixes the prompts and task options of its paper: drop "
+                             f"{' and '.join(fixed)}, or drop --protocol to change them")
+    other = [m for m in split_list(cfg.prompt_modes) if m not in pack.prompt_modes]
+    if other:
+        raise PathboardError(f"--prompt-modes {','.join(other)}: protocol pack {pack.id} scores "
+                             f"{'/'.join(pack.prompt_modes)} prompts only")
+    return pack
+
+
+def _pack_datasets(pack: ProtocolPack, selected, everything: bool) -> list:
+    """The pack's datasets among those selected (every one of them for ``--datasets all``); a dataset named
+    one by one that the pack does not score is an error."""
+    if everything:
+        known = plugins.registry("dataset")
+        missing = [id for id in pack.datasets if id not in known]
+        if missing:
+            raise PathboardError(f"protocol pack {pack.id} ({pack.plugin}) names dataset(s) no plugin registers: "
+                                 f"{', '.join(missing)}")
+        return [known[id] for id in pack.datasets]
+    outside = [d.id for d in selected.items if d.id not in pack.datasets]
+    if outside and selected.explicit:
+        raise PathboardError(f"--datasets {','.join(outside)}: not part of protocol pack {pack.id} "
+                             f"(its datasets: {', '.join(pack.datasets)})")
+    return [d for d in selected.items if d.id in pack.datasets]
+
+
 def plan(cfg: RunConfig) -> Plan:
-    modes = split_list(cfg.prompt_modes)
+    modes = split_list(cfg.prompt_modes or "single,ensemble")
     for m in modes:
         if m not in MODES:
             raise PathboardError(f"unknown prompt mode {m!r}; choose from {', '.join(MODES)}")
+    pack = _pack(cfg)
+    if pack and not cfg.prompt_modes:
+        modes = list(pack.prompt_modes)
     models, models_explicit = select("model", cfg.models)
     selected = select("dataset", cfg.datasets)
     datasets, datasets_explicit = selected.items, selected.explicit or cfg.strict
-    tasks, tasks_explicit = _tasks(cfg)
+    if pack:
+        datasets = _pack_datasets(pack, selected, split_list(cfg.datasets) == ["all"])
+    tasks, tasks_explicit = _tasks(cfg, pack)
     assumed = _assumed_mpp(cfg.assume_mpp, datasets)
     custom = _prompt_overrides(cfg.prompts)
     for key in set(custom) - {"*"} - {d.id for d in datasets}:
@@ -237,7 +292,8 @@ def plan(cfg: RunConfig) -> Plan:
 
     prompts = {}
     for d in (d for d in datasets if d.id in manifests and d.classes):  # unlabelled sets have no prompts
-        prompts[d.id] = custom.get(d.id) or custom.get("*") or d.prompts()
+        own = pack.datasets[d.id].prompts if pack else None
+        prompts[d.id] = custom.get(d.id) or custom.get("*") or own or d.prompts()
         prompts[d.id].prompts("single", d.classes)  # fail now, not after an hour of embedding
 
     present = [d for d in datasets if d.id in manifests]
@@ -245,6 +301,8 @@ def plan(cfg: RunConfig) -> Plan:
     cells, blocked, not_applicable, broken = [], [], [], []
     for d in present:
         for t in tasks:
+            if pack and t.id not in pack.datasets[d.id].tasks:
+                continue  # the paper did not report this task on this dataset
             reason = t.supports(d)
             if reason:
                 skipped.append(f"{t.id} on {d.id}: {reason}")
@@ -277,7 +335,7 @@ def plan(cfg: RunConfig) -> Plan:
     cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
     overridden = frozenset(d for d in prompts if d in custom or "*" in custom)
     return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable, overridden,
-                assumed, broken, absent)
+                assumed, broken, absent, pack)
 
 
 def _manifest(dataset, root, verify: bool):

@@ -18,14 +18,15 @@ from pathboard.core.interfaces import hookspecs
 from pathboard.core.interfaces.contracts import DOCS
 from pathboard.core.interfaces.dataset import Dataset, DatasetFactory
 from pathboard.core.interfaces.model import ModelSpec
+from pathboard.core.interfaces.protocols import ProtocolPack
 from pathboard.core.interfaces.task import Task
 
 GROUP = "pathboard"
 KINDS = {"model": "register_models", "dataset": "register_datasets", "task": "register_tasks",
-         "factory": "register_dataset_factories"}
+         "factory": "register_dataset_factories", "protocol": "register_protocols"}
 #: what each hook's ``register`` takes, since which plugin API version, and where the docs say how
 EXPECTED = {"model": (ModelSpec, 1, "models"), "dataset": (Dataset, 1, "datasets"), "task": (Task, 2, "tasks"),
-            "factory": (DatasetFactory, 1, "datasets")}
+            "factory": (DatasetFactory, 1, "datasets"), "protocol": (ProtocolPack, 5, "protocols")}
 
 
 @functools.cache

@@ -43,7 +43,8 @@ def catalog(p: Plan) -> dict:
                        "expected_files": getattr(d, "expected_files", None)}  # the full set: a sample is marked
                 for d in p.datasets.values()}
     tasks = {c.task.id: {"title": c.task.title} for c in p.cells}
-    return {"models": models, "datasets": datasets, "tasks": tasks}
+    protocols = {p.pack.id: p.pack.card()} if p.pack else {}
+    return {"models": models, "datasets": datasets, "tasks": tasks, "protocols": protocols}
 
 
 def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:

@@ -249,7 +249,8 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
         warnings.append(f"note: {note}")
     protocol, protocol_hash, default = protocol_of(
         prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
-        task_protocol, manifest.hash, embedder.identity, intervals_of(result.metrics.get("", [])))
+        task_protocol, manifest.hash, embedder.identity, intervals_of(result.metrics.get("", [])),
+        p.pack.id if p.pack else None)
     default = default and not assumed
     n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \
         len(result.failed) + (len(tileset.failed) if tileset is not None else 0)
@@ -260,7 +261,7 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
               "n_items": len(manifest), "n_failed": n_failed, "device": embedder.runtime.device,
               "precision": embedder.runtime.precision, "task_options": task_options,
               "options_hash": options_hash, "protocol": protocol, "protocol_hash": protocol_hash,
-              "default_protocol": default, "cell_key": cell.key or None}
+              "default_protocol": default, "cell_key": cell.key or None, "pack": p.pack.id if p.pack else None}
     entries = []
     for variant, metrics in result.metrics.items():
         row = {**common, "variant": variant}

@@ -3,11 +3,12 @@
 A cell's key is everything its numbers follow from, all known before anything runs: the model (id,
 weights fingerprint, :meth:`ModelSpec.identity`, precision), the dataset's manifest and those of every
 other dataset the cell reads (a declared training set), the task (id, its plugin distribution and that
-distribution's version), its option values, the prompt mode and the exact prompts, and what the cell
+distribution's version), the protocol pack it runs under (and its plugin's version), its option values, the
+prompt mode and the exact prompts, and what the cell
 embeds (tiling, which items, perturbations and their seed). It is stored with the cell.
 
 A cell is *up to date* when the newest stored cell of its slot (model, dataset, task, prompt mode,
-option values, prompts) has the same key: it is neither scored nor written again. A changed option or
+option values, prompts, protocol pack) has the same key: it is neither scored nor written again. A changed option or
 prompt set changes only the keys of the cells it touches; a new pathboard or plugin release changes its
 tasks' keys (code changed under one version: ``--rescore``).
 """
@@ -36,6 +37,7 @@ def cell_key(cell: Cell, p: Plan, precision: str) -> str:
         "reads": {other: [role, p.manifests[other].hash] for other, role in sorted(inputs.images.items())
                   if other != dataset.id},
         "task": [task.id, getattr(task, "plugin", ""), getattr(task, "plugin_version", "")],
+        "pack": _pack(p),
         "options": plain(task.values),
         "prompts": [cell.prompt_mode, dataset.id in p.custom_prompts,
                     prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode and prompts else None],
@@ -50,7 +52,13 @@ def slot(cell: Cell, p: Plan) -> tuple:
     prompts = p.prompts.get(cell.dataset.id)
     prompt_hash = prompts.hash(cell.prompt_mode, cell.dataset.classes) if cell.prompt_mode and prompts else None
     return cell.model.id, cell.dataset.id, cell.task.id, cell.prompt_mode, options_json(cell.task.values)[1], \
-        prompt_hash
+        prompt_hash, p.pack.id if p.pack else None
+
+
+def _pack(p: Plan) -> list | None:
+    """The protocol pack a cell runs under, and the release of the plugin that ships it (a pack's new release
+    may change its metric or gaps, not only its prompts and options)."""
+    return None if p.pack is None else [p.pack.id, getattr(p.pack, "plugin", ""), getattr(p.pack, "plugin_version", "")]
 
 
 def split(p: Plan, current: dict[tuple, str]) -> tuple[list[Cell], list[Cell]]:

@@ -1,4 +1,5 @@
-"""The three hooks a pathboard plugin implements. Built-ins use them too."""
+"""The hooks a pathboard plugin implements (models, datasets, tasks, dataset factories, protocol packs).
+Built-ins use them too."""
 import pluggy
 
 hookspec = pluggy.HookspecMarker("pathboard")
@@ -24,3 +25,9 @@ def register_tasks(register):
 def register_dataset_factories(register):
     """Call ``register(factory)`` for parameterised datasets: ``factory.id`` is a prefix such as
     ``folder`` and ``factory.build(rest)`` returns the dataset that ``--datasets folder:REST`` names."""
+
+
+@hookspec
+def register_protocols(register):
+    """Call ``register(pack)`` for each :class:`pathboard.core.interfaces.protocols.ProtocolPack` you provide:
+    one paper's evaluation protocol, which ``pathboard run --protocol ID`` applies (plugin API 5)."""

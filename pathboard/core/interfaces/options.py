@@ -144,7 +144,7 @@ def options_json(values: Mapping[str, Any]) -> tuple[str, str]:
 
 def protocol_of(prompt_hash: str | None, custom_prompts: bool, values: Mapping[str, Any], defaults: Mapping[str, Any],
                 task_protocol: Mapping, manifest_hash: str, model: Mapping | None = None,
-                intervals: Mapping | None = None) -> tuple[str, str, bool]:
+                intervals: Mapping | None = None, pack: str | None = None) -> tuple[str, str, bool]:
     """A cell's protocol: (JSON, hash, whether it is the default protocol).
 
     The protocol is everything besides the model that decides a number: the exact prompts (their hash,
@@ -155,11 +155,14 @@ def protocol_of(prompt_hash: str | None, custom_prompts: bool, values: Mapping[s
     within one protocol hash, which leaves out the manifest (it changes when files are added; the paired
     comparisons check the items themselves), the model's preprocessing (each model is compared with its own)
     and the intervals (they follow from the data). The default protocol is
-    pathboard's own prompts with every option at its default.
+    pathboard's own prompts with every option at its default, under no protocol pack; a cell of a pack
+    (``pack``: its id) is of that pack's protocol, even where the pack's prompts and options are the defaults.
     """
     comparable = {"prompt_set": prompt_hash, "prompts": "custom" if custom_prompts else "built-in",
                   "options": plain(values), "task": dict(task_protocol)}
+    if pack:
+        comparable["pack"] = pack
     digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()
-    default = not custom_prompts and plain(values) == plain(defaults)
+    default = not custom_prompts and plain(values) == plain(defaults) and not pack
     recorded = {**comparable, "manifest": manifest_hash, "model": dict(model or {}), "intervals": dict(intervals or {})}
     return json.dumps(recorded, sort_keys=True), digest, default

@@ -53,6 +53,7 @@ ALTER TABLE cells ADD COLUMN IF NOT EXISTS protocol JSON;
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS protocol_hash VARCHAR;
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS default_protocol BOOLEAN;
 ALTER TABLE cells ADD COLUMN IF NOT EXISTS cell_key VARCHAR;
+ALTER TABLE cells ADD COLUMN IF NOT EXISTS pack VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS catalog JSON;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS pid INTEGER;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ;
@@ -89,7 +90,7 @@ CREATE OR REPLACE VIEW results_all AS
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
            c.device, c.precision, c.task_options, c.options_hash, c.protocol_hash,
            coalesce(c.default_protocol, TRUE) AS default_protocol, c.n_items,
-           c.protocol->'task'->>'headline' AS headline, c.protocol->'task'->>'bootstrap' AS bootstrap
+           c.protocol->'task'->>'headline' AS headline, c.protocol->'task'->>'bootstrap' AS bootstrap, c.pack
     FROM results r JOIN cells c USING (cell_id);
 CREATE OR REPLACE VIEW leaderboard AS
     SELECT * FROM results_all

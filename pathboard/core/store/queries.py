@@ -19,7 +19,7 @@ from pathboard.core.store.database import Store
 LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", "value", "ci_low", "ci_high", "n", "q1",
                        "q3", "units", "undefined", "run_id", "created_at", "cell_id", "weights_fingerprint",
                        "prompt_hash", "manifest_hash", "device", "precision", "task_options", "options_hash",
-                       "protocol_hash", "default_protocol", "n_items", "headline", "bootstrap"]
+                       "protocol_hash", "default_protocol", "n_items", "headline", "bootstrap", "pack"]
 
 
 def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:
@@ -52,37 +52,47 @@ def _measured(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def newest_protocol(protocol: str) -> str:
-    """A QUALIFY clause over the ``leaderboard`` view that keeps, under the "default" protocol, only the rows
-    of each model x dataset x task x prompt mode's newest default cell: a task whose protocol record changed
-    (a new version describes its method more fully) leaves older default cells under another hash in the
-    view, and two default numbers of one cell would be drawn (stacked bars) or silently pick one. Other
-    protocols are one hash each: nothing to drop."""
-    if protocol != "default":
+    """A QUALIFY clause over the ``leaderboard`` view that keeps, under the "default" protocol or a protocol pack
+    ("pack:ID"), only the rows of each model x dataset x task x prompt mode's newest cell: a task whose protocol
+    record changed (a new version describes its method more fully) leaves older cells under another hash in the
+    view, and two numbers of one cell would be drawn (stacked bars) or silently pick one. Other protocols are
+    one hash each: nothing to drop."""
+    if protocol != "default" and not protocol.startswith(PACK):
         return ""
     return (" QUALIFY coalesce(protocol_hash, '') = arg_max(coalesce(protocol_hash, ''), created_at) "
             "OVER (PARTITION BY model, dataset, task, coalesce(prompt_mode, ''))")
 
 
+#: the prefix of a protocol pack's protocol ("pack:conch"): every cell scored under that pack
+PACK = "pack:"
+
+
 def protocol_sql(protocol: str) -> tuple[str, list]:
     """The rows of one protocol as a WHERE clause over cells' columns, and its parameters: "default"
     (pathboard's prompts, default options; cells from before protocols were stored count as default),
-    a protocol hash, or "all"."""
+    "pack:ID" (the cells of one protocol pack, every dataset and task of it), a protocol hash, or "all"."""
     if protocol == "default":
         return "coalesce(default_protocol, TRUE)", []
+    if protocol.startswith(PACK):
+        return "pack = ?", [protocol.removeprefix(PACK)]
     return ("TRUE", []) if protocol == "all" else ("protocol_hash = ?", [protocol])
 
 
 def protocol_choices(db: str | Path) -> dict[str, str]:
-    """Protocols the measured cells were scored under: "default" first, then each other protocol hash
-    -> a short description (prompts, options) for a selector."""
+    """Protocols the measured cells were scored under: "default" first, then each protocol pack ("pack:ID"),
+    then each other protocol hash -> a short description (prompts, options) for a selector."""
     out = {"default": "default (pathboard's prompts, default task options)"}
     try:
-        rows = Store(db).query("""
+        store = Store(db)
+        packs = store.query("SELECT DISTINCT pack FROM cells WHERE pack IS NOT NULL ORDER BY pack")
+        rows = store.query("""
             SELECT DISTINCT protocol_hash, task, protocol->>'$.prompts' AS prompts,
                    CAST(protocol->'$.options' AS VARCHAR) AS options
-            FROM cells WHERE NOT coalesce(default_protocol, TRUE) ORDER BY task, prompts, options""")
-    except (duckdb.Error, PathboardError):
+            FROM cells WHERE NOT coalesce(default_protocol, TRUE) AND pack IS NULL ORDER BY task, prompts, options""")
+    except (duckdb.Error, PathboardError):  # no cells yet, or a database from before packs (no column)
         return out
+    for pack in packs["pack"]:
+        out[PACK + pack] = f"protocol pack {pack} (the paper's prompts, options and datasets)"
     for row in rows.itertuples():
         out[row.protocol_hash] = f"{row.task}: {row.prompts} prompts, options {row.options} [{row.protocol_hash[:8]}]"
     return out
@@ -252,8 +262,8 @@ def prompt_draws(store: Store, task: str, metric: str) -> pd.DataFrame:
 
 
 def current_cell_keys(store: Store) -> dict[tuple, str]:
-    """(model, dataset, task, prompt mode, options hash, prompt hash) -> the key of the newest cell stored for
-    it (:mod:`pathboard.core.engine.uptodate`); cells of older databases, stored without a key, are never
+    """(model, dataset, task, prompt mode, options hash, prompt hash, protocol pack) -> the key of the newest cell
+    stored for it (:mod:`pathboard.core.engine.uptodate`); cells of older databases, stored without a key, are never
     up to date."""
     if not store.path.is_file():
         return {}
@@ -261,10 +271,11 @@ def current_cell_keys(store: Store) -> dict[tuple, str]:
         store.settle(patience=5.0)
     try:
         df = store.query("""
-            SELECT model, dataset, task, prompt_mode, options_hash, prompt_hash, cell_key FROM cells
+            SELECT model, dataset, task, prompt_mode, options_hash, prompt_hash, pack, cell_key FROM cells
             WHERE coalesce(variant, '') = ''
             QUALIFY row_number() OVER (PARTITION BY model, dataset, task, coalesce(prompt_mode, ''),
-                                                    coalesce(options_hash, ''), coalesce(prompt_hash, '')
+                                                    coalesce(options_hash, ''), coalesce(prompt_hash, ''),
+                                                    coalesce(pack, '')
                                        ORDER BY created_at DESC) = 1""")
     except (duckdb.CatalogException, duckdb.BinderException):  # no cells table yet, or one without keys
         return {}
@@ -273,8 +284,8 @@ def current_cell_keys(store: Store) -> dict[tuple, str]:
             return {}
         raise
     return {(r.model, r.dataset, r.task, None if pd.isna(r.prompt_mode) else r.prompt_mode,
-             None if pd.isna(r.options_hash) else r.options_hash, None if pd.isna(r.prompt_hash) else r.prompt_hash):
-            r.cell_key for r in df.itertuples() if isinstance(r.cell_key, str)}
+             None if pd.isna(r.options_hash) else r.options_hash, None if pd.isna(r.prompt_hash) else r.prompt_hash,
+             None if pd.isna(r.pack) else r.pack): r.cell_key for r in df.itertuples() if isinstance(r.cell_key, str)}
 
 
 def comparisons_current(store: Store) -> bool:

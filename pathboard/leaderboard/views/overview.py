@@ -147,11 +147,12 @@ def published(sel: Selection, parts: dict, chosen: dict) -> None:
         st.html(markup.vs_published_html(versus))
         st.caption("Each measured model beside the published number of the same weights (reported.csv's "
                    "`model_id`) on the same dataset, task and metric; Δ is measured minus published, *in CI* whether "
-                   "the published value lies inside the measured 95% CI. *protocol* says whether the published "
-                   "protocol is pathboard's default one (same), is not (differs) or is not fully stated (unknown), "
-                   "and names a prompt-mode mismatch or a measured non-default protocol; the numbered notes give "
-                   "each source, its split and protocol. A Δ across different protocols is not an error of either "
-                   "number.")
+                   "the published value lies inside the measured 95% CI. *protocol* is *same* only when the "
+                   "measured cell ran the paper's own protocol pack (`pathboard run --protocol PACK`; choose the "
+                   "pack under Protocol in the sidebar), *differs* when it did not or the prompt modes differ, and "
+                   "*unknown* when no pack reproduces a protocol its source does not fully state; the numbered notes "
+                   "give each source, its split, protocol and pack. A Δ across different protocols is not an error "
+                   "of either number.")
 
 
 def details(sel: Selection, comparisons: pd.DataFrame, chosen: dict) -> None:

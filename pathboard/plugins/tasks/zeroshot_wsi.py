@@ -4,7 +4,11 @@ Each tissue tile is compared with every class embedding; a class's slide score i
 K most similar tiles, and the slide gets the best-scoring class. Every K in ``TOPK_VALUES`` (1, 5, 10,
 50, 100) is reported; the headline uses ``TOPK_HEADLINE`` (50), fixed and never chosen on test slides.
 
-Options: the slide tasks' tiling (``mpp``, or ``magnification``, which wins, and ``tile_size``).
+Options: the slide tasks' tiling (``mpp``, or ``magnification``, which wins, and ``tile_size``), and
+``pooling``: ``topk`` (MI-Zero, above) or ``screened-vote``, KEEP's label-free prompt screening and tile vote
+(:mod:`pathboard.core.science.screening`; classes the prompt set adds beyond the dataset's, KEEP's "Normal",
+collect tile votes but never label a slide). Under ``screened-vote`` the headline's slide probabilities are
+the vote shares over the dataset's classes, and no top-K variants are reported.
 
 Each K also reports calibration and ranking metrics of the slide probabilities, softmax(logit_scale x
 the pooled similarities) at the model's own logit scale: ECE, Brier, NLL and AUROC (binary, or macro
@@ -25,6 +29,7 @@ from pathboard.api import (
     TOPK_VALUES,
     Artifact,
     CellContext,
+    Option,
     PathboardError,
     Predictions,
     SlideTask,
@@ -38,6 +43,8 @@ from pathboard.api import (
     item_groups,
     reliability_bins,
     safe_name,
+    screened_vote,
+    screening_bank,
     softmax_probs,
     topk_pool,
     zero_shot_classifier,
@@ -58,11 +65,19 @@ def top_tiles(coords: np.ndarray, values: np.ndarray, info: dict, predicted: str
                       for i in order]}
 
 
+POOLINGS = ("topk", "screened-vote")
+
+
 class ZeroShotWSI(SlideTask):
     id = "zeroshot-wsi"
     title = "Zero-shot WSI classification (MI-Zero top-K)"
+    options = (*SlideTask.options,
+               Option("pooling", str, "topk", "topk: MI-Zero top-K tile pooling; screened-vote: KEEP's label-free "
+                      "prompt screening (top 50 prompt sets per slide) and tile vote", choices=POOLINGS))
 
     def score(self, ctx: CellContext) -> TaskResult:
+        if self.values.get("pooling") == "screened-vote":
+            return self.screened(ctx)
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
         items, truth, artifacts = [], [], []
         pooled = {k: [] for k in TOPK_VALUES}
@@ -102,6 +117,33 @@ class ZeroShotWSI(SlideTask):
                           predictions={"": Predictions(items, np.asarray(truth), np.asarray(predicted[TOPK_HEADLINE]),
                                                        groups)},
                           protocol={"bootstrap": bootstrap_label(planned if groups is not None else None)})
+
+
+    def screened(self, ctx: CellContext) -> TaskResult:
+        """Each slide labelled by KEEP's procedure: its own top prompt sets, then its tiles' votes."""
+        bank, combos, extra = screening_bank(ctx.encode_texts, ctx.prompts, ctx.prompt_mode, ctx.class_names)
+        items, truth, shares = [], [], []
+        for path, label in ctx.tiles.labelled():
+            tiles = ctx.tiles[path]
+            shares.append(screened_vote(tiles.embeddings, tiles.coords, int(tiles.info["size0"]), bank, combos,
+                                        len(ctx.class_names)))
+            items.append(path)
+            truth.append(int(label))
+        if not truth:
+            raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
+        groups = item_groups(ctx.manifest, items)
+        votes = np.stack(shares)
+        predicted = votes.argmax(axis=1)  # a tie goes to the first class, as numpy's argmax
+        total = votes.sum(axis=1, keepdims=True)  # every tile voted for an added class: no preference
+        probs = np.where(total > 0, votes / np.where(total > 0, total, 1), 1 / votes.shape[1])
+        metrics = (classification_metrics(truth, predicted, ctx.class_names, ctx.ordinal, groups=groups)
+                   + calibration_metrics(truth, probs, ctx.class_names, groups=groups))
+        planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
+        return TaskResult({"": metrics, RELIABILITY: reliability_bins(truth, probs)},
+                          predictions={"": Predictions(items, np.asarray(truth), predicted, groups)},
+                          protocol={"bootstrap": bootstrap_label(planned if groups is not None else None),
+                                    "pooling": "screened-vote", "candidates": int(len(combos)),
+                                    "vote_only_classes": extra})
 
 
 @hookimpl

@@ -86,3 +86,40 @@ def test_zero_shot_on_a_folder_says_its_prompts_are_the_folder_names(tiny_hub, s
     (folder / "prompts.json").write_text(json.dumps({"classes": {"STR": ["stroma"], "TUM": ["tumour"]},
                                                      "templates": ["an H&E image of CLASSNAME."]}))
     assert plan(RunConfig(models="quiltnet-b32", datasets=f"folder:{folder}", tasks="zeroshot")).prompt_notes() == []
+
+
+def test_a_protocol_pack_fixes_datasets_tasks_prompts_options_and_modes(tiny_hub, shared_data):
+    p = plan(cfg(shared_data, models="quiltnet-b32,plip", datasets="all", protocol="plip"))
+    assert p.pack.id == "plip"
+    cells = {(c.model.id, c.dataset.id, c.task.id, c.prompt_mode) for c in p.cells}
+    assert cells == {(m, "crc-val-he-7k", "zeroshot", "single") for m in ("quiltnet-b32", "plip")}  # the one here
+    assert p.prompts["crc-val-he-7k"].prompts("single", list(p.prompts["crc-val-he-7k"].classes))["TUM"] == \
+        ["An H&E image patch of colorectal adenocarcinoma epithelium."]  # PLIP's own prompt
+    assert any("digestpath" in line for line in p.skip_lines())  # its other datasets: not here, said so
+    quilt = plan(cfg(shared_data, datasets="lc25000-lung", protocol="quilt"))
+    assert {(c.task.id, c.prompt_mode) for c in quilt.cells} == {("zeroshot", "ensemble")}
+    assert quilt.prompts["lc25000-lung"].templates[0] == "a histopathology slide showing CLASSNAME."
+
+
+def test_a_protocol_pack_sets_its_task_options(tmp_path, tiny_hub, shared_data):
+    from support.layouts import write_tcga
+
+    root, _ = write_tcga(tmp_path, shared_data / "slides" / "CMU-1-Small-Region.svs")
+    p = plan(RunConfig(models="quiltnet-b32", datasets="tcga-rcc", data_root=str(root), protocol="keep"))
+    (cell,) = p.cells
+    assert cell.task.values["pooling"] == "screened-vote" and cell.task.values["tile_size"] == 256
+    assert set(p.prompts["tcga-rcc"].classes) == {"CCRCC", "PRCC", "CHRCC", "Normal"}
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"protocol": "conhc"}, "unknown protocol 'conhc'.*conch"),
+    ({"protocol": "plip", "prompts": ("x.json",)}, "--protocol plip fixes the prompts and task options"),
+    ({"protocol": "keep", "options": ("tile_size=224",)}, "drop --option, or drop --protocol"),
+    ({"protocol": "plip", "prompt_modes": "ensemble"}, "protocol pack plip scores single prompts only"),
+    ({"protocol": "plip", "datasets": "lc25000-lung"}, "not part of protocol pack plip"),
+    ({"protocol": "plip", "datasets": "crc-val-he-7k", "tasks": "fewshot"},
+     "--tasks fewshot: not part of protocol pack plip"),
+])
+def test_what_a_pack_does_not_allow_is_one_line(tiny_hub, shared_data, given, message):
+    with pytest.raises(PathboardError, match=message):
+        plan(cfg(shared_data, **given))

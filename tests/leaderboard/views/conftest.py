@@ -8,12 +8,14 @@ from support.layouts import fixtures
 
 @pytest.fixture(scope="session")
 def real_db(tmp_path_factory, tiny_hub, shared_data):
-    """Two runs: every default task on CRC-VAL-HE-7K, CAMELYON16 (two slides) and a folder set of LC25000-lung
-    (few-shot with prototype and linear probe), then robustness on CRC-VAL-HE-7K."""
+    """Three runs: every default task on CRC-VAL-HE-7K, CAMELYON16 (two slides) and a folder set of LC25000-lung
+    (few-shot with prototype and linear probe), then robustness on CRC-VAL-HE-7K, then Quilt-1M's protocol pack
+    on the LC25000 lung sample."""
     def build(root):
         data = root / "data"
         lung = fixtures(data, shared_data)
         (data / "CRC-VAL-HE-7K").symlink_to(shared_data / "CRC-VAL-HE-7K")
+        (data / "lung_colon_image_set").symlink_to(shared_data / "lung_colon_image_set")
         db = root / "pb.duckdb"
         env = {"PATHBOARD_CACHE": str(root / "cache")}
         common = ["--models", "quiltnet-b32,plip", "--data-root", data, "--db", db, "--workers", "0"]
@@ -23,6 +25,8 @@ def real_db(tmp_path_factory, tiny_hub, shared_data):
         second = pathboard("run", *common, "--datasets", "crc-val-he-7k", "--tasks", "robustness",
                            "--prompt-modes", "single", env=env)
         assert second.returncode == 0, second.stderr[-3000:]
+        third = pathboard("run", *common, "--protocol", "quilt", "--datasets", "lc25000-lung", env=env)
+        assert third.returncode == 0, third.stderr[-3000:]
         return db, f"folder:{lung}"
 
     return once_per_session(tmp_path_factory, "views-db", build)

@@ -71,8 +71,23 @@ def test_measured_vs_published_in_chromium(vs_server):
     assert "0.874 [0.83, 0.91]" in html and "<b>-0.028</b>" in html  # keep on TCGA-NSCLC vs .902
     assert "<b>+0.011</b>" in html and "<b>-0.037</b>" in html  # conch on TCGA-NSCLC and TCGA-BRCA
     assert html.count('<tr class="vs-differs"') == 3
-    assert "the published protocol is not pathboard's default" in html and "arXiv:2412.13126" in html
+    assert "protocol pack keep (pathboard run --protocol keep)" in html and "arXiv:2412.13126" in html
     assert "KEEP (reported)" in html and "CONCH (reported)" in html and "<b>0.926</b>" in wide  # KEEP, RCC
+
+
+def test_measured_under_the_papers_pack_is_same_in_chromium(url):
+    """Cells run with `--protocol quilt`, chosen in the sidebar: beside the Quilt-1M chart's numbers, "same"."""
+    with view(url, "protocol=pack%3Aquilt&metric=accuracy", wait_for="table.pathboard-vs-published",
+              name="overview-pack") as page:
+        html = page.content()
+    assert "Traceback" not in html and "protocol pack quilt" in html
+    rows = re.findall(r'<tr class="vs-(\w+)".*?</tr>', html, flags=re.S)
+    assert rows == ["same", "same"]  # plip and quiltnet-b32 on lc25000-lung, under the paper's own protocol
+    assert "PLIP [Quilt-1M] (ensemble)" in html and "QuiltNet [Quilt-1M] (ensemble)" in html
+    assert "<b>same</b> (protocol pack quilt)" in html and "pathboard run --protocol quilt" in html
+    head = table_head(html)
+    assert "lc25000-lung" in head and "crc-val-he-7k" not in head  # only the pack's cells and published rows
+    assert "BiomedCLIP (reported)" not in html and "BiomedCLIP [Quilt-1M] (reported)" in html
 
 
 def test_overview_highlight_exports_and_pictures(url, real_db):

@@ -1,0 +1,122 @@
+"""Protocol packs: one paper's evaluation protocol, as data, so that its published numbers can be rerun.
+
+A pack names the datasets the paper evaluated on, and for each the tasks, the metric the paper reports and
+the paper's own prompts (class names and templates, copied as published, with their source); the prompt
+modes; the task options (tiling, slide pooling) and the interval convention; and, as plain sentences, what
+the paper did not publish and what pathboard assumes in its place. ``pathboard run --protocol ID`` applies
+it: every cell it scores records the pack's id in its protocol, and the leaderboard says a published number
+was measured the "same" way only beside a cell of the pack that the published row names.
+
+A pack is a JSON file (``ProtocolPack.load``)::
+
+    {"id": "plip", "title": "PLIP zero-shot", "paper": "Huang et al., Nature Medicine 2023",
+     "source": "https://github.com/PathologyFoundation/plip", "prompt_modes": ["single"],
+     "options": {"zeroshot-wsi.topk": 50},                     # TASK.NAME=VALUE, as --option takes them
+     "intervals": "95% CI: 1000 bootstrap resamples",         # the paper's convention, in words
+     "datasets": {"crc-val-he-7k": {"tasks": ["zeroshot"], "metric": "weighted_f1",
+                                    "prompts": "plip/crc100k.json", "split": "all 7,180 patches"}},
+     "gaps": ["the paper does not say ...; pathboard assumes ..."]}
+
+``prompts`` is a prompt file (:class:`PromptSet`) beside the pack file, else among pathboard's packaged
+prompts; without it the dataset's own prompt set is used. Third parties ship packs as plugins: their
+``register_protocols`` hook calls ``register(ProtocolPack.load(path))`` (or builds one in Python).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pathboard.core.errors import PathboardError
+from pathboard.core.interfaces.prompts import MODES, PromptSet, packaged_prompts
+
+
+def packaged_protocols() -> Path:
+    """The folder of pathboard's own protocol packs (``pathboard/protocols``)."""
+    return Path(str(resources.files("pathboard") / "protocols"))
+
+
+@dataclass(frozen=True)
+class PackDataset:
+    """What a pack scores on one dataset: its tasks, the metric the paper reports there, the paper's prompts
+    (None: the dataset's own) and, in words, which items the paper evaluated."""
+
+    tasks: tuple[str, ...]
+    metric: str
+    prompts: PromptSet | None = None
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class ProtocolPack:
+    id: str
+    title: str
+    paper: str
+    source: str
+    datasets: Mapping[str, PackDataset]
+    prompt_modes: tuple[str, ...] = ("ensemble",)
+    #: task option values, keyed ``TASK.NAME`` as ``--option`` takes them
+    options: Mapping[str, Any] = field(default_factory=dict)
+    intervals: str = ""
+    #: what the paper did not publish, and what pathboard assumes in its place: one sentence each
+    gaps: tuple[str, ...] = ()
+    #: the page that documents the pack (``docs/protocols/ID.md`` for the built-in ones)
+    doc: str = ""
+
+    def __post_init__(self):
+        where = f"protocol pack {self.id!r}"
+        if not self.id or not self.datasets:
+            raise PathboardError(f"{where}: a pack needs an id and at least one dataset")
+        bad = [m for m in self.prompt_modes if m not in MODES]
+        if bad or not self.prompt_modes:
+            raise PathboardError(f"{where}: prompt modes must be among {', '.join(MODES)}, not {bad or 'none'}")
+        for key in self.options:
+            if "." not in key:
+                raise PathboardError(f"{where}: option {key!r}: write TASK.NAME, the task it is for")
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Every task the pack scores, in the order its datasets name them."""
+        return tuple(dict.fromkeys(t for d in self.datasets.values() for t in d.tasks))
+
+    def describe(self) -> str:
+        """One line: the title, and its datasets with their tasks."""
+        sets = ", ".join(f"{d} ({'/'.join(p.tasks)})" for d, p in self.datasets.items())
+        return f"{self.title}: {sets}; {'/'.join(self.prompt_modes)} prompts"
+
+    def card(self) -> dict:
+        """What the leaderboard shows of the pack (stored in the run's catalog: it never imports plugins)."""
+        return {"title": self.title, "paper": self.paper, "source": self.source, "intervals": self.intervals,
+                "prompt_modes": list(self.prompt_modes), "gaps": list(self.gaps), "doc": self.doc,
+                "datasets": {d: {"tasks": list(p.tasks), "metric": p.metric, "split": p.split,
+                                 "prompts": p.prompts.source if p.prompts else "the dataset's own"}
+                             for d, p in self.datasets.items()}}
+
+    @classmethod
+    def load(cls, path: str | Path) -> ProtocolPack:
+        """A pack from its JSON file (see the module's docstring); one line for a file that is not one."""
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+            datasets = {id: PackDataset(tuple(entry["tasks"]), str(entry["metric"]),
+                                        _prompts(path, entry["prompts"]) if entry.get("prompts") else None,
+                                        str(entry.get("split", "")))
+                        for id, entry in raw["datasets"].items()}
+            return cls(id=str(raw["id"]), title=str(raw["title"]), paper=str(raw["paper"]), source=str(raw["source"]),
+                       datasets=datasets, prompt_modes=tuple(raw.get("prompt_modes", ("ensemble",))),
+                       options=dict(raw.get("options", {})), intervals=str(raw.get("intervals", "")),
+                       gaps=tuple(raw.get("gaps", ())), doc=str(raw.get("doc", "")))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PathboardError(f"cannot read protocol pack {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _prompts(pack: Path, name: str) -> PromptSet:
+    """The prompt file ``name`` of the pack file ``pack``: beside it, else among pathboard's packaged prompts."""
+    for candidate in (pack.parent / name, packaged_prompts() / name):
+        if candidate.is_file():
+            return PromptSet.load(candidate)
+    raise PathboardError(f"protocol pack {pack}: prompt file {name} found neither beside it nor in "
+                         f"{packaged_prompts()}")
