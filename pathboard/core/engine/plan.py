@@ -21,7 +21,7 @@ from pathboard.core.interfaces.contracts import ContractError, expect
 from pathboard.core.interfaces.dataset import Manifest, data_root
 from pathboard.core.interfaces.options import parse_assignments, values_for
 from pathboard.core.interfaces.prompts import MODES, PromptSet
-from pathboard.core.interfaces.protocols import ProtocolPack
+from pathboard.core.interfaces.protocols import ProtocolPack, listed
 from pathboard.core.interfaces.task import Inputs
 from pathboard.core.interfaces.weights import Weights, overrides
 
@@ -290,6 +290,16 @@ def plan(cfg: RunConfig) -> Plan:
             if split_list(cfg.datasets) == ["all"]:  # a group's absent members keep their own lines: how to get each
                 absent["dataset"].append(d.id)
 
+    for d in (d for d in datasets if pack and d.id in manifests and pack.datasets[d.id].items):
+        ids = pack.datasets[d.id].items  # the paper's own item list: the cells score those that are here
+        manifests[d.id], absent_items = listed(manifests[d.id], ids)
+        if not len(manifests[d.id]):
+            del manifests[d.id]
+            skipped.append(f"{d.id}: none of the {len(ids)} items protocol pack {pack.id} lists is here "
+                           f"(e.g. {ids[0]})")
+        elif absent_items:
+            skipped.append(f"{d.id}: {len(ids) - len(absent_items)} of the {len(ids)} items protocol pack {pack.id} "
+                           f"lists are here (e.g. {absent_items[0]} is not); its cells score those")
     prompts = {}
     for d in (d for d in datasets if d.id in manifests and d.classes):  # unlabelled sets have no prompts
         own = pack.datasets[d.id].prompts if pack else None

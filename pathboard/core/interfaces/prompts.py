@@ -11,6 +11,15 @@ A prompt file is JSON::
 
 ``single`` mode uses one prompt per class: the canonical name in the single template.
 ``ensemble`` mode uses every synonym x template; the runner averages their normalised embeddings.
+
+A file may instead list explicit prompt *sets*, as MI-Zero publishes its 50 (one synonym per class, a
+subset of the templates each)::
+
+    {"source": "...", "sets": [{"classnames": {"CCRCC": "clear cell RCC", ...},
+                                "templates": ["there is CLASSNAME.", ...]}, ...]}
+
+Its ``classes`` and ``templates`` are then every synonym and template the sets use, so both modes still
+work; a task that scores each set on its own (``zeroshot-wsi.prompt_sets=median``) reads :attr:`sets`.
 """
 from __future__ import annotations
 
@@ -47,12 +56,16 @@ class PromptSet:
     canonical: dict[str, str] = field(default_factory=dict)
     single_template: str | None = None
     source: str = ""
+    #: explicit prompt sets, each (class -> its one synonym, templates); empty: none published
+    sets: tuple = ()
 
     @classmethod
     def load(cls, path: str | Path) -> PromptSet:
         path = Path(path)
         try:
             raw = json.loads(path.read_text())
+            if "sets" in raw:
+                return cls._of_sets(raw, path)
             if isinstance(raw["templates"], str) and raw["templates"].startswith("@"):
                 raw["templates"] = json.loads(_templates_file(path, raw["templates"][1:]).read_text())["templates"]
             prompts = cls(
@@ -69,6 +82,29 @@ class PromptSet:
             raise PathboardError(f"prompt file {path}: every template needs {PLACEHOLDER} and every class a synonym")
         return prompts
 
+    @classmethod
+    def _of_sets(cls, raw: dict, path: Path) -> PromptSet:
+        sets = tuple((dict(s["classnames"]), tuple(s["templates"])) for s in raw["sets"])
+        bad = [t for _, templates in sets for t in templates if PLACEHOLDER not in t]
+        if not sets or bad or any(not names or not templates for names, templates in sets):
+            raise PathboardError(f"prompt file {path}: every set needs classnames and templates with {PLACEHOLDER}")
+        classes: dict[str, list[str]] = {}
+        for names, _ in sets:
+            for c, name in names.items():
+                classes.setdefault(c, [])
+                if name not in classes[c]:
+                    classes[c].append(name)
+        templates = list(dict.fromkeys(t for _, ts in sets for t in ts))
+        return cls(classes=classes, templates=templates, source=raw.get("source", str(path)), sets=sets)
+
+    def set_prompts(self, classes: list[str]) -> list[dict[str, list[str]]]:
+        """Per explicit set, class code -> its prompts (its one synonym in each of the set's templates)."""
+        missing = [c for c in classes if any(c not in names for names, _ in self.sets)]
+        if missing:
+            raise PathboardError(f"prompt set ({self.source}): a set has no synonym for class(es) {', '.join(missing)}")
+        return [{c: [t.replace(PLACEHOLDER, names[c]) for t in templates] for c in classes}
+                for names, templates in self.sets]
+
     def prompts(self, mode: str, classes: list[str]) -> dict[str, list[str]]:
         """Class code -> the prompts embedded for it, in the order of ``classes``."""
         missing = [c for c in classes if c not in self.classes]
@@ -83,5 +119,8 @@ class PromptSet:
 
     def hash(self, mode: str, classes: list[str]) -> str:
         """Content hash of exactly the prompts a mode embeds."""
-        blob = json.dumps(self.prompts(mode, classes), sort_keys=False, ensure_ascii=False)
+        what: object = self.prompts(mode, classes)
+        if self.sets:  # the sets themselves, which a task may score one by one
+            what = {"prompts": what, "sets": self.set_prompts(classes)}
+        blob = json.dumps(what, sort_keys=False, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()

@@ -42,12 +42,15 @@ def packaged_protocols() -> Path:
 @dataclass(frozen=True)
 class PackDataset:
     """What a pack scores on one dataset: its tasks, the metric the paper reports there, the paper's prompts
-    (None: the dataset's own) and, in words, which items the paper evaluated."""
+    (None: the dataset's own), in words which items the paper evaluated, and their list where published."""
 
     tasks: tuple[str, ...]
     metric: str
     prompts: PromptSet | None = None
     split: str = ""
+    #: the items the paper evaluated, where it published them (slide ids, file names without extension, or
+    #: TCGA barcodes); empty: every evaluated item of the dataset
+    items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class ProtocolPack:
         """What the leaderboard shows of the pack (stored in the run's catalog: it never imports plugins)."""
         return {"title": self.title, "paper": self.paper, "source": self.source, "intervals": self.intervals,
                 "prompt_modes": list(self.prompt_modes), "gaps": list(self.gaps), "doc": self.doc,
-                "datasets": {d: {"tasks": list(p.tasks), "metric": p.metric, "split": p.split,
+                "datasets": {d: {"tasks": list(p.tasks), "metric": p.metric, "split": p.split, "listed": len(p.items),
                                  "prompts": p.prompts.source if p.prompts else "the dataset's own"}
                              for d, p in self.datasets.items()}}
 
@@ -103,7 +106,8 @@ class ProtocolPack:
             raw = json.loads(path.read_text())
             datasets = {id: PackDataset(tuple(entry["tasks"]), str(entry["metric"]),
                                         _prompts(path, entry["prompts"]) if entry.get("prompts") else None,
-                                        str(entry.get("split", "")))
+                                        str(entry.get("split", "")),
+                                        _items(path, entry["items"]) if entry.get("items") else ())
                         for id, entry in raw["datasets"].items()}
             return cls(id=str(raw["id"]), title=str(raw["title"]), paper=str(raw["paper"]), source=str(raw["source"]),
                        datasets=datasets, prompt_modes=tuple(raw.get("prompt_modes", ("ensemble",))),
@@ -111,6 +115,33 @@ class ProtocolPack:
                        gaps=tuple(raw.get("gaps", ())), doc=str(raw.get("doc", "")))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PathboardError(f"cannot read protocol pack {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _items(pack: Path, name: str) -> tuple[str, ...]:
+    """The item list ``name`` beside the pack file: one id a line; blank lines and ``#`` comments ignored."""
+    lines = (pack.parent / name).read_text().splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def listed(manifest, ids: tuple[str, ...]):
+    """``manifest`` restricted to the items ``ids`` name (a file's name without its extension, or the part
+    before its first dot: a TCGA barcode), its hash changed with the list; and the listed ids not found."""
+    import hashlib
+    from dataclasses import replace
+
+    wanted, found = set(ids), set()
+    keep = []
+    for i, path in enumerate(manifest.paths):
+        name = Path(path).name
+        names = {name.rsplit(".", 1)[0], name.split(".", 1)[0]} & wanted
+        if names:
+            keep.append(i)
+            found |= names
+    digest = hashlib.sha256((manifest.hash + json.dumps(sorted(wanted))).encode()).hexdigest()
+    subset = replace(manifest, paths=[manifest.paths[i] for i in keep], labels=manifest.labels[keep],
+                     splits=[manifest.splits[i] for i in keep], hash=digest,
+                     meta=[manifest.meta[i] for i in keep] if manifest.meta else manifest.meta)
+    return subset, [i for i in ids if i not in found]
 
 
 def _prompts(pack: Path, name: str) -> PromptSet:

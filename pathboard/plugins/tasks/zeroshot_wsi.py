@@ -5,6 +5,8 @@ K most similar tiles, and the slide gets the best-scoring class. Every K in ``TO
 50, 100) is reported; the headline uses ``TOPK_HEADLINE`` (50), fixed and never chosen on test slides.
 
 Options: the slide tasks' tiling (``mpp``, or ``magnification``, which wins, and ``tile_size``), and
+``prompt_sets``: ``pooled`` (one classifier) or ``median`` (MI-Zero's own report: each explicit prompt set of
+the prompt file, such as MI-Zero's 50, scored alone, and every metric the median over the sets), and
 ``pooling``: ``topk`` (MI-Zero, above) or ``screened-vote``, KEEP's label-free prompt screening and tile vote
 (:mod:`pathboard.core.science.screening`; classes the prompt set adds beyond the dataset's, KEEP's "Normal",
 collect tile votes but never label a slide). Under ``screened-vote`` the headline's slide probabilities are
@@ -41,6 +43,7 @@ from pathboard.api import (
     heatmap,
     hookimpl,
     item_groups,
+    median_metrics,
     reliability_bins,
     safe_name,
     screened_vote,
@@ -73,11 +76,16 @@ class ZeroShotWSI(SlideTask):
     title = "Zero-shot WSI classification (MI-Zero top-K)"
     options = (*SlideTask.options,
                Option("pooling", str, "topk", "topk: MI-Zero top-K tile pooling; screened-vote: KEEP's label-free "
-                      "prompt screening (top 50 prompt sets per slide) and tile vote", choices=POOLINGS))
+                      "prompt screening (top 50 prompt sets per slide) and tile vote", choices=POOLINGS),
+               Option("prompt_sets", str, "pooled", "pooled: one classifier from the prompt mode's prompts; median: "
+                      "each explicit set of the prompt file (MI-Zero's 50) scored alone, the median reported",
+                      choices=("pooled", "median")))
 
     def score(self, ctx: CellContext) -> TaskResult:
         if self.values.get("pooling") == "screened-vote":
             return self.screened(ctx)
+        if self.values.get("prompt_sets") == "median":
+            return self.median_of_sets(ctx)
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
         items, truth, artifacts = [], [], []
         pooled = {k: [] for k in TOPK_VALUES}
@@ -118,6 +126,33 @@ class ZeroShotWSI(SlideTask):
                                                        groups)},
                           protocol={"bootstrap": bootstrap_label(planned if groups is not None else None)})
 
+
+    def median_of_sets(self, ctx: CellContext) -> TaskResult:
+        """MI-Zero's own report: every explicit prompt set of the prompt file is a classifier of its own, each K's
+        metrics are the median over the sets (CI: the median's, on shared resamples of patients)."""
+        if not ctx.prompts.sets:
+            raise PathboardError(f"zeroshot-wsi prompt_sets=median needs a prompt file with explicit sets; "
+                                 f"{ctx.prompts.source} has none")
+        classifiers = [zero_shot_classifier(ctx.encode_texts, one) for one in ctx.prompts.set_prompts(ctx.class_names)]
+        items, truth = [], []
+        predicted = {k: [[] for _ in classifiers] for k in TOPK_VALUES}  # K -> per set, per slide
+        for path, label in ctx.tiles.labelled():
+            tiles = ctx.tiles[path].embeddings
+            for s, classifier in enumerate(classifiers):
+                similarities = tiles @ classifier.T
+                for k in TOPK_VALUES:
+                    predicted[k][s].append(int(topk_pool(similarities, k).argmax()))
+            items.append(path)
+            truth.append(int(label))
+        if not truth:
+            raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
+        groups = item_groups(ctx.manifest, items)
+        scores = {f"topk={k}": median_metrics(truth, [np.asarray(p) for p in predicted[k]], ctx.class_names,
+                                              ctx.ordinal, groups=groups) for k in TOPK_VALUES}
+        scores[""] = scores[f"topk={TOPK_HEADLINE}"]
+        planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
+        return TaskResult(scores, protocol={"bootstrap": bootstrap_label(planned if groups is not None else None),
+                                            "prompt_sets": len(classifiers)})
 
     def screened(self, ctx: CellContext) -> TaskResult:
         """Each slide labelled by KEEP's procedure: its own top prompt sets, then its tiles' votes."""

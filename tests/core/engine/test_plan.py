@@ -123,3 +123,13 @@ def test_a_protocol_pack_sets_its_task_options(tmp_path, tiny_hub, shared_data):
 def test_what_a_pack_does_not_allow_is_one_line(tiny_hub, shared_data, given, message):
     with pytest.raises(PathboardError, match=message):
         plan(cfg(shared_data, **given))
+
+
+def test_a_pack_whose_listed_slides_are_not_here_skips_the_dataset(tmp_path, tiny_hub, shared_data):
+    from support.layouts import write_tcga
+
+    root, _ = write_tcga(tmp_path, shared_data / "slides" / "CMU-1-Small-Region.svs")
+    p = plan(RunConfig(models="quiltnet-b32", data_root=str(root), protocol="mi-zero"))
+    assert not p.cells
+    assert any(line.startswith("tcga-rcc: none of the 225 items protocol pack mi-zero lists is here")
+               for line in p.skip_lines()), p.skip_lines()

@@ -3,6 +3,7 @@ its prompts cover its datasets' classes; a malformed pack is one line."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ PACKS = sorted(p.stem for p in packaged_protocols().glob("*.json"))
 
 def test_at_least_six_packs_ship_and_register():
     assert len(PACKS) >= 6 and set(PACKS) <= set(plugins.registry("protocol"))
-    assert {"conch", "keep", "pathgen", "quilt", "plip", "biomedclip", "vendor-table"} <= set(PACKS)
+    assert {"conch", "keep", "pathgen", "quilt", "plip", "biomedclip", "mi-zero", "vendor-table"} <= set(PACKS)
 
 
 @pytest.mark.parametrize("pack_id", PACKS)
@@ -66,3 +67,27 @@ def test_a_third_party_pack_reads_its_own_prompt_files(tmp_path):
     pack = ProtocolPack.load(tmp_path / "mine.json")
     assert pack.tasks == ("zeroshot",) and pack.datasets["bach"].prompts.templates == ["an H&E image of CLASSNAME."]
     assert pack.card()["datasets"]["bach"]["prompts"] == str(tmp_path / "bach.json")
+
+
+def test_mi_zeros_fifty_prompt_sets_and_slide_list_load_as_published():
+    pack = plugins.get("protocol", "mi-zero")
+    entry = pack.datasets["tcga-rcc"]
+    assert len(entry.prompts.sets) == 50 and len(entry.items) == 225
+    first = entry.prompts.set_prompts(["CHRCC", "CCRCC", "PRCC"])[0]
+    assert first["CHRCC"][0] == "there is chromophobe RCC." and len(first["CCRCC"]) == 5  # set 0: five templates
+    assert entry.items[0] == "TCGA-BP-5001-01Z-00-DX1.05212dc9-c0cf-4fbb-96c3-f39f6ed67ca4"
+    assert entry.prompts.hash("ensemble", ["CHRCC", "CCRCC", "PRCC"]) != \
+        type(entry.prompts)(entry.prompts.classes, entry.prompts.templates).hash("ensemble", ["CHRCC", "CCRCC", "PRCC"])
+
+
+def test_a_published_item_list_restricts_the_manifest():
+    import numpy as np
+
+    from pathboard.core.interfaces.dataset import Manifest
+    from pathboard.core.interfaces.protocols import listed
+
+    paths = ["KIRC/u1/TCGA-A0-0001-01Z-00-DX1.abc.svs", "KIRC/u2/TCGA-A0-0002-01Z-00-DX1.def.svs", "KIRP/x.svs"]
+    m = Manifest(Path("/data"), paths, np.array([0, 0, 1]), [None] * 3, "h", [{"group": "a"}, {"group": "b"}, {}])
+    sub, absent = listed(m, ("TCGA-A0-0001-01Z-00-DX1.abc", "TCGA-A0-0002-01Z-00-DX1", "TCGA-ZZ"))
+    assert sub.paths == paths[:2] and sub.labels.tolist() == [0, 0] and sub.meta == [{"group": "a"}, {"group": "b"}]
+    assert absent == ["TCGA-ZZ"] and sub.hash != m.hash and len(m) == 3  # by file stem or TCGA barcode

@@ -141,3 +141,42 @@ def test_zeroshot_wsi_resamples_patients_of_slides():
     expected = {m.name: m for m in classification_metrics(predictions.y_true, predictions.y_pred, classes,
                                                           groups=patients)}
     assert {m.name: m for m in result[""] if m.name in expected} == expected  # calibration: test_calibration.py
+
+
+def test_mi_zero_reports_the_median_over_explicit_prompt_sets():
+    """Three prompt sets, one of them swapping the classes: each is scored alone and the headline is their
+    median, as MI-Zero reports its 50."""
+    from pathboard.core.interfaces.prompts import PromptSet
+    from pathboard.core.science.metrics import median_metrics
+    from pathboard.plugins.tasks.zeroshot_wsi import ZeroShotWSI
+
+    classes = ["a", "b"]
+    paths = [f"slide{i}.svs" for i in range(12)]
+    labels = np.arange(12) % 2
+    slides = {p: SimpleNamespace(embeddings=np.eye(2, dtype=np.float32)[np.full(10, y if i % 4 else 1 - y)],
+                                 coords=np.zeros((10, 2)), info={"size0": 224})
+              for i, (p, y) in enumerate(zip(paths, labels))}  # every 4th slide looks like the other class
+    tiles = type("Tiles", (), {"labelled": lambda self: list(zip(paths, labels)),
+                               "__getitem__": lambda self, p: slides[p]})()
+    texts = {"there is a.": [1, 0], "there is b.": [0, 1], "shows a.": [1, 0], "shows b.": [0, 1]}
+    sets = (({"a": "a", "b": "b"}, ("there is CLASSNAME.",)), ({"a": "b", "b": "a"}, ("shows CLASSNAME.",)),
+            ({"a": "a", "b": "b"}, ("there is CLASSNAME.", "shows CLASSNAME.")))
+    prompts = PromptSet({"a": ["a", "b"], "b": ["b", "a"]}, ["there is CLASSNAME.", "shows CLASSNAME."], sets=sets)
+    m = manifest(paths, [f"p{i}" for i in range(12)])
+    m.labels = labels
+    dataset = SimpleNamespace(id="toy-wsi", classes=classes, ordinal=False, eval_split=None)
+    ctx = CellContext("model", dataset, m, "ensemble", prompts,
+                      lambda t: np.asarray([texts[x] for x in t], dtype=np.float32), None, MappingProxyType({}),
+                      tiles=tiles, facts=lambda: {"logit_scale": 100.0})
+    task = ZeroShotWSI().configure({"prompt_sets": "median"})
+    result = task.score(ctx)
+    assert result.protocol["prompt_sets"] == 3
+    right = labels.copy()
+    right[::4] = 1 - right[::4]  # what a correct set predicts
+    expected = {x.name: x for x in median_metrics(labels, [right, 1 - right, right], classes, groups=m.paths)}
+    headline = {x.name: x for x in result[""]}
+    assert headline["balanced_accuracy"].value == pytest.approx(0.75)  # the correct sets' 9 of 12
+    assert headline["balanced_accuracy"] == expected["balanced_accuracy"]
+    with pytest.raises(Exception, match="needs a prompt file with explicit sets"):
+        task.score(CellContext("model", dataset, m, "ensemble", PromptSet({"a": ["a"], "b": ["b"]}, ["CLASSNAME."]),
+                               ctx.encode_texts, None, MappingProxyType({}), tiles=tiles))
