@@ -202,12 +202,16 @@ def test_a_killed_embedding_resumes_from_its_last_complete_shard(tmp_path, tiny_
     proc = subprocess.Popen([str(Path(sys.executable).parent / "pathboard"), *args, "--db", str(db)],
                             stderr=subprocess.DEVNULL, env=env)
     partial = cache / "embeddings" / "partial"
+
+    def published() -> int:  # a shard being written is a "shard-...<pid>.tmp" folder until its one rename
+        return sum(not f.parent.name.endswith(".tmp") for f in partial.glob("*/shard-*/failed.json"))
+
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(list(partial.glob("*/shard-*/failed.json"))) < 2:
+    while time.monotonic() < deadline and published() < 2:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    complete = len(list(partial.glob("*/shard-*/failed.json")))
+    complete = published()
     assert 2 <= complete < 6
     resumed = subprocess.run([str(Path(sys.executable).parent / "pathboard"), *args, "--db", str(db)],
                              capture_output=True, text=True, env=env)

@@ -9,8 +9,8 @@ from support.layouts import fixtures
 @pytest.fixture(scope="session")
 def real_db(tmp_path_factory, tiny_hub, shared_data):
     """Three runs: every default task on CRC-VAL-HE-7K, CAMELYON16 (two slides) and a folder set of LC25000-lung
-    (few-shot with prototype and linear probe), then robustness on CRC-VAL-HE-7K, then Quilt-1M's protocol pack
-    on the LC25000 lung sample."""
+    (few-shot with prototype and linear probe), then Quilt-1M's protocol pack on the LC25000 lung sample, then
+    robustness on CRC-VAL-HE-7K."""
     def build(root):
         data = root / "data"
         lung = fixtures(data, shared_data)
@@ -22,11 +22,11 @@ def real_db(tmp_path_factory, tiny_hub, shared_data):
         first = pathboard("run", *common, "--datasets", f"crc-val-he-7k,camelyon16,folder:{lung}",
                           "--fewshot-methods", "prototype,linear-probe", env=env)
         assert first.returncode == 0, first.stderr[-3000:]
+        packed = pathboard("run", *common, "--protocol", "quilt", "--datasets", "lc25000-lung", env=env)
+        assert packed.returncode == 0, packed.stderr[-3000:]
         second = pathboard("run", *common, "--datasets", "crc-val-he-7k", "--tasks", "robustness",
                            "--prompt-modes", "single", env=env)
         assert second.returncode == 0, second.stderr[-3000:]
-        third = pathboard("run", *common, "--protocol", "quilt", "--datasets", "lc25000-lung", env=env)
-        assert third.returncode == 0, third.stderr[-3000:]
         return db, f"folder:{lung}"
 
     return once_per_session(tmp_path_factory, "views-db", build)

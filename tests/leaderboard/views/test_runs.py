@@ -16,7 +16,7 @@ def test_runs_view_and_filtering_by_run(url, real_db):
         assert "Traceback" not in html
         code = page.get_by_test_id("stCode")
         assert "--tasks robustness" in code.inner_text()  # the newest run's command
-        newest, older = list(queries.load_runs(db)["run_id"])
+        newest, _packed, older = list(queries.load_runs(db)["run_id"])
         choose(page, "Run details", older)
         until(page, lambda p: "--fewshot-methods prototype,linear-probe" in p.get_by_test_id("stCode").inner_text(),
               "the older run's command")
