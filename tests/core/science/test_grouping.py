@@ -74,10 +74,32 @@ def test_an_oversized_group_is_split_with_a_stricter_threshold(monkeypatch):
     # 200 images chained by weak matches (20 bits), paired by strong ones (4 bits): the chain is chance
     weak = [(i, i + 1, 20) for i in range(199)]
     strong = [(2 * i, 2 * i + 1, 4) for i in range(100)]
-    monkeypatch.setattr(grouping, "hashes", lambda reduced: (None, None))
+    monkeypatch.setattr(grouping, "hashes", lambda reduced, progress=None: (None, None))
     monkeypatch.setattr(grouping, "near_pairs", lambda ident, variants, threshold: weak + strong)
     first = grouping.group_images(np.zeros((200, 2, 32, 32)))
     assert first == [i - i % 2 for i in range(200)]
     monkeypatch.setattr(grouping, "near_pairs", lambda ident, variants, threshold: weak[:30] + strong)
     first = grouping.group_images(np.zeros((200, 2, 32, 32)))  # a chain of 32 is not oversized: kept
     assert first[:32] == [0] * 32 and len(set(first)) == 1 + 84
+
+
+@pytest.mark.slow
+def test_candidates_find_the_links_of_comparing_every_pair_on_real_images(shared_data):
+    """The real lung sample and 3 augmented copies of every 4th image (1,050 images): the candidate search
+    finds (almost) every link that comparing every pair finds, and no other."""
+    reduced = []
+    for i, p in enumerate(sample(shared_data)):
+        with Image.open(shared_data / LUNG / p) as img:
+            img = img.convert("RGB")
+        reduced.append(grouping.reduce_image(img))
+        if i % 4 == 0:
+            for angle, turn in ((-20, None), (9, T.ROTATE_90), (24, T.FLIP_LEFT_RIGHT)):
+                reduced.append(grouping.reduce_image(augment(img, angle + i % 3, turn)))
+    reduced = np.stack(reduced)
+    ident, variants = grouping.hashes(reduced)
+    every = {(min(i, j), max(i, j)) for i, j, _ in grouping.near_pairs(ident, variants)}
+    found = {(min(i, j), max(i, j)) for i, j, _ in
+             grouping.candidate_near_pairs(ident, variants, grouping.candidate_pairs(reduced))}
+    assert len(reduced) == 1050 and len(every) > 1000
+    assert found <= every and len(found) >= 0.995 * len(every), (len(found), len(every))
+    assert grouping.group_images(reduced) == grouping._components(len(reduced), found)  # the candidates' links

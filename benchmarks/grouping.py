@@ -1,0 +1,117 @@
+"""Near-duplicate grouping: candidates then verification, against comparing every pair, at 1k, 5k and 15k images.
+
+    python benchmarks/grouping.py [DATA_ROOT] [--sizes 1000,5000,15000] [--exhaustive-up-to 5000] [--neighbours 64]
+
+LC25000 has about 20 augmented copies of each original. The benchmark builds sets like it from the 600 real
+LC25000 lung images of the shared sample: each image of a set is one of them, rotated by up to 25 degrees,
+cropped to its largest upright square and resized back (as the Augmentor package made LC25000), then turned
+or flipped, so n images hold about n / 600 copies of each original. For each size it prints the seconds of
+hashing (the transforms of every image), of the candidate search and verification, and of comparing every
+pair (up to ``--exhaustive-up-to`` images); the links and groups the candidates find of the exhaustive ones;
+and the log-log slope of each stage's seconds over the sizes.
+"""
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pathboard.core.science import grouping
+
+ap = argparse.ArgumentParser()
+ap.add_argument("data_root", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+ap.add_argument("--sizes", default="1000,5000,15000")
+ap.add_argument("--exhaustive-up-to", type=int, default=5000)
+ap.add_argument("--neighbours", type=int, default=grouping.NEIGHBOURS, help="candidates per image")
+args = ap.parse_args()
+folder = args.data_root / "lung_colon_image_set" / "lung_image_sets"
+originals = []
+for path in sorted(folder.glob("*/*.jpeg")):
+    with Image.open(path) as img:
+        img.draft("RGB", (192, 192))  # JPEG decoded at 1/4 scale: the grouping reduces to 32 px anyway
+        originals.append(img.convert("RGB").resize((192, 192), Image.BILINEAR))
+print(f"{len(originals)} real LC25000 lung images from {folder}")
+TURNS = [None, *Image.Transpose]
+
+
+def copy(img: Image.Image, rng) -> Image.Image:
+    angle = float(rng.uniform(-25, 25))
+    w = img.size[0]
+    side = w / (np.cos(np.deg2rad(abs(angle))) + np.sin(np.deg2rad(abs(angle))))
+    o = (w - side) / 2
+    out = img.rotate(angle, resample=Image.BICUBIC).crop((round(o), round(o), round(o + side), round(o + side)))
+    out = out.resize((w, w), Image.BICUBIC)
+    turn = TURNS[int(rng.integers(len(TURNS)))]
+    return out if turn is None else out.transpose(turn)
+
+
+def against_truth(first, source) -> str:
+    """How the groups keep the copies of one original together (the share of such pairs in one group) and
+    how many pairs of copies of different originals they join: the truth is known here."""
+    together = joined = 0
+    for members in canon(first):
+        counts = np.bincount(source[list(members)])
+        same = int((counts * (counts - 1) // 2).sum())
+        together += same
+        joined += len(members) * (len(members) - 1) // 2 - same
+    counts = np.bincount(source)
+    total = int((counts * (counts - 1) // 2).sum())
+    return f"{together / total:.3f} of same-original pairs together, {joined} pairs of different originals joined"
+
+
+def canon(first) -> set:
+    out: dict = {}
+    for i, root in enumerate(first):
+        out.setdefault(root, []).append(i)
+    return {tuple(v) for v in out.values()}
+
+
+rng = np.random.default_rng(0)
+sizes = [int(s) for s in args.sizes.split(",")]
+rows = []
+for n in sizes:
+    source = rng.integers(0, len(originals), size=n)
+    reduced = np.stack([grouping.reduce_image(copy(originals[s], rng)) for s in source])
+    start = time.perf_counter()
+    ident, variants = grouping.hashes(reduced)
+    hashing = time.perf_counter() - start
+    start = time.perf_counter()
+    found = grouping.candidate_near_pairs(ident, variants, grouping.candidate_pairs(reduced, args.neighbours))
+    candidates = time.perf_counter() - start
+    row = {"n": n, "hash": hashing, "candidates": candidates, "exhaustive": float("nan"), "links": "", "groups": ""}
+    if n <= args.exhaustive_up_to:
+        start = time.perf_counter()
+        every = grouping.near_pairs(ident, variants)
+        row["exhaustive"] = time.perf_counter() - start
+        links = {(min(i, j), max(i, j)) for i, j, _ in every}
+        got = {(min(i, j), max(i, j)) for i, j, _ in found}
+        groups = canon(grouping._components(n, links))
+        same = groups & canon(grouping._components(n, got))
+        row["links"] = f"{len(got & links)}/{len(links)} (false {len(got - links)})"
+        row["groups"] = f"{len(same)}/{len(groups)}"
+    rows.append(row)
+    print(f"n = {n:>6,}: hash {row['hash']:7.1f} s, candidates + verification {row['candidates']:6.1f} s, "
+          f"every pair {row['exhaustive']:7.1f} s; links found {row['links'] or '-'}, groups unchanged "
+          f"{row['groups'] or '-'}", flush=True)
+    print(f"    candidates: {against_truth(grouping._components(n, [(i, j) for i, j, _ in found]), source)}"
+          + (f"; every pair: {against_truth(grouping._components(n, list(links)), source)}"
+             if n <= args.exhaustive_up_to else ""), flush=True)
+
+
+def slope(key: str) -> float:
+    points = [(r["n"], r[key]) for r in rows if r[key] == r[key]]
+    if len(points) < 2:
+        return float("nan")
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+print(f"fitted exponent (seconds ~ n^k): hashing {slope('hash'):.2f}, candidates + verification "
+      f"{slope('candidates'):.2f}, every pair {slope('exhaustive'):.2f}")
+both = [r for r in rows if r["exhaustive"] == r["exhaustive"]]
+if both:
+    last = both[-1]
+    print(f"at n = {last['n']:,}: the candidates take {last['candidates'] / last['exhaustive']:.3f} of comparing "
+          f"every pair; the whole grouping (hash + candidates) {last['hash'] + last['candidates']:.1f} s against "
+          f"{last['hash'] + last['exhaustive']:.1f} s")
