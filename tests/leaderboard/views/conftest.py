@@ -9,13 +9,14 @@ from support.layouts import fixtures
 @pytest.fixture(scope="session")
 def real_db(tmp_path_factory, tiny_hub, shared_data):
     """Three runs: every default task on CRC-VAL-HE-7K, CAMELYON16 (two slides) and a folder set of LC25000-lung
-    (few-shot with prototype and linear probe), then Quilt-1M's protocol pack on the LC25000 lung sample, then
+    (few-shot with prototype and linear probe), then Quilt-1M's protocol pack on those LC25000 lung patches in LC25000's own layout, then
     robustness on CRC-VAL-HE-7K."""
     def build(root):
         data = root / "data"
         lung = fixtures(data, shared_data)
         (data / "CRC-VAL-HE-7K").symlink_to(shared_data / "CRC-VAL-HE-7K")
-        (data / "lung_colon_image_set").symlink_to(shared_data / "lung_colon_image_set")
+        (data / "lung_colon_image_set").mkdir()  # LC25000's layout around the 32 patches a class of the folder set
+        (data / "lung_colon_image_set" / "lung_image_sets").symlink_to(lung)
         db = root / "pb.duckdb"
         env = {"PATHBOARD_CACHE": str(root / "cache")}
         common = ["--models", "quiltnet-b32,plip", "--data-root", data, "--db", db, "--workers", "0"]
