@@ -69,6 +69,13 @@ def reported_for(reported: pd.DataFrame, protocol: str) -> pd.DataFrame:
     return reported[reported["pack"] == protocol.removeprefix("pack:")].reset_index(drop=True)
 
 
+def default_metric(reported: pd.DataFrame, task: str) -> str:
+    """The metric a table of ``task`` opens on: that of the first published row of the task (under a protocol
+    pack, the paper's own: Quilt-1M's accuracy), else weighted F1."""
+    rows = reported.loc[reported["task"] == task, "metric"] if len(reported) else []
+    return str(rows.iloc[0]) if len(rows) else DEFAULT_METRIC
+
+
 def task_metrics(df: pd.DataFrame, task: str) -> list[str]:
     """The metrics one task reports: the classification headline ones first, in their order, then the
     task's own (retrieval's recalls, segmentation's Dice, ...); per-class recalls are left out."""

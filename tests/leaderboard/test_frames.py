@@ -167,6 +167,9 @@ def test_vs_published_is_same_only_under_the_papers_pack():
 def test_published_rows_of_a_pack_and_of_its_own_paper_first():
     reported = frames.load_reported()
     quilt = frames.reported_for(reported, "pack:quilt")
+    assert frames.default_metric(quilt, "zeroshot") == "accuracy"  # the paper's own metric opens the table
+    assert frames.default_metric(reported, "zeroshot") == "weighted_f1"  # the first published table's
+    assert frames.default_metric(reported.iloc[0:0], "zeroshot") == "weighted_f1"
     assert set(quilt["pack"]) == {"quilt"} and len(quilt) == 20
     assert frames.reported_for(reported, "default") is reported
     measured = rows(cells={("biomedclip", "lc25000-lung"): 0.7}).assign(metric="accuracy")

@@ -48,7 +48,8 @@ def choose_table(sel: Selection, long: pd.DataFrame) -> dict:
     c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
     task = c2.selectbox("Task", tasks, index=sel.index("task", tasks, frames.DEFAULT_TASK), key="task")
     metrics = frames.task_metrics(long, task)
-    metric = c1.selectbox("Metric", metrics, index=sel.index("metric", metrics, frames.DEFAULT_METRIC), key="metric")
+    opening = frames.default_metric(sel.reported, task)  # the paper's own metric under its protocol pack
+    metric = c1.selectbox("Metric", metrics, index=sel.index("metric", metrics, opening), key="metric")
     prompted = frames.uses_prompts(long, task)
     mode = c3.radio("Prompt mode", frames.MODES, index=sel.index("mode", frames.MODES), horizontal=True, key="mode",
                     help=frames.MODE_HELP) if prompted else frames.DEFAULT_MODE
