@@ -197,8 +197,6 @@ def _with_interval(m) -> str:
 @click.option("--details", is_flag=True, help="models: show each model card; protocols: each pack's paper and gaps")
 def list_(kind, data_root, details):
     """List registered models, datasets, tasks or protocol packs, with the plugin that provides each."""
-    from pathlib import Path
-
     from pathboard.core.engine import plugins
 
     items = plugins.registry(kind.rstrip("s"))

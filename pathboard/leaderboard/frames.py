@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pathboard.core.science.metrics import CAVEAT, interval_caveat
+from pathboard.core.store.queries import PACK
 
 HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]
 DEFAULT_METRIC, DEFAULT_TASK, DEFAULT_MODE = "weighted_f1", "zeroshot", "ensemble"
@@ -64,9 +65,9 @@ def load_reported(path: Path = REPORTED_CSV) -> pd.DataFrame:
 def reported_for(reported: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """The published rows to set beside the measured ones of ``protocol``: under a protocol pack ("pack:ID"),
     only those measured under that pack (reported.csv's ``pack``), like beside like; every row otherwise."""
-    if not protocol.startswith("pack:") or "pack" not in reported:
+    if not protocol.startswith(PACK) or "pack" not in reported:
         return reported
-    return reported[reported["pack"] == protocol.removeprefix("pack:")].reset_index(drop=True)
+    return reported[reported["pack"] == protocol.removeprefix(PACK)].reset_index(drop=True)
 
 
 def default_metric(reported: pd.DataFrame, task: str) -> str:

@@ -40,13 +40,13 @@ def packaged_prompts() -> Path:
     return Path(str(resources.files("pathboard") / "prompts"))
 
 
-def _templates_file(path: Path, name: str) -> Path:
-    """``"@name"`` of the prompt file ``path``: beside it, else in pathboard's packaged prompts."""
+def beside_or_packaged(path: Path, name: str, what: str, owner: str) -> Path:
+    """The file ``name`` that the file ``path`` refers to: beside it, else among pathboard's packaged prompts;
+    one line naming ``owner`` (e.g. "prompt file X") and ``what`` (e.g. "templates file") otherwise."""
     for candidate in (path.parent / name, packaged_prompts() / name):
         if candidate.is_file():
             return candidate
-    raise PathboardError(f"prompt file {path}: templates file {name} found neither beside it ({path.parent}) "
-                         f"nor in {packaged_prompts()}")
+    raise PathboardError(f"{owner}: {what} {name} found neither beside it ({path.parent}) nor in {packaged_prompts()}")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class PromptSet:
             if "sets" in raw:
                 return cls._of_sets(raw, path)
             if isinstance(raw["templates"], str) and raw["templates"].startswith("@"):
-                raw["templates"] = json.loads(_templates_file(path, raw["templates"][1:]).read_text())["templates"]
+                raw["templates"] = json.loads(beside_or_packaged(path, raw["templates"][1:], "templates file",
+                                                                  f"prompt file {path}").read_text())["templates"]
             prompts = cls(
                 classes={k: list(v) for k, v in raw["classes"].items()},
                 templates=list(raw["templates"]),

@@ -11,10 +11,10 @@ A pack is a JSON file (``ProtocolPack.load``)::
 
     {"id": "plip", "title": "PLIP zero-shot", "paper": "Huang et al., Nature Medicine 2023",
      "source": "https://github.com/PathologyFoundation/plip", "prompt_modes": ["single"],
-     "options": {"zeroshot-wsi.topk": 50},                     # TASK.NAME=VALUE, as --option takes them
+     "options": {"zeroshot-wsi.tile_size": 256},               # TASK.NAME=VALUE, as --option takes them
      "intervals": "95% CI: 1000 bootstrap resamples",         # the paper's convention, in words
      "datasets": {"crc-val-he-7k": {"tasks": ["zeroshot"], "metric": "weighted_f1",
-                                    "prompts": "plip/crc100k.json", "split": "all 7,180 patches"}},
+                                    "prompts": "plip/kather.json", "split": "all 7,180 patches"}},
      "gaps": ["the paper does not say ...; pathboard assumes ..."]}
 
 ``prompts`` is a prompt file (:class:`PromptSet`) beside the pack file, else among pathboard's packaged
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.interfaces.prompts import MODES, PromptSet, packaged_prompts
+from pathboard.core.interfaces.prompts import MODES, PromptSet, beside_or_packaged
 
 
 def packaged_protocols() -> Path:
@@ -146,8 +146,4 @@ def listed(manifest, ids: tuple[str, ...]):
 
 def _prompts(pack: Path, name: str) -> PromptSet:
     """The prompt file ``name`` of the pack file ``pack``: beside it, else among pathboard's packaged prompts."""
-    for candidate in (pack.parent / name, packaged_prompts() / name):
-        if candidate.is_file():
-            return PromptSet.load(candidate)
-    raise PathboardError(f"protocol pack {pack}: prompt file {name} found neither beside it nor in "
-                         f"{packaged_prompts()}")
+    return PromptSet.load(beside_or_packaged(pack, name, "prompt file", f"protocol pack {pack}"))

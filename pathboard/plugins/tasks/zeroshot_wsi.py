@@ -71,6 +71,26 @@ def top_tiles(coords: np.ndarray, values: np.ndarray, info: dict, predicted: str
 POOLINGS = ("topk", "screened-vote")
 
 
+def scored_slides(ctx: CellContext, score) -> tuple[list[str], list[int], list, object]:
+    """(slides, their labels, ``score(path, tiles, label)`` of each, their groups: the patient or case, if
+    given) over the labelled slides with tiles; one line when there is none."""
+    items, truth, values = [], [], []
+    for path, label in ctx.tiles.labelled():
+        values.append(score(path, ctx.tiles[path], int(label)))
+        items.append(path)
+        truth.append(int(label))
+    if not truth:
+        raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
+    return items, truth, values, item_groups(ctx.manifest, items)
+
+
+def bootstrap_of(ctx: CellContext, groups) -> str:
+    """The cell's bootstrap, for its protocol: over the groups of every evaluated slide, not just those scored
+    here, so that models that lost different slides still share one protocol and are compared."""
+    planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
+    return bootstrap_label(planned if groups is not None else None)
+
+
 class ZeroShotWSI(SlideTask):
     id = "zeroshot-wsi"
     title = "Zero-shot WSI classification (MI-Zero top-K)"
@@ -87,29 +107,25 @@ class ZeroShotWSI(SlideTask):
         if self.values.get("prompt_sets") == "median":
             return self.median_of_sets(ctx)
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        items, truth, artifacts = [], [], []
-        pooled = {k: [] for k in TOPK_VALUES}
-        for path, label in ctx.tiles.labelled():
-            tiles = ctx.tiles[path]
+        artifacts = []
+
+        def pool(path, tiles, label):  # every K's slide scores; the headline K's heatmap and top tiles
             similarities = tiles.embeddings @ classifier.T
-            for k in TOPK_VALUES:
-                pooled[k].append(topk_pool(similarities, k))
-            items.append(path)
-            truth.append(int(label))
+            pooled = {k: topk_pool(similarities, k) for k in TOPK_VALUES}
             if ctx.artifacts is not None:
                 out = ctx.artifacts / f"{safe_name(path)}.{ctx.prompt_mode}.heatmap.jpg"
-                best = int(pooled[TOPK_HEADLINE][-1].argmax())
+                best = int(pooled[TOPK_HEADLINE].argmax())
                 heatmap(ctx.manifest.root / path, tiles.coords, tiles.info["size0"], similarities[:, best], out)
                 artifacts.append(Artifact(path, "heatmap", str(out)))
                 top = top_tiles(tiles.coords, similarities[:, best], tiles.info, ctx.class_names[best],
-                                ctx.class_names[int(label)], ctx.manifest.root / path)
+                                ctx.class_names[label], ctx.manifest.root / path)
                 out = out.with_suffix(".topk.json")
                 out.write_text(json.dumps(top))
                 artifacts.append(Artifact(path, "topk", str(out)))
-        if not truth:
-            raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
-        groups = item_groups(ctx.manifest, items)  # a slide's group: its patient (or case), if given
-        pooled = {k: np.stack(slides) for k, slides in pooled.items()}  # [slides, C] per K
+            return pooled
+
+        items, truth, slides, groups = scored_slides(ctx, pool)
+        pooled = {k: np.stack([slide[k] for slide in slides]) for k in TOPK_VALUES}  # [slides, C] per K
         predicted = {k: pooled[k].argmax(axis=1) for k in TOPK_VALUES}
         probs = {k: softmax_probs(pooled[k], ctx.logit_scale) for k in TOPK_VALUES}
         scores = {f"topk={k}": classification_metrics(truth, predicted[k], ctx.class_names, ctx.ordinal, groups=groups)
@@ -118,14 +134,10 @@ class ZeroShotWSI(SlideTask):
         scores[""] = scores[f"topk={TOPK_HEADLINE}"]
         # the reliability diagram of the headline K's slide probabilities, as patch zero-shot stores it
         scores[RELIABILITY] = reliability_bins(truth, probs[TOPK_HEADLINE])
-        # the protocol counts the groups of every evaluated slide, not just those scored here, so models
-        # that lost different slides still share one protocol and are compared
-        planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
         return TaskResult(scores, artifacts=artifacts,
                           predictions={"": Predictions(items, np.asarray(truth), np.asarray(predicted[TOPK_HEADLINE]),
                                                        groups)},
-                          protocol={"bootstrap": bootstrap_label(planned if groups is not None else None)})
-
+                          protocol={"bootstrap": bootstrap_of(ctx, groups)})
 
     def median_of_sets(self, ctx: CellContext) -> TaskResult:
         """MI-Zero's own report: every explicit prompt set of the prompt file is a classifier of its own, each K's
@@ -134,51 +146,33 @@ class ZeroShotWSI(SlideTask):
             raise PathboardError(f"zeroshot-wsi prompt_sets=median needs a prompt file with explicit sets; "
                                  f"{ctx.prompts.source} has none")
         classifiers = [zero_shot_classifier(ctx.encode_texts, one) for one in ctx.prompts.set_prompts(ctx.class_names)]
-        items, truth = [], []
-        predicted = {k: [[] for _ in classifiers] for k in TOPK_VALUES}  # K -> per set, per slide
-        for path, label in ctx.tiles.labelled():
-            tiles = ctx.tiles[path].embeddings
-            for s, classifier in enumerate(classifiers):
-                similarities = tiles @ classifier.T
-                for k in TOPK_VALUES:
-                    predicted[k][s].append(int(topk_pool(similarities, k).argmax()))
-            items.append(path)
-            truth.append(int(label))
-        if not truth:
-            raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
-        groups = item_groups(ctx.manifest, items)
-        scores = {f"topk={k}": median_metrics(truth, [np.asarray(p) for p in predicted[k]], ctx.class_names,
+
+        def predict(path, tiles, label):  # K -> the predicted class under each set
+            similarities = [tiles.embeddings @ classifier.T for classifier in classifiers]
+            return {k: [int(topk_pool(s, k).argmax()) for s in similarities] for k in TOPK_VALUES}
+
+        items, truth, slides, groups = scored_slides(ctx, predict)
+        scores = {f"topk={k}": median_metrics(truth, list(np.array([slide[k] for slide in slides]).T), ctx.class_names,
                                               ctx.ordinal, groups=groups) for k in TOPK_VALUES}
         scores[""] = scores[f"topk={TOPK_HEADLINE}"]
-        planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
-        return TaskResult(scores, protocol={"bootstrap": bootstrap_label(planned if groups is not None else None),
-                                            "prompt_sets": len(classifiers)})
+        return TaskResult(scores, protocol={"bootstrap": bootstrap_of(ctx, groups), "prompt_sets": len(classifiers)})
 
     def screened(self, ctx: CellContext) -> TaskResult:
         """Each slide labelled by KEEP's procedure: its own top prompt sets, then its tiles' votes."""
         bank, combos, extra = screening_bank(ctx.encode_texts, ctx.prompts, ctx.prompt_mode, ctx.class_names)
-        items, truth, shares = [], [], []
-        for path, label in ctx.tiles.labelled():
-            tiles = ctx.tiles[path]
-            shares.append(screened_vote(tiles.embeddings, tiles.coords, int(tiles.info["size0"]), bank, combos,
-                                        len(ctx.class_names)))
-            items.append(path)
-            truth.append(int(label))
-        if not truth:
-            raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
-        groups = item_groups(ctx.manifest, items)
+        items, truth, shares, groups = scored_slides(
+            ctx, lambda path, tiles, label: screened_vote(tiles.embeddings, tiles.coords, int(tiles.info["size0"]),
+                                                          bank, combos, len(ctx.class_names)))
         votes = np.stack(shares)
         predicted = votes.argmax(axis=1)  # a tie goes to the first class, as numpy's argmax
         total = votes.sum(axis=1, keepdims=True)  # every tile voted for an added class: no preference
         probs = np.where(total > 0, votes / np.where(total > 0, total, 1), 1 / votes.shape[1])
         metrics = (classification_metrics(truth, predicted, ctx.class_names, ctx.ordinal, groups=groups)
                    + calibration_metrics(truth, probs, ctx.class_names, groups=groups))
-        planned = item_groups(ctx.manifest, evaluated_items(ctx.dataset, ctx.manifest))
         return TaskResult({"": metrics, RELIABILITY: reliability_bins(truth, probs)},
                           predictions={"": Predictions(items, np.asarray(truth), predicted, groups)},
-                          protocol={"bootstrap": bootstrap_label(planned if groups is not None else None),
-                                    "pooling": "screened-vote", "candidates": int(len(combos)),
-                                    "vote_only_classes": extra})
+                          protocol={"bootstrap": bootstrap_of(ctx, groups), "pooling": "screened-vote",
+                                    "candidates": int(len(combos)), "vote_only_classes": extra})
 
 
 @hookimpl
