@@ -27,6 +27,7 @@ from pathboard.core.interfaces.embeddings import Embedded, SlideEmbedding, TileS
 from pathboard.core.interfaces.task import tiled_items
 from pathboard.core.media.images import open_item
 from pathboard.core.media.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
+from pathboard.core.timing import stage
 
 #: rows per shard of a dataset's image embeddings: a killed run redoes at most one shard
 SHARD_ROWS = 4096
@@ -244,6 +245,9 @@ class Embedder:
         self.image_forwards = 0
         #: what this run embedded (cache hits excluded) and the wall seconds it took: the cost figures
         self.images_embedded, self.tiles_embedded, self.embed_seconds = 0, 0, 0.0
+        #: every text this embedder encoded, by text: a prompt shared by several lists is encoded once
+        self._text_rows: dict[str, np.ndarray] = {}
+        self.texts_encoded = 0
         identity = getattr(spec, "identity", None)
         self.identity = identity() if callable(identity) else {"spec": type(spec).__qualname__}
 
@@ -308,12 +312,19 @@ class Embedder:
         return Embedded(embeddings, valid, failed, key)
 
     def texts(self, texts: list[str]) -> np.ndarray:
-        """[T, D] L2-normalised text embeddings, cached per exact list of strings."""
+        """[T, D] L2-normalised text embeddings, cached per exact list of strings. Each distinct text is
+        encoded once per model in this process, whatever lists it appears in, and all that a list lacks go
+        to the model in one call (which batches them ``text_batch`` at a time)."""
         key = self._key(kind="texts", texts=hashlib.sha256(json.dumps(texts).encode()).hexdigest())
         hit = self.cache.get(key)
         if hit is None:
-            self.cache.put(key, self.load_model().encode_texts(texts).numpy(),
-                           {"model": self.spec.id, "texts": len(texts)})
+            with stage("prompt encoding"):
+                new = [t for t in dict.fromkeys(texts) if t not in self._text_rows]
+                if new:
+                    self._text_rows.update(zip(new, self.load_model().encode_texts(new).numpy()))
+                    self.texts_encoded += len(new)
+                self.cache.put(key, np.stack([self._text_rows[t] for t in texts]),
+                               {"model": self.spec.id, "texts": len(texts)})
             hit = self.cache.read_back(key)
         return np.asarray(hit[0])
 
@@ -481,8 +492,9 @@ class Embedder:
             self._embed_windows(dataset, manifest, path, tiling, key)
             hit = self.cache.read_back(key)
         if hit is None:
-            slide = open_slide(file)
-            grid = tile_grid(slide, tiling, name=path)
+            with stage("tiling plans"):
+                slide = open_slide(file)
+                grid = tile_grid(slide, tiling, name=path)
             if not len(grid.coords):
                 raise PathboardError(f"{path}: no tissue found (tissue covers {grid.tissue_fraction:.1%} of the "
                                      f"thumbnail, below {tiling.min_tissue:.0%} in every tile)")

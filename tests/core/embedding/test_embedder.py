@@ -198,3 +198,22 @@ def test_channels_last_gives_the_same_embeddings(tiny_hub, shared_data):
     batch = torch.stack([plain.preprocess(dataset.open_image(manifest.root, p)) for p in manifest.paths[:8]])
     assert Runtime.create("cpu").channels_last is False  # on by default on CUDA only
     assert torch.allclose(plain.encode_images(batch), nhwc.encode_images(batch), atol=1e-5)
+
+
+def test_each_distinct_prompt_is_encoded_once_in_one_call(tmp_path):
+    calls = []
+
+    class Texts:
+        @staticmethod
+        def encode_texts(texts):
+            calls.append(list(texts))
+            return torch.nn.functional.normalize(torch.tensor([[len(t), 1.0] for t in texts]), dim=-1)
+
+    e = Embedder(type("Spec", (), {"id": "stub"})(), lambda: Texts(), "stub", Runtime(),
+                 EmbeddingCache(tmp_path / "cache"), batch_size=4, workers=0)
+    first = e.texts(["a", "bb", "a"])
+    second = e.texts(["ccc", "bb", "a"])  # another list: only its new text is encoded
+    assert calls == [["a", "bb"], ["ccc"]] and e.texts_encoded == 3
+    assert np.allclose(second[1:], first[[1, 0]]) and np.allclose(first[0], first[2])
+    e.texts(["ccc", "bb", "a"])  # the same list again: read from the cache
+    assert len(calls) == 2
