@@ -51,7 +51,7 @@ def timed(*extra) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if out.returncode:
         sys.exit(out.stderr.strip().splitlines()[-1])
-    return wall, float(re.search(r"score (\d+\.\d+) s", out.stderr).group(1))
+    return wall, float(re.search(r"time: scoring +(\d+\.\d+) s", out.stderr).group(1))
 
 
 zeroshot, _ = timed("--tasks", "zeroshot", "--prompt-modes", "single")
@@ -67,7 +67,7 @@ from pathboard.core.engine.run import execute  # noqa: E402
 
 cfg = RunConfig(models="quiltnet-b32", datasets=f"folder:{work / 'patches'}", tasks="fewshot",
                 db=str(work / "pb.duckdb"), cache_dir=str(work / "cache"))
-warm = execute(plan(cfg), cfg).seconds["score"]
+warm = sum(execute(plan(cfg), cfg).seconds.get(s, 0.0) for s in ("scoring", "prompt encoding"))
 n = 3 * args.per_class
 print(f"cold zero-shot (single), ViT-B/32, {n} real patches: {zeroshot:6.2f} s")
 print(f"few-shot on the cached embeddings: {fewshot:6.2f} s wall, {scoring:.2f} s scoring "

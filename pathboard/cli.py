@@ -121,6 +121,7 @@ def run(options, **given):
                f"{len({c.dataset.id for c in p.cells})} dataset(s); will score:", err=True)
     for line in p.describe():
         click.echo(line, err=True)
+    from pathboard.core import timing
     from pathboard.core.engine.run import execute
 
     summary = execute(p, cfg, command=shlex.join(["pathboard", *sys.argv[1:]]))
@@ -150,6 +151,8 @@ def run(options, **given):
     if summary.up_to_date and not (summary.stored or summary.pending or summary.errors):
         click.echo(f"nothing new: {summary.up_to_date} cell(s) up to date in {cfg.db} (run {summary.run_id}; "
                    "--rescore scores them again)", err=True)
+        for line in timing.lines(summary.seconds):
+            click.echo(line, err=True)
         return
     if summary.up_to_date:
         click.echo(f"{summary.up_to_date} cell(s) up to date, not scored again (--rescore scores them again)",
@@ -159,8 +162,9 @@ def run(options, **given):
     waited = f" after waiting {summary.waited_s:.0f} s for a reader" if summary.waited_s else ""
     images, tiles = (sum(c[k] for c in summary.costs) for k in ("images", "tiles"))
     click.echo(f"run {summary.run_id}: {summary.stored} cell(s) stored in {cfg.db}{waited}{waiting}; "
-               f"{images} images and {tiles} tiles embedded, {files} unreadable file(s) skipped; "
-               + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary.seconds.items()), err=True)
+               f"{images} images and {tiles} tiles embedded, {files} unreadable file(s) skipped", err=True)
+    for line in timing.lines(summary.seconds):  # where the time went, stage by stage
+        click.echo(line, err=True)
     if summary.errors:
         failed = [f"{summary.failed_pairs} model x dataset pair(s)"] if summary.failed_pairs else []
         failed += [f"task {task} in {len(where)} cell(s)" for task, where in summary.failed_cells.items()]

@@ -3,6 +3,7 @@ images named and counted, bad input in one line."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import duckdb
@@ -15,6 +16,7 @@ from pathboard.adapters.hf_clip import HFCLIPModel
 from pathboard.adapters.openclip import OpenCLIPModel
 from pathboard.core.engine.plan import RunConfig, plan
 from pathboard.core.engine.run import execute
+from pathboard.core.timing import STAGES
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
@@ -66,9 +68,17 @@ def _count_forwards(monkeypatch):
 
 def test_main_job_writes_leaderboard_rows(tmp_path, tiny_hub, shared_data, fresh_cache):
     db = tmp_path / "pb.duckdb"
+    start = time.perf_counter()
     out = pathboard("run", "--models", "quiltnet-b32,plip", "--datasets", "crc-val-he-7k",
                     "--data-root", shared_data, "--db", db)
+    wall = time.perf_counter() - start
     assert out.returncode == 0, out.stderr
+    # where the time went: a line per stage, in run order, adding up to less than the process's wall time
+    stages = re.findall(r"^time: (\S+(?: \S+)?) +(\d+\.\d+) s", out.stderr, re.M)
+    names = [s for s, _ in stages]
+    assert names == sorted(names, key=STAGES.index), out.stderr
+    assert {"model load", "image embedding", "prompt encoding", "scoring", "storing", "comparisons"} <= set(names)
+    assert sum(float(s) for _, s in stages) < wall
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute("SELECT model, prompt_mode, metric, value, ci_low, ci_high, n FROM leaderboard "
                        "WHERE task = 'zeroshot' AND variant = ''").fetchall()

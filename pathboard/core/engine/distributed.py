@@ -36,6 +36,7 @@ from pathboard.core.engine.steps import (
     store_cost,
     tile_inputs,
 )
+from pathboard.core import timing
 from pathboard.core.errors import PathboardError
 from pathboard.core.interfaces.model import Runtime
 
@@ -172,7 +173,8 @@ def embed_unit(box, settings: Settings, unit: Unit, *after) -> dict:
     dataset, manifest = p.datasets[unit.dataset], p.manifests[unit.dataset]
     before = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds, embedder.image_forwards)
     failed = None
-    with PeakMemory(settings.device) as peak:
+    timing.take()
+    with PeakMemory(settings.device) as peak, timing.stage("tile embedding" if unit.slide else "image embedding"):
         if unit.kind == "embed-shard":
             embedder.embed_shards(dataset, manifest, unit.perturbation, unit.seed, [unit.first])
         elif unit.kind == "assemble":
@@ -191,7 +193,7 @@ def embed_unit(box, settings: Settings, unit: Unit, *after) -> dict:
     after_ = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds, embedder.image_forwards)
     images, tiles, seconds, forwards = (a - b for a, b in zip(after_, before))
     return {"images": images, "tiles": tiles, "seconds": seconds, "forwards": forwards, "failed": failed,
-            "peak": peak.bytes if images or tiles else None, "memory_kind": peak.kind}
+            "peak": peak.bytes if images or tiles else None, "memory_kind": peak.kind, "stages": timing.take()}
 
 
 def score_unit(box, settings: Settings, model_id: str, dataset_id: str, artifacts: str, *after):
@@ -206,11 +208,10 @@ def score_unit(box, settings: Settings, model_id: str, dataset_id: str, artifact
         load_on = Runtime("cpu", "fp32")
     embedder = _embedder(p, settings, model_id, load_on)
     cells = _cells(p, (model_id, dataset_id))
-    start = time.perf_counter()
+    timing.take()  # a worker process runs many tasks: count this one's stages only
     embedded = embed_dataset(cells, embedder, p)  # cache reads: every unit it waited for is in
-    read = time.perf_counter() - start
     outputs = list(score_cells(cells, embedder, p, embedded, Path(artifacts)))
-    return embedded.failed, outputs, {"embed": read, "score": time.perf_counter() - start - read}
+    return embedded.failed, outputs, timing.take()
 
 
 # -- on the driver -----------------------------------------------------------------------------------------
@@ -316,11 +317,10 @@ def run(p, cfg, runtime: Runtime, cache, store, summary: Summary, artifacts: Pat
                     if result["peak"]:
                         cost[3], cost[4] = max(cost[3] or 0, result["peak"]), result["memory_kind"]
                     summary.image_forwards += result["forwards"]
-                    summary.seconds["embed"] += result["seconds"]
+                    timing.add(result["stages"])  # worker seconds, summed over tasks
                     continue
-                failed, outputs, seconds = result
-                for stage, spent_s in seconds.items():  # worker seconds, summed over tasks
-                    summary.seconds[stage] += spent_s
+                failed, outputs, stages = result
+                timing.add(stages)
                 if failed:
                     summary.failed_files.setdefault(pair[1], {}).update(failed)
                 for out in outputs:

@@ -46,7 +46,7 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
     from pathboard.core.engine.cost import PeakMemory
 
     dataset = cells[0].dataset
-    start = started = time.perf_counter()
+    started = time.perf_counter()
     counted = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds)
     with PeakMemory(embedder.runtime.device) as peak:
         embedded = embed_dataset(cells, embedder, p)
@@ -54,11 +54,7 @@ def _run_dataset(cells, embedder, p: Plan, store: Store, summary: Summary, artif
         summary.failed_files.setdefault(dataset.id, {}).update(embedded.failed)
     spent = [now - before for now, before in
              zip((embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds), counted)]
-    summary.seconds["embed"] += time.perf_counter() - start
-    start = time.perf_counter()
     for out in score_cells(cells, embedder, p, embedded, artifacts):
-        summary.seconds["score"] += time.perf_counter() - start
         store_cell(store, summary, dataset.id, out)  # one short transaction per scored cell
-        start = time.perf_counter()
     summary.costs.append(store_cost(store, summary.run_id, embedder, dataset.id, spent,
                                     time.perf_counter() - started, peak, batch_size))

@@ -24,6 +24,7 @@ from pathboard.core.interfaces.prompts import MODES, PromptSet
 from pathboard.core.interfaces.protocols import ProtocolPack, listed
 from pathboard.core.interfaces.task import Inputs
 from pathboard.core.interfaces.weights import Weights, overrides
+from pathboard.core.timing import stage, take
 
 
 @dataclass
@@ -228,6 +229,7 @@ def _pack_datasets(pack: ProtocolPack, selected, everything: bool) -> list:
 
 
 def plan(cfg: RunConfig) -> Plan:
+    take()  # a new run: its stages are timed from here
     modes = split_list(cfg.prompt_modes or "single,ensemble")
     for m in modes:
         if m not in MODES:
@@ -280,7 +282,10 @@ def plan(cfg: RunConfig) -> Plan:
         if datasets_explicit:
             raise
         skipped.append(str(exc))
-    for d in (d for d in datasets if root or d.id in selected.parameterised):
+    from tqdm.auto import tqdm
+
+    for d in tqdm([d for d in datasets if root or d.id in selected.parameterised], desc="manifests", unit="dataset",
+                  disable=None, leave=False):
         try:
             manifests[d.id] = _manifest(d, root, cfg.verify)
         except PathboardError as exc:
@@ -351,7 +356,8 @@ def plan(cfg: RunConfig) -> Plan:
 def _manifest(dataset, root, verify: bool):
     """The dataset's manifest; with ``verify`` its files' content is hashed too (a plugin's own
     ``manifest`` that predates the parameter is called as before)."""
-    manifest = dataset.manifest(root, verify=True) if verify else dataset.manifest(root)
+    with stage("manifests"):
+        manifest = dataset.manifest(root, verify=True) if verify else dataset.manifest(root)
     return expect(manifest, Manifest, dataset, "dataset", "manifest()", 1, "datasets")
 
 

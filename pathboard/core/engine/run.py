@@ -17,6 +17,7 @@ import pathboard
 from pathboard.core.engine import distributed, local, uptodate
 from pathboard.core.engine.plan import Plan, RunConfig
 from pathboard.core.engine.steps import Summary
+from pathboard.core import timing
 from pathboard.core.engine.uptodate import cell_key
 from pathboard.core.errors import PathboardError
 from pathboard.core.paths import cache_root
@@ -105,6 +106,7 @@ def execute(p: Plan, cfg: RunConfig, command: str = "") -> Summary:
         if status != "interrupted" and settled:  # the run record itself (a reader that outlasted the wait: not again)
             store.flush()
         summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
+        summary.seconds = timing.take()
     return summary
 
 
@@ -129,6 +131,7 @@ def _nothing_new(p: Plan, cfg: RunConfig, store: Store, command: str, fresh: int
     finally:
         store.finish_run(run_id, status, 0, summary.skipped, {})  # journalled if a reader holds the file: no wait
         summary.stored, summary.pending, summary.waited_s = store.committed, store.journalled, store.waited_s
+        summary.seconds = timing.take()
     return summary
 
 
@@ -138,8 +141,10 @@ def compare_and_rank(store: Store) -> tuple[int, int]:
     from pathboard.core.science.compare import compare_cells
     from pathboard.core.science.rankings import METRIC, TASK, rank_draws
 
-    compared = compare_cells(queries.latest_predictions(store))
-    store.replace_comparisons(compared)
-    ranked = rank_draws(queries.prompt_draws(store, TASK, METRIC))
-    store.replace_prompt_rankings(ranked)
+    with timing.stage("comparisons"):
+        compared = compare_cells(queries.latest_predictions(store))
+        store.replace_comparisons(compared)
+    with timing.stage("rankings"):
+        ranked = rank_draws(queries.prompt_draws(store, TASK, METRIC))
+        store.replace_prompt_rankings(ranked)
     return len(compared), len(ranked)

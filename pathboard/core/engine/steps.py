@@ -28,6 +28,7 @@ from pathboard.core.paths import cache_root, safe_name
 from pathboard.core.science.metrics import MIN_UNITS, Metric
 from pathboard.core.store import Store
 from pathboard.core.store.database import interval_units
+from pathboard.core.timing import stage
 
 
 @dataclass
@@ -50,8 +51,8 @@ class Summary:
     waited_s: float = 0.0
     #: what embedding cost per model and dataset (the ``costs`` rows)
     costs: list[dict] = field(default_factory=list)
-    #: wall seconds spent embedding (incl. cache reads), scoring and storing
-    seconds: dict = field(default_factory=lambda: {"embed": 0.0, "score": 0.0, "store": 0.0})
+    #: wall seconds of each stage of the run (:data:`pathboard.core.timing.STAGES`), planning included
+    seconds: dict = field(default_factory=dict)
     #: cells of the plan whose stored numbers were up to date: neither scored nor written again
     up_to_date: int = 0
 
@@ -70,7 +71,8 @@ class LazyModel:
         if self._model is None:
             print(f"loading {self.spec.id} from {self.weights.path}", file=sys.stderr)
             try:
-                model = self.spec.load(self.weights, self.runtime)
+                with stage("model load"):
+                    model = self.spec.load(self.weights, self.runtime)
             except PathboardError:
                 raise
             except Exception as exc:
@@ -153,15 +155,17 @@ def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
     manifest = p.manifests[dataset.id]
     out = Embeddings({}, {}, {}, {})
     for other_id, perturbation, seed in image_inputs(cells):
-        if perturbation is None:
-            out.images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
-        else:
-            out.perturbed[(perturbation, seed)] = embedder.images(dataset, manifest, perturbation, seed)
+        with stage("image embedding"):  # or reading them back from the cache
+            if perturbation is None:
+                out.images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
+            else:
+                out.perturbed[(perturbation, seed)] = embedder.images(dataset, manifest, perturbation, seed)
     if dataset.id in out.images and out.images[dataset.id].failed:
         out.failed.update(out.images[dataset.id].failed)
     out.failed.update(getattr(manifest, "missing", None) or {})  # listed, then gone (a broken link): counted
     for tiling, items, planned in tile_inputs(cells, p):  # a slide in several sets is embedded once (cached)
-        out.tiles[(planned, items)] = embedder.slides(dataset, manifest, tiling, items)
+        with stage("tile embedding"):
+            out.tiles[(planned, items)] = embedder.slides(dataset, manifest, tiling, items)
         out.failed.update(out.tiles[(planned, items)].failed)
     return out
 
@@ -181,9 +185,14 @@ class CellFailure:
 def score_cells(cells, embedder, p: Plan, embedded: Embeddings, artifacts: Path):
     """Score each cell on the embeddings (a pure function of them); yield its :class:`CellOutput`, or a
     :class:`CellFailure` when its task raised or returned something of the wrong shape."""
-    for cell in cells:
+    from tqdm.auto import tqdm
+
+    desc = f"{embedder.spec.id} x {cells[0].dataset.id}: scoring" if cells else ""
+    for cell in tqdm(cells, desc=desc, unit="cell", disable=None, leave=False):
         try:
-            yield score_cell(cell, embedder, p, embedded, artifacts)
+            with stage("scoring"):
+                out = score_cell(cell, embedder, p, embedded, artifacts)
+            yield out
         except Exception as exc:
             if os.environ.get("PATHBOARD_DEBUG"):
                 raise
@@ -290,9 +299,8 @@ def store_cell(store: Store, summary: Summary, dataset_id: str, out: CellOutput 
     if out.failed:
         summary.failed_files.setdefault(dataset_id, {}).update(out.failed)
     summary.notes += [n for n in out.notes if n not in summary.notes]
-    start = time.perf_counter()
-    store.add_cells(summary.run_id, out.entries)
-    summary.seconds["store"] += time.perf_counter() - start
+    with stage("storing"):
+        store.add_cells(summary.run_id, out.entries)
     summary.cells += [{**row, "metrics": {m.name: m for m in metrics}} for row, metrics, _, _ in out.entries]
 
 

@@ -148,8 +148,12 @@ def compare_cells(cells) -> list[list]:
     shrink the family to one dataset, while the view sets the datasets side by side. Different metrics
     (and variants) are separate views, each read on its own, so each is its own family.
     """
+    from tqdm.auto import tqdm
+
     rows, families = [], defaultdict(list)
-    for _, group in cells.groupby(["dataset", "task", "variant", "prompt_mode", "protocol_hash"]):
+    groups = cells.groupby(["dataset", "task", "variant", "prompt_mode", "protocol_hash"])
+    for _, group in tqdm(groups, total=groups.ngroups, desc="paired comparisons", unit="cell", disable=None,
+                         leave=False):
         for (_, a), (_, b) in combinations(group.sort_values("model").iterrows(), 2):
             paired = paired_rows(a, b)
             if paired is None:

@@ -51,6 +51,7 @@ from PIL import Image
 from pathboard.core.errors import PathboardError
 from pathboard.core.media.images import open_rgb
 from pathboard.core.paths import cache_root
+from pathboard.core.timing import stage
 
 SIZE = 32  # images are reduced to SIZE x SIZE
 WINDOW = SIZE // 2  # the central window that is hashed
@@ -372,14 +373,18 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
     if len(paths) > 2000:
         print(f"{what or base}: grouping {len(paths):,} images into near-duplicate groups (once; cached under "
               f"{cached.parent})", file=sys.stderr)
-    readable, reduced = [], []
-    for p in paths:  # a file that cannot be read is its own group (the manifest or the embedding reports it)
-        try:
-            reduced.append(load(base / p))
-            readable.append(p)
-        except PathboardError:
-            pass
-    first = group_images(np.stack(reduced), threshold, what=what or str(base)) if reduced else []
+    from tqdm.auto import tqdm
+
+    with stage("grouping"):
+        readable, reduced = [], []
+        for p in tqdm(paths, desc=f"{what or base}: reading for near-duplicate groups", unit="img", disable=None,
+                      leave=False):  # a file that cannot be read is its own group (the manifest or the embedding reports it)
+            try:
+                reduced.append(load(base / p))
+                readable.append(p)
+            except PathboardError:
+                pass
+        first = group_images(np.stack(reduced), threshold, what=what or str(base)) if reduced else []
     groups = {p: p for p in paths}
     groups.update({p: readable[r] for p, r in zip(readable, first)})
     try:  # a read-only cache only costs the recomputation

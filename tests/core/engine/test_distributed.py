@@ -111,6 +111,8 @@ def test_ray_executor_writes_the_local_leaderboard(cluster, data, tmp_path, shar
                "--ray-address", address)
     assert ray.returncode == 0, ray.stderr[-3000:]
     assert "embedding + " in ray.stderr and "scoring unit(s)" in ray.stderr  # the aggregated progress bar
+    for stage in ("model load", "image embedding", "tile embedding", "scoring", "storing"):  # workers' stages too
+        assert f"time: {stage} " in ray.stderr, ray.stderr[-3000:]
 
     expected, got = leaderboard(tmp_path / "local.duckdb"), leaderboard(tmp_path / "ray.duckdb")
     assert {k[2] for k in got} == {"zeroshot", "zeroshot-wsi", "fewshot"}
