@@ -24,6 +24,7 @@ from types import SimpleNamespace
 
 from tqdm.auto import tqdm
 
+from pathboard.core import timing
 from pathboard.core.engine.steps import (
     LazyModel,
     Summary,
@@ -36,7 +37,6 @@ from pathboard.core.engine.steps import (
     store_cost,
     tile_inputs,
 )
-from pathboard.core import timing
 from pathboard.core.errors import PathboardError
 from pathboard.core.interfaces.model import Runtime
 
@@ -296,39 +296,40 @@ def run(p, cfg, runtime: Runtime, cache, store, summary: Summary, artifacts: Pat
         count = 0
         while pending:
             done, pending = ray.wait(pending, num_returns=min(len(pending), 256), timeout=1.0)
-            for ref in done:
-                kind, label, pair = owner[ref]
-                bar.update(1)
-                bar.set_postfix_str(label[:60])
-                count += 1
-                if bar.disable and (count % every == 0 or count == len(owner)):
-                    print(f"{title}: {count}/{len(owner)} done, last {label}", file=sys.stderr)
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:
-                    if kind == "score":  # its own failure, or that of a unit it waited for: one line for the pair
-                        pair_failed(summary, *pair, _cause(exc))
-                    continue
-                if kind == "embed":
-                    cost = spent[pair]
-                    cost[0] += result["images"]
-                    cost[1] += result["tiles"]
-                    cost[2] += result["seconds"]
-                    if result["peak"]:
-                        cost[3], cost[4] = max(cost[3] or 0, result["peak"]), result["memory_kind"]
-                    summary.image_forwards += result["forwards"]
-                    timing.add(result["stages"])  # worker seconds, summed over tasks
-                    continue
-                failed, outputs, stages = result
-                timing.add(stages)
-                if failed:
-                    summary.failed_files.setdefault(pair[1], {}).update(failed)
-                for out in outputs:
-                    store_cell(store, summary, pair[1], out)
-                images, tiles, seconds, peak, memory_kind = spent[pair]
-                summary.costs.append(store_cost(store, summary.run_id, driver[pair[0]], pair[1],
-                                                [images, tiles, seconds], time.perf_counter() - started,
-                                                SimpleNamespace(bytes=peak, kind=memory_kind), cfg.batch_size))
+            with store.burst():  # what this wait returned is stored with the file held open: a transaction a cell
+                for ref in done:
+                    kind, label, pair = owner[ref]
+                    bar.update(1)
+                    bar.set_postfix_str(label[:60])
+                    count += 1
+                    if bar.disable and (count % every == 0 or count == len(owner)):
+                        print(f"{title}: {count}/{len(owner)} done, last {label}", file=sys.stderr)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as exc:
+                        if kind == "score":  # its own failure, or that of a unit it waited for: one line for the pair
+                            pair_failed(summary, *pair, _cause(exc))
+                        continue
+                    if kind == "embed":
+                        cost = spent[pair]
+                        cost[0] += result["images"]
+                        cost[1] += result["tiles"]
+                        cost[2] += result["seconds"]
+                        if result["peak"]:
+                            cost[3], cost[4] = max(cost[3] or 0, result["peak"]), result["memory_kind"]
+                        summary.image_forwards += result["forwards"]
+                        timing.add(result["stages"])  # worker seconds, summed over tasks
+                        continue
+                    failed, outputs, stages = result
+                    timing.add(stages)
+                    if failed:
+                        summary.failed_files.setdefault(pair[1], {}).update(failed)
+                    for out in outputs:
+                        store_cell(store, summary, pair[1], out)
+                    images, tiles, seconds, peak, memory_kind = spent[pair]
+                    summary.costs.append(store_cost(store, summary.run_id, driver[pair[0]], pair[1],
+                                                    [images, tiles, seconds], time.perf_counter() - started,
+                                                    SimpleNamespace(bytes=peak, kind=memory_kind), cfg.batch_size))
 
 
 def _cells(p, pair) -> list:

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pathboard
+from pathboard.core import timing
 from pathboard.core.engine import distributed, local, uptodate
 from pathboard.core.engine.plan import Plan, RunConfig
 from pathboard.core.engine.steps import Summary
-from pathboard.core import timing
 from pathboard.core.engine.uptodate import cell_key
 from pathboard.core.errors import PathboardError
 from pathboard.core.paths import cache_root

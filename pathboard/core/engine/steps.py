@@ -12,7 +12,6 @@ import dataclasses
 import errno
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType

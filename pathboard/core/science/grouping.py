@@ -377,8 +377,9 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
 
     with stage("grouping"):
         readable, reduced = [], []
+        # a file that cannot be read is its own group (the manifest or the embedding reports it)
         for p in tqdm(paths, desc=f"{what or base}: reading for near-duplicate groups", unit="img", disable=None,
-                      leave=False):  # a file that cannot be read is its own group (the manifest or the embedding reports it)
+                      leave=False):
             try:
                 reduced.append(load(base / p))
                 readable.append(p)

@@ -103,3 +103,40 @@ def test_each_result_row_keeps_what_its_interval_rests_on(tmp_path):
                     "n_train": (None, 0.0)}
     assert intervals_of(metrics) == {"units": 2, "too_few": True, "undefined": {"recall/c": 0.25}}
     assert intervals_of([Metric("x", 1.0, float("nan"), float("nan"), 3)]) == {}
+
+
+def test_a_burst_writes_a_transaction_per_cell_and_lets_go_of_the_file(tmp_path):
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    cell = {"model": "m", "dataset": "d", "task": "fewshot", "prompt_mode": None}
+    variants = [({**cell, "variant": f"k={k}"}, [Metric("weighted_f1", k / 100, 0.0, 1.0, 10)], (), None)
+                for k in range(100)]  # 100 rows of cells and of results: the Arrow path
+    with store.burst():
+        store.add_cells(run, variants)
+        store.add_cell(run, {**cell, "task": "zeroshot", "prompt_mode": "single"},
+                       [Metric("weighted_f1", 0.5, 0.4, 0.6, 10)], predictions=([0, 1], [1, 1], 2, False, ["a", "b"]))
+        assert store._held is not None  # one connection for the whole burst
+    assert store._held is None and store.committed == 2
+    assert read_elsewhere(db, "SELECT count(*) FROM cells") == "101"  # the file is free again
+    assert read_elsewhere(db, "SELECT sum(value) FROM results WHERE metric = 'weighted_f1'") == str(
+        sum(k / 100 for k in range(100)) + 0.5)
+    assert read_elsewhere(db, "SELECT y_pred FROM predictions") == "[1, 1]"
+
+
+def test_bulk_rows_journalled_behind_a_reader_are_replayed_exactly(tmp_path):
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    reader = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}, "
+                               "read_only=True); print('held', flush=True); time.sleep(3)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "held"
+    variants = [({"model": "m", "dataset": "d", "task": "fewshot", "variant": f"k={k}"},
+                 [Metric("balanced_accuracy", k / 200, 0.0, 1.0, 10)], (), None) for k in range(80)]
+    store.add_cells(run, variants)
+    assert store.journalled == 1 and store.committed == 0  # the reader holds the file: journalled, whole
+    reader.wait()
+    assert store.flush(wait_s=10)
+    assert store.committed == 1 and not store.pending()
+    assert q(db, "SELECT count(*), sum(value) FROM results") == [(80, sum(k / 200 for k in range(80)))]
