@@ -51,3 +51,36 @@ def test_the_cv_shortcuts_equal_scikit_learn():
         xt, yt = rng.normal(size=(40, 8)), rng.integers(0, n_classes, 40)
         assert np.array_equal(linear_probe._predict(model, xt), model.predict(xt))
         assert linear_probe.balanced_accuracy(yt, model.predict(xt)) == balanced_accuracy_score(yt, model.predict(xt))
+
+
+def test_the_cross_validation_s_fits_are_scikit_learn_s():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    for n_classes in (2, 3, 5):
+        for C in (0.01, 1.0, 1000.0):
+            x, y = rng.normal(size=(40, 16)), np.arange(40) % n_classes
+            model = LogisticRegression(C=C, max_iter=1000).fit(x, y)
+            w = linear_probe.fit_logistic(x, y, n_classes, C)
+            ours = np.hstack([w[:, :-1], w[:, -1:]])
+            theirs = np.hstack([model.coef_, model.intercept_[:, None]])
+            if n_classes > 2:  # the softmax's weights are defined up to a constant per feature: compare centred
+                ours, theirs = ours - ours.mean(axis=0), theirs - theirs.mean(axis=0)
+            assert np.allclose(ours, theirs, atol=2e-3 * max(1.0, np.abs(theirs).max())), (n_classes, C)
+            xt = rng.normal(size=(200, 16))
+            assert np.mean(linear_probe._predict_codes(w, xt) == model.predict(xt)) >= 0.99
+
+
+def test_c_chosen_with_the_lean_fits_equals_c_chosen_with_scikit_learn(monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    def with_sklearn(x, y, n_classes, C):  # the same cross-validation, every fit scikit-learn's
+        model = LogisticRegression(C=C, max_iter=1000).fit(x, y)
+        return np.hstack([model.coef_, model.intercept_[:, None]])
+
+    rng = np.random.default_rng(2)
+    cases = [(rng.normal(size=(n * k, 24)) + np.repeat(rng.normal(size=(k, 24)) * s, n, axis=0),
+              np.repeat(np.arange(k), n)) for n, k, s in ((4, 3, 0.4), (8, 2, 0.3), (16, 4, 0.2), (16, 3, 0.5))]
+    ours = [select_c(x, y) for x, y in cases]
+    monkeypatch.setattr(linear_probe, "fit_logistic", with_sklearn)
+    assert ours == [select_c(x, y) for x, y in cases]
