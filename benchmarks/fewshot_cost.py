@@ -66,7 +66,7 @@ from pathboard.core.engine.plan import RunConfig, plan  # noqa: E402
 from pathboard.core.engine.run import execute  # noqa: E402
 
 cfg = RunConfig(models="quiltnet-b32", datasets=f"folder:{work / 'patches'}", tasks="fewshot",
-                db=str(work / "pb.duckdb"), cache_dir=str(work / "cache"))
+                db=str(work / "pb.duckdb"), cache_dir=str(work / "cache"), rescore=True)  # stored just above
 warm = sum(execute(plan(cfg), cfg).seconds.get(s, 0.0) for s in ("scoring", "prompt encoding"))
 n = 3 * args.per_class
 print(f"cold zero-shot (single), ViT-B/32, {n} real patches: {zeroshot:6.2f} s")

@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -123,6 +124,8 @@ class CellOutput:
     failed: dict
     notes: list
     warnings: list
+    #: wall seconds the task took to score it (its prompt encoding included)
+    seconds: float = 0.0
 
 
 def tiling_for(cell, p: Plan):
@@ -190,7 +193,9 @@ def score_cells(cells, embedder, p: Plan, embedded: Embeddings, artifacts: Path)
     for cell in tqdm(cells, desc=desc, unit="cell", disable=None, leave=False):
         try:
             with stage("scoring"):
+                start = time.perf_counter()
                 out = score_cell(cell, embedder, p, embedded, artifacts)
+                out.seconds = time.perf_counter() - start
             yield out
         except Exception as exc:
             if os.environ.get("PATHBOARD_DEBUG"):
@@ -300,7 +305,8 @@ def store_cell(store: Store, summary: Summary, dataset_id: str, out: CellOutput 
     summary.notes += [n for n in out.notes if n not in summary.notes]
     with stage("storing"):
         store.add_cells(summary.run_id, out.entries)
-    summary.cells += [{**row, "metrics": {m.name: m for m in metrics}} for row, metrics, _, _ in out.entries]
+    summary.cells += [{**row, "metrics": {m.name: m for m in metrics}, "seconds": out.seconds if i == 0 else 0.0}
+                      for i, (row, metrics, _, _) in enumerate(out.entries)]
 
 
 def _assumed_slides(tileset) -> int:

@@ -1,0 +1,280 @@
+"""A dry run of the whole benchmark: everything pathboard does besides the forward pass, at the real sizes.
+
+    python benchmarks/full_scale.py [--scale 0.01] [--models 3] [--gpu-img-s 2000] [--workers 1] [--keep DIR]
+
+The whole benchmark is 15 models x (~1.09 x 10^6 patches in 12 sets of 5k-400k + 3,000 slides of ~10^4 tissue
+tiles). That does not fit a 2-core machine, so this script builds it scaled down, runs it, and extrapolates:
+  - 12 patch sets of the real sizes x ``--scale`` (4 classes, 64 px JPEGs, ``folder:`` sets), and a
+    ``slides-csv:`` set of 3,000 x ``--scale`` pyramidal TIFFs of 10^4 x ``--scale`` tissue tiles each at
+    0.5 µm/px (half train, half test);
+  - ``--models`` synthetic models, registered as a plugin is: a fixed random projection of the pixels (and
+    of a hash of each prompt), so the forward pass costs almost nothing and what is timed is the rest;
+  - ``pathboard run``'s own code (plan and execute, in this process) over every default task, patches and
+    slides apart; each prints the run's stage seconds (:mod:`pathboard.core.timing`);
+  - then each leaderboard view's script on the resulting database (Streamlit's AppTest, no browser).
+
+Each stage is extrapolated to the full benchmark by what its cost grows with (printed beside it): items for
+manifests and scoring, tiles for slide scoring, slides for tiling plans, models for loading and storing (the
+datasets and tasks per model are the same at full size), model pairs x items for the paired comparisons.
+Their sum is set against the forward time at ``--gpu-img-s`` images/s on one GPU (an assumption: this
+machine has none), 4.7 x 10^8 forwards for the whole benchmark. The embedding stages are the forward's own
+(decoding and caching overlap it in the DataLoader's workers) and are shown, not counted. Near-duplicate
+grouping does not run on ``folder:`` sets: its figure comes from ``benchmarks/grouping.py`` (LC25000's 25,000
+images, the only sets that group), and says so. Goals (issue 24): the non-forward share <= 5% at 2,000 img/s;
+every view loads in <= 2 s.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("--scale", type=float, default=0.01, help="fraction of the real sizes built (items, slides, tiles)")
+ap.add_argument("--models", type=int, default=3, help="synthetic models run (the real benchmark has 15)")
+ap.add_argument("--gpu-img-s", type=float, default=2000.0, help="assumed forward throughput of one GPU")
+ap.add_argument("--workers", type=int, default=1, help="decoding processes")
+ap.add_argument("--keep", type=Path, default=None, help="build and keep everything in this folder")
+args = ap.parse_args()
+
+#: the real benchmark's patch sets (items), 5k-400k, ~1.09 x 10^6 in all
+PATCH_SETS = [5_000, 7_180, 10_000, 15_000, 25_000, 30_000, 50_000, 100_000, 100_000, 150_000, 200_000, 400_000]
+SLIDES, TILES, MODELS = 3_000, 10_000, 15
+FORWARDS = MODELS * (sum(PATCH_SETS) + SLIDES * TILES)
+#: grouping on the full LC25000 (15,000 lung + 10,000 colon images) from benchmarks/grouping.py's 15,000-image
+#: figure (hashing 30.5 s + candidates 19.1 s), linear in images
+GROUPING_S = (30.5 + 19.1) * 25_000 / 15_000
+CLASSES = ["alpha", "beta", "gamma", "delta"]
+DIM, SIDE = 256, 16  # embedding width; the synthetic model reads images at SIDE x SIDE
+
+
+# -- the synthetic model: a plugin like any other --------------------------------------------------------------
+
+from pathboard.api import EmbeddingModel, ModelCard, ModelSpec, Weights, hookimpl  # noqa: E402
+
+
+def preprocess(img):  # module level: picklable for the DataLoader's workers
+    import torch
+
+    return torch.from_numpy(np.asarray(img.convert("RGB").resize((SIDE, SIDE)), dtype=np.float32).transpose(2, 0, 1)
+                            / 255.0)
+
+
+class Projection(EmbeddingModel):
+    def __init__(self, id: str, seed: int):
+        import torch
+
+        self.id, self.fingerprint, self.preprocess = id, f"synthetic-{seed}", preprocess
+        self.matrix = torch.from_numpy(np.random.default_rng(seed).normal(size=(3 * SIDE * SIDE, DIM))
+                                       .astype(np.float32))
+        self.seed = seed
+
+    @property
+    def logit_scale(self) -> float:
+        return 100.0
+
+    def encode_images(self, batch):
+        import torch
+
+        return torch.nn.functional.normalize(batch.flatten(1) @ self.matrix, dim=-1)
+
+    def encode_texts(self, texts):
+        import torch
+
+        rows = [np.random.default_rng([self.seed, zlib.crc32(t.encode())]).normal(size=DIM) for t in texts]
+        return torch.nn.functional.normalize(torch.from_numpy(np.asarray(rows, dtype=np.float32)), dim=-1)
+
+
+@dataclass
+class ProjectionSpec(ModelSpec):
+    seed: int = 0
+    folder: str = ""
+
+    def resolve(self, override=None) -> Weights:
+        path = Path(self.folder) / f"{self.id}.seed"
+        path.write_text(str(self.seed))
+        return Weights(path, "synthetic")
+
+    def load(self, weights, runtime):
+        return Projection(self.id, self.seed)
+
+
+class SyntheticModels:
+    def __init__(self, folder: Path, n: int):
+        self.specs = [ProjectionSpec(f"synthetic-{i}", ModelCard(title=f"random projection {i}"), seed=i,
+                                     folder=str(folder)) for i in range(n)]
+
+    @hookimpl
+    def register_models(self, register):
+        for spec in self.specs:
+            register(spec)
+
+
+# -- synthetic data at the real sizes x scale ------------------------------------------------------------------
+
+
+def patch_sets(root: Path, rng) -> list[str]:
+    ids = []
+    for i, size in enumerate(PATCH_SETS):
+        n = max(len(CLASSES) * 4, round(size * args.scale))
+        folder = root / f"patches-{i:02d}-{size}"
+        for cls in CLASSES:
+            (folder / cls).mkdir(parents=True, exist_ok=True)
+        for j in range(n):
+            cls = CLASSES[j % len(CLASSES)]
+            tone = np.array([60 + 40 * CLASSES.index(cls), 90, 160], dtype=np.int16)
+            pixels = np.clip(tone + rng.integers(-60, 60, (64, 64, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / cls / f"{j:07d}.jpg", quality=85)
+        ids.append(f"folder:{folder}")
+    return ids
+
+
+def slide_set(root: Path, rng, slides: int, tiles: int, name: str) -> tuple[str, int]:
+    import tifffile
+
+    side = int(np.ceil(np.sqrt(tiles))) * 224  # at 0.5 µm/px a 224 px tile is one tile of the default tiling
+    rows = []
+    for i in range(slides):
+        path = root / name / f"slide-{i:05d}.tif"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cls = CLASSES[i % 2]
+        img = np.clip(np.array([150 + 30 * (i % 2), 80, 170]) + rng.integers(-50, 50, (side, side, 3)), 0, 255)
+        img = img.astype(np.uint8)
+        with tifffile.TiffWriter(path) as tw:
+            for level in range(3):
+                tw.write(img[::2**level, ::2**level], tile=(256, 256), photometric="rgb", compression="zlib",
+                         subfiletype=1 if level else 0, resolution=(1e4 / 0.5 * 2**-level,) * 2,
+                         resolutionunit="CENTIMETER")
+        rows.append([str(path.relative_to(root)), cls, "train" if i % 4 < 2 else "test"])
+    table = root / f"{name}.csv"
+    with open(table, "w", newline="") as fh:
+        csv.writer(fh).writerows([["slide_path", "label", "split"], *rows])
+    return f"slides-csv:{table.resolve()}", (side // 224) ** 2
+
+
+# -- run -------------------------------------------------------------------------------------------------------
+
+
+def run(models: str, datasets: str, db: Path, cache: Path) -> tuple[dict[str, float], list[dict]]:
+    from pathboard.core.engine.plan import RunConfig, plan
+    from pathboard.core.engine.run import execute
+
+    cfg = RunConfig(models=models, datasets=datasets, db=str(db), cache_dir=str(cache), device="cpu",
+                    workers=args.workers, batch_size=256)
+    start = time.perf_counter()
+    summary = execute(plan(cfg), cfg)
+    if summary.errors:
+        sys.exit(f"the dry run failed: {summary.errors[:3]}")
+    print(f"  {len(summary.cells)} cell rows stored in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return summary.seconds, [c for c in summary.cells if c["seconds"]]
+
+
+def fit(cells: list[dict], sizes) -> dict[tuple, np.ndarray]:
+    """Per task and prompt mode, the coefficients (>= 0) of scoring seconds = a + b . sizes(cell), by
+    non-negative least squares over the cells."""
+    from scipy.optimize import nnls
+
+    out = {}
+    for key in dict.fromkeys((c["task"], c["prompt_mode"]) for c in cells):
+        mine = [c for c in cells if (c["task"], c["prompt_mode"]) == key]
+        x = np.array([[1.0, *sizes(c)] for c in mine])
+        scale = x.max(axis=0)  # conditioning: the columns differ by orders of magnitude
+        out[key] = nnls(x / scale, np.array([c["seconds"] for c in mine]))[0] / scale
+    return out
+
+
+def main() -> None:
+    work = args.keep or Path(tempfile.mkdtemp(prefix="pathboard-full-scale-"))
+    data, weights = work / "data", work / "weights"
+    weights.mkdir(parents=True, exist_ok=True)
+    os.environ["PATHBOARD_CACHE"] = str(work / "cache")
+    from pathboard.core.engine import plugins
+
+    plugins.plugin_manager().register(SyntheticModels(weights, args.models), name="benchmark:synthetic-models")
+    plugins.registry.cache_clear()
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    patches = patch_sets(data, rng)
+    # three slide sets: S slides of t tiles, 3S of t, S of 4t: scoring's growth with slides and with tiles apart
+    s, t = max(8, round(SLIDES * args.scale)), max(4, round(TILES * args.scale))
+    sets = [slide_set(data, rng, n, tiles, name) for n, tiles, name in
+            ((s, t, "slides-a"), (3 * s, t, "slides-b"), (s, 4 * t, "slides-c"))]
+    tiles_of = {f"{i}": tiles for i, tiles in sets}  # dataset id -> tiles per slide
+    slides, tiles = 5 * s, f"{min(tiles_of.values())}-{max(tiles_of.values())}"
+    n_patches = sum(len(list(Path(p[7:]).rglob("*.jpg"))) for p in patches)
+    print(f"built {n_patches:,} patches in {len(patches)} sets and {slides} slides of {tiles} tiles in "
+          f"{time.perf_counter() - start:.0f} s under {work}", file=sys.stderr)
+    models = ",".join(f"synthetic-{i}" for i in range(args.models))
+    db = work / "pb.duckdb"
+    print("patch sets:", file=sys.stderr)
+    patch_s, patch_cells = run(models, ",".join(patches), db, work / "cache")
+    print("slides:", file=sys.stderr)
+    slide_s, slide_cells = run(models, ",".join(tiles_of), db, work / "cache")
+
+    m = MODELS / args.models
+    items = sum(PATCH_SETS) / n_patches
+    pairs = (MODELS * (MODELS - 1)) / max(1, args.models * (args.models - 1))
+    slide_n = SLIDES / slides
+    # scoring: a + b x items per cell of each task, fitted over the 12 sets (slides: a + b x tiles, over the two)
+    per_patch = fit(patch_cells, lambda c: [c["n_items"]])
+    per_slide = fit(slide_cells, lambda c: [c["n_items"], c["n_items"] * tiles_of[c["dataset"]]])
+    scoring = MODELS * (sum(a * len(PATCH_SETS) + b * sum(PATCH_SETS) for a, b in per_patch.values())
+                        + sum(a + b * SLIDES + c * SLIDES * TILES for a, b, c in per_slide.values()))
+    # stage -> (grows with, factor for the patch run, factor for the slide run)
+    growth = {"manifests": ("items", items, slide_n), "tiling plans": ("slides", 0, m * slide_n),
+              "model load": ("models", m, m), "prompt encoding": ("models x datasets", m, m),
+              "scoring": ("a + b x items per cell, fitted per task", 0, 0),
+              "storing": ("models", m, m), "comparisons": ("model pairs x items", pairs * items, pairs * slide_n),
+              "rankings": ("models", m, m)}
+    forward_s = FORWARDS / args.gpu_img_s
+    print(f"\nscale {args.scale:g}: {n_patches:,} patches, {slides} slides x {tiles} tiles, {args.models} models "
+          f"(full: {sum(PATCH_SETS):,} patches, {SLIDES:,} x {TILES:,} tiles, {MODELS} models)")
+    print(f"{'stage':<16}{'measured s':>11}{'x patches':>11}{'x slides':>10}{'full s':>10}  grows with")
+    total = 0.0
+    for stage, (grows, fp, fs) in growth.items():
+        a, b = patch_s.get(stage, 0.0), slide_s.get(stage, 0.0)
+        full = scoring if stage == "scoring" else a * fp + b * fs
+        total += full
+        factors = f"{'fitted':>11}{'fitted':>10}" if stage == "scoring" else f"{fp:11.0f}{fs:10.0f}"
+        print(f"{stage:<16}{a + b:11.2f}{factors}{full:10.0f}  {grows}")
+    total += GROUPING_S
+    print(f"{'grouping':<16}{'-':>11}{'':>11}{'':>10}{GROUPING_S:10.0f}  images (benchmarks/grouping.py: "
+          f"LC25000's 25,000; not run here)")
+    for stage in ("image embedding", "tile embedding"):
+        print(f"{stage:<16}{patch_s.get(stage, 0.0) + slide_s.get(stage, 0.0):11.2f}  the forward's own stage: "
+              "decoding and caching overlap it; not counted")
+    print("scoring seconds per cell, fitted: a + b x items (slides: a + b x slides + c x tiles):")
+    fitted = {**per_patch, **{(f"{t} (slides)", mo): v for (t, mo), v in per_slide.items()}}
+    for (task, mode), (a, b, *c) in fitted.items():
+        print(f"  {task + (' ' + mode if mode else ''):<34} a {a:7.3f} s  b {b * 1e3:8.3f} ms/item"
+              + (f"  c {c[0] * 1e6:8.2f} µs/tile" if c else ""))
+    share = total / forward_s
+    print(f"non-forward, full benchmark: {total:,.0f} s against the forward's {forward_s:,.0f} s "
+          f"({FORWARDS:.2e} forwards at {args.gpu_img_s:,.0f} img/s, assumed): {share:.1%}; goal <= 5%: "
+          f"{'met' if share <= 0.05 else 'NOT met'}")
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from leaderboard_render import script_times
+
+    logging.disable(logging.WARNING)
+    times = script_times(db)
+    slowest = max(times.values())
+    print("leaderboard views on this database, each view's script (AppTest, no browser), first / cached:")
+    for view in dict.fromkeys(v for v, _ in times):
+        print(f"  {view:<24}{times[view, True]:6.2f} s / {times[view, False]:5.2f} s")
+    print(f"slowest view script {slowest:.2f} s; goal <= 2 s a view: {'met' if slowest <= 2 else 'NOT met'} "
+          "(a browser adds Streamlit's page shell, ~0.7-0.9 s here: benchmarks/leaderboard_render.py)")
+
+
+if __name__ == "__main__":
+    main()
