@@ -494,7 +494,7 @@ class Embedder:
         if hit is None:
             with stage("tiling plans"):
                 slide = open_slide(file)
-                grid = tile_grid(slide, tiling, name=path)
+                grid = tile_grid(slide, tiling, name=path, file=file)
             if not len(grid.coords):
                 raise PathboardError(f"{path}: no tissue found (tissue covers {grid.tissue_fraction:.1%} of the "
                                      f"thumbnail, below {tiling.min_tissue:.0%} in every tile)")

@@ -1,34 +1,16 @@
 """Pictures a task writes beside its numbers: a slide's heatmap over its thumbnail (zero-shot WSI) and the
-thumbnail | prediction | truth panels of a segmentation. Plain PIL and numpy; slides open with
-:func:`~pathboard.core.media.tiling.open_slide`."""
+thumbnail | prediction | truth panels of a segmentation. Plain PIL and numpy; thumbnails come from
+:func:`~pathboard.core.media.tiling.thumbnail` (read once per slide, cached)."""
 from __future__ import annotations
-
-import functools
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pathboard.core.media.tiling import open_slide
+from pathboard.core.media.tiling import thumbnail
 
 #: class colours of the segmentation panels (RGB); further classes cycle
 PALETTE = [(64, 160, 90), (214, 48, 49), (52, 101, 194), (240, 170, 30), (140, 70, 170), (30, 170, 190)]
 PANEL = 512  # longest side of each segmentation panel
-
-
-def thumbnail(slide_file, side: int) -> tuple[Image.Image, tuple[int, int]]:
-    """The slide's RGB thumbnail (its longest side at most ``side``) and its level-0 dimensions. Read once per
-    version of the file and kept for the next pictures: every model and prompt mode draws over the same one,
-    and reading it (~0.3 s for a small slide) cost more than the rest of a heatmap. Do not modify it."""
-    path = Path(slide_file).resolve()
-    info = path.stat()
-    return _thumbnail(str(path), info.st_mtime_ns, info.st_size, side)
-
-
-@functools.lru_cache(maxsize=16)  # ~3 MB each: the slides of a dataset, across models and prompt modes
-def _thumbnail(path: str, mtime_ns: int, size: int, side: int) -> tuple[Image.Image, tuple[int, int]]:
-    with open_slide(Path(path)) as slide:
-        return slide.get_thumbnail((side, side)).convert("RGB"), tuple(slide.dimensions)
 
 
 #: the heatmap's colours: a tile's similarity, scaled to the slide's range, from yellow (lowest) to red (highest)

@@ -12,12 +12,15 @@ resolution its dataset documents (``Dataset.mpp``), never a guess; without it th
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pathboard.core.errors import PathboardError
+from pathboard.core.paths import cache_root
 
 THUMBNAIL = 1024  # longest side of the thumbnail the tissue mask is computed on
 
@@ -98,11 +101,62 @@ def slide_mpp(slide) -> tuple[float | None, str]:
     return None, "none"
 
 
-def tissue_mask(slide) -> tuple[np.ndarray, float]:
-    """Boolean tissue mask of a thumbnail, and level-0 pixels per mask pixel."""
+def thumbnail(file: Path, side: int = THUMBNAIL, slide=None):
+    """The slide's RGB thumbnail (its longest side at most ``side``; a PIL image: do not modify it) and its
+    level-0 dimensions. Read once per version of the file: kept in memory for the next pictures and tissue
+    masks, and as a lossless PNG under the cache folder (``thumbnails/``) for other models, prompt modes and
+    runs. Reading it from a slide costs ~0.1-0.3 s, and every model and prompt mode needs it for each slide."""
+    path = Path(file).resolve()
+    info = path.stat()
+    memo = (str(path), info.st_mtime_ns, info.st_size, side)
+    if memo not in _RECENT:
+        _RECENT[memo] = _thumbnail(memo, slide)
+        while len(_RECENT) > 16:  # ~3 MB each: the slides of a dataset, across models and prompt modes
+            del _RECENT[next(iter(_RECENT))]
+    return _RECENT[memo]
+
+
+_RECENT: dict = {}  # (path, mtime, size, side) -> (thumbnail, dimensions), the newest last
+
+
+def _thumbnail(memo: tuple, slide=None):
+    from PIL import Image
+
+    key = hashlib.sha256(("thumbnail v1 " + " ".join(map(str, memo))).encode()).hexdigest()[:32]
+    folder = cache_root() / "thumbnails"
+    for found in folder.glob(f"{key}-*.png") if folder.is_dir() else ():
+        try:
+            width, height = (int(v) for v in found.stem.split("-", 1)[1].split("x"))
+            with Image.open(found) as img:
+                return img.convert("RGB"), (width, height)
+        except (OSError, ValueError):  # a damaged entry: read the slide again
+            break
+    if slide is None:
+        with open_slide(Path(memo[0])) as opened:
+            return _thumbnail_of(opened, memo[3], folder, key)
+    return _thumbnail_of(slide, memo[3], folder, key)
+
+
+def _thumbnail_of(slide, side: int, folder: Path, key: str):
+    thumb, dimensions = slide.get_thumbnail((side, side)).convert("RGB"), tuple(slide.dimensions)
+    try:  # a read-only cache only costs reading the slide again
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / f"{key}-{dimensions[0]}x{dimensions[1]}.png"
+        tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp")
+        thumb.save(tmp, "PNG", compress_level=1)
+        os.replace(tmp, out)
+    except OSError:
+        pass
+    return thumb, dimensions
+
+
+def tissue_mask(slide, file: Path | None = None) -> tuple[np.ndarray, float]:
+    """Boolean tissue mask of a thumbnail (:func:`thumbnail` when the slide's ``file`` is given), and level-0
+    pixels per mask pixel."""
     from skimage.filters import threshold_otsu
 
-    thumb = slide.get_thumbnail((THUMBNAIL, THUMBNAIL)).convert("HSV")
+    thumb = (thumbnail(file, THUMBNAIL, slide)[0] if file is not None else
+             slide.get_thumbnail((THUMBNAIL, THUMBNAIL))).convert("HSV")
     saturation = np.asarray(thumb)[..., 1].astype(np.float32) / 255
     threshold = threshold_otsu(saturation) if saturation.max() > saturation.min() else 1.0
     mask = saturation > max(threshold, 0.05)  # a blank slide has no tissue, whatever Otsu says
@@ -114,7 +168,7 @@ def tile_stride(size0: int, overlap: float) -> int:
     return max(1, round(size0 * (1 - overlap)))
 
 
-def tile_grid(slide, tiling: Tiling, name: str = "slide") -> TileGrid:
+def tile_grid(slide, tiling: Tiling, name: str = "slide", file: Path | None = None) -> TileGrid:
     mpp, source = slide_mpp(slide)
     if mpp is None and tiling.fallback_mpp:
         mpp, source = float(tiling.fallback_mpp), \
@@ -129,7 +183,7 @@ def tile_grid(slide, tiling: Tiling, name: str = "slide") -> TileGrid:
     read_size = max(1, round(size0 / slide.level_downsamples[level]))
     stride = tile_stride(size0, tiling.overlap)
     width, height = slide.dimensions
-    mask, per_px = tissue_mask(slide)
+    mask, per_px = tissue_mask(slide, file)
     ys = np.arange(0, height - size0 + 1, stride)
     xs = np.arange(0, width - size0 + 1, stride)
     # each tile's tissue fraction from a summed-area table of the mask: no Python loop over tiles

@@ -38,3 +38,25 @@ def test_broken_and_unresolved_slides_are_one_line_errors(shared_data, tmp_path)
     Image.new("RGB", (600, 400), (200, 80, 150)).save(plain)
     with pytest.raises(PathboardError, match="has no resolution metadata"):
         tile_grid(open_slide(plain), Tiling(), name="photo.png")
+
+
+def test_a_thumbnail_is_read_from_the_slide_once_then_from_the_cache(shared_data, tmp_path, monkeypatch):
+    import numpy as np
+
+    from pathboard.core.media import tiling
+
+    monkeypatch.setenv("PATHBOARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tiling, "_RECENT", {})
+    reads = []
+    real = tiling._thumbnail_of
+    monkeypatch.setattr(tiling, "_thumbnail_of", lambda *a: reads.append(a[1]) or real(*a))
+    slide = open_slide(shared_data / CMU)
+    direct = tile_grid(slide, Tiling())
+    cached = tile_grid(slide, Tiling(), file=shared_data / CMU)  # the tissue mask from the cached thumbnail
+    assert np.array_equal(direct.coords, cached.coords) and direct.tissue_fraction == cached.tissue_fraction
+    assert reads == [tiling.THUMBNAIL] and len(list((tmp_path / "cache" / "thumbnails").glob("*.png"))) == 1
+    first, dims = tiling.thumbnail(shared_data / CMU)
+    monkeypatch.setattr(tiling, "_RECENT", {})  # another process: only the file is left
+    again, dims_again = tiling.thumbnail(shared_data / CMU)
+    assert reads == [tiling.THUMBNAIL] and dims == dims_again == (2220, 2967)
+    assert np.array_equal(np.asarray(first), np.asarray(again))  # lossless
