@@ -162,14 +162,37 @@ def _dihedral(coefs: np.ndarray) -> np.ndarray:
     return np.stack(out, axis=-3)
 
 
-def _bits(coefs: np.ndarray) -> np.ndarray:
-    """(..., F, F) -> (...,) uint64: one bit per coefficient but the DC, set above their median."""
+def _above_median(coefs: np.ndarray) -> np.ndarray:
+    """(..., F, F) -> (..., F*F - 1) bool: each coefficient but the DC, whether it is above their median."""
     flat = coefs.reshape(*coefs.shape[:-2], FREQS * FREQS)[..., 1:]
     middle = (flat.shape[-1] - 1) // 2
-    bits = flat > np.partition(flat, middle, axis=-1)[..., middle:middle + 1]  # above the median
-    pad = np.zeros((*bits.shape[:-1], 64 - bits.shape[-1]), dtype=bool)
-    packed = np.packbits(np.concatenate([bits, pad], axis=-1), axis=-1)
-    return packed.view(">u8")[..., 0].astype(np.uint64)
+    return flat > np.partition(flat, middle, axis=-1)[..., middle:middle + 1]
+
+
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """(..., 63) bool -> (...,) uint64, the first bit highest (packbits pads the 64th with a zero)."""
+    return np.packbits(bits, axis=-1).view(">u8")[..., 0].astype(np.uint64)
+
+
+def _bits(coefs: np.ndarray) -> np.ndarray:
+    """(..., F, F) -> (...,) uint64: one bit per coefficient but the DC, set above their median."""
+    return _pack(_above_median(coefs))
+
+
+#: a transposed window's bits, from those of the untransposed one with its row and column signs swapped:
+#: the same coefficients (so the same median), each at its transposed place
+_SWAPPED = [0, 2, 1, 3]
+_TRANSPOSED = (np.arange(FREQS * FREQS).reshape(FREQS, FREQS).T.ravel()[1:] - 1)
+
+
+def _dihedral_bits(coefs: np.ndarray) -> np.ndarray:
+    """(..., F, F) -> (..., 8) uint64: ``_bits(_dihedral(coefs))``, with half the medians: a transpose only
+    moves coefficients, so the 4 transposed variants' bits are the others' bits, moved."""
+    sign = ((-1.0) ** np.arange(FREQS)).astype(coefs.dtype)
+    flips = [coefs, coefs * sign[None, :], coefs * sign[:, None], coefs * sign[:, None] * sign[None, :]]
+    bits = _above_median(np.stack(flips, axis=-3))  # (..., 4, 63)
+    transposed = bits[..., _SWAPPED, :][..., _TRANSPOSED]
+    return _pack(np.concatenate([bits, transposed], axis=-2))
 
 
 def _window_coefs(reduced: np.ndarray) -> np.ndarray:
@@ -202,7 +225,7 @@ def hashes(reduced: np.ndarray, progress=None) -> tuple[np.ndarray, np.ndarray]:
     done = 0
     for start in range(0, weights.shape[1], step):
         coefs = (flat @ weights[:, start:start + step]).reshape(n, CHANNELS, -1, FREQS, FREQS)
-        bits = _bits(_dihedral(coefs))  # (n, CHANNELS, g, 8)
+        bits = _dihedral_bits(coefs)  # (n, CHANNELS, g, 8)
         g = bits.shape[2]
         variants[:, :, start // 64 * 8:(start // 64 + g) * 8] = bits.reshape(n, CHANNELS, g * 8)
         if progress is not None:

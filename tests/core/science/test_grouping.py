@@ -103,3 +103,8 @@ def test_candidates_find_the_links_of_comparing_every_pair_on_real_images(shared
              grouping.candidate_near_pairs(ident, variants, grouping.candidate_pairs(reduced))}
     assert len(reduced) == 1050 and len(every) > 1000
     assert found <= every and len(found) >= 0.995 * len(every), (len(found), len(every))
+
+
+def test_the_transposed_variants_bits_are_moved_not_recomputed():
+    coefs = np.random.default_rng(0).normal(size=(200, 2, 3, grouping.FREQS, grouping.FREQS)).astype(np.float32)
+    assert np.array_equal(grouping._dihedral_bits(coefs), grouping._bits(grouping._dihedral(coefs)))
