@@ -39,7 +39,10 @@ class GatedABMIL(nn.Module):
 
 
 def _bag(array) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    """A slide's tile embeddings as a float32 tensor; a read-only (memory-mapped, cached) array is copied, so
+    torch never holds a tensor it may not write."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def abmil_predict(support: list[np.ndarray], y: np.ndarray, classes: np.ndarray, test: list[np.ndarray],
