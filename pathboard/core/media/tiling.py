@@ -13,6 +13,7 @@ resolution its dataset documents (``Dataset.mpp``), never a guess; without it th
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -169,6 +170,34 @@ def tile_stride(size0: int, overlap: float) -> int:
 
 
 def tile_grid(slide, tiling: Tiling, name: str = "slide", file: Path | None = None) -> TileGrid:
+    """The tissue tiles of ``slide`` at ``tiling``. With the slide's ``file``, computed once per version of
+    the file and tiling and kept under the cache folder (``tilings/``): every model tiles a slide alike."""
+    if file is None:
+        return _tile_grid(slide, tiling, name)
+    path = Path(file).resolve()
+    info = path.stat()
+    key = hashlib.sha256(json.dumps(["tile grid v1", str(path), info.st_mtime_ns, info.st_size, tiling.key(),
+                                     THUMBNAIL], sort_keys=True).encode()).hexdigest()[:32]
+    cached = cache_root() / "tilings" / f"{key}.npz"
+    try:
+        with np.load(cached) as saved:
+            fields = json.loads(str(saved["fields"]))
+            return TileGrid(np.asarray(saved["coords"], dtype=np.int64).reshape(-1, 2), **fields)
+    except (OSError, ValueError, KeyError):  # not there yet, or damaged: tile it again
+        pass
+    grid = _tile_grid(slide, tiling, name, path)
+    try:  # a read-only cache only costs tiling again
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{key}.{os.getpid()}.tmp.npz")
+        fields = {k: v for k, v in asdict(grid).items() if k != "coords"}
+        np.savez(tmp, coords=grid.coords, fields=json.dumps(fields))
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    return grid
+
+
+def _tile_grid(slide, tiling: Tiling, name: str = "slide", file: Path | None = None) -> TileGrid:
     mpp, source = slide_mpp(slide)
     if mpp is None and tiling.fallback_mpp:
         mpp, source = float(tiling.fallback_mpp), \

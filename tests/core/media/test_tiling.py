@@ -60,3 +60,23 @@ def test_a_thumbnail_is_read_from_the_slide_once_then_from_the_cache(shared_data
     again, dims_again = tiling.thumbnail(shared_data / CMU)
     assert reads == [tiling.THUMBNAIL] and dims == dims_again == (2220, 2967)
     assert np.array_equal(np.asarray(first), np.asarray(again))  # lossless
+
+
+def test_a_tile_grid_is_computed_once_per_slide_and_tiling(shared_data, tmp_path, monkeypatch):
+    import numpy as np
+
+    from pathboard.core.media import tiling
+
+    monkeypatch.setenv("PATHBOARD_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = tiling._tile_grid
+    monkeypatch.setattr(tiling, "_tile_grid", lambda *a: calls.append(a[1]) or real(*a))
+    slide = open_slide(shared_data / CMU)
+    first = tile_grid(slide, Tiling(), file=shared_data / CMU)
+    again = tile_grid(slide, Tiling(), file=shared_data / CMU)  # another model: read back
+    other = tile_grid(slide, Tiling(mpp=1.0), file=shared_data / CMU)  # another tiling: its own
+    assert calls == [Tiling(), Tiling(mpp=1.0)]
+    assert np.array_equal(first.coords, again.coords) and first.coords.dtype == again.coords.dtype == np.int64
+    assert (first.level, first.read_size, first.size0, first.slide_mpp, first.mpp_source, first.tissue_fraction) == (
+        again.level, again.read_size, again.size0, again.slide_mpp, again.mpp_source, again.tissue_fraction)
+    assert len(other.coords) < len(first.coords)
