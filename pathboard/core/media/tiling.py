@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -183,7 +184,7 @@ def tile_grid(slide, tiling: Tiling, name: str = "slide", file: Path | None = No
         with np.load(cached) as saved:
             fields = json.loads(str(saved["fields"]))
             return TileGrid(np.asarray(saved["coords"], dtype=np.int64).reshape(-1, 2), **fields)
-    except (OSError, ValueError, KeyError):  # not there yet, or damaged: tile it again
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # not there yet, or damaged: tile again
         pass
     grid = _tile_grid(slide, tiling, name, path)
     try:  # a read-only cache only costs tiling again

@@ -80,3 +80,22 @@ def test_a_tile_grid_is_computed_once_per_slide_and_tiling(shared_data, tmp_path
     assert (first.level, first.read_size, first.size0, first.slide_mpp, first.mpp_source, first.tissue_fraction) == (
         again.level, again.read_size, again.size0, again.slide_mpp, again.mpp_source, again.tissue_fraction)
     assert len(other.coords) < len(first.coords)
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a zip at all", "truncated"])
+def test_a_damaged_cached_grid_or_thumbnail_is_made_again(shared_data, tmp_path, monkeypatch, damage):
+    import numpy as np
+
+    from pathboard.core.media import tiling
+
+    monkeypatch.setenv("PATHBOARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tiling, "_RECENT", {})
+    slide = open_slide(shared_data / CMU)
+    good = tile_grid(slide, Tiling(), file=shared_data / CMU)
+    for cached in [*(tmp_path / "cache" / "tilings").glob("*.npz"), *(tmp_path / "cache" / "thumbnails").glob("*")]:
+        data = cached.read_bytes()
+        cached.write_bytes(data[: len(data) // 2] if damage == "truncated" else damage)
+    monkeypatch.setattr(tiling, "_RECENT", {})
+    again = tile_grid(slide, Tiling(), file=shared_data / CMU)
+    assert np.array_equal(good.coords, again.coords)
+    assert tiling.thumbnail(shared_data / CMU)[1] == (2220, 2967)
