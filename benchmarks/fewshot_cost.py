@@ -8,8 +8,10 @@ then few-shot (prototype and linear probe, k = 1..16 and all, 5 draws) scores th
 Prints both wall times and their ratio; the goal is few-shot <= 5% of the cold zero-shot run.
 """
 import argparse
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 work = Path(tempfile.mkdtemp(prefix="pathboard-fewshot-"))
+atexit.register(shutil.rmtree, work, True)  # ~1 GB of weights, links and cache
 # a private offline HF cache, set before anything imports huggingface_hub (open_clip does)
 os.environ.update({"HF_HOME": str(work / "hf"), "HF_HUB_OFFLINE": "1", "PATHBOARD_CACHE": str(work / "cache")})
 

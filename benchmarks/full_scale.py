@@ -27,9 +27,11 @@ every view loads in <= 2 s.
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -198,6 +200,8 @@ def fit(cells: list[dict], sizes) -> dict[tuple, np.ndarray]:
 
 def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="pathboard-full-scale-"))
+    if args.keep is None:  # a few GB of synthetic data and cache: kept only when asked
+        atexit.register(shutil.rmtree, work, True)
     data, weights = work / "data", work / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     os.environ["PATHBOARD_CACHE"] = str(work / "cache")
