@@ -54,7 +54,7 @@ from pathboard.core.media.figures import heatmap, save_panels
 from pathboard.core.media.images import open_rgb, orientation, turned
 from pathboard.core.media.masks import IGNORE, mask_to_grid, rasterize_polygons, truth_from_annotations
 from pathboard.core.media.tiling import Tiling, open_slide, tile_stride
-from pathboard.core.paths import cache_root, safe_name
+from pathboard.core.paths import cache_root, safe_name, write_cached
 from pathboard.core.science.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
 from pathboard.core.science.compare import paired_bootstrap
 from pathboard.core.science.grouping import near_duplicate_groups
@@ -142,7 +142,8 @@ __all__ = [
     # datasets
     "Annotation", "Dataset", "DatasetFactory", "Download", "ImageFolderDataset", "Manifest", "PromptSet", "Record",
     "SlideDataset", "found", "image_files", "layout_error", "packaged_prompts", "IMAGE_EXTENSIONS",
-    "say_empty_classes", "cache_root", "safe_name", "near_duplicate_groups", "open_rgb", "orientation", "turned",
+    "say_empty_classes", "cache_root", "write_cached", "safe_name", "near_duplicate_groups", "open_rgb",
+    "orientation", "turned",
     "IGNORE", "mask_to_grid", "rasterize_polygons", "truth_from_annotations",
     # tasks
     "FACTS", "Artifact", "CellContext", "Inputs", "Option", "Predictions", "Task", "TaskResult", "Tiling",

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 #: the longest file or folder name :func:`safe_name` returns (well under every filesystem's 255)
 MAX_NAME = 80
@@ -19,6 +21,23 @@ def cache_root() -> Path:
         return Path(env)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "pathboard"
+
+
+def write_cached(path: Path, write: Callable[[BinaryIO], object]) -> bool:
+    """Write a file the cache derives (a hash memo, labels, near-duplicate groups, a thumbnail, a tile grid) in
+    one rename: ``write`` fills a temporary file beside ``path``, which then replaces it, so a reader finds
+    the old file or the whole new one. A cache that cannot be written (read-only, full) only costs working
+    it out again next time: False, and no temporary file is left."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
 
 
 def process_alive(pid: int) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.paths import cache_root
+from pathboard.core.paths import cache_root, write_cached
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -93,13 +93,7 @@ def _file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     memo[key] = h.hexdigest()
-    tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
-    try:  # only a memo: a full or read-only cache folder costs a re-hash next time, nothing else
-        memo_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_file)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    write_cached(memo_file, lambda fh: fh.write(json.dumps(memo).encode()))  # only a memo: may fail quietly
     return memo[key]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.paths import cache_root
+from pathboard.core.paths import cache_root, write_cached
 
 THUMBNAIL = 1024  # longest side of the thumbnail the tissue mask is computed on
 
@@ -108,9 +107,7 @@ def thumbnail(file: Path, side: int = THUMBNAIL, slide=None):
     level-0 dimensions. Read once per version of the file: kept in memory for the next pictures and tissue
     masks, and as a lossless PNG under the cache folder (``thumbnails/``) for other models, prompt modes and
     runs. Reading it from a slide costs ~0.1-0.3 s, and every model and prompt mode needs it for each slide."""
-    path = Path(file).resolve()
-    info = path.stat()
-    memo = (str(path), info.st_mtime_ns, info.st_size, side)
+    memo = (*_version(file), side)
     if memo not in _RECENT:
         _RECENT[memo] = _thumbnail(memo, slide)
         while len(_RECENT) > 16:  # ~3 MB each: the slides of a dataset, across models and prompt modes
@@ -119,6 +116,13 @@ def thumbnail(file: Path, side: int = THUMBNAIL, slide=None):
 
 
 _RECENT: dict = {}  # (path, mtime, size, side) -> (thumbnail, dimensions), the newest last
+
+
+def _version(file: Path) -> tuple[str, int, int]:
+    """(real path, mtime in ns, size): what keys a slide's cached thumbnail and tile grids."""
+    path = Path(file).resolve()
+    info = path.stat()
+    return str(path), info.st_mtime_ns, info.st_size
 
 
 def _thumbnail(memo: tuple, slide=None):
@@ -141,14 +145,8 @@ def _thumbnail(memo: tuple, slide=None):
 
 def _thumbnail_of(slide, side: int, folder: Path, key: str):
     thumb, dimensions = slide.get_thumbnail((side, side)).convert("RGB"), tuple(slide.dimensions)
-    try:  # a read-only cache only costs reading the slide again
-        folder.mkdir(parents=True, exist_ok=True)
-        out = folder / f"{key}-{dimensions[0]}x{dimensions[1]}.png"
-        tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp")
-        thumb.save(tmp, "PNG", compress_level=1)
-        os.replace(tmp, out)
-    except OSError:
-        pass
+    write_cached(folder / f"{key}-{dimensions[0]}x{dimensions[1]}.png",
+                 lambda fh: thumb.save(fh, "PNG", compress_level=1))
     return thumb, dimensions
 
 
@@ -175,10 +173,9 @@ def tile_grid(slide, tiling: Tiling, name: str = "slide", file: Path | None = No
     the file and tiling and kept under the cache folder (``tilings/``): every model tiles a slide alike."""
     if file is None:
         return _tile_grid(slide, tiling, name)
-    path = Path(file).resolve()
-    info = path.stat()
-    key = hashlib.sha256(json.dumps(["tile grid v1", str(path), info.st_mtime_ns, info.st_size, tiling.key(),
-                                     THUMBNAIL], sort_keys=True).encode()).hexdigest()[:32]
+    version = _version(file)
+    key = hashlib.sha256(json.dumps(["tile grid v1", *version, tiling.key(), THUMBNAIL],
+                                    sort_keys=True).encode()).hexdigest()[:32]
     cached = cache_root() / "tilings" / f"{key}.npz"
     try:
         with np.load(cached) as saved:
@@ -186,15 +183,9 @@ def tile_grid(slide, tiling: Tiling, name: str = "slide", file: Path | None = No
             return TileGrid(np.asarray(saved["coords"], dtype=np.int64).reshape(-1, 2), **fields)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # not there yet, or damaged: tile again
         pass
-    grid = _tile_grid(slide, tiling, name, path)
-    try:  # a read-only cache only costs tiling again
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{key}.{os.getpid()}.tmp.npz")
-        fields = {k: v for k, v in asdict(grid).items() if k != "coords"}
-        np.savez(tmp, coords=grid.coords, fields=json.dumps(fields))
-        os.replace(tmp, cached)
-    except OSError:
-        pass
+    grid = _tile_grid(slide, tiling, name, Path(version[0]))
+    fields = json.dumps({k: v for k, v in asdict(grid).items() if k != "coords"})
+    write_cached(cached, lambda fh: np.savez(fh, coords=grid.coords, fields=fields))
     return grid
 
 

@@ -50,7 +50,7 @@ from PIL import Image
 
 from pathboard.core.errors import PathboardError
 from pathboard.core.media.images import open_rgb
-from pathboard.core.paths import cache_root
+from pathboard.core.paths import cache_root, write_cached
 from pathboard.core.timing import stage
 
 SIZE = 32  # images are reduced to SIZE x SIZE
@@ -411,11 +411,5 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
         first = group_images(np.stack(reduced), threshold, what=what or str(base)) if reduced else []
     groups = {p: p for p in paths}
     groups.update({p: readable[r] for p, r in zip(readable, first)})
-    try:  # a read-only cache only costs the recomputation
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(groups))
-        os.replace(tmp, cached)
-    except OSError:
-        pass
+    write_cached(cached, lambda fh: fh.write(json.dumps(groups).encode()))
     return groups

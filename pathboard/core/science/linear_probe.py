@@ -76,18 +76,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, C: float) -> np.n
 
 
 def _predict_codes(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Label codes predicted by :func:`fit_logistic`'s weights."""
+    """Label codes predicted by :func:`fit_logistic`'s weights: the class of the largest decision value (one
+    output: class 1 above zero), as scikit-learn's ``predict`` without its per-call input validation."""
     scores = x @ w[:, :-1].T + w[:, -1]
     return (scores[:, 0] > 0).astype(np.int64) if w.shape[0] == 1 else scores.argmax(axis=1)
-
-
-def _predict(model, x: np.ndarray) -> np.ndarray:
-    """``model.predict(x)`` without scikit-learn's per-call input validation (the CV calls it hundreds of
-    times on tiny folds): the class of the largest decision value."""
-    scores = x @ model.coef_.T + model.intercept_
-    if scores.shape[1] == 1:
-        return model.classes_[(scores[:, 0] > 0).astype(np.int64)]
-    return model.classes_[scores.argmax(axis=1)]
 
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

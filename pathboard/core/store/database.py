@@ -149,13 +149,17 @@ ARROW_ROWS = 64
 
 def bulk_insert(table: str, columns: Sequence[str], types: dict[str, str],
                 rows: Sequence[Sequence]) -> tuple[str, object]:
-    """One INSERT statement for many rows (a column not in ``types`` is VARCHAR), so its cost hardly grows with
-    the rows: their columns as :class:`Rows`, or, for fewer than ARROW_ROWS, as typed lists unnested together."""
+    """One INSERT statement for any number of rows (a column not in ``types`` is VARCHAR), so its cost hardly
+    grows with the rows: one row as plain values (the cheapest to bind), their columns as typed lists unnested
+    together below ARROW_ROWS, else as :class:`Rows`."""
     kinds = [types.get(c, "VARCHAR") for c in columns]
     lists = []
     for kind, values in zip(kinds, zip(*rows) if rows else [()] * len(columns)):
         cast = _PYTHON.get(kind)
         lists.append([v if v is None or cast is None else cast(v) for v in values])
+    if len(rows) == 1:
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", \
+            [values[0] for values in lists]
     into = f"INSERT INTO {table} ({', '.join(columns)}) SELECT "
     if len(rows) < ARROW_ROWS:
         return into + ", ".join(f"unnest(?::{kind}[])" for kind in kinds), lists
@@ -500,10 +504,6 @@ class Store:
                                None if items is None else [str(i) for i in items],
                                None if groups is None else [str(g) for g in groups]]))
         for columns, values in rows.items():  # a task's variants share their columns: one statement for them all
-            if len(values) == 1:
-                stmts.insert(0, (f"INSERT INTO cells ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                                 values[0]))
-                continue
             stmts.insert(0, bulk_insert("cells", columns, CELL_TYPES, values))
         if results:  # every metric row of every variant in one statement
             stmts.append(bulk_insert("results", list(RESULT_TYPES), RESULT_TYPES, results))

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from pathboard.api import (
     hookimpl,
     layout_error,
     mask_to_grid,
+    write_cached,
 )
 
 URL = "https://warwick.ac.uk/fac/cross_fac/tia/data/pannuke"
@@ -109,13 +109,7 @@ def neoplastic_labels(masks: Path, rule: str = "neoplastic") -> np.ndarray:
     for i in range(0, len(m), CHUNK):
         block = label(m, i)
         labels[i:i + len(block)] = block
-    try:  # a read-only cache only costs the recomputation
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, labels)
-        os.replace(tmp, cached)
-    except OSError:
-        pass
+    write_cached(cached, lambda fh: np.save(fh, labels))
     return labels
 
 

@@ -49,7 +49,8 @@ def test_the_cv_shortcuts_equal_scikit_learn():
         x, y = rng.normal(size=(60, 8)), rng.integers(0, n_classes, 60)
         model = LogisticRegression().fit(x, y)
         xt, yt = rng.normal(size=(40, 8)), rng.integers(0, n_classes, 40)
-        assert np.array_equal(linear_probe._predict(model, xt), model.predict(xt))
+        w = np.hstack([model.coef_, model.intercept_[:, None]])  # fit_logistic's layout
+        assert np.array_equal(model.classes_[linear_probe._predict_codes(w, xt)], model.predict(xt))
         assert linear_probe.balanced_accuracy(yt, model.predict(xt)) == balanced_accuracy_score(yt, model.predict(xt))
 
 
