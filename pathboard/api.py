@@ -33,10 +33,19 @@ from pathboard.core.interfaces.dataset import (
     say_empty_classes,
 )
 from pathboard.core.interfaces.hookspecs import hookimpl
-from pathboard.core.interfaces.model import EmbeddingModel, ModelCard, ModelSpec, Runtime, TorchCLIPModel, l2_normalise
+from pathboard.core.interfaces.model import (
+    EmbeddingModel,
+    ModelCard,
+    ModelSpec,
+    PatchEncoderModel,
+    Runtime,
+    TorchCLIPModel,
+    l2_normalise,
+)
 from pathboard.core.interfaces.options import Option
 from pathboard.core.interfaces.prompts import PLACEHOLDER, PromptSet, packaged_prompts
 from pathboard.core.interfaces.protocols import PackDataset, ProtocolPack, packaged_protocols
+from pathboard.core.interfaces.slide_model import SlideEncoder, SlideModelSpec, TorchSlideEncoder, describe_tiling
 from pathboard.core.interfaces.task import (
     FACTS,
     TILING_OPTIONS,
@@ -48,7 +57,7 @@ from pathboard.core.interfaces.task import (
     Task,
     TaskResult,
 )
-from pathboard.core.interfaces.weights import Weights, config_path, from_hub, offline
+from pathboard.core.interfaces.weights import Weights, config_path, from_hub, hub_folder, offline
 from pathboard.core.media.download import Download
 from pathboard.core.media.figures import heatmap, save_panels
 from pathboard.core.media.images import open_rgb, orientation, turned
@@ -109,6 +118,7 @@ from pathboard.core.science.shots import (
     torch_seed,
     with_spread,
 )
+from pathboard.core.science.slide_retrieval import slide_retrieval_metrics
 from pathboard.core.science.splits import evaluated_items, group_hash_split, item_groups, official_split, split_rule
 from pathboard.core.science.zeroshot import (
     TOPK_HEADLINE,
@@ -135,7 +145,7 @@ __all__ = [
     "hookimpl",
     # models
     "EmbeddingModel", "HFCLIPSpec", "ModelCard", "ModelSpec", "OpenCLIPSpec", "Runtime", "TorchCLIPModel", "Weights",
-    "from_hub", "l2_normalise", "config_path", "offline",
+    "from_hub", "hub_folder", "l2_normalise", "config_path", "offline",
     # models with a BERT text tower (KEP, KEEP)
     "BERT_CONTEXT", "BertCLIPModel", "bert_model", "imagenet_transform", "load_strict", "require_weight_files",
     "wordpiece_tokenizer",
@@ -170,6 +180,9 @@ __all__ = [
     "heatmap", "save_panels",
     # protocol packs: a paper's evaluation protocol as data (plugin API 5)
     "PackDataset", "ProtocolPack", "packaged_protocols",
+    # slide-level models: a slide encoder over a patch encoder's tile features (plugin API 6)
+    "SlideEncoder", "SlideModelSpec", "TorchSlideEncoder", "PatchEncoderModel", "describe_tiling",
+    "slide_retrieval_metrics",
     # errors that reach the user as one line
     "DatasetNotFoundError", "PathboardError", "WeightsNotFoundError",
 ]

@@ -78,6 +78,12 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
 @click.option("--strict", is_flag=True, help="fail when a dataset of a group is absent, instead of skipping it")
 @click.option("--verify", is_flag=True, help="hash every file's content into the manifest (slower), not only its "
               "size and modification time, so any changed file is re-embedded")
+@click.option("--trust-remote-code", "trust_remote_code", multiple=True, metavar="ID,ID",
+              help="let these models (TITAN, PRISM) run the model code of their weights repository, loaded from the "
+                   "resolved local folder (also: trust_remote_code = [...] in the config file)")
+@click.option("--features", multiple=True, metavar="[DATASET=]DIR",
+              help="read slide models' tile features from a TRIDENT features folder "
+                   "(<job>/20x_512px_0px_overlap/features_conch_v15) instead of embedding tiles (repeatable)")
 @click.option("--assume-mpp", multiple=True, metavar="DATASET=MPP",
               help="tile DATASET's slides that lack resolution metadata as if scanned at MPP µm/px (recorded "
                    "with the cells; repeatable)")
@@ -341,6 +347,42 @@ def cache_ls(cache_dir):
         else:
             click.echo(f"{r['model'] or '?':24} {r['dataset'] or '-':28} {r['kind']:8} {r['entries']:>8} "
                        f"{_size(r['bytes']):>10}")
+
+
+@cache.command(name="export-features")
+@click.option("--model", "model_id", required=True, help="a patch encoder, or a slide model (its patch encoder at its "
+              "tiling: titan exports conch-v1.5 features at 20x, 512 px)")
+@click.option("--datasets", required=True, help="comma-separated slide datasets")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="a TRIDENT job folder: writes <out>/<mag>x_<size>px_0px_overlap/features_<encoder>/<slide>.h5")
+@click.option("--data-root", envvar="PATHBOARD_DATA", help="folder holding the datasets [env PATHBOARD_DATA]")
+@click.option("--mpp", type=float, default=None, help="a patch model's tiling: µm per pixel (default 0.5)")
+@click.option("--magnification", type=float, default=None, help="a patch model's tiling: magnification (wins)")
+@click.option("--tile-size", type=int, default=None, help="a patch model's tiling: tile side in pixels (default 224)")
+@click.option("--weights", multiple=True, metavar="ID=PATH", help="use these weights (repeatable)")
+@click.option("--trust-remote-code", "trust_remote_code", multiple=True, metavar="ID,ID",
+              help="let these models run the model code of their weights repository")
+@click.option("--device", default=None, help="cpu, cuda[:N] or mps (default: cuda when available)")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
+@CACHE_DIR
+def cache_export_features(model_id, datasets, out, data_root, mpp, magnification, tile_size, weights,
+                          trust_remote_code, device, batch_size, workers, cache_dir):
+    """Write a model's tile features of every slide in TRIDENT's .h5 layout (features, coords with
+    patch_size_level0), embedding what is not cached yet; `pathboard run --features` and TRIDENT-reading tools
+    read them as they are."""
+    from pathboard.core.engine.features import export_features
+    from pathboard.core.engine.selection import split_list
+    from pathboard.core.interfaces.model import Runtime
+    from pathboard.core.media.tiling import Tiling
+
+    tiling = None
+    if mpp or magnification or tile_size:
+        tiling = Tiling(size=tile_size or 224, mpp=mpp or 0.5, magnification=magnification)
+    folders = export_features(model_id, split_list(datasets), out, data_root, tiling, Runtime.create(device),
+                              _cache(cache_dir), batch_size, workers, weights, trust_remote_code)
+    for folder in folders:
+        click.echo(f"features in {folder} ({len(list(folder.glob('*.h5')))} slide(s))")
 
 
 @cache.command(name="verify")

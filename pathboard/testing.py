@@ -6,12 +6,18 @@ Writers, so a plugin's tests can load a tiny random-init model through the produ
 - :func:`hf_snapshot` lays files out exactly as the Hugging Face cache does (``blobs/``,
   ``snapshots/<commit>/`` symlinks, ``refs/main``);
 - :func:`write_open_clip_dir` writes ``open_clip_config.json`` + ``open_clip_pytorch_model.bin`` as an
-  open_clip hub repo holds them (``TINY_OPEN_CLIP`` is a 2-layer ViT-B/32-shaped config).
+  open_clip hub repo holds them (``TINY_OPEN_CLIP`` is a 2-layer ViT-B/32-shaped config);
+- :func:`write_titan`, :func:`write_prism`, :func:`write_virchow`: stand-ins for the slide models and PRISM's patch
+  encoder in their real on-disk layout (TITAN's and PRISM's with their ``auto_map`` remote code, loaded with
+  ``trust_remote_code``), and :func:`write_trident_features`, one slide's features in TRIDENT's layout
+  (:mod:`pathboard.standins` says what they check: the plumbing, never the real models' numbers).
 
 Contract checks (plain ``assert``s with messages; call them from your pytest tests):
 
 - :func:`check_model`: a registered :class:`~pathboard.core.interfaces.model.ModelSpec` resolves, loads and
   embeds images and texts as pathboard expects;
+- :func:`check_slide_model`: a registered slide model resolves, loads and embeds slides and texts as pathboard
+  expects;
 - :func:`check_dataset`: a dataset's manifest on your fixture is well-formed and stable, its prompts
   cover its classes, its items open, and its opt-outs name real tasks;
 - :func:`check_task`: a task's declarations (needs, options, inputs) are sound and, given a context
@@ -28,6 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+
+from pathboard.standins import write_prism, write_titan, write_trident_features, write_virchow  # noqa: F401
 
 OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
@@ -124,6 +132,34 @@ def check_model(spec, weights=None, image=None, dim: int | None = None):
         assert not torch.allclose(texts[0], texts[1], atol=1e-5), f"{spec.id}: different texts embed alike"
         assert math.isfinite(model.logit_scale) and model.logit_scale > 0, f"{spec.id}: logit_scale"
     return model
+
+
+def check_slide_model(spec, weights=None, features_dim: int | None = None, tiles: int = 12):
+    """Resolve (``weights``: a Weights override or None), load on the CPU and encode two random slides of ``tiles``
+    tiles of ``features_dim``-dimensional features and two texts; returns the loaded encoder."""
+    import torch
+
+    from pathboard.core.interfaces.model import Runtime
+    from pathboard.core.interfaces.slide_model import SlideEncoder, SlideModelSpec
+
+    assert isinstance(spec, SlideModelSpec), f"{spec!r} is not a pathboard SlideModelSpec"
+    assert spec.patch_encoder, f"{spec.id}: a slide model names the patch encoder whose features it reads"
+    encoder = spec.load(spec.resolve(weights), Runtime.create("cpu"))
+    assert isinstance(encoder, SlideEncoder), f"{spec.id}: load() must return a SlideEncoder"
+    rng = np.random.default_rng(0)
+    size0 = 2 * spec.tiling.size
+    coords = rng.integers(0, 40, (tiles, 2)) * size0
+    slides = [encoder.encode_slide(rng.normal(size=(tiles, features_dim or 16)).astype(np.float32), coords, size0)
+              for _ in range(2)]
+    for s in slides:
+        assert s.ndim == 1 and s.dtype == np.float32, f"{spec.id}: encode_slide must give one float32 vector"
+        assert abs(float(np.linalg.norm(s)) - 1) < 1e-4, f"{spec.id}: slide embeddings must be unit length"
+    assert not np.allclose(slides[0], slides[1]), f"{spec.id}: different slides embed alike"
+    texts = encoder.encode_texts(["adenocarcinoma.", "squamous cell carcinoma."])
+    assert texts.shape == (2, len(slides[0])), \
+        f"{spec.id}: text embeddings {tuple(texts.shape)} do not match the slides' ({len(slides[0])})"
+    torch.testing.assert_close(texts.norm(dim=-1), torch.ones(2), msg=f"{spec.id}: text embeddings not unit")
+    return encoder
 
 
 def check_dataset(dataset, root: Path, open_items: int = 2):

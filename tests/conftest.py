@@ -61,6 +61,35 @@ def tiny_hub() -> Path:
     return Path(os.environ["HF_HOME"])
 
 
+#: the slide models' stand-ins and the hub repositories they stand in for
+SLIDE_REPOS = {"titan": "MahmoodLab/TITAN", "prism": "paige-ai/Prism", "virchow": "paige-ai/Virchow"}
+
+
+@pytest.fixture(scope="session")
+def slide_hub(tiny_hub) -> Path:
+    """HF_HOME (the tiny hub's) also holding the TITAN, PRISM and Virchow stand-ins (pathboard.testing's writers) in
+    the HF cache layout under their real repo ids."""
+    from pathboard.testing import hf_snapshot, write_prism, write_titan, write_virchow
+
+    for name, write in (("titan", write_titan), ("prism", write_prism), ("virchow", write_virchow)):
+        folder = write(_SESSION / "build" / name)
+        hf_snapshot(tiny_hub, SLIDE_REPOS[name], {f.name: f for f in folder.iterdir() if f.is_file()})
+    return tiny_hub
+
+
+@pytest.fixture(scope="session")
+def slides_root(tmp_path_factory, shared_data) -> Path:
+    """TCGA-CESC in the GDC layout (10 slides of 9 cases, 7 labelled) with TCGA-Reports for 6 cases."""
+    def build(folder):
+        root = folder / "data"
+        write_cesc(root, shared_data / "slides" / "CMU-1-Small-Region.svs")
+        cases = ["TCGA-C5-A1BE", "TCGA-EK-A2RE", "TCGA-FU-A3HZ", "TCGA-Q1-A5R1", "TCGA-C5-A7CK", "TCGA-C5-A2LX"]
+        write_reports(root, {c: REPORT.format(kind="squamous" if i % 2 else "adeno") + c for i, c in enumerate(cases)})
+        return root
+
+    return once_per_session(tmp_path_factory, "slides-root", build)
+
+
 @pytest.fixture()
 def fresh_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 #: every stage, in the order a run goes through them (and its summary lists them)
 STAGES = ("manifests", "grouping", "tiling plans", "model load", "image embedding", "tile embedding",
-          "prompt encoding", "scoring", "storing", "comparisons", "rankings")
+          "slide encoding", "prompt encoding", "scoring", "storing", "comparisons", "rankings")
 
 _seconds: dict[str, float] = {}
 _local = threading.local()

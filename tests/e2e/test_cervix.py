@@ -60,6 +60,8 @@ EXPECTED = {
     # prompt sensitivity re-scores zero-shot under prompt draws wherever zero-shot applies, at no image forward
     **{(d, "prompt-sensitivity"): {None} for d in ("tcga-tils-cervix", "pannuke-cervix", "tissuenet", "tcga-cesc",
                                                     "gtex-cervix")},
+    # slide retrieval by label wherever slides are labelled
+    **{(d, "slide-retrieval"): {None} for d in ("tissuenet", "tcga-cesc", "gtex-cervix")},
 }
 
 
@@ -82,7 +84,8 @@ def test_every_cervix_set_is_scored_by_every_task_that_applies(cervix_run):
         "WHERE dataset = 'pannuke-cervix-nuclei' AND variant = ''").fetchall()
     assert protocol == [("64", "16")]
     # the run said what it would score before it started
-    said = "tissuenet: fewshot-wsi, prompt-sensitivity, segmentation (single/ensemble), zeroshot-wsi (single/ensemble)"
+    said = ("tissuenet: fewshot-wsi, prompt-sensitivity, segmentation (single/ensemble), slide-retrieval, "
+            "zeroshot-wsi (single/ensemble)")
     assert said + " x 2 model(s)" in first.stderr
     # skips that follow from what a dataset is are said once per task and reason, naming the datasets
     assert "skipped zeroshot on gtex-cervix, tcga-cesc, tissuenet: it is slide-level" in first.stderr

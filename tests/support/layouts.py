@@ -612,3 +612,23 @@ LUNG = "lung_colon_image_set/lung_image_sets"
 
 def sample(shared_data: Path) -> list[str]:
     return sorted(p.relative_to(shared_data / LUNG).as_posix() for p in (shared_data / LUNG).glob("*/*.jpeg"))
+
+
+#: slides of TITAN's split files (barcode, project, OncoTree code, split), and one TCGA slide that is not in them
+TCGA_OT_LISTED = [("TCGA-DG-A2KK-01Z-00-DX1", "TCGA-CESC", "CESC", "test"),
+          ("TCGA-EM-A3O8-01Z-00-DX1", "TCGA-THCA", "THFO", "test")]
+TCGA_OT_NOT_LISTED = ("TCGA-ZZ-0000-01Z-00-DX1", "TCGA-CESC")
+
+
+def write_tcga_ot(root, svs):
+    """TCGA/<project>/<file_id>/<barcode>.<uuid>.svs for four TCGA-OT slides (two test, one train, one val) and one
+    TCGA slide the split files do not list; returns (barcode, project, OncoTree code, split) of the listed ones."""
+    from pathboard.plugins.datasets.tcga_slides import split_table
+
+    table = split_table()
+    train = next((b, "TCGA-BRCA", code, s) for b, (code, s) in table.items() if s == "train" and code == "IDC")
+    val = next((b, "TCGA-LUAD", code, s) for b, (code, s) in table.items() if s == "val" and code == "LUAD")
+    slides = [*TCGA_OT_LISTED, train, val]
+    for barcode, project, _, _ in [*slides, (*TCGA_OT_NOT_LISTED, "", "")]:
+        gdc_slide(root / "TCGA" / project, barcode, svs)
+    return slides

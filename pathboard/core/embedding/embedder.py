@@ -517,7 +517,7 @@ class Embedder:
                                      f"fp32 or bf16")
             embeddings, coords = np.asarray(embeddings)[keep], coords[keep]
             meta["info"] = {**meta["info"], "nonfinite_tiles": int((~keep).sum())}
-        return SlideEmbedding(np.asarray(embeddings), coords, meta["info"])
+        return SlideEmbedding(np.asarray(embeddings), coords, meta["info"], key=key)
 
     def _embed_windows(self, dataset, manifest, path: str, tiling: Tiling, key: str) -> None:
         image = dataset.open_image(manifest.root, path)

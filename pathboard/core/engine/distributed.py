@@ -30,6 +30,7 @@ from pathboard.core.engine.steps import (
     Summary,
     embed_dataset,
     image_inputs,
+    make_embedder,
     pair_failed,
     pairs,
     score_cells,
@@ -147,7 +148,6 @@ def _plan(box):
 def _embedder(p, settings: Settings, model_id: str, load_on: Runtime | None = None):
     """This worker's embedder of ``model_id`` (a worker that runs several units of a model loads it once)."""
     from pathboard.core.embedding.cache import EmbeddingCache
-    from pathboard.core.embedding.embedder import Embedder
 
     key = (model_id, settings, load_on)
     if settings.threads:  # else the CPUs Ray gave the task (it sets OMP_NUM_THREADS to them)
@@ -158,9 +158,10 @@ def _embedder(p, settings: Settings, model_id: str, load_on: Runtime | None = No
         runtime = Runtime(settings.device, settings.precision, channels_last=settings.device.startswith("cuda"))
         if load_on is None:
             Runtime.create(settings.device, settings.precision)  # this worker can run it: one line if not
-        spec, weights = next(c.model for c in p.cells if c.model.id == model_id), p.weights[model_id]
-        _EMBEDDERS[key] = Embedder(spec, LazyModel(spec, weights, load_on or runtime), weights.fingerprint, runtime,
-                                   EmbeddingCache(Path(settings.cache)), settings.batch_size, settings.workers)
+        spec = next(c.model for c in p.cells if c.model.id == model_id)
+        made = _EMBEDDERS.setdefault((settings, load_on), {})  # a slide model and its patch encoder share one
+        _EMBEDDERS[key] = make_embedder(spec, p, runtime, EmbeddingCache(Path(settings.cache)), settings.batch_size,
+                                        settings.workers, made, lambda s, w: LazyModel(s, w, load_on or runtime))
     return _EMBEDDERS[key]
 
 
@@ -249,8 +250,6 @@ def plan_units(p, driver: dict) -> tuple[list[Unit], dict]:
 
 def run(p, cfg, runtime: Runtime, cache, store, summary: Summary, artifacts: Path) -> None:
     """Submit every unit, then store each model x dataset's cells as its scoring task returns."""
-    from pathboard.core.embedding.embedder import Embedder
-
     ray = _ray()
     settings = Settings(str(cache.root.parent.resolve()), runtime.device, runtime.precision, cfg.batch_size,
                         cfg.workers, cfg.threads)
@@ -261,11 +260,9 @@ def run(p, cfg, runtime: Runtime, cache, store, summary: Summary, artifacts: Pat
     assemble = ray.remote(embed_unit).options(name="pathboard-assemble", num_cpus=1, **retry)
     score = ray.remote(score_unit).options(name="pathboard-score", num_cpus=1, **retry)
 
-    driver = {}
-    for model_id, _, cells in pairs(p):
-        spec, weights = cells[0].model, p.weights[model_id]
-        driver.setdefault(model_id, Embedder(spec, _NoModel(), weights.fingerprint, runtime, cache, cfg.batch_size,
-                                             cfg.workers))
+    driver: dict = {}
+    for _, _, cells in pairs(p):
+        make_embedder(cells[0].model, p, runtime, cache, cfg.batch_size, cfg.workers, driver, lambda s, w: _NoModel())
     units, mine = plan_units(p, driver)
     box = [ray.put(p)]
     refs, shards = {}, {}  # unit -> ref; (model, dataset, perturbation, seed) -> refs of its shard units

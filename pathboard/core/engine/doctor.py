@@ -37,8 +37,29 @@ def _hub_off():
             os.environ["HF_HUB_OFFLINE"] = old
 
 
-def check_model(spec, user_weights: dict) -> Check:
-    lines = [f"plugin     {spec.plugin}"]
+def access_lines(spec, allowed: frozenset[str] = frozenset()) -> list[str]:
+    """What a model needs beyond its files: its patch encoder (slide models), its licence and gating, and whether
+    it runs its repository's own code, and how to allow that."""
+    from pathboard.core.interfaces.slide_model import describe_tiling, is_slide_model
+    from pathboard.core.interfaces.weights import config_path
+
+    card, lines = spec.card, []
+    if is_slide_model(spec):
+        tiling = describe_tiling(spec.tiling)
+        lines.append(f"kind       slide encoder over {spec.patch_encoder} tile features ({tiling})")
+    if card.license or card.gated:
+        gate = f"; gated: accept it at {card.url}, then `hf auth login`" if card.gated else ""
+        lines.append(f"licence    {card.license or 'not stated'}{gate}")
+    if getattr(spec, "remote_code", False):
+        state = "allowed" if spec.id in allowed else (
+            f"not allowed: pass --trust-remote-code {spec.id}, or add trust_remote_code = [\"{spec.id}\"] to "
+            f"{config_path()}")
+        lines.append(f"code       runs the model code of its weights repository, from the local copy ({state})")
+    return lines
+
+
+def check_model(spec, user_weights: dict, allowed: frozenset[str] = frozenset()) -> Check:
+    lines = [f"plugin     {spec.plugin}", *access_lines(spec, allowed)]
     missing = [m for m in spec.requires if importlib.util.find_spec(m) is None]
     lines.append(f"imports    {'missing ' + ', '.join(missing) if missing else 'ok'}"
                  + (f" ({spec.install_hint})" if missing and spec.install_hint else ""))
@@ -80,5 +101,9 @@ def _short(reason: str) -> str:
 
 
 def run_doctor(models: list, datasets: list, root, weights_cli=()) -> list[Check]:
+    from pathboard.core.engine.slides import allowed
+    from pathboard.core.interfaces.weights import trusted
+
     user_weights = overrides(weights_cli)
-    return [check_model(m, user_weights) for m in models] + [check_dataset(d, root) for d in datasets]
+    allow = allowed(models, trusted())
+    return [check_model(m, user_weights, allow) for m in models] + [check_dataset(d, root) for d in datasets]

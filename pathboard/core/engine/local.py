@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pathboard.core.engine.plan import Plan, RunConfig
 from pathboard.core.engine.steps import (
-    LazyModel,
     Summary,
     embed_dataset,
+    make_embedder,
     pair_failed,
     pairs,
     score_cells,
@@ -23,15 +23,12 @@ from pathboard.core.store import Store
 def run(p: Plan, cfg: RunConfig, runtime, cache, store: Store, summary: Summary, artifacts: Path,
         embedders: list) -> None:
     """Embed, score and store every pair of the plan here; a pair that fails is one error line."""
-    from pathboard.core.embedding.embedder import Embedder
-
-    by_model = {}
+    by_model: dict = {}
     for model_id, dataset_id, cells in pairs(p):
         if model_id not in by_model:
-            spec, weights = cells[0].model, p.weights[model_id]
-            by_model[model_id] = Embedder(spec, LazyModel(spec, weights, runtime), weights.fingerprint, runtime,
-                                          cache, cfg.batch_size, cfg.workers)
-            embedders.append(by_model[model_id])
+            made = len(by_model)
+            make_embedder(cells[0].model, p, runtime, cache, cfg.batch_size, cfg.workers, by_model)
+            embedders += list(by_model.values())[made:]
         try:
             _run_dataset(cells, by_model[model_id], p, store, summary, artifacts, cfg.batch_size)
         except Exception as exc:  # one broken model or dataset must not lose the other cells

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pathboard.core.engine import plugins
 from pathboard.core.engine.selection import select, split_list
+from pathboard.core.engine.slides import allowed, capable, feature_folders, patch_encoders, slide_inputs, trust_line
 from pathboard.core.errors import PathboardError, unknown_id
 from pathboard.core.interfaces.contracts import ContractError, expect
 from pathboard.core.interfaces.dataset import Manifest, data_root
@@ -23,7 +24,7 @@ from pathboard.core.interfaces.options import parse_assignments, values_for
 from pathboard.core.interfaces.prompts import MODES, PromptSet
 from pathboard.core.interfaces.protocols import ProtocolPack, listed
 from pathboard.core.interfaces.task import Inputs
-from pathboard.core.interfaces.weights import Weights, overrides
+from pathboard.core.interfaces.weights import Weights, overrides, trusted
 from pathboard.core.timing import stage, take
 
 
@@ -65,6 +66,10 @@ class RunConfig:
     rescore: bool = False
     #: a protocol pack's id (``pathboard list protocols``): its datasets, tasks, prompts and options
     protocol: str | None = None
+    #: model ids allowed to run code from their weights repository (slide models such as TITAN and PRISM)
+    trust_remote_code: tuple[str, ...] = ()
+    #: ("[DATASET=]DIR", ...): TRIDENT-layout patch features the slide models read instead of embedding tiles
+    features: tuple[str, ...] = ()
 
 
 @dataclass
@@ -98,10 +103,15 @@ class Plan:
     assume_mpp: dict = field(default_factory=dict)
     #: (task id, cell, line) of the cells of task plugins whose inputs() or check() broke the plugin API's contract
     broken: list[tuple[str, str, str]] = field(default_factory=list)
-    #: "model" / "dataset" -> ids of members of "all" or a group skipped as not here (weights, folder)
+    #: "model" / "dataset" -> ids of members of "all" or a group skipped as not here (weights, folder); "remote" ->
+    #: members of "all" that run their repository's code and were not allowed to (--trust-remote-code)
     absent: dict = field(default_factory=dict)
     #: the protocol pack the run applies (``--protocol``), or None
     pack: ProtocolPack | None = None
+    #: slide model id -> the spec of the patch encoder whose tile features it reads
+    patch_encoders: dict = field(default_factory=dict)
+    #: dataset id ("*": every dataset) -> the TRIDENT features folder its slides' tiles are read from
+    features: dict = field(default_factory=dict)
 
     def skip_lines(self) -> list[str]:
         """``skipped`` for people: tasks that do not apply by what a dataset is are said once per task and
@@ -115,7 +125,12 @@ class Plan:
         where = f" under {self.root}" if self.root else ""
         what = {"model": "weights not found", "dataset": f"folder not found{where}"}
         out += [f"{len(ids)} {kind}(s) not here ({what[kind]}): {', '.join(ids)}; `pathboard doctor` says how to get "
-                "each" for kind, ids in self.absent.items() if ids]
+                "each" for kind, ids in self.absent.items() if ids and kind in what]
+        trust = self.absent.get("remote")
+        if trust:
+            out.append(f"{len(trust)} model(s) not allowed to run the model code of their weights repository: "
+                       f"{', '.join(trust)}; allow them with --trust-remote-code {','.join(trust)} (or "
+                       "trust_remote_code in the config file)")
         return out + [f"{task} on {', '.join(sets)}: {why}" for (task, why), sets in grouped.items()]
 
     def prompt_notes(self) -> list[str]:
@@ -256,14 +271,21 @@ def plan(cfg: RunConfig) -> Plan:
 
     user_weights = overrides(cfg.weights)
     known_models = plugins.registry("model")
+    reachable = {m.id for m in models} | {getattr(m, "patch_encoder", "") for m in models}  # slide models' encoders
     for key, (_, origin) in user_weights.items():  # a command-line mapping that reaches no model is a typo
-        if origin == "--weights" and key not in {m.id for m in models}:
+        if origin == "--weights" and key not in reachable:
             if key not in known_models:
                 raise PathboardError(f"--weights {key}=...: {unknown_id('model', key, known_models)}")
             raise PathboardError(f"--weights {key}=...: model {key} is not in this run (--models {cfg.models})")
     weights = {}
-    absent: dict[str, list[str]] = {"model": [], "dataset": []}
+    absent: dict[str, list[str]] = {"model": [], "dataset": [], "remote": []}
+    allow = allowed(models, trusted(cfg.trust_remote_code))
     for m in models:
+        if getattr(m, "remote_code", False) and m.id not in allow:
+            skipped.append(trust_line(m, getattr(m, "repo", "")))
+            if not models_explicit:  # members of "all": one line for every such model
+                absent["remote"].append(m.id)
+            continue
         override = user_weights.get(m.id)
         try:
             weights[m.id] = expect(m.resolve(Weights(*override) if override else None), Weights, m, "model",
@@ -274,6 +296,11 @@ def plan(cfg: RunConfig) -> Plan:
             skipped.append(f"{m.id}: {exc}")
             absent["model"].append(m.id)
 
+    resolve = lambda spec, given: expect(spec.resolve(given), Weights, spec, "model", "resolve()", 1,  # noqa: E731
+                                         "models")
+    features = feature_folders(cfg.features, {d.id for d in datasets})
+    encoders = patch_encoders(models, weights, user_weights, features,
+                              [d.id for d in datasets if "slides" in d.facts], skipped, resolve)
     root, manifests = None, {}
     try:  # parameterised datasets (folder:PATH) carry their own path
         if any(d.id not in selected.parameterised for d in datasets):
@@ -314,6 +341,7 @@ def plan(cfg: RunConfig) -> Plan:
     present = [d for d in datasets if d.id in manifests]
     run_datasets = {d.id: d for d in present}
     cells, blocked, not_applicable, broken = [], [], [], []
+    patch_only: dict[str, dict] = {}  # slide model -> task -> datasets it was skipped on
     for d in present:
         for t in tasks:
             if pack and t.id not in pack.datasets[d.id].tasks:
@@ -332,25 +360,31 @@ def plan(cfg: RunConfig) -> Plan:
                            for m in models if m.id in weights for mode in (modes if t.uses_prompts else [None])]
                 continue
             reason = reason or _resolve_others(t, d, inputs, root, manifests, run_datasets, cfg.verify)
-            capable = []
+            able = []
             for m in (m for m in models if m.id in weights):
-                missing = set(t.requires) - set(m.capabilities)
-                if missing:
-                    skipped.append(f"{t.id} on {m.id} x {d.id}: {m.id} lacks {', '.join(sorted(missing))}")
+                ok, missing = capable(m, t, d)
+                if ok:
+                    able.append(m)
+                elif missing == "slide":  # said once per slide model, below
+                    patch_only.setdefault(m.id, {}).setdefault(t.id, set()).add(d.id)
                 else:
-                    capable.append(m)
-            if reason and capable:
+                    skipped.append(f"{t.id} on {m.id} x {d.id}: {m.id} lacks {missing}")
+            if reason and able:
                 if tasks_explicit:
-                    blocked += [(m.id, d.id, reason) for m in capable]
+                    blocked += [(m.id, d.id, reason) for m in able]
                 else:
                     skipped.append(reason if reason.startswith(f"{t.id} on {d.id} ") else f"{t.id} on {d.id}: {reason}")
                 continue
-            cells += [Cell(m, d, t, mode, inputs) for m in capable for mode in (modes if t.uses_prompts else [None])]
+            cells += [Cell(m, d, t, mode, slide_inputs(m, inputs)) for m in able
+                      for mode in (modes if t.uses_prompts else [None])]
+    skipped += [f"{model}: a slide encoder scores whole-slide tasks on slide datasets only; skipped "
+                f"{', '.join(sorted(tasks))} on {len(set().union(*tasks.values()))} dataset(s)"
+                for model, tasks in patch_only.items()]
     order = {m.id: i for i, m in enumerate(models)}
     cells.sort(key=lambda c: order[c.model.id])  # one model at a time: each is loaded once
     overridden = frozenset(d for d in prompts if d in custom or "*" in custom)
     return Plan(cells, skipped, weights, manifests, prompts, root, run_datasets, blocked, not_applicable, overridden,
-                assumed, broken, absent, pack)
+                assumed, broken, absent, pack, encoders, features)
 
 
 def _manifest(dataset, root, verify: bool):

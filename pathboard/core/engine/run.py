@@ -20,6 +20,7 @@ from pathboard.core.engine.plan import Plan, RunConfig
 from pathboard.core.engine.steps import Summary
 from pathboard.core.engine.uptodate import cell_key
 from pathboard.core.errors import PathboardError
+from pathboard.core.interfaces.slide_model import describe_tiling
 from pathboard.core.paths import cache_root
 from pathboard.core.store import Store, queries
 
@@ -40,6 +41,10 @@ def catalog(p: Plan) -> dict:
     """What the leaderboard shows about the run's models, datasets and tasks, stored with the run so
     that it never imports the plugins."""
     models = {c.model.id: {"title": c.model.card.title, **dataclasses.asdict(c.model.card)} for c in p.cells}
+    for id, encoder in p.patch_encoders.items():  # a slide model: which patch encoder it reads, at what tiling
+        if id in models:
+            tiling = next(c.model.tiling for c in p.cells if c.model.id == id)
+            models[id].update(kind="slide encoder", patch_encoder=encoder.id, tiling=describe_tiling(tiling))
     datasets = {d.id: {"title": d.title, "groups": sorted(d.groups), "level": d.level, "ordinal": bool(d.ordinal),
                        "expected_files": getattr(d, "expected_files", None)}  # the full set: a sample is marked
                 for d in p.datasets.values()}

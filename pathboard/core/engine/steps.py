@@ -22,6 +22,7 @@ from pathboard.core.errors import PathboardError
 from pathboard.core.interfaces.contracts import ContractError, broken, expect
 from pathboard.core.interfaces.model import EmbeddingModel
 from pathboard.core.interfaces.options import options_json, protocol_of
+from pathboard.core.interfaces.slide_model import SlideEncoder, is_slide_model
 from pathboard.core.interfaces.task import CellContext, TaskResult
 from pathboard.core.interfaces.weights import Weights
 from pathboard.core.paths import cache_root, safe_name
@@ -78,7 +79,8 @@ class LazyModel:
             except Exception as exc:
                 raise PathboardError(f"cannot load {self.spec.id} weights from {self.weights.path} "
                                      f"({type(exc).__name__}: {exc}); re-download them or fix --weights") from exc
-            self._model = expect(model, EmbeddingModel, self.spec, "model", "load()", 1, "models")
+            kind, since = (SlideEncoder, 6) if is_slide_model(self.spec) else (EmbeddingModel, 1)
+            self._model = expect(model, kind, self.spec, "model", "load()", since, "models")
         return self._model
 
 
@@ -113,6 +115,8 @@ class Embeddings:
     perturbed: dict  # (perturbation, seed) -> Embedded, of this dataset's images
     tiles: dict  # (tiling, which items) -> TileSet
     failed: dict  # item -> why
+    #: a slide model's: (tiling, which items) -> {item: its slide embedding}
+    slides: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -169,7 +173,31 @@ def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
         with stage("tile embedding"):
             out.tiles[(planned, items)] = embedder.slides(dataset, manifest, tiling, items)
         out.failed.update(out.tiles[(planned, items)].failed)
+        if hasattr(embedder, "slide_vectors"):  # a slide model: one embedding per slide, from those tiles
+            out.slides[(planned, items)] = embedder.slide_vectors(out.tiles[(planned, items)], dataset.id)
     return out
+
+
+def make_embedder(spec, p: Plan, runtime, cache, batch_size: int, workers: int, made: dict, loader=None):
+    """The embedder of ``spec``, made once per model id in ``made``. A slide model's reads its tiles through its
+    patch encoder's embedder (the same one the patch encoder's own cells use, so the model loads once), or from
+    the run's ``--features``. ``loader(spec, weights)`` makes the model loader (default: :class:`LazyModel`)."""
+    from pathboard.core.embedding.embedder import Embedder
+    from pathboard.core.embedding.slide_embedder import SlideEmbedder
+
+    if spec.id in made:
+        return made[spec.id]
+    weights = p.weights[spec.id]
+    lazy = loader(spec, weights) if loader else LazyModel(spec, weights, runtime)
+    if spec.id in p.patch_encoders:
+        encoder = p.patch_encoders[spec.id]
+        patch = make_embedder(encoder, p, runtime, cache, batch_size, workers, made, loader) \
+            if encoder.id in p.weights else None
+        made[spec.id] = SlideEmbedder(spec, lazy, weights.fingerprint, runtime, cache, batch_size, workers,
+                                      patch=patch, features=p.features)
+    else:
+        made[spec.id] = Embedder(spec, lazy, weights.fingerprint, runtime, cache, batch_size, workers)
+    return made[spec.id]
 
 
 @dataclass
@@ -243,9 +271,11 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
     shaken = MappingProxyType({name: embedded.perturbed[(name, cell.inputs.perturbation_seed)]
                                for name in cell.inputs.perturbations})
     folder = artifacts / safe_name(spec.id) / safe_name(dataset.id)  # ids such as slides-csv:/data/a.csv
+    vectors = embedded.slides.get((cell.inputs.tiles, cell.inputs.tile_items))
     ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
                       MappingProxyType(dict(values)), others, tileset, folder,
-                      getattr(spec.card, "context_length", 77), shaken, embedder.facts)
+                      getattr(spec.card, "context_length", 77), shaken, embedder.facts,
+                      None if vectors is None else MappingProxyType(vectors))
     result = task_result(task, ctx)
     warnings = [f"warning: {dataset.id}: skipped {item}: {reason}" for item, reason in result.failed.items()]
     warnings += [f"warning: {note}" for note in result.notes]
@@ -253,6 +283,13 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
     task_options, options_hash = options_json(values)
     prompt_hash = prompts.hash(cell.prompt_mode, dataset.classes) if cell.prompt_mode else None
     task_protocol = dict(result.protocol)
+    method = dict(embedder.identity)
+    if spec.id in p.patch_encoders:  # the slide encoder's method: recorded with the model, as its preprocessing is,
+        # so that its cells share the task's protocol with the patch models' and are compared with them, paired
+        folder_used = p.features.get(dataset.id) or p.features.get("*")
+        method.update(pooling="slide-encoder", slide_encoder={
+            "patch_encoder": p.patch_encoders[spec.id].id, "tiling": cell.inputs.tiles.key(),
+            "tiles": f"TRIDENT features ({folder_used.encoder})" if folder_used else "embedded by pathboard"})
     assumed = _assumed_slides(tileset)
     if assumed:  # numbers that rest on an assumed resolution say so, and are a protocol of their own
         task_protocol["assumed_mpp"] = {"mpp": p.assume_mpp[dataset.id], "slides": assumed}
@@ -262,7 +299,7 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
         warnings.append(f"note: {note}")
     protocol, protocol_hash, default = protocol_of(
         prompt_hash, dataset.id in p.custom_prompts, values, {o.name: o.default for o in task.options},
-        task_protocol, manifest.hash, embedder.identity, intervals_of(result.metrics.get("", [])),
+        task_protocol, manifest.hash, method, intervals_of(result.metrics.get("", [])),
         p.pack.id if p.pack else None)
     default = default and not assumed
     n_failed = len(own.failed) if own is not None and cell.inputs.tiles is None else \

@@ -5,7 +5,8 @@ weights fingerprint, :meth:`ModelSpec.identity`, precision), the dataset's manif
 other dataset the cell reads (a declared training set), the task (id, its plugin distribution and that
 distribution's version), the protocol pack it runs under (and its plugin's version), its option values, the
 prompt mode and the exact prompts, and what the cell
-embeds (tiling, which items, perturbations and their seed). It is stored with the cell.
+embeds (tiling, which items, perturbations and their seed); and a slide model's tiles: its patch encoder (id,
+weights, identity), or the ``--features`` files it read. It is stored with the cell.
 
 A cell is *up to date* when the newest stored cell of its slot (model, dataset, task, prompt mode,
 option values, prompts, protocol pack) has the same key: it is neither scored nor written again. A changed option or
@@ -44,6 +45,11 @@ def cell_key(cell: Cell, p: Plan, precision: str) -> str:
         "embeds": [None if tiling is None else dataclasses.asdict(tiling), inputs.tile_items, inputs.texts,
                    list(inputs.perturbations), inputs.perturbation_seed],
     }
+    if model.id in p.patch_encoders:  # a slide model's numbers follow from its tiles too: whose, or which files
+        folder = p.features.get(dataset.id) or p.features.get("*")
+        encoder = p.patch_encoders[model.id]
+        what["tiles"] = ["features", folder.encoder, folder.version()] if folder else \
+            [encoder.id, p.weights[encoder.id].fingerprint, encoder.identity()]
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -16,8 +16,9 @@ from pathboard.core.errors import PathboardError
 #: the plugin API's version: 1 the first hooks; 2 tasks return a TaskResult, declare options and inputs
 #: (one-way scoring); 3 the built-ins' library code is public (splits, few-shot classifiers, slide tasks),
 #: and contract breaks are named in one line; 4 Metric says what its interval resampled (units, undefined);
-#: 5 protocol packs (``register_protocols``)
-API_VERSION = 5
+#: 5 protocol packs (``register_protocols``); 6 slide models (``SlideModelSpec``, ``CellContext.slides``,
+#: ``Task.slide_level``)
+API_VERSION = 6
 DOCS = "docs/writing-a-plugin.md"
 
 

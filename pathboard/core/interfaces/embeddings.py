@@ -25,6 +25,9 @@ class SlideEmbedding:
     embeddings: np.ndarray
     coords: np.ndarray
     info: dict
+    #: names exactly these tiles (their cache entry, or the version of the features file they were read from):
+    #: what a slide encoder's cached embedding of them is keyed by
+    key: str = ""
 
 
 class TileSet:

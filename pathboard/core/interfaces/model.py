@@ -76,7 +76,9 @@ def size_threads(threads: int | None) -> int:
 
 
 class EmbeddingModel(ABC):
-    """A loaded model. Both encoders return L2-normalised float32 tensors on the CPU."""
+    """A loaded model. Both encoders return L2-normalised float32 tensors on the CPU; a patch encoder whose raw
+    features a slide encoder reads (CONCH v1.5 for TITAN, Virchow for PRISM) says ``normalise = False`` and
+    returns them as the model makes them."""
 
     id: str
     fingerprint: str
@@ -109,6 +111,8 @@ class TorchCLIPModel(EmbeddingModel):
     """
 
     text_batch = 256
+    #: L2-normalise the image features (False: a patch encoder's raw features, as slide encoders read them)
+    normalise = True
 
     def __init__(self, id: str, fingerprint: str, model, preprocess: Callable, tokenizer, runtime: Runtime):
         self.id, self.fingerprint = id, fingerprint
@@ -133,7 +137,7 @@ class TorchCLIPModel(EmbeddingModel):
                     torch.preserve_format
                 # pinned batches (the DataLoader pins on CUDA) copy asynchronously, overlapping the last forward
                 feats = self.image_features(batch.to(self.runtime.device, non_blocking=True, memory_format=layout))
-            return l2_normalise(feats).cpu()
+            return (l2_normalise(feats) if self.normalise else feats.float()).cpu()
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         import torch
@@ -144,6 +148,21 @@ class TorchCLIPModel(EmbeddingModel):
                 with self.runtime.autocast():
                     out.append(l2_normalise(self.text_features(texts[i : i + self.text_batch])).cpu())
             return torch.cat(out)
+
+
+class PatchEncoderModel(TorchCLIPModel):
+    """A patch encoder with no text tower whose raw features a slide encoder reads (CONCH v1.5 for TITAN, Virchow for
+    PRISM): image features are returned as the model makes them, not L2-normalised. Subclasses say
+    ``image_features(batch)``."""
+
+    normalise = False
+
+    def text_features(self, texts):
+        raise PathboardError(f"{self.id} has no text tower")
+
+    @property
+    def logit_scale(self) -> float:
+        raise AttributeError(f"{self.id} has no logit scale")
 
 
 @dataclass

@@ -156,6 +156,9 @@ class CellContext:
     perturbed: Mapping = field(default_factory=lambda: MappingProxyType({}))
     #: () -> the model's facts ({"logit_scale": float, "params": int | None}), cached: read on demand
     facts: Callable | None = None
+    #: a slide model's cell: item path -> the slide encoder's [D] embedding of each tiled slide (L2-normalised,
+    #: in the space of :meth:`encode_texts`); None for patch models, whose tasks pool ``tiles`` themselves
+    slides: Mapping[str, np.ndarray] | None = None
 
     @property
     def logit_scale(self) -> float:
@@ -196,6 +199,23 @@ class CellContext:
             raise PathboardError(f"{self.dataset.id}: this cell reads no image embeddings (Task.inputs names none)")
         return self.images
 
+    def slide_matrix(self, paths) -> np.ndarray:
+        """[N, D] slide embeddings of ``paths``: the slide encoder's (slide models), else each slide's tiles'
+        mean, L2-normalised (patch models: the mean pooling of few-shot WSI and report retrieval)."""
+        if self.slides is not None:
+            rows = [np.asarray(self.slides[p], dtype=np.float32) for p in paths]
+        elif self.tiles is not None:
+            rows = [np.asarray(self.tiles[p].embeddings, dtype=np.float32).mean(axis=0) for p in paths]
+        else:
+            raise PathboardError(f"{self.dataset.id}: this cell reads no slide tiles (Task.inputs names none)")
+        x = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) if len(x) else x
+
+    @property
+    def pooling(self) -> str:
+        """How a slide becomes one embedding in this cell: ``slide-encoder`` or ``mean`` (of its tiles)."""
+        return "slide-encoder" if self.slides is not None else "mean"
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         if self.texts is None:
             raise PathboardError(f"{self.model_id}: this cell has no text encoder")
@@ -231,6 +251,9 @@ class Task(ABC):
     #: tasks whose classifier this task re-scores (e.g. prompt sensitivity re-scores zero-shot): a dataset
     #: that opts out of one of them opts out of this task too
     follows: tuple[str, ...] = ()
+    #: scores whole slides, so slide models (TITAN, PRISM) take part: their cells get ``CellContext.slides``,
+    #: one embedding per slide, where patch models' cells pool ``CellContext.tiles``
+    slide_level: bool = False
     _values: Mapping | None = None
 
     @property

@@ -55,6 +55,22 @@ def overrides(cli: tuple[str, ...] | list[str] = ()) -> dict[str, tuple[Path, st
     return found
 
 
+def trusted(cli: tuple[str, ...] | list[str] = ()) -> frozenset[str]:
+    """Model ids allowed to run code from their weights repository: ``--trust-remote-code ID,ID`` and the config
+    file's ``trust_remote_code = ["ID", ...]``."""
+    ids = {i.strip() for entry in cli for i in str(entry).split(",") if i.strip()}
+    cfg = config_path()
+    if cfg.is_file():
+        try:
+            listed = tomllib.loads(cfg.read_text()).get("trust_remote_code", [])
+        except tomllib.TOMLDecodeError as exc:
+            raise PathboardError(f"cannot parse {cfg}: {exc}") from None
+        if isinstance(listed, str) or not all(isinstance(i, str) for i in listed):
+            raise PathboardError(f"{cfg}: trust_remote_code must be a list of model ids, e.g. [\"titan\", \"prism\"]")
+        ids |= set(listed)
+    return frozenset(ids)
+
+
 @dataclass(frozen=True)
 class Weights:
     """A resolved weights location: a directory (hub snapshot or local dir) or a checkpoint file."""
@@ -99,6 +115,37 @@ def _file_sha256(path: Path) -> str:
 
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_folder(model_id: str, repo_id: str, override: Weights | None = None, gated: bool = False,
+               marker: str = "config.json") -> Weights:
+    """The whole folder of a hub repository whose code runs from it (``trust_remote_code``): ``--weights``/config
+    folder, else the snapshot in the Hugging Face cache (no network), else a download of the snapshot unless
+    ``HF_HUB_OFFLINE=1``. The weights fingerprint hashes every file of the folder, so the code that runs is part of
+    every cache key and result."""
+    if override is not None:
+        if not (override.path / marker).is_file():
+            raise WeightsNotFoundError(f"weights for {model_id}: no {marker} in {override.path} (a copy of the "
+                                       f"{repo_id} repository is expected)")
+        return override
+    from huggingface_hub import snapshot_download, try_to_load_from_cache
+
+    hit = try_to_load_from_cache(repo_id, marker)
+    if not isinstance(hit, str) and not offline():
+        try:
+            snapshot_download(repo_id)
+        except Exception:
+            pass  # reported below as one line, with what to do
+        hit = try_to_load_from_cache(repo_id, marker)
+    if not isinstance(hit, str):
+        fetch = f"run `hf download {repo_id}`"
+        if gated:
+            fetch = (f"it is gated: accept its licence at https://huggingface.co/{repo_id}, run `hf auth login`, "
+                     f"then `hf download {repo_id}`")
+        raise WeightsNotFoundError(
+            f"weights for {model_id} not found: {fetch}; or pass --weights {model_id}=FOLDER (a copy of the repository)"
+            + (" (HF_HUB_OFFLINE is set, so nothing was downloaded)" if offline() else ""))
+    return Weights(Path(hit).parent, f"hf-cache:{repo_id}")
 
 
 def from_hub(

@@ -93,5 +93,5 @@ def register_datasets(register):
         title="BACH whole-slide images", url=URL, tags=TAGS, expected_files=30,
         splits=("train",), downloads=(DOWNLOAD,),
         opt_out={task: "BACH slides carry region annotations only, no slide-level label"
-                 for task in ("zeroshot-wsi", "fewshot-wsi")},
+                 for task in ("zeroshot-wsi", "fewshot-wsi", "slide-retrieval")},
     ))

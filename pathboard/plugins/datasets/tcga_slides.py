@@ -1,4 +1,4 @@
-"""Slide-level TCGA projects as the GDC Data Transfer Tool downloads them, https://portal.gdc.cancer.gov.
+"""Slide-level TCGA projects (and TITAN's pan-cancer TCGA-OT) as the GDC Data Transfer Tool downloads them, https://portal.gdc.cancer.gov.
 
 ``gdc-client download -m <manifest> -d DIR`` writes one folder per file: ``DIR/<file_id>/<file_name>``
 (``<file_id>`` the GDC file UUID, ``<file_name>`` e.g. ``TCGA-A1-A0SB-01Z-00-DX1.<uuid>.svs``, plus a
@@ -40,10 +40,24 @@ missing values; not verified against a live export.
 Groups: each slide's ``group`` is its case (the patient: the barcode's first 12 characters, ``TCGA-A1-A0SB``,
 also kept as ``case``), so a patient's slides stay together. TCGA-Reports' file and column names come from the
 repository's README and third-party code that reads it, not from the file itself.
+
+``tcga-ot``: TCGA-OT (TITAN, Ding et al. 2024): 46 OncoTree classes over 11,186 FFPE diagnostic slides of TCGA,
+with TITAN's official train/val/test splits.
+
+The slides come from the GDC exactly as the other TCGA sets do (``TCGA/<project>/<file_id>/TCGA-....svs``, one
+``gdc-client`` download per project; every project with a TCGA-OT slide). The label and split of each slide are
+data shipped with pathboard, ``data/tcga-ot.csv.gz`` (columns ``slide,OncoTreeCode,split``): the
+``datasets/tcga-ot_{train,val,test}.csv`` files of https://github.com/mahmoodlab/TITAN (commit 33042f5), reduced to
+each slide's barcode (``slide_id`` before its first dot), its ``OncoTreeCode`` and its split. Slides under the
+data root that the split files do not list are not part of the task and are left out. Zero-shot and retrieval
+queries are the ``test`` slides; few-shot and the slide-retrieval gallery use ``train``. Groups are cases (a
+patient's slides stay on one side). The class prompts are TITAN's own (``prompts/tcga-ot.json``, with TITAN's 23
+templates).
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
 import re
@@ -51,6 +65,7 @@ import sys
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path, PurePosixPath
 
 from pathboard.api import DatasetNotFoundError, Manifest, PathboardError, Record, SlideDataset, hookimpl, layout_error
@@ -239,6 +254,51 @@ class TCGASlides(SlideDataset):
         return {p: texts[m["case"]] for p, m in zip(manifest.paths, manifest.meta) if m.get("case") in texts}
 
 
+SPLITS = Path(__file__).parent / "data" / "tcga-ot.csv.gz"
+SOURCE = "https://github.com/mahmoodlab/TITAN/tree/main/datasets"
+#: the projects of the split files' ``project_id`` column
+PROJECTS = ("TCGA-ACC", "TCGA-BLCA", "TCGA-BRCA", "TCGA-CESC", "TCGA-COAD", "TCGA-ESCA", "TCGA-GBM", "TCGA-HNSC",
+            "TCGA-KICH", "TCGA-KIRC", "TCGA-KIRP", "TCGA-LGG", "TCGA-LIHC", "TCGA-LUAD", "TCGA-LUSC", "TCGA-MESO",
+            "TCGA-OV", "TCGA-PAAD", "TCGA-PCPG", "TCGA-PRAD", "TCGA-READ", "TCGA-SARC", "TCGA-SKCM", "TCGA-STAD",
+            "TCGA-TGCT", "TCGA-THCA", "TCGA-THYM", "TCGA-UCEC", "TCGA-UCS", "TCGA-UVM")
+
+
+@cache
+def split_table() -> dict[str, tuple[str, str]]:
+    """Slide barcode -> (OncoTree code, split) of every TCGA-OT slide."""
+    with gzip.open(SPLITS, "rt", newline="") as fh:
+        return {row["slide"]: (row["OncoTreeCode"], row["split"]) for row in csv.DictReader(fh)}
+
+
+@dataclass
+class TCGAOT(TCGASlides):
+    @property
+    def layout(self) -> str:
+        return f"{self.folder}/TCGA-<project>/<file_id>/TCGA-*-DX*.svs (the slides listed in TITAN's TCGA-OT splits)"
+
+    def records(self, base: Path) -> Iterable[Record]:
+        table = split_table()
+        projects = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name.startswith("TCGA-")) \
+            if base.is_dir() else []
+        found = 0
+        for project in projects:
+            with os.scandir(base / project) as entries:
+                file_ids = sorted(e.name for e in entries if e.is_dir() and UUID.match(e.name))
+            for file_id in file_ids:
+                for name in sorted(os.listdir(base / project / file_id)):
+                    barcode = name.split(".", 1)[0]
+                    if not name.lower().endswith(SLIDE_EXTENSIONS) or barcode not in table:
+                        continue
+                    code, split = table[barcode]
+                    found += 1
+                    yield Record(f"{project}/{file_id}/{name}", self.classes.index(code), split,
+                                 (("project", project), ("case", barcode[:12]), ("file_id", file_id),
+                                  ("group", barcode[:12])))
+        if not found:
+            raise DatasetNotFoundError(f"{self.id}: none of the {len(table):,} TCGA-OT slides is under {base} "
+                                       f"(layout {self.layout})")
+
+
 @hookimpl
 def register_datasets(register):
     dx = "Experimental Strategy = Diagnostic Slide, "
@@ -258,3 +318,9 @@ def register_datasets(register):
             id=id, folder="TCGA", title=title, url=URL, projects=projects, classes=classes, slide_type=slide_type,
             subtype=subtype, prompt_file=f"{id}.json", expected_files=expected, tags=tags,
             access=access(tuple(projects), strategy, clinical=subtype is not None)))
+    codes = sorted({code for code, _ in split_table().values()})
+    register(TCGAOT(
+        id="tcga-ot", folder="TCGA", title="TCGA-OT (46 OncoTree classes, TITAN's splits)", url=URL, classes=codes,
+        splits=("train", "val", "test"), eval_split="test", prompt_file="tcga-ot.json", expected_files=11186,
+        tags={"organ": "pan-cancer", "stain": "H&E", "group": "general"},
+        access=access(PROJECTS, "Experimental Strategy = Diagnostic Slide, ") + f" Splits: {SOURCE} (shipped)."))

@@ -27,6 +27,9 @@ a bootstrap CI. Every interval resamples patients (the Record meta "group"), not
 are not independent; without groups, slides. ``train=<source>``: ``n_train`` and ``n_eval`` (slides),
 ``n_train_patients``, ``n_eval_patients`` and ``max_k``.
 
+Slide models (TITAN, PRISM) fit the prototype and linear probe on their own slide embeddings; ABMIL, which
+trains on tiles, is left out for them with a note.
+
 Options: ``methods``, ``max_k``, and the slide tasks' tiling (shared with zero-shot WSI, so the tiles are
 embedded once for both). It reads every labelled slide's tiles (the training slides too, which zero-shot
 never tiles) and trains ABMIL once per draw, so it costs more than zero-shot;
@@ -98,6 +101,7 @@ class FewShotWSI(SlideTask):
     title = "Few-shot WSI classification (prototype, linear probe, ABMIL)"
     uses_prompts = False
     requires = frozenset({"image"})
+    slide_level = True
     options = (
         Option("methods", str, METHODS, "classifiers to fit: prototype, linear-probe and/or abmil",
                choices=METHODS, multiple=True),
@@ -145,11 +149,23 @@ class FewShotWSI(SlideTask):
         if missing:
             notes.append(f"fewshot-wsi on {ctx.dataset.id}: no training slide of class(es) "
                          f"{', '.join(ctx.class_names[c] for c in missing)}; they are never predicted")
-        pool_x = np.stack([slide_embedding(ctx.tiles[paths[i]]) for i in pool_rows])
-        eval_x = np.stack([slide_embedding(ctx.tiles[paths[i]]) for i in eval_rows])
+        methods = self.methods
+        if ctx.slides is not None:  # a slide model: its slide embeddings, not a pool of tiles
+            pool_x = np.stack([ctx.slides[paths[i]] for i in pool_rows])
+            eval_x = np.stack([ctx.slides[paths[i]] for i in eval_rows])
+            if "abmil" in methods and len(methods) > 1:
+                methods = tuple(m for m in methods if m != "abmil")
+                notes.append(f"fewshot-wsi on {ctx.dataset.id}: {ctx.model_id} is a slide encoder; ABMIL trains on "
+                             "tiles, so only the probes on its slide embeddings are fitted")
+            elif "abmil" in methods:
+                raise PathboardError(f"{ctx.model_id} is a slide encoder: ABMIL trains on tiles; choose "
+                                     "--option fewshot-wsi.methods=prototype,linear-probe")
+        else:
+            pool_x = np.stack([slide_embedding(ctx.tiles[paths[i]]) for i in pool_rows])
+            eval_x = np.stack([slide_embedding(ctx.tiles[paths[i]]) for i in eval_rows])
         ks = shot_counts(min(int(counts.min()), int(self.values["max_k"])))
-        linear = [m for m in self.methods if m != "abmil"]
-        test_bags = [ctx.tiles[paths[i]].embeddings for i in eval_rows] if "abmil" in self.methods else []
+        linear = [m for m in methods if m != "abmil"]
+        test_bags = [ctx.tiles[paths[i]].embeddings for i in eval_rows] if "abmil" in methods else []
         keys, weights, biases, preds = [], [], [], {}
         for k in ks:
             for draw in range(self.draws):
@@ -163,7 +179,7 @@ class FewShotWSI(SlideTask):
                     keys.append((method, k, draw))
                     weights.append(w)
                     biases.append(b)
-                if "abmil" in self.methods:
+                if "abmil" in methods:
                     bags = [ctx.tiles[paths[pool_rows[i]]].embeddings for i in picked]
                     preds[("abmil", k, draw)] = classes[abmil_predict(bags, y, classes, test_bags,
                                                                       torch_seed(self.seed, k, draw))]
@@ -172,14 +188,14 @@ class FewShotWSI(SlideTask):
             preds.update(zip(keys, predicted))
         out: dict[str, list[Metric]] = {}
         by_patient = item_groups(ctx.manifest, eval_rows)  # a patient's slides are resampled together
-        for method in self.methods:
+        for method in methods:
             for k in ks:
                 draws = [classification_metrics(y_true, preds[(method, k, d)], ctx.class_names, ctx.ordinal,
                                                 groups=by_patient) for d in range(self.draws)]
                 for d, metrics in enumerate(draws):
                     out[f"{method}/k={k}/draw={d}"] = metrics
                 out[f"{method}/k={k}/median"] = iqr_metrics(draws)
-        headline = "prototype" if "prototype" in self.methods else self.methods[0]
+        headline = "prototype" if "prototype" in methods else methods[0]
         out[""] = median_metrics(y_true, [preds[(headline, ks[-1], d)] for d in range(self.draws)],
                                  ctx.class_names, ctx.ordinal, groups=by_patient)
         n_eval = len(eval_rows)

@@ -15,7 +15,8 @@ Each draw is stored as its own variant (point metrics); the summary variants (``
 ``synonyms``, ``subset=N`` and ``""`` over every draw) hold the median, with the 25th/75th percentiles in
 q1/q3, and ``METRIC/min``, ``METRIC/max`` and ``METRIC/iqr`` (q3 - q1) over the draws. Patch datasets
 are scored by cosine argmax as in ``zeroshot``; slide datasets by MI-Zero top-K pooling at the headline K
-of ``zeroshot-wsi``, on the same tiling (and so the same cached tiles).
+of ``zeroshot-wsi``, on the same tiling (and so the same cached tiles); slide models (TITAN, PRISM) by their
+slide embedding against each draw's classifier, as ``zeroshot-wsi`` scores them.
 """
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ class PromptSensitivity(SlideTask):
     title = "Zero-shot prompt sensitivity"
     uses_prompts = False  # it draws its own prompts from the dataset's prompt set
     follows = ("zeroshot", "zeroshot-wsi")
+    slide_level = True  # on slide datasets: slide models re-score their slide embeddings, with 0 forwards
     needs = frozenset({"labels"})
     options = (
         Option("draws", int, 10, "random prompt subsets per size", min=1, max=1000),
@@ -134,7 +136,8 @@ class PromptSensitivity(SlideTask):
             out[summary].append(Metric("draws", float(len(members)), nan, nan, n))
         digest = hashlib.sha256(json.dumps(chosen, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         protocol = {"draws_hash": digest, "templates": list(ctx.prompts.templates),
-                    "scoring": "cosine argmax" if ctx.images is not None else f"MI-Zero top-{TOPK_HEADLINE}"}
+                    "scoring": "cosine argmax" if ctx.images is not None else
+                    "slide encoder" if ctx.slides is not None else f"MI-Zero top-{TOPK_HEADLINE}"}
         return TaskResult(out, protocol=protocol)
 
     def _predict(self, ctx: CellContext, classifiers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +156,9 @@ class PromptSensitivity(SlideTask):
         slides = ctx.tiles.labelled()
         if not slides:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
+        if ctx.slides is not None:  # a slide model: its slide embedding against every draw's classifier
+            predicted = np.stack([(ctx.slides[path] @ flat).reshape(r, c).argmax(axis=1) for path, _ in slides])
+            return np.asarray([label for _, label in slides], dtype=np.int64), predicted.T
         predicted = np.stack([topk_pool(ctx.tiles[path].embeddings @ flat, TOPK_HEADLINE).reshape(r, c).argmax(axis=1)
                               for path, _ in slides])
         return np.asarray([label for _, label in slides], dtype=np.int64), predicted.T

@@ -1,6 +1,7 @@
 """Zero-shot slide <-> pathology-report retrieval (the PathAlign use case; Ahmed et al., 2024).
 
-A slide is embedded as the mean of its tissue tiles' image embeddings, L2-normalised. A report is
+A slide is embedded as the mean of its tissue tiles' image embeddings, L2-normalised; a slide model's
+slide is its slide encoder's embedding. A report is
 embedded as the normalised mean of its chunks' text embeddings: the report's words are split, in
 order and without overlap, into chunks of at most ``words_per_chunk(text_context)`` =
 ``max(1, floor(0.6 * text_context))`` words, where ``text_context`` is the number of tokens the
@@ -84,6 +85,7 @@ class ReportRetrieval(SlideTask):
     uses_prompts = False
     requires = frozenset({"image", "text"})
     needs = frozenset({"slides", "reports"})
+    slide_level = True
 
     def check(self, dataset, manifest) -> str | None:
         n = len(set(slide_reports(dataset, manifest).values()))
@@ -108,7 +110,7 @@ class ReportRetrieval(SlideTask):
             if not len(tiles):
                 failed[path] = "no tiles to embed"
                 continue
-            slides.append(tiles.mean(axis=0))
+            slides.append(tiles.mean(axis=0) if ctx.slides is None else ctx.slides[path])
             slide_pos.append([index[by_path[path]]])
             paths.append(path)
         if not slides or len(reports) < 2:

@@ -16,6 +16,12 @@ Each K also reports calibration and ranking metrics of the slide probabilities, 
 the pooled similarities) at the model's own logit scale: ECE, Brier, NLL and AUROC (binary, or macro
 one-vs-rest). The ``reliability`` variant holds the headline K's reliability diagram bins.
 
+Slide models (TITAN, PRISM) have one embedding per slide, in the space of their text encoder: a slide's class
+scores are its embedding against the prompt classifier, with no pooling of tiles (no top-K variants; the engine
+records ``pooling: slide-encoder`` with the model, so the cells share the task's protocol with the patch models'
+and are compared with them, paired). ``prompt_sets=median`` scores each set the same way; ``screened-vote``
+votes over tiles and does not apply to them.
+
 Slides are the items; when they carry groups (Record meta ``"group"``: the patient or case), the 95%
 CIs come from a cluster bootstrap over the groups, and the cell's protocol says which bootstrap it used.
 """
@@ -101,9 +107,16 @@ class ZeroShotWSI(SlideTask):
                       "each explicit set of the prompt file (MI-Zero's 50) scored alone, the median reported",
                       choices=("pooled", "median")))
 
+    slide_level = True
+
     def score(self, ctx: CellContext) -> TaskResult:
+        if ctx.slides is not None and self.values.get("pooling") == "screened-vote":
+            raise PathboardError(f"{ctx.model_id} is a slide encoder: screened-vote pools tile votes; score it "
+                                 "with pooling=topk (its slide embedding against the classifier)")
         if self.values.get("pooling") == "screened-vote":
             return self.screened(ctx)
+        if ctx.slides is not None and self.values.get("prompt_sets") != "median":
+            return self.by_slide_encoder(ctx)
         if self.values.get("prompt_sets") == "median":
             return self.median_of_sets(ctx)
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
@@ -139,6 +152,18 @@ class ZeroShotWSI(SlideTask):
                                                        groups)},
                           protocol={"bootstrap": bootstrap_of(ctx, groups)})
 
+    def by_slide_encoder(self, ctx: CellContext) -> TaskResult:
+        """A slide model: each slide's embedding against the prompt classifier (TITAN's and PRISM's zero-shot)."""
+        classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
+        items, truth, slides, groups = scored_slides(ctx, lambda path, tiles, label: ctx.slides[path] @ classifier.T)
+        scores = np.stack(slides)  # [slides, C]
+        predicted, probs = scores.argmax(axis=1), softmax_probs(scores, ctx.logit_scale)
+        metrics = (classification_metrics(truth, predicted, ctx.class_names, ctx.ordinal, groups=groups)
+                   + calibration_metrics(truth, probs, ctx.class_names, groups=groups))
+        return TaskResult({"": metrics, RELIABILITY: reliability_bins(truth, probs)},
+                          predictions={"": Predictions(items, np.asarray(truth), predicted, groups)},
+                          protocol={"bootstrap": bootstrap_of(ctx, groups)})
+
     def median_of_sets(self, ctx: CellContext) -> TaskResult:
         """MI-Zero's own report: every explicit prompt set of the prompt file is a classifier of its own, each K's
         metrics are the median over the sets (CI: the median's, on shared resamples of patients)."""
@@ -151,6 +176,12 @@ class ZeroShotWSI(SlideTask):
             similarities = [tiles.embeddings @ classifier.T for classifier in classifiers]
             return {k: [int(topk_pool(s, k).argmax()) for s in similarities] for k in TOPK_VALUES}
 
+        if ctx.slides is not None:  # a slide model: one embedding per slide, no K
+            items, truth, slides, groups = scored_slides(
+                ctx, lambda path, tiles, label: [int((ctx.slides[path] @ c.T).argmax()) for c in classifiers])
+            metrics = median_metrics(truth, list(np.array(slides).T), ctx.class_names, ctx.ordinal, groups=groups)
+            return TaskResult({"": metrics}, protocol={"bootstrap": bootstrap_of(ctx, groups),
+                                                       "prompt_sets": len(classifiers)})
         items, truth, slides, groups = scored_slides(ctx, predict)
         scores = {f"topk={k}": median_metrics(truth, list(np.array([slide[k] for slide in slides]).T), ctx.class_names,
                                               ctx.ordinal, groups=groups) for k in TOPK_VALUES}

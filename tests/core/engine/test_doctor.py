@@ -2,6 +2,8 @@
 import pytest
 from support.helpers import pathboard
 
+from pathboard.core.engine import plugins
+
 
 @pytest.mark.subprocess
 def test_doctor_reports_present_weights_and_data(tiny_hub, shared_data):
@@ -52,21 +54,33 @@ def test_doctor_without_arguments_says_what_is_ready_in_a_few_lines_and_succeeds
     bare = pathboard("doctor")  # every model, every dataset, no data root
     assert bare.returncode == 0, bare.stderr
     lines = bare.stdout.splitlines()
-    assert lines.count("datasets: 31 not checked: no data root (--data-root or PATHBOARD_DATA)") == 1
+    assert lines.count("datasets: 32 not checked: no data root (--data-root or PATHBOARD_DATA)") == 1
     assert not any("no data root" in line for line in lines[1:])  # said once, not once per dataset
     assert "ok   model quiltnet-b32" in lines and "ok   model plip" in lines
     # (other tests of the session may have put more tiny models in the shared HF cache: VirCLIP is never there)
     assert "-    model virclip: weights not found: weights for virclip are not published: pass --weights " \
            "virclip=PATH (`pathboard doctor --models virclip` says how to get it)" in lines
     ready = next(line for line in lines if line.startswith("models ready: "))
-    assert "plip" in ready and "quiltnet-b32" in ready and ready.split()[3] == "of" and ready.split()[4] == "13"
+    assert "plip" in ready and "quiltnet-b32" in ready and ready.split()[3] == "of" and ready.split()[4] == "17"
     with_data = pathboard("doctor", "--data-root", shared_data)
-    assert with_data.returncode == 0 and "datasets ready: 2 of 31 (crc-val-he-7k, lc25000-lung)" in with_data.stdout
+    assert with_data.returncode == 0 and "datasets ready: 2 of 32 (crc-val-he-7k, lc25000-lung)" in with_data.stdout
     ready_models = int(next(line for line in with_data.stdout.splitlines()
                             if line.startswith("models ready: ")).split()[2])
     not_ready = [line for line in with_data.stdout.splitlines() if line.startswith("-    ")]
-    assert len(not_ready) == (13 - ready_models) + (31 - 2)  # one line per model or dataset that is not here
+    assert len(not_ready) == (17 - ready_models) + (32 - 2)  # one line per model or dataset that is not here
     assert all(len(line) < 260 for line in with_data.stdout.splitlines())
     # what was named one by one must be ready
     named = pathboard("doctor", "--models", "virclip", "--datasets", "crc-val-he-7k", "--data-root", shared_data)
     assert named.returncode == 2 and named.stderr.strip().splitlines()[-1] == "error: 1 of 2 not ready: virclip"
+
+
+def test_doctor_explains_a_slide_models_encoder_licence_and_remote_code():
+    from pathboard.core.engine.doctor import access_lines
+
+    titan = plugins.get("model", "titan")
+    lines = access_lines(titan)
+    assert lines[0] == "kind       slide encoder over conch-v1.5 tile features (20x, 512 px)"
+    assert lines[1].startswith("licence    CC BY-NC-ND 4.0; gated: accept it at https://huggingface.co/MahmoodLab/TITAN")
+    assert "not allowed: pass --trust-remote-code titan, or add trust_remote_code" in lines[2]
+    assert access_lines(titan, frozenset({"titan"}))[2].endswith("from the local copy (allowed)")
+    assert not any(line.startswith("code") for line in access_lines(plugins.get("model", "plip")))

@@ -62,10 +62,14 @@ def test_what_all_names_but_is_not_here_is_one_line_each_for_models_and_datasets
     lines = p.skip_lines()
     models = [line for line in lines if "model(s) not here" in line]
     datasets = [line for line in lines if "dataset(s) not here" in line]
-    assert models == ["11 model(s) not here (weights not found): biomedclip, conch, keep, kep-ctp, openai-clip-b16, "
-                      "openai-clip-l14, pathgen-clip, pathgen-clip-l, quiltnet-b16, quiltnet-b16-pmb, virclip; "
-                      "`pathboard doctor` says how to get each"]
-    assert len(datasets) == 1 and datasets[0].startswith(f"29 dataset(s) not here (folder not found under {shared_data}): ")
+    assert models == ["12 model(s) not here (weights not found): biomedclip, conch, keep, kep-ctp, openai-clip-b16, "
+                      "openai-clip-l14, pathgen-clip, pathgen-clip-l, quiltnet-b16, quiltnet-b16-pmb, virchow, "
+                      "virclip; `pathboard doctor` says how to get each"]
+    trust = [line for line in lines if "not allowed to run the model code" in line]
+    assert trust == ["3 model(s) not allowed to run the model code of their weights repository: conch-v1.5, prism, "
+                     "titan; allow them with --trust-remote-code conch-v1.5,prism,titan (or trust_remote_code in the "
+                     "config file)"]
+    assert len(datasets) == 1 and datasets[0].startswith(f"30 dataset(s) not here (folder not found under {shared_data}): ")
     assert not any(line.startswith(("conch: ", "nct-crc-he-100k: ")) for line in lines)  # no line of its own
     assert any(s.startswith("conch: ") for s in p.skipped)  # the run record keeps every reason
 

@@ -51,7 +51,8 @@ def test_camelyon16_truth_from_asap_polygons(tmp_path):
 def test_camelyon16_labels_splits_slides_and_annotations(camelyon):
     ds = plugins.get("dataset", "camelyon16")
     assert ds.classes == ["normal", "tumor"] and ds.level == "wsi" and ds.eval_split == "test"
-    assert applicable_tasks(ds) == {"zeroshot-wsi", "fewshot-wsi", "segmentation", "prompt-sensitivity"} and ds.tags["group"] == "general" \
+    assert applicable_tasks(ds) == {"zeroshot-wsi", "fewshot-wsi", "segmentation", "prompt-sensitivity",
+                                  "slide-retrieval"} and ds.tags["group"] == "general" \
         and not ds.ordinal
     m = ds.manifest(camelyon)
     assert m.paths == ["testing/images/test_001.tif", "testing/images/test_002.tif", "training/normal/normal_001.tif",

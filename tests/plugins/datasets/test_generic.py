@@ -55,7 +55,8 @@ def test_slides_csv_spec_with_relative_paths(tmp_path):
             ("../elsewhere/s3.ndpi", "normal", "test"), (str(tmp_path / "abs" / "s4.mrxs"), "", "test")]
     write_csv(project / "cohort.csv", ["slide_path", "label", "split"], rows)
     ds = dataset_from_spec(f"slides-csv:{project / 'cohort.csv'}")
-    assert ds.classes == ["normal", "tumor"] and ds.level == "wsi" and applicable_tasks(ds) == {"zeroshot-wsi", "fewshot-wsi", "prompt-sensitivity"}
+    assert ds.classes == ["normal", "tumor"] and ds.level == "wsi" and applicable_tasks(ds) == {
+        "zeroshot-wsi", "fewshot-wsi", "prompt-sensitivity", "slide-retrieval"}
     assert ds.splits == ("test", "train") and ds.eval_split == "test"
     m = ds.manifest(None)
     got = {p: (int(label), split) for p, label, split in zip(m.paths, m.labels, m.splits)}

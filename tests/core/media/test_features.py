@@ -1,0 +1,63 @@
+"""TRIDENT-layout features: read as TRIDENT writes them, refused in one line when they are not the model's."""
+import h5py
+import numpy as np
+import pytest
+
+from pathboard.core.errors import PathboardError
+from pathboard.core.media.features import FeatureFolder, folder_name, write_features
+from pathboard.core.media.tiling import Tiling
+from pathboard.testing import write_trident_features
+
+TITAN = Tiling(size=512, mpp=None, magnification=20.0)
+
+
+def test_trident_files_are_read_as_they_are(tmp_path):
+    feats, coords = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32), np.arange(10).reshape(5, 2) * 1024
+    folder = write_trident_features(tmp_path, "TCGA-AA-0001-01Z-00-DX1.ABC", feats, coords, 1024, encoder="conch_v15")
+    assert folder.relative_to(tmp_path).as_posix() == "20x_512px_0px_overlap/features_conch_v15"
+    found = FeatureFolder.open(folder)
+    assert (found.encoder, found.magnification, found.patch_size) == ("conch_v15", 20.0, 512)
+    read, where, info, key = found.read("TCGA-CESC/uuid/TCGA-AA-0001-01Z-00-DX1.ABC.svs")
+    np.testing.assert_array_equal(read, feats)
+    np.testing.assert_array_equal(where, coords)
+    assert info["size0"] == 1024 and key.startswith("features:")
+    assert found.mismatch("titan", "conch_v15", TITAN) is None
+    with pytest.raises(FileNotFoundError, match="expected TCGA-BB"):
+        found.read("TCGA-CESC/uuid/TCGA-BB-0002-01Z-00-DX1.DEF.svs")
+
+
+def test_another_encoder_or_magnification_is_refused_in_one_line(tmp_path):
+    coords = np.zeros((2, 2))
+    virchow = FeatureFolder.open(write_trident_features(tmp_path, "s", np.zeros((2, 4)), coords, 448, encoder="virchow",
+                                                        patch_size=224))
+    line = virchow.mismatch("titan", "conch_v15", TITAN)
+    assert "holds virchow features at 20x, 224 px; titan reads conch_v15 features at 20x, 512 px" in line
+    low = FeatureFolder.open(write_trident_features(tmp_path / "b", "s", np.zeros((2, 4)), coords, 2048,
+                                                    encoder="conch_v15", magnification=10.0))
+    assert "holds conch_v15 features at 10x, 512 px; titan reads conch_v15 features at 20x, 512 px" in \
+        low.mismatch("titan", "conch_v15", TITAN)
+    assert "\n" not in line
+
+
+def test_clam_style_files_without_names_say_what_is_missing(tmp_path):
+    (tmp_path / "h5_files").mkdir()
+    with h5py.File(tmp_path / "h5_files" / "s.h5", "w") as fh:
+        fh.create_dataset("features", data=np.zeros((1, 3, 4)))  # CLAM: [1, T, D]
+        fh.create_dataset("coords", data=np.zeros((3, 2)))
+    with pytest.raises(PathboardError, match="cannot tell which patch encoder made these features"):
+        FeatureFolder.open(tmp_path / "h5_files")
+    with pytest.raises(PathboardError, match="holds no .h5 files"):
+        FeatureFolder.open(tmp_path)
+    with pytest.raises(PathboardError, match="no such folder"):
+        FeatureFolder.open(tmp_path / "nope")
+
+
+def test_pathboard_writes_what_it_reads(tmp_path):
+    path = tmp_path / folder_name(TITAN, "conch_v15") / "slide.h5"
+    feats = np.ones((3, 6), dtype=np.float32)
+    write_features(path, feats, np.arange(6).reshape(3, 2), 1024, encoder="conch_v15", tiling=TITAN)
+    found = FeatureFolder.open(path.parent)
+    assert (found.encoder, found.magnification, found.patch_size) == ("conch_v15", 20.0, 512)
+    read, coords, info, _ = found.read("x/slide.svs")
+    np.testing.assert_array_equal(read, feats)
+    assert info["size0"] == 1024 and coords.shape == (3, 2)
