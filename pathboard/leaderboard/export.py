@@ -49,7 +49,11 @@ def annotated(long: pd.DataFrame, catalog: dict, metric: str, task: str, mode: s
     rows = frames.select(long, metric, task, mode, datasets, include_reported)
     sizes = frames.column_sizes(rows, catalog)
     caveats = frames.interval_caveats(rows, table)
-    table.attrs.update(sizes=sizes, caveats=caveats, notes=frames.table_notes(rows, datasets, sizes, caveats))
+    pooling = frames.poolings(rows, task, catalog)
+    said = [f"Pooling (one score per slide): {'; '.join(f'{m}: {how}' for m, how in pooling.items())}."] \
+        if pooling else []  # the exports carry it too, under the table
+    table.attrs.update(sizes=sizes, caveats=caveats, notes=frames.table_notes(rows, datasets, sizes, caveats) + said,
+                       pooling=pooling)
     return table
 
 

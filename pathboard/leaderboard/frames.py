@@ -260,6 +260,33 @@ def comparison_table(df: pd.DataFrame, metric: str = DEFAULT_METRIC, task: str =
     return pd.concat([measured.loc[rank.index], table[table.index.get_level_values("source") != "measured"]])
 
 
+#: how a patch model's cell of each slide task makes a slide's score or embedding from its tiles (the tasks'
+#: defaults); a slide model's cells record ``pooling: slide-encoder`` instead, and KEEP's vote its own
+TILE_POOLING = {"zeroshot-wsi": "MI-Zero top-50", "fewshot-wsi": "mean of tiles", "report-retrieval": "mean of tiles",
+                "slide-retrieval": "mean of tiles"}
+POOLING_NAMES = {"slide-encoder": "slide encoder", "screened-vote": "KEEP screened vote", "topk": "MI-Zero top-50"}
+
+
+def poolings(rows: pd.DataFrame, task: str, catalog: dict | None = None) -> dict[str, str]:
+    """Measured model -> how its cells of ``task`` pool a slide (``slide encoder over conch-v1.5``, ``MI-Zero
+    top-50``, ``mean of tiles``); {} for a task that is not scored per slide."""
+    measured = rows[rows["source"] == "measured"] if "source" in rows else rows
+    stored = measured["pooling"] if "pooling" in measured else pd.Series([None] * len(measured), index=measured.index)
+    models = (catalog or {}).get("models", {})
+    out: dict[str, set] = {}
+    for model, pooling in zip(measured["model"], stored):
+        if isinstance(pooling, str) and pooling:
+            label = POOLING_NAMES.get(pooling, pooling)
+            encoder = models.get(model, {}).get("patch_encoder")
+            if pooling == "slide-encoder" and encoder:
+                label += f" over {encoder}"
+        else:
+            label = TILE_POOLING.get(task, "")
+        out.setdefault(model, set()).add(label)
+    labels = {model: " / ".join(sorted(x for x in found if x)) for model, found in out.items()}
+    return labels if any(labels.values()) else {}
+
+
 #: the metric a benchmark page shows for each task (ordinal datasets: quadratic κ for classification)
 TASK_HEADLINE = {"zeroshot": "balanced_accuracy", "zeroshot-wsi": "balanced_accuracy", "fewshot": "balanced_accuracy",
                  "fewshot-wsi": "balanced_accuracy", "segmentation": "dice", "retrieval": "mean_recall",
@@ -354,9 +381,12 @@ def provenance(df: pd.DataFrame, metric: str, task: str, mode: str,
     return out.sort_values(["model", "dataset"]).reset_index(drop=True)
 
 
-def reported_selections(reported: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """The (metric, task, prompt mode) selections that have published rows, in the CSV's order."""
-    return list(dict.fromkeys(zip(reported["metric"], reported["task"], reported["prompt_mode"])))
+def reported_selections(reported: pd.DataFrame) -> list[tuple[str, ...]]:
+    """The (metric, task, prompt mode) selections that have published rows, in the CSV's order (a task without
+    prompts has no mode: the pair alone)."""
+    modes = reported["prompt_mode"].where(reported["prompt_mode"].notna(), None)
+    return list(dict.fromkeys((m, t, *([p] if isinstance(p, str) and p else []))
+                              for m, t, p in zip(reported["metric"], reported["task"], modes)))
 
 
 VS_COLUMNS = ["model", "dataset", "value", "ci_low", "ci_high", "prompt_mode", "default_protocol",

@@ -40,21 +40,24 @@ def _header(column: str, title: str, size: dict | None) -> str:
 
 def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bool = False,
             highlight: str | None = None, tied: pd.DataFrame | None = None,
-            sizes: dict[str, dict] | None = None, caveats: pd.DataFrame | None = None) -> str:
+            sizes: dict[str, dict] | None = None, caveats: pd.DataFrame | None = None,
+            pooling: dict[str, str] | None = None) -> str:
     """The table as one HTML string: best per column in <b> (the lowest when ``lower``), reported rows
     italic and grey, the ``highlight`` model's rows (measured and reported) on a light-blue background,
     and cells ``tied`` with their column's best (:func:`tied_with_best`) marked "≈".
 
     Headers are short ids (:func:`short_id`) with their n under them (``sizes``: :func:`column_sizes`); a cell
     whose interval is no ordinary 95% CI (``caveats``: :func:`interval_caveats`) gets a "†" that says why;
-    ``titles`` maps dataset ids to a longer name, shown with the full id as the header's tooltip.
+    ``titles`` maps dataset ids to a longer name, shown with the full id as the header's tooltip. ``pooling``
+    (:func:`poolings`: model -> how it makes one score per slide) adds a *pooling* column, so slide encoders and
+    patch models pooled from tiles stand in one table, each row saying which it is.
     """
     titles, sizes = titles or {}, sizes or {}
     best = best_per_column(table, lower)
     columns = list(table["value"].columns)
     head = "".join(_header(c, titles.get(c, c), sizes.get(c)) for c in columns)
     out = [TABLE_STYLE, '<table class="pathboard-leaderboard">',
-           f"<thead><tr><th>model</th><th>source</th>{head}</tr></thead><tbody>"]
+           f"<thead><tr><th>model</th><th>source</th>{'<th>pooling</th>' if pooling else ''}{head}</tr></thead><tbody>"]
     stats = [table[stat].to_numpy(dtype=float) for stat in STATS]  # picked once: per-cell .at is slow
     best, tied_at = best.to_numpy(), None
     if tied is not None:
@@ -72,6 +75,8 @@ def to_html(table: pd.DataFrame, titles: dict[str, str] | None = None, lower: bo
             style += f"background:{HIGHLIGHT};"
         out.append(f'<tr class="{source}{" highlight" if marked else ""}" style="{style}">'
                    f'<td class="model">{html.escape(model)}</td><td>{source}</td>')
+        if pooling:
+            out.append(f'<td class="pooling">{html.escape(pooling.get(model, ""))}</td>')
         for j in range(len(columns)):
             text = html.escape(format_cell(*(stat[i, j] for stat in stats)))
             if best[i, j]:

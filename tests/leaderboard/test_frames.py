@@ -325,3 +325,27 @@ def test_a_named_headline_says_what_it_is_and_what_its_interval_is_over():
     assert notes[-1] == ("fewshot headline on folder:…/lung: linear-probe at k = 8 per class; 95% CI: bootstrap "
                          "of that median over test items.")
     assert frames.uses_prompts(pd.DataFrame({"task": ["fewshot"], "prompt_mode": [None]}), "fewshot") is False
+
+
+def test_poolings_say_how_each_model_scores_a_slide():
+    long = pd.DataFrame([
+        {"model": "titan", "task": "zeroshot-wsi", "pooling": "slide-encoder", "source": "measured"},
+        {"model": "plip", "task": "zeroshot-wsi", "pooling": None, "source": "measured"},
+        {"model": "keep", "task": "zeroshot-wsi", "pooling": "screened-vote", "source": "measured"},
+        {"model": "TITAN (reported)", "task": "zeroshot-wsi", "pooling": None, "source": "reported"}])
+    catalog = {"models": {"titan": {"patch_encoder": "conch-v1.5"}}}
+    assert frames.poolings(long, "zeroshot-wsi", catalog) == {
+        "titan": "slide encoder over conch-v1.5", "plip": "MI-Zero top-50", "keep": "KEEP screened vote"}
+    assert frames.poolings(long.assign(task="slide-retrieval"), "slide-retrieval", catalog)["plip"] == "mean of tiles"
+    assert frames.poolings(long.assign(task="zeroshot", pooling=None), "zeroshot") == {}  # not a slide task
+
+
+def test_the_paper_table_gets_a_pooling_column_only_when_told():
+    from pathboard.leaderboard import markup
+
+    table = _table({("titan", "a"): 0.7, ("plip", "a"): 0.4})
+    plain = markup.to_html(table)
+    assert "<th>pooling</th>" not in plain and 'class="pooling"' not in plain
+    html = markup.to_html(table, pooling={"titan": "slide encoder over conch-v1.5", "plip": "MI-Zero top-50"})
+    assert "<th>model</th><th>source</th><th>pooling</th>" in html
+    assert '<td class="model">titan</td><td>measured</td><td class="pooling">slide encoder over conch-v1.5</td>' in html

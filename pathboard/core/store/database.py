@@ -101,7 +101,8 @@ CREATE OR REPLACE VIEW results_all AS
            c.run_id, c.created_at, c.cell_id, c.weights_fingerprint, c.prompt_hash, c.manifest_hash,
            c.device, c.precision, c.task_options, c.options_hash, c.protocol_hash,
            coalesce(c.default_protocol, TRUE) AS default_protocol, c.n_items,
-           c.protocol->'task'->>'headline' AS headline, c.protocol->'task'->>'bootstrap' AS bootstrap, c.pack
+           c.protocol->'task'->>'headline' AS headline, c.protocol->'task'->>'bootstrap' AS bootstrap, c.pack,
+           coalesce(c.protocol->'model'->>'pooling', c.protocol->'task'->>'pooling') AS pooling
     FROM results r JOIN cells c USING (cell_id);
 CREATE OR REPLACE VIEW leaderboard AS
     SELECT * FROM results_all

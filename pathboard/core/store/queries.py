@@ -19,7 +19,7 @@ from pathboard.core.store.database import Store
 LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", "value", "ci_low", "ci_high", "n", "q1",
                        "q3", "units", "undefined", "run_id", "created_at", "cell_id", "weights_fingerprint",
                        "prompt_hash", "manifest_hash", "device", "precision", "task_options", "options_hash",
-                       "protocol_hash", "default_protocol", "n_items", "headline", "bootstrap", "pack"]
+                       "protocol_hash", "default_protocol", "n_items", "headline", "bootstrap", "pack", "pooling"]
 
 
 def load_measured(db: str | Path, protocol: str = "default") -> pd.DataFrame:

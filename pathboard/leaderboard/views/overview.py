@@ -35,7 +35,8 @@ def overview(stamp, protocol, run, metric, task, mode, datasets, include_reporte
         titles.update({id: entry.get("title") or id for id, entry in _catalog["datasets"].items()})
         tied = frames.tied_with_best(table, _comparisons, metric, task, mode, lower) if len(_comparisons) else None
         out["html"] = markup.to_html(table, titles, lower=lower, highlight=highlight, tied=tied,
-                                     sizes=table.attrs["sizes"], caveats=table.attrs["caveats"])
+                                     sizes=table.attrs["sizes"], caveats=table.attrs["caveats"],
+                                     pooling=table.attrs.get("pooling"))
         out["bars"] = charts.bars(_long, task, metric, mode, list(datasets)[:BAR_PANELS], highlight,
                                   include_reported)
     return out
