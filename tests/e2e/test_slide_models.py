@@ -69,13 +69,14 @@ def test_trident_features_are_scored_with_no_image_forward(slide_hub, slides_roo
 
     db, fresh = tmp_path / "pb.duckdb", {"PATHBOARD_CACHE": str(tmp_path / "cache-run")}
     args = ["run", "--datasets", "tcga-cesc", "--data-root", slides_root, "--db", db, "--workers", "0",
-            "--features", folder, "--trust-remote-code", "titan,prism", "--tasks", "zeroshot-wsi,slide-retrieval"]
+            "--features", folder, "--trust-remote-code", "titan,prism", "--tasks",
+            "zeroshot-wsi,slide-retrieval,prompt-sensitivity"]
     ran = pathboard(*args, "--models", "titan", env=fresh)
     assert ran.returncode == 0, ran.stderr
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT image_forwards FROM runs").fetchall() == [(0,)]
     assert {t for (t,) in con.execute("SELECT DISTINCT task FROM leaderboard").fetchall()} == \
-        {"zeroshot-wsi", "slide-retrieval"}
+        {"zeroshot-wsi", "slide-retrieval", "prompt-sensitivity"}
     assert "TRIDENT features (conch_v15)" in con.execute("SELECT any_value(protocol) FROM cells").fetchone()[0]
     con.close()
 

@@ -301,6 +301,9 @@ def plan(cfg: RunConfig) -> Plan:
     features = feature_folders(cfg.features, {d.id for d in datasets})
     encoders = patch_encoders(models, weights, user_weights, features,
                               [d.id for d in datasets if "slides" in d.facts], skipped, resolve)
+    if features and not encoders:  # said, not silently ignored
+        skipped.append(f"--features: no slide model of this run reads them (they are read by slide models, such as "
+                       f"titan; --models {cfg.models})")
     root, manifests = None, {}
     try:  # parameterised datasets (folder:PATH) carry their own path
         if any(d.id not in selected.parameterised for d in datasets):

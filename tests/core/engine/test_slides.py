@@ -54,6 +54,8 @@ def test_features_of_another_encoder_or_magnification_are_refused_in_one_line(sl
         plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(f"tcga-cesc={low}",)))
     ok = write_trident_features(tmp_path / "ok", "s", np.zeros((2, 4)), np.zeros((2, 2)), 1024, encoder="conch_v15")
     assert plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(str(ok),))).features["*"]
+    unread = plan(cfg(slides_root, models="plip", features=(str(ok),))).skip_lines()
+    assert any(line.startswith("--features: no slide model of this run reads them") for line in unread)
     with pytest.raises(PathboardError, match="dataset nope is not in this run"):
         plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(f"nope={ok}",)))
 
