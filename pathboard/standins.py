@@ -7,8 +7,10 @@ checkpoints, so pathboard's production loaders run on them unchanged, with ``HF_
 - :func:`write_titan`: a folder like ``MahmoodLab/TITAN``: ``config.json`` whose ``auto_map`` points at
   ``configuration_titan.py`` / ``modeling_titan.py`` (written here, pathboard's own code), loaded with
   ``AutoModel.from_pretrained(folder, trust_remote_code=True)``; it has ``return_conch()`` (a patch encoder and its
-  eval transform), ``encode_slide_from_patch_features(features, coords, patch_size_lv0)``,
-  ``text_encoder.tokenizer(texts)`` and ``encode_text(ids, normalize=...)``.
+  eval transform), ``encode_slide_from_patch_features(features, coords, patch_size_lv0)`` on (1, N, C) and (1, N, 2)
+  tensors (the slide representation, before ``vision_encoder.proj`` maps it into the text space, as TITAN's
+  ``zero_shot`` does), ``text_encoder.tokenizer(texts)`` and ``encode_text(ids, normalize=...)`` (which drops the last
+  token, as TITAN's does); like TITAN's, no logit scale.
 - :func:`write_prism`: a folder like ``paige-ai/Prism``, loaded the same way, with ``slide_representations``,
   ``tokenize``, ``text_decoder`` (and its ``context_dim``), ``text_to_latents``, ``img_to_latents`` and
   ``temperature``.
@@ -42,8 +44,6 @@ class TitanConfig(PretrainedConfig):
 
 TITAN_MODELING = '''\
 """pathboard's tiny stand-in for TITAN's hub code: same entry points, none of its architecture."""
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,10 +59,12 @@ class WordTokenizer:
         self.vocab_size, self.length = vocab_size, length
 
     def __call__(self, texts):
-        ids = torch.zeros(len(texts), self.length, dtype=torch.long)
+        ids = torch.zeros(len(texts), self.length + 1, dtype=torch.long)
         for i, text in enumerate(texts):
-            for j, word in enumerate(text.lower().split()[: self.length]):
-                ids[i, j] = 1 + sum((k + 1) * ord(c) for k, c in enumerate(word)) % (self.vocab_size - 1)
+            words = text.lower().split()[: self.length]
+            for j, word in enumerate(words):
+                ids[i, j] = 2 + sum((k + 1) * ord(c) for k, c in enumerate(word)) % (self.vocab_size - 2)
+            ids[i, len(words)] = 1  # the end token
         return ids
 
 
@@ -76,6 +78,26 @@ class TextEncoder(nn.Module):
     def forward(self, ids):
         mask = (ids > 0).float().unsqueeze(-1)
         return self.proj((self.embed(ids) * mask).sum(1) / mask.sum(1).clamp(min=1))
+
+
+class VisionEncoder(nn.Module):
+    """Slide tokens from (1, N, C) features and (1, N, 2) level-0 corners, as TITAN's vision tower takes them;
+    ``no_proj`` leaves out the projection into the text space."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.patch = nn.Linear(config.patch_dim, config.embed_dim)
+        self.position = nn.Linear(2, config.embed_dim)
+        self.proj = nn.Parameter(torch.zeros(config.embed_dim, config.embed_dim))
+
+    def forward(self, features, coords, patch_size_lv0, no_proj=False):
+        if features.dim() != 3 or coords.dim() != 3 or len(features) != 1:
+            raise ValueError(f"expected (1, N, C) features and (1, N, 2) coords, got {tuple(features.shape)} and "
+                             f"{tuple(coords.shape)}")
+        grid = coords.float() / float(patch_size_lv0)
+        grid = grid - grid.mean(1, keepdim=True)
+        x = self.patch(features.float()).mean(1) + torch.tanh(self.position(grid)).mean(1)
+        return x if no_proj else x @ self.proj
 
 
 class PatchEncoder(nn.Module):
@@ -94,10 +116,8 @@ class Titan(PreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.conch = PatchEncoder(config)
-        self.slide_proj = nn.Linear(config.patch_dim, config.embed_dim)
-        self.position = nn.Linear(2, config.embed_dim)
+        self.vision_encoder = VisionEncoder(config)
         self.text_encoder = TextEncoder(config)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.post_init()
 
     def _init_weights(self, module):
@@ -112,13 +132,10 @@ class Titan(PreTrainedModel):
             transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
 
     def encode_slide_from_patch_features(self, features, coords, patch_size_lv0):
-        grid = coords.float() / float(patch_size_lv0)
-        grid = grid - grid.mean(0, keepdim=True)
-        x = self.slide_proj(features.float()).mean(0) + torch.tanh(self.position(grid)).mean(0)
-        return x.unsqueeze(0)
+        return self.vision_encoder(features, coords, patch_size_lv0, no_proj=True)
 
     def encode_text(self, input_ids, normalize=False):
-        x = self.text_encoder(input_ids)
+        x = self.text_encoder(input_ids[:, :-1])  # TITAN makes room for its CLS token
         return F.normalize(x, dim=-1) if normalize else x
 '''
 

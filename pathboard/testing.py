@@ -136,7 +136,8 @@ def check_model(spec, weights=None, image=None, dim: int | None = None):
 
 def check_slide_model(spec, weights=None, features_dim: int | None = None, tiles: int = 12):
     """Resolve (``weights``: a Weights override or None), load on the CPU and encode two random slides of ``tiles``
-    tiles of ``features_dim``-dimensional features and two texts; returns the loaded encoder."""
+    tiles of ``features_dim``-dimensional features, map them into the text space, and encode two texts; returns
+    the loaded encoder."""
     import torch
 
     from pathboard.core.interfaces.model import Runtime
@@ -149,12 +150,16 @@ def check_slide_model(spec, weights=None, features_dim: int | None = None, tiles
     rng = np.random.default_rng(0)
     size0 = 2 * spec.tiling.size
     coords = rng.integers(0, 40, (tiles, 2)) * size0
-    slides = [encoder.encode_slide(rng.normal(size=(tiles, features_dim or 16)).astype(np.float32), coords, size0)
-              for _ in range(2)]
-    for s in slides:
+    raw = [encoder.encode_slide(rng.normal(size=(tiles, features_dim or 16)).astype(np.float32), coords, size0)
+           for _ in range(2)]
+    for s in raw:
         assert s.ndim == 1 and s.dtype == np.float32, f"{spec.id}: encode_slide must give one float32 vector"
-        assert abs(float(np.linalg.norm(s)) - 1) < 1e-4, f"{spec.id}: slide embeddings must be unit length"
-    assert not np.allclose(slides[0], slides[1]), f"{spec.id}: different slides embed alike"
+        assert np.isfinite(s).all(), f"{spec.id}: encode_slide gave non-finite values"
+    assert not np.allclose(raw[0], raw[1]), f"{spec.id}: different slides embed alike"
+    slides = [np.asarray(encoder.to_text(s)) for s in raw]
+    for s in slides:
+        assert s.ndim == 1 and abs(float(np.linalg.norm(s)) - 1) < 1e-4, \
+            f"{spec.id}: to_text must give one unit vector"
     texts = encoder.encode_texts(["adenocarcinoma.", "squamous cell carcinoma."])
     assert texts.shape == (2, len(slides[0])), \
         f"{spec.id}: text embeddings {tuple(texts.shape)} do not match the slides' ({len(slides[0])})"

@@ -269,9 +269,13 @@ POOLING_NAMES = {"slide-encoder": "slide encoder", "screened-vote": "KEEP screen
 
 def poolings(rows: pd.DataFrame, task: str, catalog: dict | None = None) -> dict[str, str]:
     """Measured model -> how its cells of ``task`` pool a slide (``slide encoder over conch-v1.5``, ``MI-Zero
-    top-50``, ``mean of tiles``); {} for a task that is not scored per slide."""
+    top-50``, ``mean of tiles``); {} for a task that is not scored per slide, and where no cell records a pooling
+    of its own (patch models pooled alike, or a database written before cells recorded it: the tables stay as
+    they were)."""
     measured = rows[rows["source"] == "measured"] if "source" in rows else rows
     stored = measured["pooling"] if "pooling" in measured else pd.Series([None] * len(measured), index=measured.index)
+    if not stored.notna().any():
+        return {}
     models = (catalog or {}).get("models", {})
     out: dict[str, set] = {}
     for model, pooling in zip(measured["model"], stored):

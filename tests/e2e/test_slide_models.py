@@ -66,6 +66,10 @@ def test_trident_features_are_scored_with_no_image_forward(slide_hub, slides_roo
     assert exported.returncode == 0, exported.stderr
     folder = out / "20x_512px_0px_overlap" / "features_conch_v15"
     assert len(list(folder.glob("TCGA-*.h5"))) == 10
+    retiled = pathboard("cache", "export-features", "--model", "titan", "--datasets", "tcga-cesc", "--out", out,
+                        "--data-root", slides_root, "--trust-remote-code", "titan", "--tile-size", "256", env=env)
+    assert retiled.returncode == 2 and "titan reads its patch encoder's features at its own tiling (20x, 512 px)" \
+        in retiled.stderr and "Traceback" not in retiled.stderr
 
     db, fresh = tmp_path / "pb.duckdb", {"PATHBOARD_CACHE": str(tmp_path / "cache-run")}
     args = ["run", "--datasets", "tcga-cesc", "--data-root", slides_root, "--db", db, "--workers", "0",
@@ -83,4 +87,5 @@ def test_trident_features_are_scored_with_no_image_forward(slide_hub, slides_roo
     wrong = pathboard(*args, "--models", "prism", env=fresh)
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
     line = [l for l in wrong.stderr.splitlines() if l.startswith("error:")]
-    assert len(line) == 1 and "prism reads virchow features at 20x, 224 px" in line[0]
+    assert len(line) == 1 and "holds conch_v15 features, which no slide model of this run reads (prism reads " \
+        "virchow)" in line[0]

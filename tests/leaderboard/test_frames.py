@@ -338,6 +338,8 @@ def test_poolings_say_how_each_model_scores_a_slide():
         "titan": "slide encoder over conch-v1.5", "plip": "MI-Zero top-50", "keep": "KEEP screened vote"}
     assert frames.poolings(long.assign(task="slide-retrieval"), "slide-retrieval", catalog)["plip"] == "mean of tiles"
     assert frames.poolings(long.assign(task="zeroshot", pooling=None), "zeroshot") == {}  # not a slide task
+    # no cell records a pooling of its own (patch models only, or a database from before): the table stays as it was
+    assert frames.poolings(long.assign(pooling=None), "zeroshot-wsi") == {}
 
 
 def test_the_paper_table_gets_a_pooling_column_only_when_told():

@@ -9,6 +9,7 @@ and exact tile set.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,7 +21,9 @@ from pathboard.core.media.features import FeatureFolder
 from pathboard.core.media.tiling import Tiling
 from pathboard.core.timing import stage
 
-COUNTERS = ("images_embedded", "tiles_embedded", "embed_seconds", "image_forwards")
+#: what the patch encoder's embedding costs, counted as this slide model's too (its cost rows); forward passes are
+#: not: they are counted once, on the patch encoder's embedder, which every run counts as well
+COUNTERS = ("images_embedded", "tiles_embedded", "embed_seconds")
 
 
 class SlideEmbedder(Embedder):
@@ -63,21 +66,43 @@ class SlideEmbedder(Embedder):
             for name, was in zip(COUNTERS, before):
                 setattr(self, name, getattr(self, name) + getattr(patch, name) - was)
 
-    def slide_vectors(self, tiles: TileSet, dataset_id: str = "") -> dict[str, np.ndarray]:
-        """Item path -> the slide model's [D] embedding of each tiled slide, cached per exact tile set."""
-        out = {}
-        for path, _ in tiles.items():
+    def slide_vectors(self, tiles: TileSet, dataset_id: str = "") -> tuple[dict, dict]:
+        """(item path -> the slide model's representation of each tiled slide, L2-normalised; item path -> that
+        slide in the text space), each cached per exact tile set. A slide the encoder cannot encode (or encodes to
+        non-finite values) is taken out of ``tiles`` as failed, with one line; the others go on."""
+        representation, text = {}, {}
+        runtime = getattr(self.load_model, "runtime", self.runtime)  # where it runs (a Ray worker's may differ)
+        for path, _ in list(tiles.items()):
             slide = tiles[path]
-            key = self._key(kind="slide-embedding", tiles=slide.key)
-            hit = self.cache.get(key)
-            if hit is None:
-                with stage("slide encoding"):
-                    vector = np.asarray(self.load_model().encode_slide(
-                        np.asarray(slide.embeddings, dtype=np.float32), np.asarray(slide.coords),
-                        int(slide.info["size0"])), dtype=np.float32).reshape(1, -1)
-                    self.cache.put(key, vector, {"model": self.spec.id, "dataset": dataset_id, "slide": path,
-                                              "tiles": slide.key})
-                    self.slides_encoded += 1
-                hit = self.cache.read_back(key)
-            out[path] = np.asarray(hit[0][0], dtype=np.float32)
-        return out
+            keys = [self._key(kind=kind, tiles=slide.key, encoded_as=runtime.precision)
+                    for kind in ("slide-embedding", "slide-text-embedding")]
+            try:
+                cached = [self.cache.get(key) for key in keys]
+                hits: list = self._encode(slide, path, dataset_id, keys) if None in cached else cached
+            except (PathboardError, ValueError, RuntimeError) as exc:
+                line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                tiles.drop(path, f"{self.spec.id} could not encode it: {line}")
+                print(f"warning: {dataset_id}: skipped {path}: {tiles.failed[path]}", file=sys.stderr)
+                continue
+            vector = np.asarray(hits[0][0][0], dtype=np.float32)
+            representation[path] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            text[path] = np.asarray(hits[1][0][0], dtype=np.float32)
+        return representation, text
+
+    def _encode(self, slide: SlideEmbedding, path: str, dataset_id: str, keys: list[str]) -> list:
+        """Encode one slide, cache its representation and text-space embedding under ``keys``, read them back."""
+        if not len(slide.embeddings):
+            raise PathboardError("it has no tiles")
+        with stage("slide encoding"):
+            model = self.load_model()
+            vector = np.asarray(model.encode_slide(np.asarray(slide.embeddings, dtype=np.float32),
+                                                   np.asarray(slide.coords), int(slide.info["size0"])),
+                                dtype=np.float32).reshape(1, -1)
+            projected = np.asarray(model.to_text(vector[0]), dtype=np.float32).reshape(1, -1)
+            if not (np.isfinite(vector).all() and np.isfinite(projected).all()):
+                raise PathboardError("its slide embedding is not finite (NaN/inf); try --precision fp32")
+            meta = {"model": self.spec.id, "dataset": dataset_id, "slide": path, "tiles": slide.key}
+            for key, array in zip(keys, (vector, projected)):
+                self.cache.put(key, array, meta)
+            self.slides_encoded += 1
+        return [self.cache.read_back(key) for key in keys]

@@ -158,7 +158,9 @@ def _embedder(p, settings: Settings, model_id: str, load_on: Runtime | None = No
         runtime = Runtime(settings.device, settings.precision, channels_last=settings.device.startswith("cuda"))
         if load_on is None:
             Runtime.create(settings.device, settings.precision)  # this worker can run it: one line if not
-        spec = next(c.model for c in p.cells if c.model.id == model_id)
+        # a run model, or the patch encoder of a slide model (its tiles are its units: shared by every slide model)
+        spec = next((c.model for c in p.cells if c.model.id == model_id), None) or \
+            next(e for e in p.patch_encoders.values() if e.id == model_id)
         made = _EMBEDDERS.setdefault((settings, load_on), {})  # a slide model and its patch encoder share one
         _EMBEDDERS[key] = make_embedder(spec, p, runtime, EmbeddingCache(Path(settings.cache)), settings.batch_size,
                                         settings.workers, made, lambda s, w: LazyModel(s, w, load_on or runtime))
@@ -241,7 +243,10 @@ def plan_units(p, driver: dict) -> tuple[list[Unit], dict]:
                 needed += shards + [Unit("assemble", model_id, other_id, perturbation, seed)]
         for tiling, items, _ in tile_inputs(cells, p):
             dataset, manifest = p.datasets[dataset_id], p.manifests[dataset_id]
-            needed += [Unit("embed-slide", model_id, dataset_id, slide=path, tiling=tiling)
+            # a slide model's tiles are its patch encoder's: one unit per slide, whichever model asks for it
+            owner = embedder.patch.spec.id if getattr(embedder, "patch", None) is not None and \
+                not embedder.folder(dataset) else model_id
+            needed += [Unit("embed-slide", owner, dataset_id, slide=path, tiling=tiling)
                        for path in embedder.pending_slides(dataset, manifest, tiling, items)]
         mine[(model_id, dataset_id)] = [u for u in needed if u not in units]
         units.update(dict.fromkeys(needed))
@@ -282,7 +287,9 @@ def run(p, cfg, runtime: Runtime, cache, store, summary: Summary, artifacts: Pat
             finished.setdefault((unit.model, unit.dataset), []).append(refs[unit])
     for pair in mine:  # scoring waits for the assembled images and the slides its cells read
         reads = dict.fromkeys([d for d, _, _ in image_inputs(_cells(p, pair))] + [pair[1]])
-        waits = [ref for d in reads for ref in finished.get((pair[0], d), [])]
+        embedders = [pair[0]] + ([p.patch_encoders[pair[0]].id] if pair[0] in p.patch_encoders else [])
+        waits = [ref for d in reads for m in embedders for ref in finished.get((m, d), [])]  # a slide model: its
+        # patch encoder's tiles too
         owner[score.remote(box, settings, *pair, str(artifacts), *waits)] = ("score", f"score {pair[0]} x {pair[1]}",
                                                                              pair)
     spent = {pair: [0, 0, 0.0, None, ""] for pair in mine}  # images, tiles, seconds, peak memory, its kind

@@ -11,7 +11,7 @@ from pathboard.core.engine import plugins
 from pathboard.core.engine.steps import LazyModel
 from pathboard.core.errors import PathboardError
 from pathboard.core.interfaces.dataset import data_root
-from pathboard.core.interfaces.slide_model import is_slide_model
+from pathboard.core.interfaces.slide_model import describe_tiling, is_slide_model
 from pathboard.core.interfaces.weights import Weights, overrides, trusted
 from pathboard.core.media.features import folder_name, write_features
 from pathboard.core.media.tiling import Tiling
@@ -29,6 +29,9 @@ def export_features(model_id: str, dataset_ids: list[str], out: Path, root: str 
     spec = requested = plugins.get("model", model_id)
     allow = allowed([requested], trusted(trust))  # a trusted slide model's own patch encoder is trusted too
     if is_slide_model(requested):
+        if tiling is not None:
+            raise PathboardError(f"{model_id} reads its patch encoder's features at its own tiling "
+                                 f"({describe_tiling(requested.tiling)}); drop --mpp, --magnification and --tile-size")
         tiling, spec = requested.tiling, plugins.get("model", requested.patch_encoder)
     tiling = tiling or Tiling()
     if getattr(spec, "remote_code", False) and spec.id not in allow:
@@ -46,6 +49,7 @@ def export_features(model_id: str, dataset_ids: list[str], out: Path, root: str 
             raise PathboardError(f"{dataset_id} has no slides to export features of")
         manifest = dataset.manifest(data_root(root))
         folder = out / folder_name(tiling, name)
+        written_from: dict[str, str] = {}
         for path in tqdm(manifest.paths, desc=f"{spec.id} x {dataset_id}: features", unit="slide", disable=None):
             try:
                 slide = embedder.slide(dataset, manifest, path, tiling)
@@ -53,6 +57,11 @@ def export_features(model_id: str, dataset_ids: list[str], out: Path, root: str 
                 print(f"warning: {dataset_id}: skipped {path}: {str(exc).splitlines()[0]}", file=sys.stderr)
                 continue
             stem = Path(path.split("#", 1)[0]).name.rsplit(".", 1)[0]
+            if stem in written_from:  # TRIDENT names a slide's file by its file name alone
+                print(f"warning: {dataset_id}: skipped {path}: its features file {stem}.h5 is already written for "
+                      f"{written_from[stem]}", file=sys.stderr)
+                continue
+            written_from[stem] = path
             write_features(folder / f"{stem}.h5", slide.embeddings, slide.coords, int(slide.info["size0"]),
                            encoder=name, tiling=tiling)
         written.append(folder)

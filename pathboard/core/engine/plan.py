@@ -110,7 +110,8 @@ class Plan:
     pack: ProtocolPack | None = None
     #: slide model id -> the spec of the patch encoder whose tile features it reads
     patch_encoders: dict = field(default_factory=dict)
-    #: dataset id ("*": every dataset) -> the TRIDENT features folder its slides' tiles are read from
+    #: (dataset id or "*" for every dataset, encoder) -> the TRIDENT features folder the slide models over that
+    #: patch encoder read that dataset's tiles from (:func:`pathboard.core.engine.slides.folder_for`)
     features: dict = field(default_factory=dict)
 
     def skip_lines(self) -> list[str]:
@@ -300,7 +301,7 @@ def plan(cfg: RunConfig) -> Plan:
                                          "models")
     features = feature_folders(cfg.features, {d.id for d in datasets})
     encoders = patch_encoders(models, weights, user_weights, features,
-                              [d.id for d in datasets if "slides" in d.facts], skipped, resolve)
+                              [d.id for d in datasets if "slides" in d.facts], skipped, resolve, allow)
     if features and not encoders:  # said, not silently ignored
         skipped.append(f"--features: no slide model of this run reads them (they are read by slide models, such as "
                        f"titan; --models {cfg.models})")

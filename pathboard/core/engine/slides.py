@@ -27,30 +27,60 @@ def trust_line(model, repo: str = "") -> str:
 
 
 def allowed(models, trusted: frozenset[str]) -> frozenset[str]:
-    """The ids allowed to run remote code: those trusted, and the patch encoders of trusted slide models."""
-    return frozenset(trusted) | {m.patch_encoder for m in models if m.id in trusted and is_slide_model(m)
-                                 and getattr(m, "patch_encoder", "")}
+    """The ids allowed to run remote code: those trusted, and the patch encoder of a trusted slide model when it is
+    loaded from that model's own repository (TITAN's CONCH v1.5)."""
+    out = set(trusted)
+    for m in (m for m in models if m.id in trusted and is_slide_model(m) and getattr(m, "patch_encoder", "")):
+        encoder = plugins.registry("model").get(m.patch_encoder)
+        if encoder is not None and getattr(encoder, "repo", None) and encoder.repo == getattr(m, "repo", None):
+            out.add(encoder.id)
+    return frozenset(out)
 
 
-def feature_folders(entries, dataset_ids) -> dict[str, FeatureFolder]:
-    """``--features DIR`` (key "*": every dataset) or ``--features DATASET=DIR``, each opened and checked."""
-    out = {}
+def encoder_name(encoder) -> str:
+    """What TRIDENT calls a patch encoder's features (``conch_v15``), else its id."""
+    return getattr(encoder, "trident_name", "") or encoder.id
+
+
+def feature_folders(entries, dataset_ids) -> dict[tuple[str, str], FeatureFolder]:
+    """(dataset id or "*", encoder) -> the folder of ``--features DIR`` (every dataset) or ``--features
+    DATASET=DIR``, each opened and checked; two folders of one encoder for the same datasets are refused."""
+    out: dict[tuple[str, str], FeatureFolder] = {}
     for entry in entries:
         key, sep, path = str(entry).partition("=")
         if sep and key in dataset_ids:
-            out[key] = FeatureFolder.open(path)
+            scope, folder = key, FeatureFolder.open(path)
         elif sep and not key.startswith(("/", ".", "~")) and "/" not in key:
             raise PathboardError(f"--features {entry}: dataset {key} is not in this run")
         else:
-            out["*"] = FeatureFolder.open(entry)
+            scope, folder = "*", FeatureFolder.open(entry)
+        if (scope, folder.encoder) in out:
+            raise PathboardError(f"--features {entry}: a second folder of {folder.encoder} features for "
+                                 f"{'every dataset' if scope == '*' else scope} (the first: "
+                                 f"{out[(scope, folder.encoder)].root}); give one per encoder")
+        out[(scope, folder.encoder)] = folder
     return out
 
 
+def folders_of(features: dict, encoder) -> dict[str, FeatureFolder]:
+    """Dataset id ("*": every dataset) -> the features folder made with ``encoder``."""
+    name = encoder_name(encoder)
+    return {scope: folder for (scope, made_with), folder in features.items() if made_with == name}
+
+
+def folder_for(p, model_id: str, dataset_id: str) -> FeatureFolder | None:
+    """The features folder a slide model reads ``dataset_id``'s tiles from, or None (it embeds them)."""
+    encoder = p.patch_encoders.get(model_id)
+    mine = folders_of(p.features, encoder) if encoder is not None else {}
+    return mine.get(dataset_id) or mine.get("*")
+
+
 def patch_encoders(models, weights: dict, user_weights: dict, features: dict, slide_datasets, skipped: list,
-                   resolve) -> dict:
+                   resolve, allow: frozenset[str] = frozenset()) -> dict:
     """Slide model id -> its patch encoder's spec; the encoder's weights go into ``weights`` (unless ``features``
-    give every slide dataset's tiles). A slide model whose encoder is unknown or absent is skipped with its line;
-    one whose ``features`` do not match is refused (PathboardError)."""
+    made with it give every slide dataset's tiles). A slide model whose encoder is unknown, absent, or runs remote
+    code that was not allowed is skipped with its line. Features made with a model's encoder at another
+    magnification, tile size or overlap, and features no slide model of the run reads, are refused (PathboardError)."""
     out = {}
     for m in [m for m in models if m.id in weights and is_slide_model(m)]:
         try:
@@ -59,13 +89,17 @@ def patch_encoders(models, weights: dict, user_weights: dict, features: dict, sl
             skipped.append(f"{m.id}: its patch encoder is not registered ({exc})")
             del weights[m.id]
             continue
-        name = getattr(encoder, "trident_name", "") or encoder.id
-        for folder in features.values():
-            line = folder.mismatch(m.id, name, m.tiling)
+        if getattr(encoder, "remote_code", False) and encoder.id not in allow:  # no way round the opt-in
+            skipped.append(f"{m.id}: its patch encoder {trust_line(encoder, getattr(encoder, 'repo', ''))}")
+            del weights[m.id]
+            continue
+        mine = folders_of(features, encoder)
+        for folder in mine.values():
+            line = folder.mismatch(m.id, encoder_name(encoder), m.tiling)
             if line:
                 raise PathboardError(f"{line}; pass features made with {encoder.id} at {describe_tiling(m.tiling)}, "
                                      "or leave --features out to embed the tiles")
-        covered = "*" in features or all(d in features for d in slide_datasets)
+        covered = "*" in mine or all(d in mine for d in slide_datasets)
         if encoder.id not in weights and not covered:
             override = user_weights.get(encoder.id)
             if override is None and getattr(encoder, "repo", None) and encoder.repo == getattr(m, "repo", None):
@@ -77,6 +111,12 @@ def patch_encoders(models, weights: dict, user_weights: dict, features: dict, sl
                 del weights[m.id]
                 continue
         out[m.id] = encoder
+    read = {encoder_name(e) for e in out.values()}
+    for (_, made_with), folder in features.items():
+        if out and made_with not in read:
+            reads = ", ".join(f"{m} reads {encoder_name(e)}" for m, e in out.items())
+            raise PathboardError(f"--features {folder.root}: holds {made_with} features, which no slide model of this "
+                                 f"run reads ({reads})")
     return out
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from pathboard.core.engine.plan import Plan
+from pathboard.core.engine.slides import folder_for, folders_of
 from pathboard.core.errors import PathboardError
 from pathboard.core.interfaces.contracts import ContractError, broken, expect
 from pathboard.core.interfaces.model import EmbeddingModel
@@ -115,7 +116,7 @@ class Embeddings:
     perturbed: dict  # (perturbation, seed) -> Embedded, of this dataset's images
     tiles: dict  # (tiling, which items) -> TileSet
     failed: dict  # item -> why
-    #: a slide model's: (tiling, which items) -> {item: its slide embedding}
+    #: a slide model's: (tiling, which items) -> ({item: its slide representation}, {item: it in the text space})
     slides: dict = field(default_factory=dict)
 
 
@@ -175,6 +176,7 @@ def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
         out.failed.update(out.tiles[(planned, items)].failed)
         if hasattr(embedder, "slide_vectors"):  # a slide model: one embedding per slide, from those tiles
             out.slides[(planned, items)] = embedder.slide_vectors(out.tiles[(planned, items)], dataset.id)
+            out.failed.update(out.tiles[(planned, items)].failed)
     return out
 
 
@@ -194,7 +196,7 @@ def make_embedder(spec, p: Plan, runtime, cache, batch_size: int, workers: int, 
         patch = make_embedder(encoder, p, runtime, cache, batch_size, workers, made, loader) \
             if encoder.id in p.weights else None
         made[spec.id] = SlideEmbedder(spec, lazy, weights.fingerprint, runtime, cache, batch_size, workers,
-                                      patch=patch, features=p.features)
+                                      patch=patch, features=folders_of(p.features, encoder))
     else:
         made[spec.id] = Embedder(spec, lazy, weights.fingerprint, runtime, cache, batch_size, workers)
     return made[spec.id]
@@ -271,11 +273,12 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
     shaken = MappingProxyType({name: embedded.perturbed[(name, cell.inputs.perturbation_seed)]
                                for name in cell.inputs.perturbations})
     folder = artifacts / safe_name(spec.id) / safe_name(dataset.id)  # ids such as slides-csv:/data/a.csv
-    vectors = embedded.slides.get((cell.inputs.tiles, cell.inputs.tile_items))
+    representation, text = embedded.slides.get((cell.inputs.tiles, cell.inputs.tile_items), (None, None))
     ctx = CellContext(spec.id, dataset, manifest, cell.prompt_mode, prompts, embedder.texts, own,
                       MappingProxyType(dict(values)), others, tileset, folder,
                       getattr(spec.card, "context_length", 77), shaken, embedder.facts,
-                      None if vectors is None else MappingProxyType(vectors))
+                      None if representation is None else MappingProxyType(representation),
+                      None if text is None else MappingProxyType(text))
     result = task_result(task, ctx)
     warnings = [f"warning: {dataset.id}: skipped {item}: {reason}" for item, reason in result.failed.items()]
     warnings += [f"warning: {note}" for note in result.notes]
@@ -286,7 +289,7 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
     method = dict(embedder.identity)
     if spec.id in p.patch_encoders:  # the slide encoder's method: recorded with the model, as its preprocessing is,
         # so that its cells share the task's protocol with the patch models' and are compared with them, paired
-        folder_used = p.features.get(dataset.id) or p.features.get("*")
+        folder_used = folder_for(p, spec.id, dataset.id)
         method.update(pooling="slide-encoder", slide_encoder={
             "patch_encoder": p.patch_encoders[spec.id].id, "tiling": cell.inputs.tiles.key(),
             "tiles": f"TRIDENT features ({folder_used.encoder})" if folder_used else "embedded by pathboard"})

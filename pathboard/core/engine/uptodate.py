@@ -20,6 +20,7 @@ import hashlib
 import json
 
 from pathboard.core.engine.plan import Cell, Plan
+from pathboard.core.engine.slides import folder_for
 from pathboard.core.interfaces.options import options_json, plain
 
 
@@ -46,7 +47,7 @@ def cell_key(cell: Cell, p: Plan, precision: str) -> str:
                    list(inputs.perturbations), inputs.perturbation_seed],
     }
     if model.id in p.patch_encoders:  # a slide model's numbers follow from its tiles too: whose, or which files
-        folder = p.features.get(dataset.id) or p.features.get("*")
+        folder = folder_for(p, model.id, dataset.id)
         encoder = p.patch_encoders[model.id]
         what["tiles"] = ["features", folder.encoder, folder.version()] if folder else \
             [encoder.id, p.weights[encoder.id].fingerprint, encoder.identity()]

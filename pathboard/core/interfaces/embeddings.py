@@ -52,3 +52,8 @@ class TileSet:
 
     def __len__(self) -> int:
         return len(self._done)
+
+    def drop(self, path: str, reason: str) -> None:
+        """Take a slide out (it is then failed, with ``reason``): e.g. its slide encoder could not encode it."""
+        self._done.pop(path, None)
+        self.failed[path] = reason

@@ -6,7 +6,9 @@ made at (TITAN: 512 px at 20x; PRISM: 224 px at 20x). pathboard embeds the tiles
 cached per (patch encoder, tiling, slide), so every model that reads them shares them: a second slide model over
 the same patch encoder embeds no tile, and neither do the patch encoder's own slide tasks at that tiling. The
 loaded :class:`SlideEncoder` then turns each slide's [T, D] features and level-0 coordinates into one embedding
-in the space of its text encoder (:meth:`SlideEncoder.encode_slide`), cached too.
+(:meth:`SlideEncoder.encode_slide`: the model's slide representation, what probes and slide retrieval read), and
+:meth:`SlideEncoder.to_text` maps it into the space of its text encoder (TITAN: its vision projection; PRISM: its
+image-to-latents head), where zero-shot classification and report retrieval compare. Both are cached.
 
 Slide models take part in the slide tasks (:attr:`pathboard.core.interfaces.task.Task.slide_level`): zero-shot
 WSI classification (slide embedding against the prompt classifier: pooling ``slide-encoder``), report and slide
@@ -33,8 +35,8 @@ SLIDE_CAPABILITIES = frozenset({"slide", "text"})
 
 
 class SlideEncoder(ABC):
-    """A loaded slide model. :meth:`encode_slide` and :meth:`encode_texts` return L2-normalised float32 on the
-    CPU, in one shared space (the one zero-shot classification and report retrieval compare in)."""
+    """A loaded slide model. :meth:`encode_slide` returns a slide's representation (float32, any scale);
+    :meth:`to_text` maps one into the space of :meth:`encode_texts` (both L2-normalised float32 on the CPU)."""
 
     id: str
     fingerprint: str
@@ -42,8 +44,14 @@ class SlideEncoder(ABC):
 
     @abstractmethod
     def encode_slide(self, features: np.ndarray, coords: np.ndarray, patch_size_lv0: int) -> np.ndarray:
-        """[D]: one slide's embedding from its tiles' [T, F] patch-encoder features and [T, 2] level-0 (x, y)
+        """[D]: one slide's representation from its tiles' [T, F] patch-encoder features and [T, 2] level-0 (x, y)
         corners; ``patch_size_lv0`` is a tile's side in level-0 pixels (512 px at 20x is 1024 on a 40x scan)."""
+
+    def to_text(self, embedding: np.ndarray) -> np.ndarray:
+        """[D'] unit vector: ``embedding`` (from :meth:`encode_slide`) in the space of :meth:`encode_texts`; the
+        default is a model whose slide representation already is in that space."""
+        vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
     @abstractmethod
     def encode_texts(self, texts: list[str]) -> torch.Tensor: ...
@@ -61,8 +69,9 @@ class SlideEncoder(ABC):
 
 class TorchSlideEncoder(SlideEncoder):
     """Device, precision, batching and normalisation for a torch slide ``model``. Subclasses only say how to get
-    raw outputs: ``slide_features(features, coords, patch_size_lv0)`` from tensors already on the device, and
-    ``text_features(texts)`` for at most ``text_batch`` strings."""
+    raw outputs: ``slide_features(features, coords, patch_size_lv0)`` from tensors already on the device (with a
+    batch dimension: [1, T, F] and [1, T, 2], as the models' own APIs take them), ``project(embedding)`` into the
+    text space (identity unless overridden), and ``text_features(texts)`` for at most ``text_batch`` strings."""
 
     text_batch = 256
 
@@ -75,17 +84,28 @@ class TorchSlideEncoder(SlideEncoder):
     @abstractmethod
     def text_features(self, texts: list[str]) -> torch.Tensor: ...
 
+    def project(self, embedding: torch.Tensor) -> torch.Tensor:
+        """[1, D] slide representation -> [1, D'] in the text space (identity: already there)."""
+        return embedding
+
     def encode_slide(self, features, coords, patch_size_lv0):
         import torch
 
         device = self.runtime.device
         with torch.inference_mode(), self.runtime.autocast():  # copies: cached tiles are read-only memory maps
-            out = self.slide_features(torch.tensor(np.asarray(features), device=device),
-                                      torch.tensor(np.asarray(coords), device=device), int(patch_size_lv0))
+            out = self.slide_features(torch.tensor(np.asarray(features), device=device)[None],
+                                      torch.tensor(np.asarray(coords), device=device)[None], int(patch_size_lv0))
         if isinstance(out, (tuple, list)):
             out = out[0]
-        vector = out.detach().float().cpu().numpy().reshape(-1).astype(np.float32)
-        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return out.detach().float().cpu().numpy().reshape(-1).astype(np.float32)
+
+    def to_text(self, embedding):
+        import torch
+
+        with torch.inference_mode():
+            x = torch.tensor(np.asarray(embedding, dtype=np.float32), device=self.runtime.device).reshape(1, -1)
+            out = self.project(x).float().cpu().numpy().reshape(-1)
+        return out / max(float(np.linalg.norm(out)), 1e-12)
 
     def encode_texts(self, texts):
         import torch

@@ -156,9 +156,12 @@ class CellContext:
     perturbed: Mapping = field(default_factory=lambda: MappingProxyType({}))
     #: () -> the model's facts ({"logit_scale": float, "params": int | None}), cached: read on demand
     facts: Callable | None = None
-    #: a slide model's cell: item path -> the slide encoder's [D] embedding of each tiled slide (L2-normalised,
-    #: in the space of :meth:`encode_texts`); None for patch models, whose tasks pool ``tiles`` themselves
+    #: a slide model's cell: item path -> the slide encoder's [D] representation of each tiled slide
+    #: (L2-normalised: what probes and slide retrieval read); None for patch models, whose tasks pool ``tiles``
     slides: Mapping[str, np.ndarray] | None = None
+    #: a slide model's cell: item path -> that slide in the space of :meth:`encode_texts` (L2-normalised: what
+    #: zero-shot classification and report retrieval compare with texts); None for patch models
+    slides_text: Mapping[str, np.ndarray] | None = None
 
     @property
     def logit_scale(self) -> float:

@@ -4,14 +4,16 @@ TRIDENT (MahmoodLab, https://github.com/mahmoodlab/TRIDENT) writes one HDF5 file
 ``<job>/<mag>x_<size>px_<overlap>px_overlap/features_<encoder>/<slide name>.h5``, holding ``features``
 ([T, D] float32) and ``coords`` ([T, 2] level-0 (x, y) of each tile's top-left corner); the ``coords``
 dataset's attributes say ``patch_size_level0`` (a tile's side in level-0 pixels), ``patch_size`` and
-``target_magnification``. CLAM's ``h5_files/<slide>.h5`` hold the same two datasets. ``<slide name>`` is the
-slide's file name without its extension.
+``target_magnification``. ``<slide name>`` is the slide's file name without its extension. CLAM's
+``h5_files/<slide>.h5`` hold the same two datasets but not those attributes: they are read once their coords carry
+``patch_size_level0`` and their folder is named ``features_<encoder>``.
 
 A :class:`FeatureFolder` is one such ``features_<encoder>`` folder: which encoder made it (the folder's name,
 or the ``encoder`` attribute pathboard writes), at what magnification and tile size (the ``coords``
 attributes, else the parent folder's name). :meth:`FeatureFolder.mismatch` refuses features made with another
-encoder or at another magnification or tile size than a model reads, in one line. h5py is imported when a
-file is read or written.
+encoder or at another magnification, tile size or overlap than a model reads, in one line;
+:meth:`FeatureFolder.read` refuses a file without features, or whose features and coordinates disagree, in one
+line (that slide is skipped). h5py is imported when a file is read or written.
 """
 from __future__ import annotations
 
@@ -51,6 +53,8 @@ class FeatureFolder:
     encoder: str
     magnification: float | None
     patch_size: int | None
+    #: overlap of neighbouring tiles in pixels at the target magnification (0: none)
+    overlap: int = 0
 
     @classmethod
     def open(cls, path) -> FeatureFolder:
@@ -81,8 +85,9 @@ class FeatureFolder:
         patching = PATCHING.match(root.parent.name)
         magnification = attrs.get("target_magnification", float(patching[1]) if patching else None)
         size = attrs.get("patch_size", int(patching[2]) if patching else None)
+        overlap = attrs.get("overlap", int(patching[3]) if patching else 0)
         return cls(root, encoder, None if magnification is None else float(magnification),
-                   None if size is None else int(size))
+                   None if size is None else int(size), int(overlap or 0))
 
     def mismatch(self, model_id: str, encoder: str, tiling: Tiling) -> str | None:
         """Why ``model_id``, which reads ``encoder`` features at ``tiling``, cannot read these; None if it can."""
@@ -98,6 +103,9 @@ class FeatureFolder:
                     f"{folder_name(tiling, encoder).parts[0]}); {model_id} reads {want}")
         if abs(self.magnification - mag) > 1e-6 or self.patch_size != tiling.size:
             return f"--features {self.root}: holds {have}; {model_id} reads {want}"
+        if self.overlap != round(tiling.size * tiling.overlap):
+            return (f"--features {self.root}: its tiles overlap by {self.overlap} px; {model_id} reads tiles that "
+                    f"overlap by {round(tiling.size * tiling.overlap)} px")
         return None
 
     def version(self) -> str:
@@ -117,16 +125,27 @@ class FeatureFolder:
         if not path.is_file():
             raise FileNotFoundError(f"no features for it in {self.root} (expected {path.name})")
         with _h5py().File(path, "r") as fh:
+            missing = [name for name in ("features", "coords") if name not in fh]
+            if missing:
+                raise PathboardError(f"{path.name} has no {' or '.join(repr(m) for m in missing)} dataset (TRIDENT's "
+                                     "files hold 'features' and 'coords')")
             features = np.asarray(fh["features"][:], dtype=np.float32)
             coords = np.asarray(fh["coords"][:], dtype=np.int64).reshape(-1, 2)
             size0 = fh["coords"].attrs.get("patch_size_level0")
         features = features.reshape(len(coords), -1) if features.ndim == 3 else features  # CLAM: [1, T, D]
         if size0 is None:
             raise PathboardError(f"{path.name}: coords has no patch_size_level0 attribute")
+        if features.ndim != 2 or len(features) != len(coords):
+            raise PathboardError(f"{path.name}: {len(features)} feature rows for {len(coords)} coordinates")
+        finite = np.isfinite(features).all(axis=1)
+        if not finite.any():
+            raise PathboardError(f"{path.name}: no tile with finite features" if len(features) else
+                                 f"{path.name}: no tiles")
+        features, coords = features[finite], coords[finite]
         st = path.stat()
         key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
         info = {"level": 0, "size0": int(size0), "mpp_source": "TRIDENT features", "features": str(path),
-                "tissue_fraction": None}
+                "tissue_fraction": None, **({"nonfinite_tiles": int((~finite).sum())} if not finite.all() else {})}
         return features, coords, info, f"features:{key}"
 
 

@@ -6,10 +6,11 @@ Everything here follows PRISM's and Virchow's public model cards; PRISM's model 
 
 - ``virchow``: the patch encoder (``paige-ai/Virchow``, gated, Apache 2.0), a timm ViT-H/14 with SwiGLU MLPs at
   224 px; a tile's embedding is its class token and mean patch token side by side (2,560-d), as PRISM reads it.
-- ``prism``: tiles at 20x, ``slide_representations(tiles)["image_embedding"]``; the shared space is PRISM's
-  contrastive latents: ``img_to_latents`` of the slide embedding, and ``text_to_latents`` of the text decoder's
-  ``text_embedding`` for ``tokenize(texts)`` without its end token (PRISM's zero-shot path); the logit scale is
-  ``exp(temperature)``.
+- ``prism``: tiles at 20x, ``slide_representations(tiles)["image_embedding"]`` is the slide representation (probes,
+  slide retrieval); the text space is PRISM's contrastive latents: ``img_to_latents`` of it, and ``text_to_latents`` of
+  the text decoder's ``text_embedding`` for ``tokenize(texts)`` without its end token (PRISM's zero-shot path, as
+  third-party code that runs PRISM calls it); the logit scale is ``exp(temperature)``. Not checked against PRISM's
+  hub code, which was not available offline.
 """
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ class VirchowFeatures(PatchEncoderModel):
 
 class PrismEncoder(TorchSlideEncoder):
     def slide_features(self, features, coords, patch_size_lv0):
-        return self.model.img_to_latents(self.model.slide_representations(features[None])["image_embedding"])
+        return self.model.slide_representations(features)["image_embedding"]  # [1, T, F] tiles; coordinates unused
+
+    def project(self, embedding):
+        return self.model.img_to_latents(embedding)  # PRISM's contrastive latents, where its texts are
 
     def text_features(self, texts):
         import torch

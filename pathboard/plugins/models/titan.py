@@ -6,8 +6,14 @@ Everything here follows TITAN's public README and model card; the model code is 
 
 - ``conch-v1.5``: the patch encoder, ``titan.return_conch()`` (model and eval transform), read from the same
   repository; its raw 768-d features are what TITAN reads (not L2-normalised). TRIDENT calls them ``conch_v15``.
-- ``titan``: 512 px tiles at 20x, ``encode_slide_from_patch_features(features, coords, patch_size_lv0)``; texts
-  through ``text_encoder.tokenizer`` and ``encode_text(ids, normalize=True)``.
+- ``titan``: 512 px tiles at 20x, ``encode_slide_from_patch_features(features, coords, patch_size_lv0)`` on
+  (1, N, C) and (1, N, 2) tensors gives the slide representation (probes, slide retrieval); ``@ vision_encoder.proj``
+  maps it into the text space (zero-shot, report retrieval), as TITAN's own ``zero_shot()`` does; texts through
+  ``text_encoder.tokenizer`` and ``encode_text(ids, normalize=True)``. TITAN's ``zero_shot()`` applies no
+  temperature, so its calibration metrics use a logit scale of 1.
+
+The hub code's entry points were checked against TITAN's published ``modeling_titan.py``; the weights are gated and
+were not available to check numbers.
 
 The revision pinned is the snapshot the run loads: its every file, code included, is in the weights fingerprint
 that keys the cache and every stored number.
@@ -66,14 +72,19 @@ class ConchV15(PatchEncoderModel):
 
 class TitanEncoder(TorchSlideEncoder):
     def slide_features(self, features, coords, patch_size_lv0):
-        return self.model.encode_slide_from_patch_features(features, coords, patch_size_lv0)
+        return self.model.encode_slide_from_patch_features(features, coords, patch_size_lv0)  # before the projection
+
+    def project(self, embedding):
+        return embedding @ self.model.vision_encoder.proj  # into the text space, as TITAN's zero_shot() does
 
     def text_features(self, texts):
         return self.model.encode_text(self.model.text_encoder.tokenizer(texts).to(self.runtime.device), normalize=True)
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale.detach().exp())
+        """TITAN's ``zero_shot()`` takes the softmax of the raw cosines: no learned temperature is applied."""
+        scale = getattr(self.model, "logit_scale", None)
+        return 1.0 if scale is None else float(scale.detach().exp())
 
 
 @dataclass

@@ -137,7 +137,7 @@ class PromptSensitivity(SlideTask):
         digest = hashlib.sha256(json.dumps(chosen, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         protocol = {"draws_hash": digest, "templates": list(ctx.prompts.templates),
                     "scoring": "cosine argmax" if ctx.images is not None else
-                    "slide encoder" if ctx.slides is not None else f"MI-Zero top-{TOPK_HEADLINE}"}
+                    "slide encoder" if ctx.slides_text is not None else f"MI-Zero top-{TOPK_HEADLINE}"}
         return TaskResult(out, protocol=protocol)
 
     def _predict(self, ctx: CellContext, classifiers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +156,9 @@ class PromptSensitivity(SlideTask):
         slides = ctx.tiles.labelled()
         if not slides:
             raise PathboardError(f"{ctx.dataset.id}: no slide could be scored")
-        if ctx.slides is not None:  # a slide model: its slide embedding against every draw's classifier
-            predicted = np.stack([(ctx.slides[path] @ flat).reshape(r, c).argmax(axis=1) for path, _ in slides])
+        if ctx.slides_text is not None:  # a slide model: its slide embedding against every draw's classifier
+            text = ctx.slides_text
+            predicted = np.stack([(text[path] @ flat).reshape(r, c).argmax(axis=1) for path, _ in slides])
             return np.asarray([label for _, label in slides], dtype=np.int64), predicted.T
         predicted = np.stack([topk_pool(ctx.tiles[path].embeddings @ flat, TOPK_HEADLINE).reshape(r, c).argmax(axis=1)
                               for path, _ in slides])

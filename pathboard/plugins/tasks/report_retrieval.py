@@ -110,7 +110,7 @@ class ReportRetrieval(SlideTask):
             if not len(tiles):
                 failed[path] = "no tiles to embed"
                 continue
-            slides.append(tiles.mean(axis=0) if ctx.slides is None else ctx.slides[path])
+            slides.append(tiles.mean(axis=0) if ctx.slides_text is None else ctx.slides_text[path])
             slide_pos.append([index[by_path[path]]])
             paths.append(path)
         if not slides or len(reports) < 2:

@@ -110,12 +110,12 @@ class ZeroShotWSI(SlideTask):
     slide_level = True
 
     def score(self, ctx: CellContext) -> TaskResult:
-        if ctx.slides is not None and self.values.get("pooling") == "screened-vote":
+        if ctx.slides_text is not None and self.values.get("pooling") == "screened-vote":
             raise PathboardError(f"{ctx.model_id} is a slide encoder: screened-vote pools tile votes; score it "
                                  "with pooling=topk (its slide embedding against the classifier)")
         if self.values.get("pooling") == "screened-vote":
             return self.screened(ctx)
-        if ctx.slides is not None and self.values.get("prompt_sets") != "median":
+        if ctx.slides_text is not None and self.values.get("prompt_sets") != "median":
             return self.by_slide_encoder(ctx)
         if self.values.get("prompt_sets") == "median":
             return self.median_of_sets(ctx)
@@ -155,7 +155,8 @@ class ZeroShotWSI(SlideTask):
     def by_slide_encoder(self, ctx: CellContext) -> TaskResult:
         """A slide model: each slide's embedding against the prompt classifier (TITAN's and PRISM's zero-shot)."""
         classifier = zero_shot_classifier(ctx.encode_texts, ctx.prompts.prompts(ctx.prompt_mode, ctx.class_names))
-        items, truth, slides, groups = scored_slides(ctx, lambda path, tiles, label: ctx.slides[path] @ classifier.T)
+        text = ctx.slides_text  # the slides in the space of the texts
+        items, truth, slides, groups = scored_slides(ctx, lambda path, tiles, label: text[path] @ classifier.T)
         scores = np.stack(slides)  # [slides, C]
         predicted, probs = scores.argmax(axis=1), softmax_probs(scores, ctx.logit_scale)
         metrics = (classification_metrics(truth, predicted, ctx.class_names, ctx.ordinal, groups=groups)
@@ -176,9 +177,9 @@ class ZeroShotWSI(SlideTask):
             similarities = [tiles.embeddings @ classifier.T for classifier in classifiers]
             return {k: [int(topk_pool(s, k).argmax()) for s in similarities] for k in TOPK_VALUES}
 
-        if ctx.slides is not None:  # a slide model: one embedding per slide, no K
+        if ctx.slides_text is not None:  # a slide model: one embedding per slide, no K
             items, truth, slides, groups = scored_slides(
-                ctx, lambda path, tiles, label: [int((ctx.slides[path] @ c.T).argmax()) for c in classifiers])
+                ctx, lambda path, tiles, label: [int((ctx.slides_text[path] @ c.T).argmax()) for c in classifiers])
             metrics = median_metrics(truth, list(np.array(slides).T), ctx.class_names, ctx.ordinal, groups=groups)
             return TaskResult({"": metrics}, protocol={"bootstrap": bootstrap_of(ctx, groups),
                                                        "prompt_sets": len(classifiers)})

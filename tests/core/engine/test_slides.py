@@ -47,17 +47,57 @@ def test_features_of_another_encoder_or_magnification_are_refused_in_one_line(sl
                                      patch_size=224)
     with pytest.raises(PathboardError) as refused:
         plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(str(virchow),)))
-    assert "titan reads conch_v15 features at 20x, 512 px" in str(refused.value)
+    assert "holds virchow features, which no slide model of this run reads (titan reads conch_v15)" in \
+        str(refused.value)
+    # each slide model reads the folder of its own encoder; one without a folder embeds its tiles
+    both = plan(cfg(slides_root, models="titan,prism", trust_remote_code=("titan", "prism"),
+                    features=(str(virchow),)))
+    assert {c.model.id for c in both.cells} == {"titan", "prism"} and "conch-v1.5" in both.weights
     low = write_trident_features(tmp_path / "c", "s", np.zeros((2, 4)), np.zeros((2, 2)), 2048, encoder="conch_v15",
                                  magnification=10.0)
     with pytest.raises(PathboardError, match="holds conch_v15 features at 10x, 512 px"):
         plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(f"tcga-cesc={low}",)))
     ok = write_trident_features(tmp_path / "ok", "s", np.zeros((2, 4)), np.zeros((2, 2)), 1024, encoder="conch_v15")
-    assert plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(str(ok),))).features["*"]
+    read = plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(str(ok),)))
+    assert read.features[("*", "conch_v15")].root == ok
+    with pytest.raises(PathboardError, match="a second folder of conch_v15 features for every dataset"):
+        plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(str(ok), str(low))))
     unread = plan(cfg(slides_root, models="plip", features=(str(ok),))).skip_lines()
     assert any(line.startswith("--features: no slide model of this run reads them") for line in unread)
     with pytest.raises(PathboardError, match="dataset nope is not in this run"):
         plan(cfg(slides_root, models="titan", trust_remote_code=("titan",), features=(f"nope={ok}",)))
+
+
+class UntrustedWrapper:
+    """A third party's slide model without remote code of its own, over a patch encoder that has it."""
+
+    @staticmethod
+    @hookimpl
+    def register_models(register):
+        from dataclasses import dataclass
+
+        from pathboard.plugins.models.titan import TitanSpec
+
+        @dataclass
+        class Wrapper(TitanSpec):
+            remote_code: bool = False
+
+        register(Wrapper(id="wrapper"))
+
+
+def test_a_patch_encoders_remote_code_needs_the_opt_in_too(slides_root):
+    pm = plugins.plugin_manager()
+    pm.register(UntrustedWrapper, name="third-party:wrapper")
+    plugins.registry.cache_clear()
+    try:
+        p = plan(cfg(slides_root, models="wrapper,plip"))
+        line = next(s for s in p.skipped if s.startswith("wrapper: its patch encoder conch-v1.5: it runs model code"))
+        assert "--trust-remote-code conch-v1.5" in line and {c.model.id for c in p.cells} == {"plip"}
+        assert {c.model.id for c in plan(cfg(slides_root, models="wrapper", trust_remote_code=("conch-v1.5",))).cells} \
+            == {"wrapper"}
+    finally:
+        pm.unregister(name="third-party:wrapper")
+        plugins.registry.cache_clear()
 
 
 class SecondSlideModel:

@@ -61,3 +61,34 @@ def test_pathboard_writes_what_it_reads(tmp_path):
     read, coords, info, _ = found.read("x/slide.svs")
     np.testing.assert_array_equal(read, feats)
     assert info["size0"] == 1024 and coords.shape == (3, 2)
+
+
+def test_a_broken_file_is_one_line_for_its_slide(tmp_path):
+    folder = write_trident_features(tmp_path, "good", np.ones((2, 4)), np.zeros((2, 2)), 1024, encoder="conch_v15")
+    found = FeatureFolder.open(folder)
+    with h5py.File(folder / "nofeatures.h5", "w") as fh:
+        fh.create_dataset("coords", data=np.zeros((2, 2)))
+    with pytest.raises(PathboardError, match="nofeatures.h5 has no 'features' dataset"):
+        found.read("x/nofeatures.svs")
+    write_trident_features(tmp_path, "empty", np.zeros((0, 4)), np.zeros((0, 2)), 1024, encoder="conch_v15")
+    with pytest.raises(PathboardError, match="empty.h5: no tiles"):
+        found.read("x/empty.svs")
+    write_trident_features(tmp_path, "ragged", np.zeros((3, 4)), np.zeros((2, 2)), 1024, encoder="conch_v15")
+    with pytest.raises(PathboardError, match="3 feature rows for 2 coordinates"):
+        found.read("x/ragged.svs")
+    feats = np.ones((3, 4), dtype=np.float32)
+    feats[1] = np.nan
+    write_trident_features(tmp_path, "nan", feats, np.arange(6).reshape(3, 2), 1024, encoder="conch_v15")
+    read, coords, info, _ = found.read("x/nan.svs")
+    assert len(read) == 2 and coords.tolist() == [[0, 1], [4, 5]] and info["nonfinite_tiles"] == 1
+
+
+def test_overlapping_tiles_are_another_tiling(tmp_path):
+    folder = tmp_path / "20x_512px_128px_overlap" / "features_conch_v15"
+    folder.mkdir(parents=True)
+    with h5py.File(folder / "s.h5", "w") as fh:
+        fh.create_dataset("features", data=np.zeros((1, 4)))
+        fh.create_dataset("coords", data=np.zeros((1, 2))).attrs["patch_size_level0"] = 1024
+    found = FeatureFolder.open(folder)
+    assert (found.magnification, found.patch_size, found.overlap) == (20.0, 512, 128)
+    assert "overlap by 128 px; titan reads tiles that overlap by 0 px" in found.mismatch("titan", "conch_v15", TITAN)

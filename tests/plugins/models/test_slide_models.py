@@ -23,8 +23,20 @@ def test_titan_from_the_hf_cache_runs_its_hub_code():
     assert weights.origin == "hf-cache:MahmoodLab/TITAN"
     assert {"modeling_titan.py", "configuration_titan.py"} <= {f.name for f in weights.files()}  # fingerprinted
     encoder = check_slide_model(spec, features_dim=24)
-    assert encoder.logit_scale == pytest.approx(1 / 0.07, rel=1e-4)
+    assert encoder.logit_scale == 1.0  # TITAN's zero_shot() applies no temperature
     assert spec.patch_encoder == "conch-v1.5" and (spec.tiling.size, spec.tiling.magnification) == (512, 20.0)
+
+
+def test_titan_reads_one_batched_slide_and_zero_shots_through_its_projection():
+    encoder = check_slide_model(plugins.get("model", "titan"), features_dim=24)
+    feats = np.random.default_rng(2).normal(size=(5, 24)).astype(np.float32)
+    coords = np.arange(10).reshape(5, 2) * 1024
+    with pytest.raises(ValueError, match=r"expected \(1, N, C\) features"):  # the hub code's own contract
+        encoder.model.encode_slide_from_patch_features(torch.tensor(feats), torch.tensor(coords), 1024)
+    raw = encoder.encode_slide(feats, coords, 1024)  # the representation: before the projection
+    projected = raw @ encoder.model.vision_encoder.proj.detach().numpy()
+    np.testing.assert_allclose(encoder.to_text(raw), projected / np.linalg.norm(projected), rtol=1e-5)
+    assert not np.allclose(encoder.to_text(raw), raw / np.linalg.norm(raw), atol=1e-3)
 
 
 def test_titan_reads_where_the_tiles_are():
