@@ -234,8 +234,11 @@ def list_(kind, data_root, details):
             for option in obj.options:
                 click.echo(f"    --option {id}.{option.describe()}")
         if details and kind == "models":
+            from pathboard.core.interfaces.slide_model import describe_tiling, is_slide_model
+
             card = obj.card
-            for label, value in [("paper", card.paper), ("licence", card.license),
+            reads = f"{obj.patch_encoder} tile features at {describe_tiling(obj.tiling)}" if is_slide_model(obj) else ""
+            for label, value in [("reads", reads), ("paper", card.paper), ("licence", card.license),
                                  ("gated", "yes" if card.gated else "no"),
                                  ("parameters", card.params), ("embedding", card.embed_dim),
                                  ("input", f"{card.input_size} px" if card.input_size else ""),

@@ -26,3 +26,13 @@ def test_cache_dir_is_the_cache_of_everything_the_run_caches(tmp_path, monkeypat
     CliRunner().invoke(cli.cli, ["run", "--cache-dir", str(tmp_path / "shared"), "--models", "nope",
                                  "--datasets", "nope", "--db", str(tmp_path / "pb.duckdb")])
     assert cache_root() == tmp_path / "shared"
+
+
+def test_list_models_details_say_what_a_slide_model_reads():
+    from click.testing import CliRunner
+
+    out = CliRunner().invoke(cli.cli, ["list", "models", "--details"])
+    assert out.exit_code == 0, out.output
+    titan = out.output.split("\ntitan ", 1)[1].split("\n")
+    assert titan[1].split() == ["reads", "conch-v1.5", "tile", "features", "at", "20x,", "512", "px"]
+    assert "reads" not in out.output.split("\nplip ", 1)[1].split("\n")[1]  # a patch model reads pixels
