@@ -21,6 +21,12 @@ class DatasetNotFoundError(PathboardError):
     pass
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's message as one line (its first), or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def unknown_id(kind: str, name: str, known: Iterable[str]) -> UnknownIdError:
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)

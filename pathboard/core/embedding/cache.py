@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pathboard.core.errors import PathboardError
+from pathboard.core.errors import PathboardError, first_line
 from pathboard.core.paths import process_alive
 
 #: bump when the stored layout or the embedding code changes meaning. 2: keys name the model's preprocessing
@@ -169,7 +169,7 @@ class EmbeddingCache:
         except FileNotFoundError:
             return meta, "embeddings.npy is missing", None
         except Exception as exc:  # a bad header, a truncated file, not an .npy at all
-            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            why = first_line(exc)
             return meta, f"embeddings.npy does not load: {why}", None
         if not isinstance(array, np.ndarray):
             return meta, "embeddings.npy holds no array", None

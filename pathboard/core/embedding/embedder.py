@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from pathboard.core.embedding.cache import EmbeddingCache, cache_key
-from pathboard.core.errors import PathboardError
+from pathboard.core.errors import PathboardError, first_line
 from pathboard.core.interfaces.embeddings import Embedded, SlideEmbedding, TileSet
 from pathboard.core.interfaces.task import tiled_items
 from pathboard.core.media.images import open_item
@@ -564,7 +564,7 @@ class Embedder:
                     print(f"warning: {dataset.id}: {path}: {excluded} tile(s) embedded to non-finite values "
                           f"were left out", file=sys.stderr)
             except (PathboardError, OSError) as exc:
-                failed[path] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                failed[path] = first_line(exc)
                 if isinstance(exc, NoResolutionError):
                     failed[path] += f"; if you know its resolution, pass --assume-mpp {dataset.id}=MPP (µm per pixel)"
                 print(f"warning: {dataset.id}: skipped {path}: {failed[path]}", file=sys.stderr)

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from pathboard.core.embedding.embedder import Embedder
-from pathboard.core.errors import PathboardError
+from pathboard.core.errors import PathboardError, first_line
 from pathboard.core.interfaces.embeddings import SlideEmbedding, TileSet
 from pathboard.core.media.features import FeatureFolder
 from pathboard.core.media.tiling import Tiling
+from pathboard.core.science.metrics import normalised
 from pathboard.core.timing import stage
 
 #: what the patch encoder's embedding costs, counted as this slide model's too (its cost rows); forward passes are
@@ -80,12 +81,10 @@ class SlideEmbedder(Embedder):
                 cached = [self.cache.get(key) for key in keys]
                 hits: list = self._encode(slide, path, dataset_id, keys) if None in cached else cached
             except (PathboardError, ValueError, RuntimeError) as exc:
-                line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                tiles.drop(path, f"{self.spec.id} could not encode it: {line}")
+                tiles.drop(path, f"{self.spec.id} could not encode it: {first_line(exc)}")
                 print(f"warning: {dataset_id}: skipped {path}: {tiles.failed[path]}", file=sys.stderr)
                 continue
-            vector = np.asarray(hits[0][0][0], dtype=np.float32)
-            representation[path] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            representation[path] = normalised(np.asarray(hits[0][0][:1]))[0]
             text[path] = np.asarray(hits[1][0][0], dtype=np.float32)
         return representation, text
 

@@ -38,7 +38,7 @@ from pathboard.core.engine.steps import (
     store_cost,
     tile_inputs,
 )
-from pathboard.core.errors import PathboardError
+from pathboard.core.errors import PathboardError, first_line
 from pathboard.core.interfaces.model import Runtime
 
 #: environment the workers need to find the same weights, data and cache as the driver
@@ -67,7 +67,7 @@ def connect(cfg) -> Runtime:
                      logging_level=logging.WARNING, configure_logging=True, log_to_driver=True)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise PathboardError(f"cannot join the Ray cluster at {cfg.ray_address or 'a new local cluster'}: "
-                                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+                                 f"{first_line(exc)}"
                                  "; start one with `ray start --head` or pass --ray-address HOST:PORT (a cluster "
                                  "with token authentication, Ray's default, also needs RAY_AUTH_MODE=token and its "
                                  "token here)") from None
@@ -190,7 +190,7 @@ def embed_unit(box, settings: Settings, unit: Unit, *after) -> dict:
             try:
                 embedder.slide(dataset, manifest, unit.slide, unit.tiling)
             except (PathboardError, OSError) as exc:  # scoring reports it, as a local run does
-                failed = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                failed = first_line(exc)
     if embedder.load_model.loaded:
         embedder.facts()  # cached: scoring never loads the model for its logit scale
     after_ = (embedder.images_embedded, embedder.tiles_embedded, embedder.embed_seconds, embedder.image_forwards)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pathboard.core.engine import plugins
 from pathboard.core.engine.steps import LazyModel
-from pathboard.core.errors import PathboardError
+from pathboard.core.errors import PathboardError, first_line
 from pathboard.core.interfaces.dataset import data_root
 from pathboard.core.interfaces.slide_model import describe_tiling, is_slide_model
 from pathboard.core.interfaces.weights import Weights, overrides, trusted
@@ -54,7 +54,7 @@ def export_features(model_id: str, dataset_ids: list[str], out: Path, root: str 
             try:
                 slide = embedder.slide(dataset, manifest, path, tiling)
             except (PathboardError, OSError) as exc:
-                print(f"warning: {dataset_id}: skipped {path}: {str(exc).splitlines()[0]}", file=sys.stderr)
+                print(f"warning: {dataset_id}: skipped {path}: {first_line(exc)}", file=sys.stderr)
                 continue
             stem = Path(path.split("#", 1)[0]).name.rsplit(".", 1)[0]
             if stem in written_from:  # TRIDENT names a slide's file by its file name alone

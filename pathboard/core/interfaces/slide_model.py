@@ -26,6 +26,7 @@ import numpy as np
 
 from pathboard.core.interfaces.model import ModelSpec
 from pathboard.core.media.tiling import Tiling
+from pathboard.core.science.metrics import normalised
 
 if TYPE_CHECKING:
     import torch
@@ -50,8 +51,7 @@ class SlideEncoder(ABC):
     def to_text(self, embedding: np.ndarray) -> np.ndarray:
         """[D'] unit vector: ``embedding`` (from :meth:`encode_slide`) in the space of :meth:`encode_texts`; the
         default is a model whose slide representation already is in that space."""
-        vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
-        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return normalised(np.reshape(embedding, (1, -1)))[0]
 
     @abstractmethod
     def encode_texts(self, texts: list[str]) -> torch.Tensor: ...
@@ -104,8 +104,8 @@ class TorchSlideEncoder(SlideEncoder):
 
         with torch.inference_mode():
             x = torch.tensor(np.asarray(embedding, dtype=np.float32), device=self.runtime.device).reshape(1, -1)
-            out = self.project(x).float().cpu().numpy().reshape(-1)
-        return out / max(float(np.linalg.norm(out)), 1e-12)
+            out = self.project(x).float().cpu().numpy()
+        return normalised(out.reshape(1, -1))[0]
 
     def encode_texts(self, texts):
         import torch

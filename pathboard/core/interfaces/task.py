@@ -30,7 +30,7 @@ from pathboard.core.interfaces.embeddings import Embedded, TileSet
 from pathboard.core.interfaces.options import Option, normalise_name
 from pathboard.core.interfaces.prompts import PromptSet
 from pathboard.core.media.tiling import Tiling
-from pathboard.core.science.metrics import Metric
+from pathboard.core.science.metrics import Metric, normalised
 from pathboard.core.science.splits import evaluated_items
 
 #: what a dataset can have, and how a missing one reads in a skip line
@@ -211,8 +211,7 @@ class CellContext:
             rows = [np.asarray(self.tiles[p].embeddings, dtype=np.float32).mean(axis=0) for p in paths]
         else:
             raise PathboardError(f"{self.dataset.id}: this cell reads no slide tiles (Task.inputs names none)")
-        x = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) if len(x) else x
+        return normalised(np.stack(rows)) if rows else np.zeros((0, 0), dtype=np.float32)
 
     @property
     def pooling(self) -> str:

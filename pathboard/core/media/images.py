@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from pathboard.core.errors import PathboardError
+from pathboard.core.errors import PathboardError, first_line
 
 MAX_PIXELS = 50_000_000
 ENV_MAX_PIXELS = "PATHBOARD_MAX_PIXELS"
@@ -147,7 +147,7 @@ def open_rgb(path: Path, *, max_pixels: int | None = None, draft: tuple[int, int
     except Image.UnidentifiedImageError:
         raise PathboardError("cannot read image: not an image file PIL can identify") from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise PathboardError(f"cannot read image: {reason}") from None
     return to_rgb(upright)
 
