@@ -24,7 +24,7 @@ def export_features(model_id: str, dataset_ids: list[str], out: Path, root: str 
     from tqdm.auto import tqdm
 
     from pathboard.core.embedding.embedder import Embedder
-    from pathboard.core.engine.slides import allowed, trust_line
+    from pathboard.core.engine.slides import allowed, encoder_name, trust_line
 
     spec = requested = plugins.get("model", model_id)
     allow = allowed([requested], trusted(trust))  # a trusted slide model's own patch encoder is trusted too
@@ -35,13 +35,13 @@ def export_features(model_id: str, dataset_ids: list[str], out: Path, root: str 
         tiling, spec = requested.tiling, plugins.get("model", requested.patch_encoder)
     tiling = tiling or Tiling()
     if getattr(spec, "remote_code", False) and spec.id not in allow:
-        raise PathboardError(trust_line(requested, getattr(spec, "repo", "")))
+        raise PathboardError(trust_line(requested))
     given = overrides(weights_cli)
     override = given.get(spec.id) or given.get(model_id)
     weights = spec.resolve(Weights(*override) if override else None)
     embedder = Embedder(spec, LazyModel(spec, weights, runtime), weights.fingerprint, runtime, cache, batch_size,
                         workers)
-    name = getattr(spec, "trident_name", "") or spec.id
+    name = encoder_name(spec)
     written = []
     for dataset_id in dataset_ids:
         dataset = plugins.get("dataset", dataset_id)

@@ -283,7 +283,7 @@ def plan(cfg: RunConfig) -> Plan:
     allow = allowed(models, trusted(cfg.trust_remote_code))
     for m in models:
         if getattr(m, "remote_code", False) and m.id not in allow:
-            skipped.append(trust_line(m, getattr(m, "repo", "")))
+            skipped.append(trust_line(m))
             if not models_explicit:  # members of "all": one line for every such model
                 absent["remote"].append(m.id)
             continue

@@ -20,10 +20,17 @@ from pathboard.core.interfaces.weights import Weights, config_path
 from pathboard.core.media.features import FeatureFolder
 
 
-def trust_line(model, repo: str = "") -> str:
+def trust_line(model) -> str:
+    """Why ``model`` does not run, and how to allow it: one line naming the flag."""
+    repo = getattr(model, "repo", "")
     where = f" ({repo})" if repo else ""
     return (f"{model.id}: it runs model code from its weights repository{where} at run time; allow it with "
             f"--trust-remote-code {model.id} (or trust_remote_code = [\"{model.id}\"] in {config_path()})")
+
+
+def same_repository(encoder, model) -> bool:
+    """Whether a slide model's patch encoder is loaded from the model's own repository (TITAN's CONCH v1.5)."""
+    return bool(getattr(encoder, "repo", None)) and encoder.repo == getattr(model, "repo", None)
 
 
 def allowed(models, trusted: frozenset[str]) -> frozenset[str]:
@@ -32,7 +39,7 @@ def allowed(models, trusted: frozenset[str]) -> frozenset[str]:
     out = set(trusted)
     for m in (m for m in models if m.id in trusted and is_slide_model(m) and getattr(m, "patch_encoder", "")):
         encoder = plugins.registry("model").get(m.patch_encoder)
-        if encoder is not None and getattr(encoder, "repo", None) and encoder.repo == getattr(m, "repo", None):
+        if encoder is not None and same_repository(encoder, m):
             out.add(encoder.id)
     return frozenset(out)
 
@@ -90,7 +97,7 @@ def patch_encoders(models, weights: dict, user_weights: dict, features: dict, sl
             del weights[m.id]
             continue
         if getattr(encoder, "remote_code", False) and encoder.id not in allow:  # no way round the opt-in
-            skipped.append(f"{m.id}: its patch encoder {trust_line(encoder, getattr(encoder, 'repo', ''))}")
+            skipped.append(f"{m.id}: its patch encoder {trust_line(encoder)}")
             del weights[m.id]
             continue
         mine = folders_of(features, encoder)
@@ -102,7 +109,7 @@ def patch_encoders(models, weights: dict, user_weights: dict, features: dict, sl
         covered = "*" in mine or all(d in mine for d in slide_datasets)
         if encoder.id not in weights and not covered:
             override = user_weights.get(encoder.id)
-            if override is None and getattr(encoder, "repo", None) and encoder.repo == getattr(m, "repo", None):
+            if override is None and same_repository(encoder, m):
                 override = user_weights.get(m.id)  # TITAN's patch encoder comes from TITAN's own folder
             try:
                 weights[encoder.id] = resolve(encoder, Weights(*override) if override else None)

@@ -173,10 +173,9 @@ def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
     for tiling, items, planned in tile_inputs(cells, p):  # a slide in several sets is embedded once (cached)
         with stage("tile embedding"):
             out.tiles[(planned, items)] = embedder.slides(dataset, manifest, tiling, items)
-        out.failed.update(out.tiles[(planned, items)].failed)
         if hasattr(embedder, "slide_vectors"):  # a slide model: one embedding per slide, from those tiles
             out.slides[(planned, items)] = embedder.slide_vectors(out.tiles[(planned, items)], dataset.id)
-            out.failed.update(out.tiles[(planned, items)].failed)
+        out.failed.update(out.tiles[(planned, items)].failed)  # with the slides a slide encoder could not encode
     return out
 
 

@@ -49,7 +49,7 @@ def cell_key(cell: Cell, p: Plan, precision: str) -> str:
     if model.id in p.patch_encoders:  # a slide model's numbers follow from its tiles too: whose, or which files
         folder = folder_for(p, model.id, dataset.id)
         encoder = p.patch_encoders[model.id]
-        what["tiles"] = ["features", folder.encoder, folder.version()] if folder else \
+        what["tiles"] = ["features", folder.encoder, folder.version] if folder else \
             [encoder.id, p.weights[encoder.id].fingerprint, encoder.identity()]
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 

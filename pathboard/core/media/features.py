@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -108,9 +109,11 @@ class FeatureFolder:
                     f"overlap by {round(tiling.size * tiling.overlap)} px")
         return None
 
+    @cached_property
     def version(self) -> str:
-        """A digest of the folder's files (names, sizes, modification times): new or rewritten features change it."""
-        stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in self.root.glob("*.h5"))
+        """A digest of the folder's files (names, sizes, modification times): new or rewritten features change it.
+        Read once per folder opened (once per run): every cell's up-to-date key asks for it."""
+        stats = sorted((p.name, st.st_size, st.st_mtime_ns) for p in self.root.glob("*.h5") for st in [p.stat()])
         return hashlib.sha256(repr(stats).encode()).hexdigest()
 
     def file_for(self, item: str) -> Path:
