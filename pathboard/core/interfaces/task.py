@@ -203,15 +203,17 @@ class CellContext:
         return self.images
 
     def slide_matrix(self, paths) -> np.ndarray:
-        """[N, D] slide embeddings of ``paths``: the slide encoder's (slide models), else each slide's tiles'
-        mean, L2-normalised (patch models: the mean pooling of few-shot WSI and report retrieval)."""
+        """[N, D] slide embeddings of ``paths``, L2-normalised: the slide encoder's representations (slide models:
+        :attr:`slides`, already unit), else each slide's tiles' mean (patch models: the mean pooling of few-shot WSI
+        and slide retrieval)."""
+        if not len(paths):
+            return np.zeros((0, 0), dtype=np.float32)
         if self.slides is not None:
-            rows = [np.asarray(self.slides[p], dtype=np.float32) for p in paths]
-        elif self.tiles is not None:
-            rows = [np.asarray(self.tiles[p].embeddings, dtype=np.float32).mean(axis=0) for p in paths]
-        else:
+            return np.stack([np.asarray(self.slides[p], dtype=np.float32) for p in paths])
+        if self.tiles is None:
             raise PathboardError(f"{self.dataset.id}: this cell reads no slide tiles (Task.inputs names none)")
-        return normalised(np.stack(rows)) if rows else np.zeros((0, 0), dtype=np.float32)
+        return normalised(np.stack([np.asarray(self.tiles[p].embeddings, dtype=np.float32).mean(axis=0)
+                                    for p in paths]))
 
     @property
     def pooling(self) -> str:

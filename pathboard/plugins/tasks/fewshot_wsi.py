@@ -61,7 +61,6 @@ from pathboard.api import (
     item_groups,
     linear_probe_classifier,
     median_metrics,
-    normalised,
     official_split,
     predict_all,
     prototype_classifier,
@@ -89,11 +88,6 @@ def patients(manifest) -> np.ndarray:
     """Every slide's patient: its group, or the slide itself."""
     groups = item_groups(manifest)
     return groups if groups is not None else np.asarray(manifest.paths, dtype=object)
-
-
-def slide_embedding(tiles) -> np.ndarray:
-    """[D]: the mean of a slide's tile embeddings, L2-normalised."""
-    return normalised(np.asarray(tiles.embeddings, dtype=np.float32).mean(axis=0, keepdims=True))[0]
 
 
 class FewShotWSI(SlideTask):
@@ -150,19 +144,15 @@ class FewShotWSI(SlideTask):
             notes.append(f"fewshot-wsi on {ctx.dataset.id}: no training slide of class(es) "
                          f"{', '.join(ctx.class_names[c] for c in missing)}; they are never predicted")
         methods = self.methods
-        if ctx.slides is not None:  # a slide model: its slide embeddings, not a pool of tiles
-            pool_x = np.stack([ctx.slides[paths[i]] for i in pool_rows])
-            eval_x = np.stack([ctx.slides[paths[i]] for i in eval_rows])
-            if "abmil" in methods and len(methods) > 1:
-                methods = tuple(m for m in methods if m != "abmil")
-                notes.append(f"fewshot-wsi on {ctx.dataset.id}: {ctx.model_id} is a slide encoder; ABMIL trains on "
-                             "tiles, so only the probes on its slide embeddings are fitted")
-            elif "abmil" in methods:
+        if ctx.slides is not None and "abmil" in methods:  # a slide model: its slide embeddings, no bag of tiles
+            if len(methods) == 1:
                 raise PathboardError(f"{ctx.model_id} is a slide encoder: ABMIL trains on tiles; choose "
                                      "--option fewshot-wsi.methods=prototype,linear-probe")
-        else:
-            pool_x = np.stack([slide_embedding(ctx.tiles[paths[i]]) for i in pool_rows])
-            eval_x = np.stack([slide_embedding(ctx.tiles[paths[i]]) for i in eval_rows])
+            methods = tuple(m for m in methods if m != "abmil")
+            notes.append(f"fewshot-wsi on {ctx.dataset.id}: {ctx.model_id} is a slide encoder; ABMIL trains on "
+                         "tiles, so only the probes on its slide embeddings are fitted")
+        pool_x = ctx.slide_matrix([paths[i] for i in pool_rows])  # a slide model's own, or the mean of tiles
+        eval_x = ctx.slide_matrix([paths[i] for i in eval_rows])
         ks = shot_counts(min(int(counts.min()), int(self.values["max_k"])))
         linear = [m for m in methods if m != "abmil"]
         test_bags = [ctx.tiles[paths[i]].embeddings for i in eval_rows] if "abmil" in methods else []
