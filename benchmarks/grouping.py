@@ -1,6 +1,7 @@
 """Near-duplicate grouping: candidates then verification, against comparing every pair, at 1k, 5k and 15k images.
 
     python benchmarks/grouping.py [DATA_ROOT] [--sizes 1000,5000,15000] [--exhaustive-up-to 5000] [--neighbours 64]
+                                  [--first-run 15000] [--distinct 3000]
 
 LC25000 has about 20 augmented copies of each original. The benchmark builds sets like it from the 600 real
 LC25000 lung images of the shared sample: each image of a set is one of them, rotated by up to 25 degrees,
@@ -9,9 +10,25 @@ or flipped, so n images hold about n / 600 copies of each original. For each siz
 hashing (the transforms of every image), of the candidate search and verification, and of comparing every
 pair (up to ``--exhaustive-up-to`` images); the links and groups the candidates find of the exhaustive ones;
 and the log-log slope of each stage's seconds over the sizes.
+
+Then the first run as a user meets it (``--first-run`` images, 0 to skip): LC25000's lung set at its real size
+(3 classes of 5,000 JPEGs of 768 px) is written from the same copies (``--distinct`` different ones, upscaled to
+768 px, each linked into the set several times), and ``pathboard run --models quiltnet-b32 --datasets lc25000-lung
+--tasks zeroshot`` runs on it with a tiny QuiltNet (random weights, written into a private offline HF cache). It
+prints the run's own ``time: grouping`` line against its ``time: image embedding`` line (the goal: grouping <= 10%
+of embedding), and where the grouping's seconds go (reading, hashing, candidates and verification), timed again in
+this process on the same files.
 """
 import argparse
+import atexit
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +41,8 @@ ap.add_argument("data_root", nargs="?", type=Path, default=Path(__file__).resolv
 ap.add_argument("--sizes", default="1000,5000,15000")
 ap.add_argument("--exhaustive-up-to", type=int, default=5000)
 ap.add_argument("--neighbours", type=int, default=grouping.NEIGHBOURS, help="candidates per image")
+ap.add_argument("--first-run", type=int, default=15000, help="images of the end-to-end first run (0: skip it)")
+ap.add_argument("--distinct", type=int, default=3000, help="different files among them")
 args = ap.parse_args()
 folder = args.data_root / "lung_colon_image_set" / "lung_image_sets"
 originals = []
@@ -68,6 +87,7 @@ def canon(first) -> set:
 
 
 rng = np.random.default_rng(0)
+grouping.group_images(np.random.default_rng(1).normal(size=(300, grouping.CHANNELS, grouping.SIZE, grouping.SIZE)))
 sizes = [int(s) for s in args.sizes.split(",")]
 rows = []
 for n in sizes:
@@ -115,3 +135,67 @@ if both:
     print(f"at n = {last['n']:,}: the candidates take {last['candidates'] / last['exhaustive']:.3f} of comparing "
           f"every pair; the whole grouping (hash + candidates) {last['hash'] + last['candidates']:.1f} s against "
           f"{last['hash'] + last['exhaustive']:.1f} s")
+
+
+def first_run(n: int, distinct: int) -> None:
+    """LC25000's lung set at its real size, from the sample's copies; one cold ``pathboard run`` on it."""
+    work = Path(tempfile.mkdtemp(prefix="pathboard-grouping-"))
+    atexit.register(shutil.rmtree, work, True)
+    os.environ.update({"HF_HOME": str(work / "hf"), "HF_HUB_OFFLINE": "1", "PATHBOARD_CACHE": str(work / "cache")})
+    import logging
+
+    from pathboard.testing import TINY_OPEN_CLIP, hf_snapshot, write_open_clip_dir
+
+    logging.getLogger().setLevel(logging.ERROR)  # open_clip says the weights it writes are random: they are
+    weights = write_open_clip_dir(work / "tiny", TINY_OPEN_CLIP)
+    hf_snapshot(work / "hf", "wisdomik/QuiltNet-B-32", {f.name: f for f in weights.iterdir()})
+    lung = work / "data" / "lung_colon_image_set" / "lung_image_sets"
+    classes = ["lung_aca", "lung_n", "lung_scc"]
+    for c in classes:
+        (lung / c).mkdir(parents=True)
+    made = work / "made"
+    made.mkdir()
+
+    def make(i: int) -> Path:
+        out, r = made / f"{i}.jpeg", np.random.default_rng(i)
+        copy(originals[int(r.integers(len(originals)))], r).resize((768, 768), Image.BICUBIC).save(out, quality=90)
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        files = list(pool.map(make, range(distinct)))
+    for i in range(n):
+        c = classes[i * len(classes) // n]
+        os.link(files[i % distinct], lung / c / f"{c.replace('_', '')}{i}.jpeg")
+    size = sum(f.stat().st_size for f in files) / len(files) / 1e3
+    print(f"first run: {n:,} files of 768 px in LC25000's layout ({distinct:,} different, {size:.0f} KB each), "
+          f"written in {time.perf_counter() - start:.0f} s", flush=True)
+    out = subprocess.run([str(Path(sys.executable).with_name("pathboard")), "run", "--models", "quiltnet-b32",
+                          "--datasets", "lc25000-lung", "--data-root", str(work / "data"), "--tasks", "zeroshot",
+                          "--prompt-modes", "single", "--db", str(work / "pb.duckdb")],
+                         capture_output=True, text=True, env=dict(os.environ))
+    if out.returncode:
+        sys.exit(out.stderr.strip().splitlines()[-1])
+    seconds = {m[0]: float(m[1]) for m in re.findall(r"time: ([a-z ]+?) +(\d+\.\d+) s", out.stderr)}
+    group, embed = seconds.get("grouping", float("nan")), seconds.get("image embedding", float("nan"))
+    print(f"  pathboard run: grouping {group:.1f} s, image embedding {embed:.1f} s (tiny model): grouping / embedding "
+          f"= {group / embed:.3f} (goal <= 0.10)")
+    paths = sorted(str(p.relative_to(lung)) for p in lung.glob("*/*.jpeg"))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(grouping._threads()) as pool:
+        reduced = np.stack(list(pool.map(lambda p: grouping.load(lung / p), paths)))
+    reading = time.perf_counter() - start
+    start = time.perf_counter()
+    ident, variants = grouping.hashes(reduced)
+    hashing = time.perf_counter() - start
+    start = time.perf_counter()
+    for c in classes:  # as the loader groups: each class folder apart
+        mine = np.array([p.startswith(c + "/") for p in paths])
+        grouping.candidate_near_pairs(ident[mine], variants[mine], grouping.candidate_pairs(reduced[mine]))
+    verifying = time.perf_counter() - start
+    print(f"  the same grouping in this process: reading {reading:.1f} s ({reading / n * 1e3:.2f} ms an image on "
+          f"{grouping._threads()} threads), hashing {hashing:.1f} s, candidates and verification {verifying:.1f} s")
+
+
+if args.first_run:
+    first_run(args.first_run, min(args.distinct, args.first_run))

@@ -25,15 +25,18 @@ comparing every pair are found (the one missed is 22 bits apart, at the threshol
 5,000 augmented copies of it (``benchmarks/grouping.py``) 98-100% of the links are, every pair of copies of
 one original stays in one group, and fewer chance links join different originals. The exhaustive
 :func:`near_pairs` remains, for sets of at most ``EXHAUSTIVE`` images (a class of the real sample) and for
-checking. A group of more than ``MAX_GROUP`` images (LC25000 has about 20 copies
-of each original, so chance matches must have chained groups together) is split again with a stricter
-threshold. Results are cached under the pathboard cache folder, keyed by the files' paths, sizes and
-mtimes.
+checking. A group of more than ``MAX_GROUP`` images (LC25000 has about 20 copies of each original, so chance
+matches must have chained groups together) is split again with a stricter threshold. Results are cached under
+the pathboard cache folder (``--cache-dir``), keyed by the files' paths, sizes and mtimes.
+
+Where the time goes: reading (a JPEG decoded at 1/8 scale), hashing (one matrix product per zoom over the pixels
+its windows cover, then the medians), the descriptors' nearest neighbours (a matrix product) and the verification
+(compiled popcounts, :mod:`pathboard.core.science.hamming`), each on as many threads as the process has CPUs.
 
 Measured on the real LC25000 lung sample (600 images of 224 px, 200 a class; ``tests/core/science/test_grouping.py``):
 rotated, flipped and small-angle rotated and zoomed copies of its images land in their source's group,
-and no group mixes classes (no pair of images of different classes is within 24 bits). numpy, PIL and
-scikit-learn's nearest neighbours.
+and no group mixes classes (no pair of images of different classes is within 24 bits). numpy, scipy, PIL and
+numba.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -65,10 +69,12 @@ THRESHOLD = 22  # of CHANNELS * 63 bits
 MAX_GROUP, MIN_THRESHOLD = 64, 10
 #: candidates per image that the exact test verifies, and the largest set compared exhaustively instead
 NEIGHBOURS, EXHAUSTIVE = 64, 256
-VERSION = 2  # bump when anything above changes: it keys the cache
+VERSION = 3  # bump when anything above changes: it keys the cache
+CHUNK = 256  # images hashed per matrix product
 GREY = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 
 
+@lru_cache(maxsize=64)
 def _reduction(n: int, size: int = SIZE) -> np.ndarray:
     """(size, n) area-averaging matrix: output pixel i averages input [i n/size, (i+1) n/size)."""
     edges = np.arange(size + 1) * (n / size)
@@ -83,9 +89,7 @@ def reduce_image(img: Image.Image) -> np.ndarray:
     both axes, symmetric under reversal, so it commutes with rotations by 90 degrees and flips)."""
     rgb = np.asarray(img.convert("RGB"), dtype=np.float64)
     h, w = rgb.shape[:2]
-    ry, rx = _reduction(h), _reduction(w)
-    chans = np.stack([rgb @ GREY, rgb[..., 0] - rgb[..., 2]])
-    out = np.einsum("ij,cjk,lk->cil", ry, chans, rx, optimize=True)
+    out = _reduction(h) @ np.stack([rgb @ GREY, rgb[..., 0] - rgb[..., 2]]) @ _reduction(w).T
     return out - out.mean(axis=(1, 2), keepdims=True)
 
 
@@ -135,17 +139,24 @@ def _zoom_possible(angle: float, zoom: float) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _grid() -> tuple[np.ndarray, int]:
-    """The stacked warped bases of every (angle, zoom) searched, the identity first: (SIZE*SIZE, K*64), K."""
+def _grid() -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """The warped bases of every (angle, zoom) searched, K of them, by zoom then angle; in one block per zoom:
+    (the pixels they weigh, the block's bases stacked: (pixels, points*64) float32). A warped window covers a
+    third of the pixels on average, so the product per zoom over its pixels only costs 0.43 of a dense one."""
     angles = ANGLE_STEP * np.arange(-int(MAX_ANGLE // ANGLE_STEP), int(MAX_ANGLE // ANGLE_STEP) + 1)
     m = int(np.ceil(MAX_ZOOM / ZOOM_STEP - 1e-9))
-    zooms = ZOOM_STEP * np.arange(-m, m + 1)
-    params = [(0.0, 0.0)] + [(a, z) for a in angles for z in zooms if (a, z) != (0.0, 0.0) and _zoom_possible(a, z)]
     blocks = []
-    for a, z in params:
-        t = np.deg2rad(a)
-        blocks.append(_weights(np.exp(z) * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])))
-    return np.concatenate(blocks, axis=1).astype(np.float32), len(params)
+    for zoom in ZOOM_STEP * np.arange(-m, m + 1):
+        bases = []
+        for a in angles:
+            if _zoom_possible(a, zoom):
+                t = np.deg2rad(a)
+                bases.append(_weights(np.exp(zoom) * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])))
+        if bases:
+            stacked = np.concatenate(bases, axis=1)
+            pixels = np.flatnonzero(np.abs(stacked).sum(axis=1) > 0)
+            blocks.append((pixels, stacked[pixels].astype(np.float32)))
+    return blocks, sum(w.shape[1] for _, w in blocks) // (FREQS * FREQS)
 
 
 def _dihedral(coefs: np.ndarray) -> np.ndarray:
@@ -162,37 +173,46 @@ def _dihedral(coefs: np.ndarray) -> np.ndarray:
     return np.stack(out, axis=-3)
 
 
-def _above_median(coefs: np.ndarray) -> np.ndarray:
-    """(..., F, F) -> (..., F*F - 1) bool: each coefficient but the DC, whether it is above their median."""
-    flat = coefs.reshape(*coefs.shape[:-2], FREQS * FREQS)[..., 1:]
-    middle = (flat.shape[-1] - 1) // 2
-    return flat > np.partition(flat, middle, axis=-1)[..., middle:middle + 1]
+def _above_median(flat: np.ndarray) -> np.ndarray:
+    """(..., F*F) coefficients, row-major, changed in place -> (..., F*F) bool: whether each coefficient but the
+    DC is above their median. The DC is set to -inf, below every median: the median of the other 63 is then the
+    33rd of the 64."""
+    flat[..., 0] = -np.inf
+    return flat > np.partition(flat, 32, axis=-1)[..., 32:33]
 
 
 def _pack(bits: np.ndarray) -> np.ndarray:
-    """(..., 63) bool -> (...,) uint64, the first bit highest (packbits pads the 64th with a zero)."""
-    return np.packbits(bits, axis=-1).view(">u8")[..., 0].astype(np.uint64)
+    """(..., F*F) bool -> (...,) uint64, in row-major order, the first (the DC's, always 0) highest."""
+    return np.packbits(bits, axis=-1).view(">u8")[..., 0].astype(np.uint64)  # FREQS = 8: 64 bits
 
 
 def _bits(coefs: np.ndarray) -> np.ndarray:
     """(..., F, F) -> (...,) uint64: one bit per coefficient but the DC, set above their median."""
-    return _pack(_above_median(coefs))
+    return _pack(_above_median(coefs.reshape(*coefs.shape[:-2], FREQS * FREQS).copy()))
 
 
-#: a transposed window's bits, from those of the untransposed one with its row and column signs swapped:
-#: the same coefficients (so the same median), each at its transposed place
-_SWAPPED = [0, 2, 1, 3]
-_TRANSPOSED = (np.arange(FREQS * FREQS).reshape(FREQS, FREQS).T.ravel()[1:] - 1)
+_U, _V = np.divmod(np.arange(FREQS * FREQS), FREQS)  # row and column frequency of each flat position
+#: a window's 4 flips negate the coefficients of odd frequency along their axes: none, the columns, the rows, both
+_SIGNS = np.stack([np.ones(FREQS * FREQS), (-1.0) ** _V, (-1.0) ** _U, (-1.0) ** (_U + _V)])
+
+
+def _transpose_bits(x: np.ndarray) -> np.ndarray:
+    """uint64 hashes -> those of the transposed windows: the 8 x 8 bit matrix (a byte a row) transposed in
+    three exchanges of bit blocks (Hacker's Delight, 7-3)."""
+    for shift, keep, move in ((7, 0xAA55AA55AA55AA55, 0x00AA00AA00AA00AA), (14, 0xCCCC3333CCCC3333, 0x0000CCCC0000CCCC),
+                              (28, 0xF0F0F0F00F0F0F0F, 0x00000000F0F0F0F0)):
+        s, m = np.uint64(shift), np.uint64(move)
+        x = (x & np.uint64(keep)) | ((x & m) << s) | ((x >> s) & m)
+    return x
 
 
 def _dihedral_bits(coefs: np.ndarray) -> np.ndarray:
     """(..., F, F) -> (..., 8) uint64: ``_bits(_dihedral(coefs))``, with half the medians: a transpose only
-    moves coefficients, so the 4 transposed variants' bits are the others' bits, moved."""
-    sign = ((-1.0) ** np.arange(FREQS)).astype(coefs.dtype)
-    flips = [coefs, coefs * sign[None, :], coefs * sign[:, None], coefs * sign[:, None] * sign[None, :]]
-    bits = _above_median(np.stack(flips, axis=-3))  # (..., 4, 63)
-    transposed = bits[..., _SWAPPED, :][..., _TRANSPOSED]
-    return _pack(np.concatenate([bits, transposed], axis=-2))
+    moves coefficients (so keeps their median), so the 4 transposed variants' bits are the others' bits, moved
+    (a transpose turns a flip of the rows into one of the columns)."""
+    flips = coefs.reshape(*coefs.shape[:-2], 1, FREQS * FREQS) * _SIGNS.astype(coefs.dtype)  # (..., 4, 64)
+    packed = _pack(_above_median(flips))  # (..., 4)
+    return np.concatenate([packed, _transpose_bits(packed[..., [0, 2, 1, 3]])], axis=-1)
 
 
 def _window_coefs(reduced: np.ndarray) -> np.ndarray:
@@ -214,123 +234,163 @@ def canonical_hash(img: Image.Image) -> int:
 
 def hashes(reduced: np.ndarray, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """(N, CHANNELS, SIZE, SIZE) reduced images -> (N, CHANNELS) hashes of each as it is, and
-    (N, CHANNELS, V) hashes of each seen through every transform searched (V = 8 x grid). ``progress`` (a
-    tqdm bar) advances by N over the whole computation. Every image goes through one product per block of
-    the grid: a different blocking of the images would round differently and could flip a bit."""
-    weights, k = _grid()
+    (N, CHANNELS, V) hashes of each seen through every transform searched (V = 8 x grid, the grid's points
+    in order, each with its 8 dihedral transforms). ``progress`` (a tqdm bar) advances by N. The warped DCTs
+    of ``CHUNK`` images are one matrix product per zoom."""
+    from threadpoolctl import threadpool_limits
+
+    blocks, k = _grid()
     n = len(reduced)
-    flat = reduced.reshape(n * CHANNELS, SIZE * SIZE).astype(np.float32)
     variants = np.empty((n, CHANNELS, k * 8), dtype=np.uint64)
-    step = 64 * 16  # 16 grid points at a time
-    done = 0
-    for start in range(0, weights.shape[1], step):
-        coefs = (flat @ weights[:, start:start + step]).reshape(n, CHANNELS, -1, FREQS, FREQS)
-        bits = _dihedral_bits(coefs)  # (n, CHANNELS, g, 8)
-        g = bits.shape[2]
-        variants[:, :, start // 64 * 8:(start // 64 + g) * 8] = bits.reshape(n, CHANNELS, g * 8)
-        if progress is not None:
-            now = n * min(weights.shape[1], start + step) // weights.shape[1]
-            progress.update(now - done)
-            done = now
+
+    def chunk(start: int) -> int:
+        stop = min(n, start + CHUNK)
+        flat = reduced[start:stop].reshape(-1, SIZE * SIZE).astype(np.float32)
+        done = 0
+        for pixels, weights in blocks:
+            points = weights.shape[1] // (FREQS * FREQS)
+            coefs = (flat[:, pixels] @ weights).reshape(stop - start, CHANNELS, points, FREQS, FREQS)
+            variants[start:stop, :, done * 8:(done + points) * 8] = _dihedral_bits(coefs).reshape(
+                stop - start, CHANNELS, points * 8)
+            done += points
+        return stop - start
+
+    # a chunk per thread, each product on one BLAS thread: the bits between the products run in parallel too
+    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
+        for done in pool.map(chunk, range(0, n, CHUNK)):
+            if progress is not None:
+                progress.update(done)
     ident = _bits(_window_coefs(reduced))
     return ident, variants
 
 
-def _popcount(x: np.ndarray) -> np.ndarray:
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-    return table[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8)
+def _threads() -> int:
+    """Threads for reading, hashing and verifying: the CPUs this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def near_pairs(ident: np.ndarray, variants: np.ndarray, threshold: int = THRESHOLD) -> list[tuple[int, int, int]]:
-    """(i, j, bits), i != j, where image i as it is and image j seen through some searched transform differ
-    in ``bits`` <= ``threshold`` bits (both channels together)."""
-    n, _, v = variants.shape
-    rows = max(1, int(4_000_000 // max(1, n * v * CHANNELS)))
-    pairs = []
-    for start in range(0, n, rows):
-        a = ident[start:start + rows]  # (r, C)
-        dist = _popcount(a[:, None, :, None] ^ variants[None]).sum(axis=2, dtype=np.uint16).min(axis=-1)
-        for i, j in zip(*np.nonzero(dist <= threshold)):
-            if start + i != j:
-                pairs.append((int(start + i), int(j), int(dist[i, j])))
-    return pairs
+def _verify(ident: np.ndarray, variants: np.ndarray, indptr: np.ndarray, indices: np.ndarray, threshold: int,
+            first: int = 0, progress=None) -> np.ndarray:
+    """(M, 3) int64 rows (i, first + j, bits) for each listed pair (CSR over j: image j's partners i are
+    ``indices[indptr[j]:indptr[j + 1]]``; ``variants`` holds images first, first + 1, ...) whose hashes are
+    within ``threshold`` bits: i as it is against j seen through some searched transform. A few threads share
+    the rows of j; ``progress`` advances by each block of j done."""
+    from pathboard.core.science.hamming import FAR, nearest_variant
+
+    n = len(indptr) - 1
+    dist = np.full(len(indices), FAR, dtype=np.uint8)
+    blocks = [(lo, min(n, lo + 256)) for lo in range(0, n, 256)]
+
+    def block(rows: tuple[int, int]) -> int:
+        nearest_variant(ident, variants, indptr, indices, threshold, rows, dist)
+        return rows[1] - rows[0]
+
+    with ThreadPoolExecutor(_threads()) as pool:
+        for done in pool.map(block, blocks):
+            if progress is not None:
+                progress.update(done)
+    j = np.repeat(np.arange(first, first + n, dtype=np.int64), np.diff(indptr))
+    keep = dist <= threshold
+    return np.stack([np.asarray(indices, dtype=np.int64)[keep], j[keep], dist[keep].astype(np.int64)], axis=1)
+
+
+def near_pairs(ident: np.ndarray, variants: np.ndarray, threshold: int = THRESHOLD) -> np.ndarray:
+    """(M, 3) rows (i, j, bits), i != j, where image i as it is and image j seen through some searched transform
+    differ in ``bits`` <= ``threshold`` bits (both channels together): every pair compared."""
+    n = len(ident)
+    step = max(1, 4_000_000 // max(1, n))
+    found = []
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        others = np.tile(np.arange(n, dtype=np.int64), hi - lo).reshape(hi - lo, n)
+        indices = others[others != np.arange(lo, hi)[:, None]]
+        indptr = np.arange(hi - lo + 1, dtype=np.int64) * (n - 1)
+        found.append(_verify(ident, variants[lo:hi], indptr, indices, threshold, first=lo))
+    return np.concatenate(found) if found else np.zeros((0, 3), dtype=np.int64)
 
 
 def descriptor(reduced: np.ndarray) -> np.ndarray:
     """(N, 82) float32, standardised per column: per channel, 10 quantiles of the reduced image inside central
     discs of radius 6, 10 and 14 pixels, and its radial power spectrum (11 rings, log): unchanged by rotations
-    and flips, moved little by the zooms of LC25000's crops."""
+    and flips, moved little by the zooms of LC25000's crops. In float32, ``CHUNK`` x 4 images at a time."""
+    from scipy import fft
+
     c = np.arange(SIZE) - (SIZE - 1) / 2
-    x, y = np.meshgrid(c, c)
-    r = np.hypot(x, y)
-    n = len(reduced)
+    r = np.hypot(*np.meshgrid(c, c))
     q = np.linspace(0.05, 0.95, 10)
-    parts = [np.quantile(reduced[:, :, r <= radius], q, axis=2).transpose(1, 2, 0).reshape(n, -1)
-             for radius in (6, 10, 14)]
-    spectrum = np.abs(np.fft.fft2(reduced * (r <= 12)))
-    rings = np.minimum(np.hypot(*np.meshgrid(np.fft.fftfreq(SIZE) * SIZE, np.fft.fftfreq(SIZE) * SIZE)), 15).astype(int)
-    parts.append(np.log1p(np.stack([spectrum[:, :, rings == b].mean(axis=2) for b in range(1, 12)], 2)).reshape(n, -1))
-    d = np.hstack(parts)
+    discs = [int((r <= radius).sum()) for radius in (6, 10, 14)]
+    by_radius = np.argsort(r.ravel(), kind="stable")[:discs[-1]]  # each disc is a prefix of the largest
+    # the mean power in each ring of the full spectrum, from the half a real input's FFT needs (the other half
+    # mirrors it: every column but the first and the middle stands for two)
+    fx, fy = np.fft.rfftfreq(SIZE) * SIZE, np.fft.fftfreq(SIZE) * SIZE
+    rings = np.minimum(np.hypot(*np.meshgrid(fx, fy)), 15).astype(int)
+    weight = np.broadcast_to(np.where((fx == 0) | (fx == SIZE // 2), 1.0, 2.0), rings.shape)
+    means = np.stack([(rings == b) * weight / weight[rings == b].sum() for b in range(1, 12)], -1)
+    means = means.reshape(-1, 11).astype(np.float32)
+    mask = (r <= 12).astype(np.float32)
+    n = len(reduced)
+    d = np.empty((n, CHANNELS * (10 * len(discs) + 11)), dtype=np.float64)
+    for start in range(0, n, 4 * CHUNK):
+        block = reduced[start:start + 4 * CHUNK].astype(np.float32)
+        b = len(block)
+        pixels = block.reshape(b, CHANNELS, SIZE * SIZE)[:, :, by_radius]
+        parts = []
+        for size in discs:  # np.quantile's linear interpolation, on one sort per disc
+            values = np.sort(pixels[:, :, :size], axis=2)
+            at = q * (size - 1)
+            lo = np.floor(at).astype(int)
+            hi, frac = np.minimum(lo + 1, size - 1), (at - lo).astype(np.float32)
+            parts.append((values[..., lo] * (1 - frac) + values[..., hi] * frac).reshape(b, -1))
+        spectrum = np.abs(fft.rfft2(block * mask))  # (b, C, SIZE, SIZE // 2 + 1)
+        parts.append(np.log1p(spectrum.reshape(b, CHANNELS, -1) @ means).reshape(b, -1))
+        d[start:start + b] = np.hstack(parts)
     return ((d - d.mean(axis=0)) / (d.std(axis=0) + 1e-9)).astype(np.float32)
 
 
-def candidate_pairs(reduced: np.ndarray, k: int = NEIGHBOURS) -> list[np.ndarray]:
-    """Per image j, the images i whose pair with j is verified: each image's ``k`` nearest by
-    :func:`descriptor`, and the images that have j among theirs (so both directions of a pair are tested)."""
-    from sklearn.neighbors import NearestNeighbors
-
+def candidate_pairs(reduced: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs to verify, as CSR over j (image j's partners i are ``indices[indptr[j]:indptr[j + 1]]``, in
+    order): each image's ``k`` nearest by :func:`descriptor`, and the images that have j among theirs (so both
+    directions of a pair are tested)."""
     n = len(reduced)
     k = min(k, n - 1)
-    _, nearest = NearestNeighbors(n_neighbors=k + 1).fit(d := descriptor(reduced)).kneighbors(d)
-    partners: list[set] = [set() for _ in range(n)]
-    for i, row in enumerate(nearest):
-        for j in row.tolist():
-            if j != i:
-                partners[j].add(i)
-                partners[i].add(j)
-    return [np.fromiter(sorted(p), dtype=np.int64, count=len(p)) for p in partners]
+    d = descriptor(reduced)
+    squares = (d * d).sum(axis=1)
+    nearest = np.empty((n, k + 1), dtype=np.int64)
+
+    def block(lo: int) -> None:  # the k + 1 nearest of 512 images (their own among them, unless tied)
+        dist = squares[lo:lo + 512, None] - 2 * (d[lo:lo + 512] @ d.T) + squares[None, :]
+        nearest[lo:lo + 512] = np.argpartition(dist, k, axis=1)[:, :k + 1]
+
+    with ThreadPoolExecutor(_threads()) as pool:
+        list(pool.map(block, range(0, n, 512)))
+    i = np.repeat(np.arange(n, dtype=np.int64), nearest.shape[1])
+    j = nearest.ravel().astype(np.int64)
+    i, j = i[i != j], j[i != j]
+    codes = np.sort(np.concatenate([j * n + i, i * n + j]))  # (j, i) and (i, j), sorted by j then i
+    codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
+    return np.searchsorted(codes // n, np.arange(n + 1)), codes % n
 
 
-def candidate_near_pairs(ident: np.ndarray, variants: np.ndarray, partners: list[np.ndarray],
-                         threshold: int = THRESHOLD, progress=None) -> list[tuple[int, int, int]]:
-    """:func:`near_pairs` over the candidates only: (i, j, bits) for each i in ``partners[j]`` whose hash as it
-    is lies within ``threshold`` bits of image j seen through some searched transform. Each block of images j
-    is compared with its partners at once (their hashes padded), so j's transforms are read once."""
-    n, _, v = variants.shape
-    width = max((len(p) for p in partners), default=0)
-    block = max(1, int(4_000_000 // max(1, width * v * CHANNELS)))
-    pairs = []
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        padded = np.full((stop - start, width), -1, dtype=np.int64)
-        for row, p in enumerate(partners[start:stop]):
-            padded[row, :len(p)] = p
-        a = ident[np.maximum(padded, 0)]  # (b, width, C)
-        dist = _popcount(a[:, :, :, None] ^ variants[start:stop, None]).sum(axis=2, dtype=np.uint16).min(axis=-1)
-        for row, col in zip(*np.nonzero((dist <= threshold) & (padded >= 0))):
-            pairs.append((int(padded[row, col]), start + int(row), int(dist[row, col])))
-        if progress is not None:
-            progress.update(stop - start)
-    return pairs
+def candidate_near_pairs(ident: np.ndarray, variants: np.ndarray, partners: tuple[np.ndarray, np.ndarray],
+                         threshold: int = THRESHOLD, progress=None) -> np.ndarray:
+    """:func:`near_pairs` over the candidates only: (i, j, bits) rows for each i among image j's ``partners``
+    (:func:`candidate_pairs`) whose hash as it is lies within ``threshold`` bits of image j seen through some
+    searched transform."""
+    indptr, indices = partners
+    return _verify(ident, variants, indptr, indices, threshold, progress=progress)
 
 
-def _components(n: int, pairs: Iterable[tuple[int, int]]) -> list[int]:
-    """Per item, the smallest index of its connected component (union-find)."""
-    parent = list(range(n))
+def _components(n: int, pairs: Iterable) -> np.ndarray:
+    """Per item, the smallest index of its connected component; ``pairs`` (i, j) link items."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in pairs:
-        ri, rj = root(i), root(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    return [root(i) for i in range(n)]
+    links = np.asarray(pairs if isinstance(pairs, np.ndarray) else list(pairs), dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(links), dtype=np.int8), (links[:, 0], links[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    smallest = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(smallest, labels, np.arange(n))
+    return smallest[labels]
 
 
 def group_images(reduced: np.ndarray, threshold: int = THRESHOLD, max_group: int = MAX_GROUP,
@@ -350,19 +410,17 @@ def group_images(reduced: np.ndarray, threshold: int = THRESHOLD, max_group: int
             bar.update(n)
         else:
             pairs = candidate_near_pairs(ident, variants, candidate_pairs(reduced), threshold, bar)
-    first = _components(len(reduced), [(i, j) for i, j, _ in pairs])
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 3)
+    first = _components(n, pairs[:, :2])
     limit = threshold
     while limit > MIN_THRESHOLD:
-        sizes: dict[int, int] = {}
-        for r in first:
-            sizes[r] = sizes.get(r, 0) + 1
-        big = {r for r, size in sizes.items() if size > max_group}
-        if not big:
+        big = np.bincount(first, minlength=n) > max_group  # per root
+        if not big.any():
             break
         limit -= 2
-        pairs = [(i, j, d) for i, j, d in pairs if d <= limit or first[i] not in big]  # only ever fewer links
-        first = _components(len(reduced), [(i, j) for i, j, _ in pairs])
-    return first
+        pairs = pairs[(pairs[:, 2] <= limit) | ~big[first[pairs[:, 0]]]]  # only ever fewer links
+        first = _components(n, pairs[:, :2])
+    return first.tolist()
 
 
 def _cache_key(base: Path, paths: Sequence[str], threshold: int) -> str:
@@ -398,16 +456,20 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
               f"{cached.parent})", file=sys.stderr)
     from tqdm.auto import tqdm
 
+    def read(path: str) -> np.ndarray | None:
+        try:
+            return load(base / path)
+        except PathboardError:  # a file that cannot be read is its own group (the manifest or the embedding reports it)
+            return None
+
     with stage("grouping"):
         readable, reduced = [], []
-        # a file that cannot be read is its own group (the manifest or the embedding reports it)
-        for p in tqdm(paths, desc=f"{what or base}: reading for near-duplicate groups", unit="img", disable=None,
-                      leave=False):
-            try:
-                reduced.append(load(base / p))
-                readable.append(p)
-            except PathboardError:
-                pass
+        with ThreadPoolExecutor(_threads()) as pool:  # decoding releases the GIL
+            for p, r in zip(paths, tqdm(pool.map(read, paths), total=len(paths), unit="img", disable=None,
+                                        desc=f"{what or base}: reading for near-duplicate groups", leave=False)):
+                if r is not None:
+                    reduced.append(r)
+                    readable.append(p)
         first = group_images(np.stack(reduced), threshold, what=what or str(base)) if reduced else []
     groups = {p: p for p in paths}
     groups.update({p: readable[r] for p, r in zip(readable, first)})
