@@ -32,19 +32,19 @@ class Runtime:
 
     @classmethod
     def create(cls, device: str | None, precision: str = "fp32") -> Runtime:
+        """The runtime of ``device`` (None: CUDA where it is available, else the CPU). torch is imported only
+        to ask about an accelerator: a run on the CPU that finds its embeddings cached never loads it."""
         if precision not in PRECISIONS:
             raise PathboardError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        import torch
-
         if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = "cpu" if no_gpu_driver() else "cuda" if _torch().cuda.is_available() else "cpu"
         kind = device.split(":")[0]
-        if kind == "cuda" and not torch.cuda.is_available():
-            raise PathboardError(f"--device {device}: CUDA is not available on this machine")
-        if kind == "mps" and not torch.backends.mps.is_available():
-            raise PathboardError(f"--device {device}: MPS is not available on this machine")
         if kind not in {"cpu", "cuda", "mps"}:
             raise PathboardError(f"unknown device {device!r}; use cpu, cuda[:N] or mps")
+        if kind == "cuda" and not _torch().cuda.is_available():
+            raise PathboardError(f"--device {device}: CUDA is not available on this machine")
+        if kind == "mps" and not _torch().backends.mps.is_available():
+            raise PathboardError(f"--device {device}: MPS is not available on this machine")
         if kind == "cpu" and precision != "fp32":
             print(f"note: {precision} is not used on CPU; running in fp32", file=sys.stderr)
             precision = "fp32"
@@ -59,20 +59,43 @@ class Runtime:
         return torch.autocast(self.device.split(":")[0], dtype=getattr(torch, PRECISIONS[self.precision]))
 
 
+#: device files of a GPU driver (NVIDIA's, AMD ROCm's, WSL 2's GPU paravirtualisation): without any of them, a
+#: Linux machine has no CUDA device for torch to find
+GPU_DRIVER_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/kfd", "/dev/dxg")
+
+
+def no_gpu_driver() -> bool:
+    """True on a Linux machine without a GPU driver, where ``torch.cuda.is_available()`` is False: knowing it
+    spares importing torch (~1.2 s) in a run that embeds nothing."""
+    import os
+
+    return sys.platform.startswith("linux") and not any(os.path.exists(f) for f in GPU_DRIVER_FILES)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
 def size_threads(threads: int | None) -> int:
     """Set torch's CPU threads: ``threads``, or every core this process may use (its CPU affinity, which a
     container or a batch scheduler narrows; torch's own default counts the machine's cores). Decoding is not
     subtracted: it costs ~1 ms per 224 px patch against ~60 ms for a ViT-B/32 forward on one core, so
     leaving a core to the decoders halves the forward throughput (benchmarks/gpu_pipeline.py on 2 cores:
-    pipeline / forward 0.47 with 1 thread, 1.04 with 2). Returns the count set."""
+    pipeline / forward 0.47 with 1 thread, 1.04 with 2). Before torch is loaded (a run may never need it), the
+    count goes to ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``, which torch reads when it loads. Returns the
+    count."""
     import os
-
-    import torch
 
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, threads))
-    return max(1, threads)
+    threads = max(1, threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    return threads
 
 
 class EmbeddingModel(ABC):

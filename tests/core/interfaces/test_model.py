@@ -1,11 +1,15 @@
 """The model interface's runtime: torch threads sized to the process's cores, half precision on CPU."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from pathboard.core.errors import PathboardError
-from pathboard.core.interfaces.model import Runtime, size_threads
+from pathboard.core.interfaces.model import Runtime, no_gpu_driver, size_threads
 
 
 def test_half_precision_on_cpu_falls_back_with_a_note(capsys):
@@ -23,3 +27,16 @@ def test_torch_threads_are_the_cores_this_process_may_use(monkeypatch):
         assert size_threads(2) == 2 == torch.get_num_threads()  # --threads wins
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not no_gpu_driver(), reason="this machine has a GPU driver: torch must be asked")
+def test_a_cpu_run_that_embeds_nothing_never_imports_torch(tmp_path):
+    """Choosing the device, sizing the threads and making an embedder import no torch (~1.2 s): a run that
+    finds its embeddings cached is scored without it; torch, once loaded, gets the threads sized before."""
+    code = ("import os, sys; from pathboard.core.interfaces.model import Runtime, size_threads; "
+            "from pathboard.core.embedding.embedder import Embedder; "
+            "r = Runtime.create(None); n = size_threads(None); print(r.device, 'torch' in sys.modules, "
+            "os.environ['OMP_NUM_THREADS'] == str(n)); import torch; print(torch.get_num_threads() == n)")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["cpu", "False", "True", "True"], out.stdout + out.stderr
