@@ -11,6 +11,12 @@ only for a deliberate change of a metric, with ``PATHBOARD_WRITE_GOLDEN=1`` and 
 The calibration and ranking metrics zero-shot gained later (ECE, Brier, NLL, AUROC; issue 11) are
 checked against scikit-learn in ``test_calibration.py`` and left out here, as is the reliability
 diagram's variant (its bins reproduce the ECE there), so every older number stays pinned exactly as it was.
+
+The linear probe's numbers are pinned to within ``PROBE_TOLERANCE`` instead: its C is chosen by cross-validated
+balanced accuracy, a step function of the fits, so a held-out item a float's width from a decision boundary
+flips with the CPU's kernels. On one 2-core Xeon with AVX-512 (2026-12-07), the code this file was written
+with moved 28 linear-probe values (k = 16 draws 2-4 by 1-3 of 303 items, k = all by a different C: up to
+0.059 on a CI bound) and no other value; forcing AVX2 kernels moved 31, differently.
 """
 import json
 import math
@@ -26,6 +32,7 @@ from pathboard.core.engine.run import execute
 pytestmark = pytest.mark.slow
 
 GOLDEN = Path(__file__).parent / "golden" / "shared_data_numbers.json"
+PROBE_TOLERANCE = 0.08
 
 
 def stored(db) -> dict[str, list]:
@@ -36,6 +43,12 @@ def stored(db) -> dict[str, list]:
         ORDER BY ALL""").fetchall()
     return {"/".join(map(str, r[:5])): [None if v is None or math.isnan(v) else round(v, 9) for v in r[5:8]] + [r[8]]
             + [None if v is None or math.isnan(v) else round(v, 9) for v in r[9:11]] for r in rows}
+
+
+def close(ours: list, pinned: list) -> bool:
+    """The same n and missing values, every other number within PROBE_TOLERANCE."""
+    return all(a == b if a is None or b is None or i == 3 else abs(a - b) <= PROBE_TOLERANCE
+               for i, (a, b) in enumerate(zip(ours, pinned)))
 
 
 def test_zero_and_few_shot_numbers_on_the_real_samples_are_unchanged(tmp_path, tiny_hub, shared_data, fresh_cache):
@@ -51,6 +64,7 @@ def test_zero_and_few_shot_numbers_on_the_real_samples_are_unchanged(tmp_path, t
                           + "\n}\n")
     golden = json.loads(GOLDEN.read_text())
     assert sorted(numbers) == sorted(golden)  # the same cells, variants and metrics
-    changed = {k: (numbers[k], golden[k]) for k in golden if numbers[k] != golden[k]}
+    changed = {k: (numbers[k], golden[k]) for k in golden if numbers[k] != golden[k] and not (
+        "/linear-probe/" in k and close(numbers[k], golden[k]))}
     assert not changed, f"{len(changed)} of {len(golden)} numbers moved, e.g. {list(changed.items())[:3]}"
     assert len(golden) > 400  # zero-shot (2 sets x 2 modes) and every few-shot variant
