@@ -11,7 +11,10 @@ The cross-validation's fits (6 C x up to 5 folds per support set, ~540 per few-s
 scikit-learn's own objective with its own optimiser and settings (:func:`fit_logistic`: the mean log loss
 plus ``||W||^2 / (2 C n)``, SciPy's L-BFGS-B, gtol 1e-4, ftol 64 eps, maxls 50) but with the loss and its
 gradient in a few numpy products: scikit-learn's per-fit validation and loss object cost several times
-the arithmetic on support sets this small. The final classifier is scikit-learn's LogisticRegression.
+the arithmetic on support sets this small. The final classifier is the same fit on the whole support set, and
+the folds are scikit-learn's ``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the same
+assignment): a few-shot run on cached embeddings needs no scikit-learn, whose import alone (~1 s) was a fifth
+of such a run (``benchmarks/fewshot_cost.py``).
 """
 from __future__ import annotations
 
@@ -26,12 +29,6 @@ MAX_ITER = 1000
 TOL = 1e-4  # scikit-learn's default: L-BFGS-B's gtol
 #: support-set entries (items x dims) below which fits run on one BLAS thread
 SMALL_FIT = 2_000_000
-
-
-def _logistic(C: float):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=C, max_iter=MAX_ITER, tol=TOL)
 
 
 def _loss_grad(params: np.ndarray, x: np.ndarray, y: np.ndarray, onehot: np.ndarray | None,
@@ -88,14 +85,34 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]))
 
 
+def stratified_folds(y: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, held-out) item indices of ``n_splits`` stratified folds, shuffled by ``seed``: the assignment of
+    scikit-learn's ``StratifiedKFold(n_splits, shuffle=True, random_state=seed)``, so the C chosen is the
+    same. Classes are numbered in order of first appearance; the items of the sorted labels are dealt to the
+    folds in turn, which fixes how many of each class each fold holds; then each class's fold numbers are
+    shuffled (one ``RandomState(seed)``, class by class) and handed to its items in order."""
+    y = np.asarray(y)
+    _, first, inverse = np.unique(y, return_index=True, return_inverse=True)
+    codes = np.argsort(np.argsort(first))[inverse]  # class numbers in order of first appearance
+    n_classes = len(first)
+    dealt = np.sort(codes)
+    per_fold = np.stack([np.bincount(dealt[i::n_splits], minlength=n_classes) for i in range(n_splits)])
+    rng = np.random.RandomState(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    for c in range(n_classes):
+        numbers = np.repeat(np.arange(n_splits), per_fold[:, c])
+        rng.shuffle(numbers)
+        fold[codes == c] = numbers
+    items = np.arange(len(y))
+    return [(items[fold != i], items[fold == i]) for i in range(n_splits)]
+
+
 def select_c(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> float:
     """C by stratified cross-validation within the training set (balanced accuracy; ties: smaller C)."""
-    from sklearn.model_selection import StratifiedKFold
-
     k = min(np.unique(y, return_counts=True)[1]) if len(y) else 0
     if k < 2:
         return DEFAULT_C
-    folds = list(StratifiedKFold(n_splits=min(FOLDS, k), shuffle=True, random_state=seed).split(x, y))
+    folds = stratified_folds(y, min(FOLDS, k), seed)
     classes, codes = np.unique(y, return_inverse=True)
     x = np.asarray(x, dtype=np.float64)
     scores = []
@@ -115,11 +132,12 @@ def linear_probe_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray,
     from threadpoolctl import threadpool_limits
 
     x = np.asarray(x, dtype=np.float64)
+    labels, codes = np.unique(y, return_inverse=True)
+    assert list(labels) == list(classes)
     # small fits are dominated by BLAS thread start-up (15x slower on a busy 2-core machine): one thread
     with threadpool_limits(1 if x.size < SMALL_FIT else None):
-        model = _logistic(select_c(x, y, seed)).fit(x, y)
-    assert list(model.classes_) == list(classes)
+        w = fit_logistic(x, codes, len(classes), select_c(x, y, seed))
     if len(classes) == 2:  # one decision function: class 1 when w.x + b > 0
-        return (np.vstack([np.zeros_like(model.coef_[0]), model.coef_[0]]).astype(np.float32),
-                np.array([0.0, model.intercept_[0]], dtype=np.float32))
-    return model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+        return (np.vstack([np.zeros(x.shape[1]), w[0, :-1]]).astype(np.float32),
+                np.array([0.0, w[0, -1]], dtype=np.float32))
+    return w[:, :-1].astype(np.float32), w[:, -1].astype(np.float32)

@@ -255,25 +255,16 @@ def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool
                            n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> list[Metric]:
     """All metrics for labels/predictions indexing ``class_names`` (every candidate class). With
     ``groups`` (one label per item, e.g. :func:`pathboard.core.science.splits.item_groups`) the CIs come from a
-    cluster bootstrap over the groups."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, recall_score
-
+    cluster bootstrap over the groups. The point values are those of the whole set's confusion matrix, by the
+    same formulas as every resample's (scikit-learn's definitions, ``test_metrics``)."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     k, n = len(class_names), len(y_true)
-    labels = np.arange(k)
     present = np.unique(y_true)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # predictions of classes absent from y_true are simply wrong
-        point = {
-            "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
-            "weighted_f1": f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0),
-            "cohen_kappa": cohen_kappa_score(y_true, y_pred, labels=labels),
-            "accuracy": accuracy_score(y_true, y_pred),
-        }
-        if ordinal:
-            point["quadratic_kappa"] = cohen_kappa_score(y_true, y_pred, labels=labels, weights="quadratic")
-        for c, r in zip(present, recall_score(y_true, y_pred, labels=present, average=None, zero_division=0)):
-            point[f"recall/{c}"] = r
+    whole = confusion_matrices(y_true, y_pred, k, np.arange(n)[None, :])
+    scores = {name: float(values[0]) for name, values in scores_from_confusion(whole, present, ordinal).items()}
+    order = ["balanced_accuracy", "weighted_f1", "cohen_kappa", "accuracy", "quadratic_kappa"]  # the headline first
+    point = {name: scores[name] for name in order + sorted(set(scores) - set(order), key=list(scores).index)
+             if name in scores}
     boot = {name: [] for name in point}
     for (cm,) in resampled_confusions(y_true, [y_pred], k, n_boot, seed, groups):
         for name, values in scores_from_confusion(cm, present, ordinal).items():

@@ -85,3 +85,20 @@ def test_c_chosen_with_the_lean_fits_equals_c_chosen_with_scikit_learn(monkeypat
     ours = [select_c(x, y) for x, y in cases]
     monkeypatch.setattr(linear_probe, "fit_logistic", with_sklearn)
     assert ours == [select_c(x, y) for x, y in cases]
+
+
+def test_stratified_folds_are_scikit_learn_s():
+    from sklearn.model_selection import StratifiedKFold
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n_classes = 2 + trial % 4
+        y = rng.choice([f"c{c}" for c in range(n_classes)], size=int(rng.integers(n_classes * 5, 90)))
+        y[:n_classes * 5] = np.repeat([f"c{c}" for c in range(n_classes)], 5)[rng.permutation(n_classes * 5)]
+        splits = 2 + trial % 4
+        seed = int(rng.integers(0, 1000))
+        theirs = list(StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+        ours = linear_probe.stratified_folds(y, splits, seed)
+        assert len(ours) == splits
+        for (fit, held), (tfit, theld) in zip(ours, theirs):
+            assert np.array_equal(fit, tfit) and np.array_equal(held, theld), (trial, splits, seed)
