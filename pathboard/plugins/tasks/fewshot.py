@@ -7,9 +7,9 @@ embeddings:
 - ``prototype`` (``prototype_classifier``): each class is the re-normalised mean of its k embeddings; an
   image gets the class of highest cosine similarity (nearest class mean).
 - ``linear-probe`` (``linear_probe_classifier``): scikit-learn's L2-regularised LogisticRegression
-  (lbfgs), its C chosen by stratified cross-validation *within the k-shot training set* (min(5, k) folds,
-  balanced accuracy, ties to the smaller C; C = 1 at k = 1). The test items are never seen before
-  prediction.
+  (lbfgs; its objective and optimiser settings, fitted by pathboard without importing it), its C chosen
+  by stratified cross-validation *within the k-shot training set* (min(5, k) folds, balanced accuracy,
+  ties to the smaller C; C = 1 at k = 1). The test items are never seen before prediction.
 
 Training pool, in this order (recorded in the variant ``train=<source>``):
 
