@@ -4,14 +4,21 @@
 any one of image j's variant hashes (j seen through each searched transform), stopping a variant early once it
 is past the threshold. numpy would build every XOR and popcount as an array first: for 15,000 images with ~100
 candidates each and 920 variants that is 2.8 x 10^9 elements per pass, about 20 s against ~1 s here. The
-popcount is LLVM's ``ctpop`` (one instruction where the CPU has it). Compiled once per machine: numba caches the
-machine code beside this file (or in ``NUMBA_CACHE_DIR``).
+popcount is LLVM's ``ctpop`` (one instruction where the CPU has it). Compiled once (~1 s) and cached under the
+pathboard cache folder (``<cache>/numba``, unless ``NUMBA_CACHE_DIR`` says otherwise), so a read-only install
+still caches it.
 """
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+import os
+
+from pathboard.core.paths import cache_root
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_root() / "numba"))  # read when numba is imported, just below
+
+import numpy as np  # noqa: E402
+from numba import njit, types  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
 
 #: the distance written for a pair that no variant brings within the threshold
 FAR = 255
