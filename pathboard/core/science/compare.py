@@ -11,6 +11,7 @@ Holm-adjusted p-values (:func:`compare_cells` says over which family). Results g
 """
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from itertools import combinations
 from typing import NamedTuple
@@ -64,28 +65,47 @@ def holm(p_values) -> np.ndarray:
     return out
 
 
+class Resampled(NamedTuple):
+    """One model's metrics on the items (``point``) and on each bootstrap resample (``boot``, [B] per metric)."""
+
+    point: dict[str, float]
+    boot: dict[str, np.ndarray]
+
+
+def resampled_scores(y_true, pred, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED,
+                     groups=None) -> Resampled:
+    """The compared metrics of one prediction vector, on the items and on the bootstrap resamples that depend
+    only on the items' count, ``seed`` and ``groups``: every model scored on the same items gets the same
+    resamples, so a pair's differences are the difference of its two models' :class:`Resampled`."""
+    y_true, pred = np.asarray(y_true, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    present = np.unique(y_true)
+    names = [m for m in METRICS if ordinal or m != "quadratic_kappa"]
+    whole = scores_from_confusion(confusion_matrices(y_true, pred, k, np.arange(len(y_true))[None]), present,
+                                  ordinal)
+    boot: dict[str, list] = {name: [] for name in names}
+    for (cm,) in resampled_confusions(y_true, [pred], k, n_boot, seed, groups):
+        scores = scores_from_confusion(cm, present, ordinal)
+        for name in names:
+            boot[name].append(scores[name])
+    return Resampled({name: float(whole[name][0]) for name in names},
+                     {name: np.concatenate(values) if values else np.zeros(0) for name, values in boot.items()})
+
+
+def difference(a: Resampled, b: Resampled) -> dict[str, Difference]:
+    """metric -> :class:`Difference` (A - B, CI, p-value) of two models scored on the same resamples."""
+    out = {}
+    for name, value in a.point.items():
+        d = a.boot[name] - b.boot[name]
+        out[name] = Difference(value - b.point[name], *percentile_ci(d), bootstrap_p_value(d))
+    return out
+
+
 def paired_bootstrap(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED,
                      groups=None) -> dict[str, Difference]:
     """metric -> :class:`Difference` (A - B, CI, p-value) over shared resamples of the items, or of
     their ``groups`` (a cluster-paired bootstrap) when given."""
-    y_true, pred_a, pred_b = (np.asarray(x, dtype=np.int64) for x in (y_true, pred_a, pred_b))
-    present = np.unique(y_true)
-    everything = np.arange(len(y_true))[None]
-    names = [m for m in METRICS if ordinal or m != "quadratic_kappa"]
-    sa = scores_from_confusion(confusion_matrices(y_true, pred_a, k, everything), present, ordinal)
-    sb = scores_from_confusion(confusion_matrices(y_true, pred_b, k, everything), present, ordinal)
-    point = {name: sa[name][0] - sb[name][0] for name in names}
-    diffs = {name: [] for name in names}
-    for cm_a, cm_b in resampled_confusions(y_true, [pred_a, pred_b], k, n_boot, seed, groups):
-        sa = scores_from_confusion(cm_a, present, ordinal)
-        sb = scores_from_confusion(cm_b, present, ordinal)
-        for name in names:
-            diffs[name].append(sa[name] - sb[name])
-    out = {}
-    for name, value in point.items():
-        d = np.concatenate(diffs[name])
-        out[name] = Difference(float(value), *percentile_ci(d), bootstrap_p_value(d))
-    return out
+    return difference(resampled_scores(y_true, pred_a, k, ordinal, n_boot, seed, groups),
+                      resampled_scores(y_true, pred_b, k, ordinal, n_boot, seed, groups))
 
 
 def paired_difference(y_true, pred_a, pred_b, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED,
@@ -132,6 +152,19 @@ def paired_groups(a, b, rows_a, rows_b) -> np.ndarray | None:
     return None
 
 
+def _digest(array: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).digest()
+
+
+def _scores(scored: dict, cell, rows: np.ndarray, groups) -> Resampled:
+    """``cell``'s :class:`Resampled` on its ``rows`` resampled by ``groups``, computed once per ``scored``."""
+    key = (cell.cell_id, _digest(rows), None if groups is None else _digest(np.asarray(groups, dtype=str)))
+    if key not in scored:
+        scored[key] = resampled_scores(np.asarray(cell.y_true)[rows], np.asarray(cell.y_pred)[rows],
+                                       int(cell.n_classes), bool(cell.ordinal), groups=groups)
+    return scored[key]
+
+
 def compare_cells(cells) -> list[list]:
     """The ``comparisons`` rows of every pair of models whose cells (one frame row each: the newest cell of a
     model, dataset, task, variant, prompt mode and protocol, with its stored predictions) share dataset, task,
@@ -154,6 +187,7 @@ def compare_cells(cells) -> list[list]:
     groups = cells.groupby(["dataset", "task", "variant", "prompt_mode", "protocol_hash"])
     for _, group in tqdm(groups, total=groups.ngroups, desc="paired comparisons", unit="cell", disable=None,
                          leave=False):
+        scored: dict[tuple, Resampled] = {}  # each model's resamples once, for all its pairs on the same items
         for (_, a), (_, b) in combinations(group.sort_values("model").iterrows(), 2):
             paired = paired_rows(a, b)
             if paired is None:
@@ -162,8 +196,7 @@ def compare_cells(cells) -> list[list]:
             y_true = np.asarray(a.y_true)[rows_a]
             groups = paired_groups(a, b, rows_a, rows_b)
             n_groups = None if groups is None else group_codes(groups)[1]
-            differences = paired_bootstrap(y_true, np.asarray(a.y_pred)[rows_a], np.asarray(b.y_pred)[rows_b],
-                                           int(a.n_classes), bool(a.ordinal), groups=groups)
+            differences = difference(_scores(scored, a, rows_a, groups), _scores(scored, b, rows_b, groups))
             for metric, d in differences.items():
                 families[(a.task, a.variant, a.prompt_mode, metric)].append(len(rows))
                 rows.append([a.cell_id, b.cell_id, a.model, b.model, a.dataset, a.task, a.variant, a.prompt_mode,

@@ -7,10 +7,17 @@ import pytest
 from support.synthetic import clustered, loop_resamples
 
 from pathboard.core.science.compare import (
+    METRICS,
     bootstrap_p_value,
     holm,
     paired_bootstrap,
     paired_difference,
+)
+from pathboard.core.science.metrics import (
+    confusion_matrices,
+    percentile_ci,
+    resampled_confusions,
+    scores_from_confusion,
 )
 
 
@@ -74,3 +81,58 @@ def test_bootstrap_p_value():
     assert bootstrap_p_value([-1, 1, 2, 3]) == pytest.approx(0.5)
     assert bootstrap_p_value([-1, -2, 0, np.nan]) == pytest.approx(2 / 3)
     assert np.isnan(bootstrap_p_value([np.nan]))
+
+
+def _old_paired(y, pa, pb, k, ordinal, groups):
+    """The comparison as it was computed before resamples were shared: both models' confusions per chunk."""
+    present = np.unique(y)
+    names = [m for m in METRICS if ordinal or m != "quadratic_kappa"]
+    every = np.arange(len(y))[None]
+    sa = scores_from_confusion(confusion_matrices(y, pa, k, every), present, ordinal)
+    sb = scores_from_confusion(confusion_matrices(y, pb, k, every), present, ordinal)
+    diffs = {name: [] for name in names}
+    for cm_a, cm_b in resampled_confusions(y, [pa, pb], k, groups=groups):
+        a, b = scores_from_confusion(cm_a, present, ordinal), scores_from_confusion(cm_b, present, ordinal)
+        for name in names:
+            diffs[name].append(a[name] - b[name])
+    return {name: (float(sa[name][0] - sb[name][0]), *percentile_ci(np.concatenate(d)),
+                   bootstrap_p_value(np.concatenate(d))) for name, d in diffs.items()}
+
+
+def test_compare_cells_scores_each_model_once_and_matches_pair_by_pair(monkeypatch):
+    import pandas as pd
+
+    from pathboard.core.science import compare
+
+    rng = np.random.default_rng(5)
+    n = 150
+    y = rng.integers(0, 3, n)
+    items = np.array([f"img{i}" for i in range(n)])
+    groups = np.array([f"patient{i // 5}" for i in range(n)])
+    rows = []
+    for m, quality in enumerate((0.9, 0.7, 0.6, 0.5)):
+        pred = np.where(rng.random(n) < quality, y, rng.integers(0, 3, n))
+        rows.append({"cell_id": f"c{m}", "model": f"m{m}", "y_true": y.tolist(), "y_pred": pred.tolist(),
+                     "items": items.tolist(), "groups": groups.tolist()})
+    keep = np.sort(rng.choice(n, 120, replace=False))  # a fifth model that scored only some of the items
+    rows.append({"cell_id": "c4", "model": "m4", "y_true": y[keep].tolist(), "y_pred": y[keep].tolist(),
+                 "items": items[keep].tolist(), "groups": groups[keep].tolist()})
+    frame = pd.DataFrame([{**r, "dataset": "d", "task": "zeroshot", "variant": "", "prompt_mode": "single",
+                           "protocol_hash": "h", "n_classes": 3, "ordinal": False} for r in rows])
+    calls = []
+    real = compare.resampled_scores
+    monkeypatch.setattr(compare, "resampled_scores", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = compare.compare_cells(frame)
+    # 4 models on all items, once each; the fifth's 4 pairs each need both sides on its 120 items
+    assert len(calls) == 4 + 4 + 1
+    assert len(got) == 10 * len([m for m in METRICS if m != "quadratic_kappa"])
+    by_pair = {(r[2], r[3], r[8]): r for r in got}
+    for a, b in [(0, 1), (0, 3), (2, 3), (1, 4)]:
+        ra, rb = rows[a], rows[b]
+        shared = np.isin(items, rb["items"]) & np.isin(items, ra["items"])
+        pa = np.asarray(ra["y_pred"])[np.isin(ra["items"], items[shared])]
+        pb = np.asarray(rb["y_pred"])[np.isin(rb["items"], items[shared])]
+        want = _old_paired(y[shared], pa, pb, 3, False, groups[shared])
+        for metric, (diff, low, high, p) in want.items():
+            row = by_pair[(f"m{a}", f"m{b}", metric)]
+            assert (row[9], row[10], row[11], row[14]) == (diff, low, high, p), (a, b, metric)
