@@ -16,7 +16,8 @@ tiles). That does not fit a 2-core machine, so this script builds it scaled down
 
 Each stage is extrapolated to the full benchmark by what its cost grows with (printed beside it): items for
 manifests and scoring, tiles for slide scoring, slides for tiling plans, models for loading and storing (the
-datasets and tasks per model are the same at full size), model pairs x items for the paired comparisons.
+datasets and tasks per model are the same at full size), models x items for the paired comparisons (each
+model's bootstrap resamples are scored once per cell group; a pair only subtracts two models' resamples).
 Their sum is set against the forward time at ``--gpu-img-s`` images/s on one GPU (an assumption: this
 machine has none), 4.7 x 10^8 forwards for the whole benchmark. The embedding stages are the forward's own
 (decoding and caching overlap it in the DataLoader's workers) and are shown, not counted. Near-duplicate
@@ -56,9 +57,9 @@ args = ap.parse_args()
 PATCH_SETS = [5_000, 7_180, 10_000, 15_000, 25_000, 30_000, 50_000, 100_000, 100_000, 150_000, 200_000, 400_000]
 SLIDES, TILES, MODELS = 3_000, 10_000, 15
 FORWARDS = MODELS * (sum(PATCH_SETS) + SLIDES * TILES)
-#: grouping on the full LC25000 (15,000 lung + 10,000 colon images) from benchmarks/grouping.py's 15,000-image
-#: figure (hashing 30.5 s + candidates 19.1 s), linear in images
-GROUPING_S = (30.5 + 19.1) * 25_000 / 15_000
+#: grouping on the full LC25000 (15,000 lung + 10,000 colon images) from benchmarks/grouping.py's first run of
+#: 15,000 LC25000-size files (`time: grouping` 15.0 s: reading, hashing, candidates), linear in images
+GROUPING_S = 15.0 * 25_000 / 15_000
 CLASSES = ["alpha", "beta", "gamma", "delta"]
 DIM, SIDE = 256, 16  # embedding width; the synthetic model reads images at SIDE x SIDE
 
@@ -240,7 +241,6 @@ def main() -> None:
 
     m = MODELS / args.models
     items = sum(PATCH_SETS) / n_patches
-    pairs = (MODELS * (MODELS - 1)) / max(1, args.models * (args.models - 1))
     slide_n = SLIDES / slides
     # scoring: a + b x items per cell of each task, fitted over the 12 sets (slides: a + b x tiles, over the two)
     per_patch = fit(patch_cells, lambda c: [c["n_items"]])
@@ -251,7 +251,7 @@ def main() -> None:
     growth = {"manifests": ("items", items, slide_n), "tiling plans": ("slides (once: cached)", 0, slide_n),
               "model load": ("models", m, m), "prompt encoding": ("models x datasets", m, m),
               "scoring": ("a + b x items per cell, fitted per task", 0, 0),
-              "storing": ("models", m, m), "comparisons": ("model pairs x items", pairs * items, pairs * slide_n),
+              "storing": ("models", m, m), "comparisons": ("models x items", m * items, m * slide_n),
               "rankings": ("models", m, m)}
     forward_s = FORWARDS / args.gpu_img_s
     print(f"\nscale {args.scale:g}: {n_patches:,} patches, {slides} slides x {tiles} tiles, {args.models} models "
