@@ -14,7 +14,7 @@ So :func:`near_duplicate_groups` compares an image with others seen through a gr
 (``ANGLE_STEP`` degrees up to ``MAX_ANGLE``, composed with the 8 dihedral transforms) and zooms (``ZOOM_STEP``
 in log scale, only the zooms such a pair of crops can show at that angle): the DCT of the warped window is
 computed directly from the reduced image with warped basis functions. Two images whose best match differs in
-at most ``THRESHOLD`` of the 126 bits are near duplicates; groups are the connected components (union-find).
+at most ``THRESHOLD`` of the 126 bits are near duplicates; groups are the connected components.
 
 Comparing every pair costs ~1,840 popcounts a pair: minutes for 5,000 images, hours for 10^5. So each image
 is compared only with its ``NEIGHBOURS`` candidates (:func:`candidate_pairs`): its nearest images by a
@@ -351,18 +351,21 @@ def candidate_pairs(reduced: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarra
     """The pairs to verify, as CSR over j (image j's partners i are ``indices[indptr[j]:indptr[j + 1]]``, in
     order): each image's ``k`` nearest by :func:`descriptor`, and the images that have j among theirs (so both
     directions of a pair are tested)."""
+    from threadpoolctl import threadpool_limits
+
     n = len(reduced)
     k = min(k, n - 1)
     d = descriptor(reduced)
     squares = (d * d).sum(axis=1)
     nearest = np.empty((n, k + 1), dtype=np.int64)
+    rows = max(1, min(512, (64 << 20) // (16 * n)))  # ~64 MB of distances and their order a thread
 
-    def block(lo: int) -> None:  # the k + 1 nearest of 512 images (their own among them, unless tied)
-        dist = squares[lo:lo + 512, None] - 2 * (d[lo:lo + 512] @ d.T) + squares[None, :]
-        nearest[lo:lo + 512] = np.argpartition(dist, k, axis=1)[:, :k + 1]
+    def block(lo: int) -> None:  # the k + 1 nearest of a block of images (their own among them, unless tied)
+        dist = squares[lo:lo + rows, None] - 2 * (d[lo:lo + rows] @ d.T) + squares[None, :]
+        nearest[lo:lo + rows] = np.argpartition(dist, k, axis=1)[:, :k + 1]
 
-    with ThreadPoolExecutor(_threads()) as pool:
-        list(pool.map(block, range(0, n, 512)))
+    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:  # a block per thread, one BLAS thread each
+        list(pool.map(block, range(0, n, rows)))
     i = np.repeat(np.arange(n, dtype=np.int64), nearest.shape[1])
     j = nearest.ravel().astype(np.int64)
     i, j = i[i != j], j[i != j]
@@ -385,7 +388,11 @@ def _components(n: int, pairs: Iterable) -> np.ndarray:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    links = np.asarray(pairs if isinstance(pairs, np.ndarray) else list(pairs), dtype=np.int64).reshape(-1, 2)
+    links = np.asarray(pairs if isinstance(pairs, np.ndarray) else list(pairs), dtype=np.int64)
+    if links.size == 0:
+        links = links.reshape(0, 2)
+    if links.ndim != 2 or links.shape[1] != 2:
+        raise ValueError(f"_components: pairs of shape {links.shape}, expected (M, 2)")
     graph = coo_matrix((np.ones(len(links), dtype=np.int8), (links[:, 0], links[:, 1])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     smallest = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)

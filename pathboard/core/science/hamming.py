@@ -6,19 +6,19 @@ is past the threshold. numpy would build every XOR and popcount as an array firs
 candidates each and 920 variants that is 2.8 x 10^9 elements per pass, about 20 s against ~1 s here. The
 popcount is LLVM's ``ctpop`` (one instruction where the CPU has it). Compiled once (~1 s) and cached under the
 pathboard cache folder (``<cache>/numba``, unless ``NUMBA_CACHE_DIR`` says otherwise), so a read-only install
-still caches it.
+still caches it; where no folder can hold it, it is compiled in every process instead.
 """
 from __future__ import annotations
 
-import os
+import numpy as np
+from numba import njit, types
+from numba.core import config
+from numba.extending import intrinsic
 
 from pathboard.core.paths import cache_root
 
-os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_root() / "numba"))  # read when numba is imported, just below
-
-import numpy as np  # noqa: E402
-from numba import njit, types  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
+if not config.CACHE_DIR:  # numba's own setting (NUMBA_CACHE_DIR) wins
+    config.CACHE_DIR = str(cache_root() / "numba")
 
 #: the distance written for a pair that no variant brings within the threshold
 FAR = 255
@@ -35,7 +35,6 @@ def _popcount(typingctx, x):
     return types.uint64(types.uint64), codegen
 
 
-@njit(nogil=True, cache=True)
 def _nearest_variant(ident, variants, indptr, indices, threshold, rows, out):  # pragma: no cover - compiled
     channels, n_variants = variants.shape[1], variants.shape[2]
     for j in range(rows[0], rows[1]):
@@ -51,6 +50,12 @@ def _nearest_variant(ident, variants, indptr, indices, threshold, rows, out):  #
                 if d < best:
                     best = d
             out[q] = best if best <= threshold else FAR
+
+
+try:
+    _nearest_variant = njit(nogil=True, cache=True)(_nearest_variant)
+except RuntimeError:  # "cannot cache function ...: no locator available": no writable folder for the cache
+    _nearest_variant = njit(nogil=True)(_nearest_variant)
 
 
 def nearest_variant(ident: np.ndarray, variants: np.ndarray, indptr: np.ndarray, indices: np.ndarray,

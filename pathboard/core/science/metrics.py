@@ -260,6 +260,8 @@ def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     k, n = len(class_names), len(y_true)
     present = np.unique(y_true)
+    if not n:  # as scikit-learn's metrics were: nothing to score is a caller's error
+        raise ValueError("classification_metrics: no items to score")
     whole = confusion_matrices(y_true, y_pred, k, np.arange(n)[None, :])
     scores = {name: float(values[0]) for name, values in scores_from_confusion(whole, present, ordinal).items()}
     order = ["balanced_accuracy", "weighted_f1", "cohen_kappa", "accuracy", "quadratic_kappa"]  # the headline first

@@ -40,3 +40,18 @@ def test_a_cpu_run_that_embeds_nothing_never_imports_torch(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["cpu", "False", "True", "True"], out.stdout + out.stderr
+
+
+def test_a_gpu_on_the_pci_bus_means_asking_torch_even_without_driver_files(tmp_path, monkeypatch):
+    import glob as globbing
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr("pathboard.core.interfaces.model.GPU_DRIVER_FILES", (str(tmp_path / "no-such-file"),))
+    device = tmp_path / "0000:01:00.0"
+    device.mkdir()
+    monkeypatch.setattr(globbing, "glob", lambda pattern: [str(device)])
+    for vendor, kind, none in (("0x10de", "0x030200", False), ("0x1002", "0x030000", False),
+                               ("0x8086", "0x030000", True), ("0x10de", "0x040300", True)):
+        (device / "vendor").write_text(vendor + "\n")
+        (device / "class").write_text(kind + "\n")
+        assert no_gpu_driver() is none, (vendor, kind)

@@ -108,3 +108,10 @@ def test_candidates_find_the_links_of_comparing_every_pair_on_real_images(shared
 def test_the_transposed_variants_bits_are_moved_not_recomputed():
     coefs = np.random.default_rng(0).normal(size=(200, 2, 3, grouping.FREQS, grouping.FREQS)).astype(np.float32)
     assert np.array_equal(grouping._dihedral_bits(coefs), grouping._bits(grouping._dihedral(coefs)))
+
+
+def test_components_take_pairs_and_refuse_anything_else():
+    assert grouping._components(5, [(0, 1), (3, 1)]).tolist() == [0, 0, 2, 0, 4]
+    assert grouping._components(2, []).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="expected"):
+        grouping._components(4, [(0, 1, 5)])  # (i, j, bits) rows are not links
