@@ -21,11 +21,10 @@ import numpy as np
 from pathboard.core.science.metrics import (
     N_BOOT,
     SEED,
-    confusion_matrices,
+    Resampled,
     group_codes,
     percentile_ci,
-    resampled_confusions,
-    scores_from_confusion,
+    resampled_scores,
 )
 
 METRICS = ("balanced_accuracy", "weighted_f1", "cohen_kappa", "quadratic_kappa", "accuracy")
@@ -65,38 +64,13 @@ def holm(p_values) -> np.ndarray:
     return out
 
 
-class Resampled(NamedTuple):
-    """One model's metrics on the items (``point``) and on each bootstrap resample (``boot``, [B] per metric)."""
-
-    point: dict[str, float]
-    boot: dict[str, np.ndarray]
-
-
-def resampled_scores(y_true, pred, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED,
-                     groups=None) -> Resampled:
-    """The compared metrics of one prediction vector, on the items and on the bootstrap resamples that depend
-    only on the items' count, ``seed`` and ``groups``: every model scored on the same items gets the same
-    resamples, so a pair's differences are the difference of its two models' :class:`Resampled`."""
-    y_true, pred = np.asarray(y_true, dtype=np.int64), np.asarray(pred, dtype=np.int64)
-    present = np.unique(y_true)
-    names = [m for m in METRICS if ordinal or m != "quadratic_kappa"]
-    whole = scores_from_confusion(confusion_matrices(y_true, pred, k, np.arange(len(y_true))[None]), present,
-                                  ordinal)
-    boot: dict[str, list] = {name: [] for name in names}
-    for (cm,) in resampled_confusions(y_true, [pred], k, n_boot, seed, groups):
-        scores = scores_from_confusion(cm, present, ordinal)
-        for name in names:
-            boot[name].append(scores[name])
-    return Resampled({name: float(whole[name][0]) for name in names},
-                     {name: np.concatenate(values) if values else np.zeros(0) for name, values in boot.items()})
-
-
 def difference(a: Resampled, b: Resampled) -> dict[str, Difference]:
-    """metric -> :class:`Difference` (A - B, CI, p-value) of two models scored on the same resamples."""
+    """metric -> :class:`Difference` (A - B, CI, p-value) of two models scored on the same resamples, for the
+    compared :data:`METRICS` they have."""
     out = {}
-    for name, value in a.point.items():
+    for name in (m for m in METRICS if m in a.point):
         d = a.boot[name] - b.boot[name]
-        out[name] = Difference(value - b.point[name], *percentile_ci(d), bootstrap_p_value(d))
+        out[name] = Difference(a.point[name] - b.point[name], *percentile_ci(d), bootstrap_p_value(d))
     return out
 
 

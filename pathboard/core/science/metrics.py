@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -251,29 +252,46 @@ def scores_from_confusion(cm: np.ndarray, present: np.ndarray, ordinal: bool) ->
     return out
 
 
+class Resampled(NamedTuple):
+    """One prediction vector's metrics on the items (``point``) and on each bootstrap resample (``boot``, [B]
+    per metric)."""
+
+    point: dict[str, float]
+    boot: dict[str, np.ndarray]
+
+
+def resampled_scores(y_true, y_pred, k: int, ordinal: bool, n_boot: int = N_BOOT, seed: int = SEED,
+                     groups=None) -> Resampled:
+    """Every metric of :func:`scores_from_confusion` for labels and predictions indexing k classes, on the whole
+    set and on the bootstrap resamples, which depend only on the items' count, ``seed`` and ``groups``: every
+    model scored on the same items gets the same resamples (a paired comparison subtracts two of these)."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    present = np.unique(y_true)
+    whole = scores_from_confusion(confusion_matrices(y_true, y_pred, k, np.arange(len(y_true))[None, :]), present,
+                                  ordinal)
+    boot: dict[str, list] = {name: [] for name in whole}
+    for (cm,) in resampled_confusions(y_true, [y_pred], k, n_boot, seed, groups):
+        for name, values in scores_from_confusion(cm, present, ordinal).items():
+            boot[name].append(values)
+    return Resampled({name: float(values[0]) for name, values in whole.items()},
+                     {name: np.concatenate(values) if values else np.zeros(0) for name, values in boot.items()})
+
+
 def classification_metrics(y_true, y_pred, class_names: list[str], ordinal: bool = False,
                            n_boot: int = N_BOOT, seed: int = SEED, groups=None) -> list[Metric]:
     """All metrics for labels/predictions indexing ``class_names`` (every candidate class). With
     ``groups`` (one label per item, e.g. :func:`pathboard.core.science.splits.item_groups`) the CIs come from a
     cluster bootstrap over the groups. The point values are those of the whole set's confusion matrix, by the
     same formulas as every resample's (scikit-learn's definitions, ``test_metrics``)."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    k, n = len(class_names), len(y_true)
-    present = np.unique(y_true)
+    n = len(y_true)
     if not n:  # as scikit-learn's metrics were: nothing to score is a caller's error
         raise ValueError("classification_metrics: no items to score")
-    whole = confusion_matrices(y_true, y_pred, k, np.arange(n)[None, :])
-    scores = {name: float(values[0]) for name, values in scores_from_confusion(whole, present, ordinal).items()}
+    scores = resampled_scores(y_true, y_pred, len(class_names), ordinal, n_boot, seed, groups)
     order = ["balanced_accuracy", "weighted_f1", "cohen_kappa", "accuracy", "quadratic_kappa"]  # the headline first
-    point = {name: scores[name] for name in order + sorted(set(scores) - set(order), key=list(scores).index)
-             if name in scores}
-    boot = {name: [] for name in point}
-    for (cm,) in resampled_confusions(y_true, [y_pred], k, n_boot, seed, groups):
-        for name, values in scores_from_confusion(cm, present, ordinal).items():
-            boot[name].append(values)
+    names = [m for m in order if m in scores.point] + [m for m in scores.point if m not in order]
     units = units_of(n, groups)
-    return [estimate(_class_label(name, class_names), value, np.concatenate(boot[name]) if boot[name] else [],
-                     n, units) for name, value in point.items()]  # n_boot=0: NaN CIs
+    return [estimate(_class_label(name, class_names), scores.point[name], scores.boot[name], n, units)
+            for name in names]  # n_boot=0: NaN CIs
 
 
 def median_metrics(y_true, preds: list[np.ndarray], class_names: list[str], ordinal: bool = False,
