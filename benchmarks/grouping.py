@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pathboard.core.paths import usable_cpus
 from pathboard.core.science import grouping
 
 ap = argparse.ArgumentParser()
@@ -182,7 +183,7 @@ def first_run(n: int, distinct: int) -> None:
           f"= {group / embed:.3f} (goal <= 0.10)")
     paths = sorted(str(p.relative_to(lung)) for p in lung.glob("*/*.jpeg"))
     start = time.perf_counter()
-    with ThreadPoolExecutor(grouping._threads()) as pool:
+    with ThreadPoolExecutor(usable_cpus()) as pool:
         reduced = np.stack(list(pool.map(lambda p: grouping.load(lung / p), paths)))
     reading = time.perf_counter() - start
     start = time.perf_counter()
@@ -194,7 +195,7 @@ def first_run(n: int, distinct: int) -> None:
         grouping.candidate_near_pairs(ident[mine], variants[mine], grouping.candidate_pairs(reduced[mine]))
     verifying = time.perf_counter() - start
     print(f"  the same grouping in this process: reading {reading:.1f} s ({reading / n * 1e3:.2f} ms an image on "
-          f"{grouping._threads()} threads), hashing {hashing:.1f} s, candidates and verification {verifying:.1f} s")
+          f"{usable_cpus()} threads), hashing {hashing:.1f} s, candidates and verification {verifying:.1f} s")
 
 
 if args.first_run:

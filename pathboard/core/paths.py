@@ -1,7 +1,7 @@
 """Where pathboard keeps its files for the user: the cache (hash memo, embeddings, derived labels) and the
 artifacts of a run (``pathboard-artifacts/<run>/<model>/<dataset>/`` beside the results database, in names
 safe on every filesystem); and whether the process that left a file behind (a temporary cache entry, a run
-record) is still running."""
+record) is still running, and how many CPUs this process may use."""
 from __future__ import annotations
 
 import hashlib
@@ -69,3 +69,9 @@ def safe_name(text: str) -> str:
         return name
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return f"{name[:MAX_NAME - 9]}-{digest}"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its CPU affinity, which a container or a batch scheduler narrows (the
+    machine's count where the platform has no affinity)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

@@ -101,9 +101,9 @@ def size_threads(threads: int | None) -> int:
     count."""
     import os
 
-    if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, threads)
+    from pathboard.core.paths import usable_cpus
+
+    threads = max(1, usable_cpus() if threads is None else threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     else:

@@ -54,7 +54,7 @@ from PIL import Image
 
 from pathboard.core.errors import PathboardError
 from pathboard.core.media.images import open_rgb
-from pathboard.core.paths import cache_root, write_cached
+from pathboard.core.paths import cache_root, usable_cpus, write_cached
 from pathboard.core.timing import stage
 
 SIZE = 32  # images are reduced to SIZE x SIZE
@@ -256,17 +256,12 @@ def hashes(reduced: np.ndarray, progress=None) -> tuple[np.ndarray, np.ndarray]:
         return stop - start
 
     # a chunk per thread, each product on one BLAS thread: the bits between the products run in parallel too
-    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:
+    with threadpool_limits(1), ThreadPoolExecutor(usable_cpus()) as pool:
         for done in pool.map(chunk, range(0, n, CHUNK)):
             if progress is not None:
                 progress.update(done)
     ident = _bits(_window_coefs(reduced))
     return ident, variants
-
-
-def _threads() -> int:
-    """Threads for reading, hashing and verifying: the CPUs this process may use."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _verify(ident: np.ndarray, variants: np.ndarray, indptr: np.ndarray, indices: np.ndarray, threshold: int,
@@ -285,7 +280,7 @@ def _verify(ident: np.ndarray, variants: np.ndarray, indptr: np.ndarray, indices
         nearest_variant(ident, variants, indptr, indices, threshold, rows, dist)
         return rows[1] - rows[0]
 
-    with ThreadPoolExecutor(_threads()) as pool:
+    with ThreadPoolExecutor(usable_cpus()) as pool:
         for done in pool.map(block, blocks):
             if progress is not None:
                 progress.update(done)
@@ -364,7 +359,7 @@ def candidate_pairs(reduced: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarra
         dist = squares[lo:lo + rows, None] - 2 * (d[lo:lo + rows] @ d.T) + squares[None, :]
         nearest[lo:lo + rows] = np.argpartition(dist, k, axis=1)[:, :k + 1]
 
-    with threadpool_limits(1), ThreadPoolExecutor(_threads()) as pool:  # a block per thread, one BLAS thread each
+    with threadpool_limits(1), ThreadPoolExecutor(usable_cpus()) as pool:  # a block per thread, one BLAS thread each
         list(pool.map(block, range(0, n, rows)))
     i = np.repeat(np.arange(n, dtype=np.int64), nearest.shape[1])
     j = nearest.ravel().astype(np.int64)
@@ -471,7 +466,7 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
 
     with stage("grouping"):
         readable, reduced = [], []
-        with ThreadPoolExecutor(_threads()) as pool:  # decoding releases the GIL
+        with ThreadPoolExecutor(usable_cpus()) as pool:  # decoding releases the GIL
             for p, r in zip(paths, tqdm(pool.map(read, paths), total=len(paths), unit="img", disable=None,
                                         desc=f"{what or base}: reading for near-duplicate groups", leave=False)):
                 if r is not None:
