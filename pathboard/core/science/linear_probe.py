@@ -8,68 +8,27 @@ before prediction. Fits run in float64 whatever the embeddings' dtype: scikit-le
 input in float32, so the numbers would otherwise depend on the installed release.
 
 The cross-validation's fits (6 C x up to 5 folds per support set, ~540 per few-shot cell) minimise
-scikit-learn's own objective with its own optimiser and settings (:func:`fit_logistic`: the mean log loss
-plus ``||W||^2 / (2 C n)``, SciPy's L-BFGS-B, gtol 1e-4, ftol 64 eps, maxls 50) but with the loss and its
-gradient in a few numpy products: scikit-learn's per-fit validation and loss object cost several times
-the arithmetic on support sets this small. The final classifier is the same fit on the whole support set, and
-the folds are scikit-learn's ``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the same
-assignment): a few-shot run on cached embeddings needs no scikit-learn, whose import alone (~1 s) was a fifth
-of such a run (``benchmarks/fewshot_cost.py``).
+scikit-learn's own objective (the mean log loss plus ``||W||^2 / (2 C n)``) and stop by its own rule (every
+gradient entry at most 1e-4), all 30 of a support set in one batched L-BFGS run
+(:mod:`pathboard.core.science.logistic`): one SciPy L-BFGS-B run per fit spent more time in SciPy's wrappers
+than in the arithmetic. Their iterates are not SciPy's, so where the optimum is flat (large C, separable support
+sets) a fit can stop elsewhere than scikit-learn's, and a held-out item near the boundary can flip. The final
+classifier is the same fit on the whole support set, and the folds are scikit-learn's
+``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the same assignment): a few-shot run on cached
+embeddings imports neither scikit-learn nor SciPy's optimisers (``benchmarks/fewshot_cost.py``).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from pathboard.core.science.logistic import fit_logistic, fit_logistic_many
 from pathboard.core.science.metrics import SEED
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 DEFAULT_C = 1.0
 FOLDS = 5
-MAX_ITER = 1000
-TOL = 1e-4  # scikit-learn's default: L-BFGS-B's gtol
 #: support-set entries (items x dims) below which fits run on one BLAS thread
 SMALL_FIT = 2_000_000
-
-
-def _loss_grad(params: np.ndarray, x: np.ndarray, y: np.ndarray, onehot: np.ndarray | None,
-               l2: float) -> tuple[float, np.ndarray]:
-    """scikit-learn's lbfgs objective and its gradient: binary (``onehot`` None: one column, y in {0, 1}) or
-    multinomial; the mean loss plus ``l2 / 2`` times the squared weights (the intercept is not penalised)."""
-    n, d = x.shape
-    w = params.reshape(-1, d + 1)  # (outputs, features + intercept)
-    z = x @ w[:, :d].T + w[:, d]
-    if onehot is None:
-        z = z[:, 0]
-        loss = np.logaddexp(0.0, z) - y * z
-        err = (0.5 * (1.0 + np.tanh(0.5 * z)) - y)[:, None]  # sigmoid(z) - y, stable
-    else:
-        top = z.max(axis=1, keepdims=True)
-        e = np.exp(z - top)
-        total = e.sum(axis=1, keepdims=True)
-        loss = (np.log(total) + top)[:, 0] - z[np.arange(n), y]
-        err = e / total - onehot
-    grad = np.empty_like(w)
-    grad[:, :d] = err.T @ x / n + l2 * w[:, :d]
-    grad[:, d] = err.sum(axis=0) / n
-    return float(loss.mean() + 0.5 * l2 * np.sum(w[:, :d] ** 2)), grad.ravel()
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, C: float) -> np.ndarray:
-    """(outputs, features + 1) weights and intercepts of scikit-learn's L2 logistic regression (lbfgs) on
-    float64 ``x`` and label codes ``y`` in 0..n_classes-1: one output for two classes, else one per class.
-    Tried and left: minimising the cross-validation's 30 problems as one L-BFGS run (their curvatures mix:
-    90 iterations of a 30x larger problem where each alone takes 7-14), and starting each C from the previous
-    C's solution (it changed the C chosen on nearly separable support sets, where the optimum is flat)."""
-    from scipy.optimize import minimize
-
-    outputs = 1 if n_classes == 2 else n_classes
-    onehot = None if n_classes == 2 else np.eye(n_classes)[y]
-    start = np.zeros(outputs * (x.shape[1] + 1))
-    result = minimize(_loss_grad, start, args=(x, y.astype(np.float64) if onehot is None else y, onehot,
-                                               1.0 / (C * len(x))),
-                      method="L-BFGS-B", jac=True, options={"maxiter": MAX_ITER, "maxls": 50, "gtol": TOL,
-                                                            "ftol": 64 * np.finfo(float).eps})
-    return result.x.reshape(outputs, -1)
 
 
 def _predict_codes(w: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -115,13 +74,10 @@ def select_c(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> float:
     folds = stratified_folds(y, min(FOLDS, k), seed)
     classes, codes = np.unique(y, return_inverse=True)
     x = np.asarray(x, dtype=np.float64)
-    scores = []
-    for C in C_GRID:
-        fold_scores = []
-        for fit, held in folds:  # every class is in every fold's training part (stratified, k >= folds)
-            w = fit_logistic(x[fit], codes[fit], len(classes), C)
-            fold_scores.append(balanced_accuracy(codes[held], _predict_codes(w, x[held])))
-        scores.append(np.mean(fold_scores))
+    problems = [(fit, C) for C in C_GRID for fit, _ in folds]  # every class is in every fit part (stratified)
+    fits = iter(fit_logistic_many(x, codes, len(classes), problems))
+    scores = [np.mean([balanced_accuracy(codes[held], _predict_codes(next(fits), x[held])) for _, held in folds])
+              for _ in C_GRID]
     return float(C_GRID[int(np.argmax(scores))])  # argmax takes the first (smallest C) of equal scores
 
 

@@ -1,0 +1,201 @@
+"""L2-regularised logistic regression (scikit-learn's ``LogisticRegression`` objective), many problems at once.
+
+Problem j minimises, over weights W_j (outputs x features) and intercepts b_j (outputs),
+
+    sum_i s_ji * loss(W_j z_i + b_j, y_i) + l2_j / 2 * ||W_j||^2,
+
+with s_ji = 1 / n_j on the problem's n_j fit items and 0 elsewhere, and l2_j = 1 / (C_j n_j): scikit-learn's
+objective (its mean log loss and its penalty ``||W||^2 / (2 C n)``; the intercept is not penalised), binary
+with one output, multinomial (softmax) with one output per class otherwise.
+
+**The solver** is L-BFGS (Nocedal and Wright, *Numerical Optimization*, Algorithms 7.4 and 7.5: history 10,
+first step 1 / ||gradient||, then step 1) with a line search for the weak Wolfe conditions by bisection (Lewis and
+Overton), run for many problems at once: every loss evaluation serves all the problems still running, each at its
+own trial point, in two matrix products. A cross-validation's 30 problems (6 C x 5 folds) share their items
+(their weights differ), so they cost about as many evaluations as the slowest of them alone, where one SciPy
+L-BFGS-B run per problem spent more time in its wrappers than in the arithmetic (``benchmarks/fewshot_cost.py``).
+A problem stops by scikit-learn's rule: every entry of its gradient (features' weights and intercepts) at most
+``tol``. It also stops when an iteration lowers the objective by at most 64 machine epsilons relative
+(scikit-learn's ``ftol``), after ``max_iter`` iterations, or when no step satisfies the line search.
+
+**Fewer items than features.** The optimal weights lie in the span of the fit items (the loss sees only
+their projections, and the penalty shrinks everything else to zero), and so does every L-BFGS iterate started
+at zero. :func:`reduced` writes the items in an orthonormal basis of their span (n coordinates instead of d),
+which changes neither the objective nor its minimiser; the weights are mapped back to the features, for the
+stopping test and in the result.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+TOL = 1e-4  # scikit-learn's default tolerance
+MAX_ITER = 1000
+HISTORY = 10
+ARMIJO = 1e-4  # sufficient decrease: f(x + t d) <= f(x) + ARMIJO * t * g.d
+CURVATURE = 0.9  # and a flatter slope: g(x + t d).d >= CURVATURE * g.d
+MAX_STEPS = 50  # trial steps of one line search before the problem is taken as converged (scipy's maxls)
+FTOL = 64 * np.finfo(float).eps
+#: float64 entries of (problems x items x outputs) per loss evaluation, which sets how many problems share one
+BUDGET = 1 << 22
+
+
+def reduced(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(coordinates, basis): ``x`` (n x d) written in an orthonormal basis (d x n) of its rows' span when
+    n < d (``x == coordinates @ basis.T``); ``x`` itself and None otherwise."""
+    n, d = x.shape
+    if n >= d:
+        return x, None
+    basis, r = np.linalg.qr(x.T)
+    return r.T, basis
+
+
+def _loss_grad(theta: np.ndarray, zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarray,
+               l2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Objectives (J,) and gradients (J, outputs, p) of J problems at ``theta`` (J, outputs, p) on items
+    ``zb`` (n, p; last column ones) with item weights ``s`` (J, n) and penalties ``l2`` (J,)."""
+    j, outputs, p = theta.shape
+    z = (zb @ theta.reshape(j * outputs, p).T).reshape(len(zb), j, outputs).transpose(1, 0, 2)  # (J, n, out)
+    if onehot is None:
+        z = z[:, :, 0]
+        loss = np.logaddexp(0.0, z) - y * z
+        err = (0.5 * (1.0 + np.tanh(0.5 * z)) - y)[:, :, None]  # sigmoid(z) - y, stable
+    else:
+        top = z.max(axis=2, keepdims=True)
+        e = np.exp(z - top)
+        total = e.sum(axis=2, keepdims=True)
+        loss = (np.log(total) + top)[:, :, 0] - np.take_along_axis(z, y[None, :, None], axis=2)[:, :, 0]
+        err = e / total - onehot
+    w = theta[:, :, :-1]
+    grad = ((err * s[:, :, None]).transpose(0, 2, 1).reshape(j * outputs, -1) @ zb).reshape(j, outputs, p)
+    grad[:, :, :-1] += l2[:, None, None] * w
+    return (s * loss).sum(axis=1) + 0.5 * l2 * np.einsum("jkp,jkp->j", w, w), grad
+
+
+def _direction(g: np.ndarray, hs: np.ndarray, hy: np.ndarray, rho: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """-H g for each problem (rows of ``g``): L-BFGS's two-loop recursion over each problem's history pairs
+    (``hs``, ``hy``: problems x HISTORY x parameters, newest first; ``rho`` 0 marks an empty slot)."""
+    q = g.copy()
+    used = int((rho != 0).any(axis=0).sum())  # slots fill from the front
+    alpha = np.zeros((used, len(g)))
+    for i in range(used):
+        alpha[i] = rho[:, i] * np.einsum("jp,jp->j", hs[:, i], q)
+        q -= alpha[i][:, None] * hy[:, i]
+    q *= gamma[:, None]
+    for i in reversed(range(used)):
+        beta = rho[:, i] * np.einsum("jp,jp->j", hy[:, i], q)
+        q += (alpha[i] - beta)[:, None] * hs[:, i]
+    return -q
+
+
+def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarray, l2: np.ndarray,
+           outputs: int, tol: float, max_iter: int, basis: np.ndarray | None) -> np.ndarray:
+    """Minimisers (J, outputs, p) of the J problems (item weights ``s``, penalties ``l2``), from zero.
+
+    Each problem runs its own L-BFGS; every loss evaluation serves all of them, each at its own trial point:
+    a problem whose trial step met the weak Wolfe conditions takes it and its next direction, the others
+    bisect their step (Lewis and Overton). ``basis`` (features x coordinates, or None) maps the weights back
+    to the features for the stopping test."""
+    jn, p = len(s), zb.shape[1]
+    shape = (outputs, p)
+
+    def evaluate(theta, rows):
+        f, g = _loss_grad(theta.reshape(len(rows), *shape), zb, y, onehot, s[rows], l2[rows])
+        return f, g.reshape(len(rows), -1)
+
+    def done(g):  # scikit-learn's test, on the features' weights: every |gradient entry| <= tol
+        out = np.zeros(len(g), dtype=bool)
+        norm = np.linalg.norm(g, axis=1)
+        out[norm <= tol] = True  # the largest entry is at most the Euclidean norm, in any orthonormal basis
+        if basis is not None:  # ... and at least the norm / sqrt(entries): only in between is there a product
+            band = np.flatnonzero((norm > tol) & (norm <= tol * np.sqrt(outputs * (len(basis) + 1))))
+            g = g[band].reshape(len(band), outputs, p)
+            largest = np.maximum(np.abs(g[:, :, :-1] @ basis.T).max(axis=(1, 2)), np.abs(g[:, :, -1]).max(axis=1))
+            out[band] = largest <= tol
+        else:
+            out |= np.abs(g).max(axis=1) <= tol
+        return out
+
+    everything = np.arange(jn)
+    theta = np.zeros((jn, outputs * p))
+    f, g = evaluate(theta, everything)
+    hs, hy = np.zeros((jn, HISTORY, theta.shape[1])), np.zeros((jn, HISTORY, theta.shape[1]))  # newest first
+    rho, gamma = np.zeros((jn, HISTORY)), np.ones(jn)
+    d = -g
+    slope = -np.einsum("jp,jp->j", g, g)
+    step = 1.0 / np.maximum(np.sqrt(-slope), 1e-300)  # the first step: 1 / ||gradient||, as scipy's
+    low, high = np.zeros(jn), np.full(jn, np.inf)
+    tries, iterations = np.zeros(jn, dtype=np.int64), np.zeros(jn, dtype=np.int64)
+    running = ~done(g)
+    while running.any():
+        a = np.flatnonzero(running)
+        trial = theta[a] + step[a, None] * d[a]
+        ft, gt = evaluate(trial, a)
+        decrease = ft <= f[a] + ARMIJO * step[a] * slope[a]
+        ok = decrease & (np.einsum("jp,jp->j", gt, d[a]) >= CURVATURE * slope[a])
+        # the others bisect: too long where the objective did not decrease enough, else too short
+        high[a[~decrease]] = step[a[~decrease]]
+        low[a[decrease & ~ok]] = step[a[decrease & ~ok]]
+        failed = a[~ok]
+        step[failed] = np.where(np.isinf(high[failed]), 2.0 * low[failed], 0.5 * (low[failed] + high[failed]))
+        tries[failed] += 1
+        running[failed[tries[failed] >= MAX_STEPS]] = False  # no step was good enough: as converged as it gets
+        took = a[ok]
+        if not len(took):
+            continue
+        ds, dy = trial[ok] - theta[took], gt[ok] - g[took]
+        curvature, yy = np.einsum("jp,jp->j", ds, dy), np.einsum("jp,jp->j", dy, dy)
+        usable = curvature > 1e-10 * yy  # positive curvature: the pair keeps H positive definite
+        u = took[usable]
+        for history, new in ((hs, ds[usable]), (hy, dy[usable]), (rho, 1.0 / curvature[usable])):
+            history[u, 1:] = history[u, :-1]
+            history[u, 0] = new
+        gamma[u] = curvature[usable] / yy[usable]
+        small = (f[took] - ft[ok]) <= FTOL * np.maximum(np.maximum(np.abs(f[took]), np.abs(ft[ok])), 1.0)
+        theta[took], f[took], g[took] = trial[ok], ft[ok], gt[ok]
+        iterations[took] += 1
+        running[took] = ~(done(g[took]) | small | (iterations[took] >= max_iter))
+        go = took[running[took]]
+        d[go] = _direction(g[go], hs[go], hy[go], rho[go], gamma[go])
+        slope[go] = np.einsum("jp,jp->j", g[go], d[go])
+        uphill = go[slope[go] >= 0]  # rounding made H indefinite: forget the history, go down the gradient
+        d[uphill], slope[uphill], rho[uphill] = -g[uphill], -np.einsum("jp,jp->j", g[uphill], g[uphill]), 0.0
+        step[go], low[go], high[go], tries[go] = 1.0, 0.0, np.inf, 0
+    return theta.reshape(jn, *shape)
+
+
+def fit_logistic_many(x: np.ndarray, codes: np.ndarray, n_classes: int, problems: Sequence[tuple[np.ndarray, float]],
+                      tol: float = TOL, max_iter: int = MAX_ITER) -> list[np.ndarray]:
+    """For each (fit rows, C) of ``problems``: the (outputs, features + 1) weights and intercepts of
+    scikit-learn's L2 logistic regression fitted on ``x[rows]`` (float64) with label codes ``codes[rows]`` in
+    0..n_classes-1 (one output for two classes, else one per class). Problems share one solver run as far as
+    :data:`BUDGET` allows."""
+    x = np.asarray(x, dtype=np.float64)
+    outputs = 1 if n_classes == 2 else n_classes
+    z, basis = reduced(x)
+    zb = np.hstack([z, np.ones((len(z), 1))])
+    per_run = max(1, BUDGET // (len(zb) * outputs))
+    out: list[np.ndarray] = []
+    for start in range(0, len(problems), per_run):
+        batch = problems[start:start + per_run]
+        if len(batch) == 1:  # alone: only its own items
+            rows, C = batch[0]
+            items, y, s = zb[rows], codes[rows], np.full((1, len(rows)), 1.0 / len(rows))
+        else:
+            items, y, s = zb, codes, np.zeros((len(batch), len(zb)))
+            for j, (rows, _) in enumerate(batch):
+                s[j, rows] = 1.0 / len(rows)
+        l2 = np.array([1.0 / (C * len(rows)) for rows, C in batch])
+        onehot = None if n_classes == 2 else np.eye(n_classes)[y]
+        theta = _lbfgs(items, y.astype(np.float64) if onehot is None else y, onehot, s, l2, outputs, tol, max_iter,
+                       basis)
+        for w in theta:
+            out.append(w if basis is None else np.hstack([w[:, :-1] @ basis.T, w[:, -1:]]))
+    return out
+
+
+def fit_logistic(x: np.ndarray, codes: np.ndarray, n_classes: int, C: float) -> np.ndarray:
+    """(outputs, features + 1) weights and intercepts of scikit-learn's L2 logistic regression on ``x`` with
+    label codes ``codes`` in 0..n_classes-1: one problem of :func:`fit_logistic_many`."""
+    return fit_logistic_many(x, codes, n_classes, [(np.arange(len(x)), C)])[0]
