@@ -180,7 +180,7 @@ def run(options, **given):
 def _headline(cell: dict) -> str:
     """``  (prototype at k = 16 per class, median of 5 draws; CI over items)`` for a task that names what
     its headline is (few-shot); empty otherwise."""
-    from pathboard.leaderboard.frames import headline_text
+    from pathboard.core.science.metrics import headline_text
 
     task = json.loads(cell.get("protocol") or "{}").get("task", {})
     text = headline_text(task.get("headline"), task.get("bootstrap"))

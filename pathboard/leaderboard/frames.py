@@ -8,12 +8,11 @@ columns are datasets + Avg.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from pathboard.core.science.metrics import CAVEAT, interval_caveat
+from pathboard.core.science.metrics import CAVEAT, headline_text, interval_caveat, interval_over  # noqa: F401
 from pathboard.core.store.queries import PACK
 
 HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]
@@ -149,21 +148,6 @@ def size_label(size: dict) -> str:
     if size.get("n") is None:
         return ""
     return f"n = {size['n']:,} of {size['full']:,}" if partial(size) else f"n = {size['n']:,}"
-
-
-def interval_over(bootstrap) -> str:
-    """What a stored interval resampled, from the protocol's ``bootstrap`` label: test items, or the items'
-    groups (Record meta "group": patients, slides or near-duplicate clusters) when they had them."""
-    found = re.search(r"\((\d+) groups\)", bootstrap) if isinstance(bootstrap, str) else None
-    return f"{found.group(1)} groups (patients, slides or near-duplicate clusters)" if found else "test items"
-
-
-def headline_text(headline, bootstrap=None) -> str:
-    """What a few-shot headline number is (method, k, median of draws) and what its interval is over, or ""
-    for a task whose cells name no headline."""
-    if not isinstance(headline, str) or not headline:
-        return ""
-    return f"{headline}; 95% CI: bootstrap of that median over {interval_over(bootstrap)}"
 
 
 #: what a "†" beside an interval means, under a table

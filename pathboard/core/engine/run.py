@@ -146,10 +146,11 @@ def compare_and_rank(store: Store) -> tuple[int, int]:
     from pathboard.core.science.compare import compare_cells
     from pathboard.core.science.rankings import METRIC, TASK, rank_draws
 
+    pairs, draws = queries.anything_to_compare(store, TASK, METRIC)
     with timing.stage("comparisons"):
-        compared = compare_cells(queries.latest_predictions(store))
+        compared = compare_cells(queries.latest_predictions(store)) if pairs else []
         store.replace_comparisons(compared)
     with timing.stage("rankings"):
-        ranked = rank_draws(queries.prompt_draws(store, TASK, METRIC))
+        ranked = rank_draws(queries.prompt_draws(store, TASK, METRIC)) if draws else []
         store.replace_prompt_rankings(ranked)
     return len(compared), len(ranked)

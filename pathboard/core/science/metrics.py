@@ -12,6 +12,7 @@ the cluster intervals against a plain loop.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -197,6 +198,21 @@ def bootstrap_label(groups) -> str:
     """How the intervals were resampled, for a task's protocol: "items", or "cluster by group (N
     groups)" when ``groups`` is given."""
     return "items" if groups is None else f"cluster by group ({group_codes(groups)[1]} groups)"
+
+
+def interval_over(bootstrap) -> str:
+    """What a stored interval resampled, from the protocol's ``bootstrap`` label: test items, or the items'
+    groups (Record meta "group": patients, slides or near-duplicate clusters) when they had them."""
+    found = re.search(r"\((\d+) groups\)", bootstrap) if isinstance(bootstrap, str) else None
+    return f"{found.group(1)} groups (patients, slides or near-duplicate clusters)" if found else "test items"
+
+
+def headline_text(headline, bootstrap=None) -> str:
+    """What a few-shot headline number is (method, k, median of draws) and what its interval is over, or ""
+    for a task whose cells name no headline."""
+    if not isinstance(headline, str) or not headline:
+        return ""
+    return f"{headline}; 95% CI: bootstrap of that median over {interval_over(bootstrap)}"
 
 
 def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.ndarray | None = None,

@@ -144,8 +144,10 @@ class Rows:
                          for i, (kind, values) in enumerate(zip(self.kinds, self.columns))})
 
 
-#: from this many rows on, a bulk insert goes through Arrow; below, binding typed lists is faster
-ARROW_ROWS = 64
+#: from this many rows on, a bulk insert goes through Arrow. Below, typed lists: Arrow binds a few-shot cell's 1,200
+#: rows in ~16 ms instead of ~23 ms, but its import (pyarrow, and pandas, which DuckDB loads to read Arrow) costs
+#: ~0.4 s, more than a run of a few such cells saves (benchmarks/store_writes.py, benchmarks/fewshot_cost.py)
+ARROW_ROWS = 4096
 
 
 def bulk_insert(table: str, columns: Sequence[str], types: dict[str, str],
@@ -558,10 +560,17 @@ class Store:
 
     def query(self, sql: str, params: list | None = None):
         """A pandas DataFrame from a read-only connection."""
+        return self._read(sql, params, lambda result: result.df())
+
+    def rows(self, sql: str, params: list | None = None) -> list[tuple]:
+        """The rows, as tuples, from a read-only connection (no pandas)."""
+        return self._read(sql, params, lambda result: result.fetchall())
+
+    def _read(self, sql: str, params: list | None, fetch):
         if not self.path.is_file():
             raise PathboardError(f"no results database at {self.path}; run `pathboard run` first or pass --db")
         con = self._connect(read_only=True)
         try:
-            return con.execute(sql, params or []).df()
+            return fetch(con.execute(sql, params or []))
         finally:
             con.close()

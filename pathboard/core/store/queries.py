@@ -2,18 +2,33 @@
 make, next to the schema they query (:mod:`pathboard.core.store.database`), so the schema has one owner.
 
 Each returns a pandas frame (empty, with its columns, for a database that has no such rows or not even the
-schema yet) or plain data; none imports the plugins or a model library.
+schema yet) or plain data; none imports the plugins or a model library. The run's own reads (which cells are up
+to date, whether anything is there to compare) return plain data, so a run that finds nothing to compare never
+imports pandas (~0.3 s).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from pathboard.core.errors import PathboardError
 from pathboard.core.store.database import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    class _Pandas:
+        """pandas, imported where a frame is first made."""
+
+        def __getattr__(self, name: str):
+            import pandas
+
+            return getattr(pandas, name)
+
+    pd = _Pandas()
 
 #: the columns of the database's ``leaderboard`` view
 LEADERBOARD_COLUMNS = ["model", "dataset", "task", "prompt_mode", "metric", "value", "ci_low", "ci_high", "n", "q1",
@@ -270,7 +285,7 @@ def current_cell_keys(store: Store) -> dict[tuple, str]:
     if store.pending():  # cells a killed run or a held file left in the journal count too
         store.settle(patience=5.0)
     try:
-        df = store.query("""
+        rows = store.rows("""
             SELECT model, dataset, task, prompt_mode, options_hash, prompt_hash, pack, cell_key FROM cells
             WHERE coalesce(variant, '') = ''
             QUALIFY row_number() OVER (PARTITION BY model, dataset, task, coalesce(prompt_mode, ''),
@@ -283,18 +298,38 @@ def current_cell_keys(store: Store) -> dict[tuple, str]:
         if "lock" in str(exc).lower():
             return {}
         raise
-    return {(r.model, r.dataset, r.task, None if pd.isna(r.prompt_mode) else r.prompt_mode,
-             None if pd.isna(r.options_hash) else r.options_hash, None if pd.isna(r.prompt_hash) else r.prompt_hash,
-             None if pd.isna(r.pack) else r.pack): r.cell_key for r in df.itertuples() if isinstance(r.cell_key, str)}
+    return {tuple(row[:7]): row[7] for row in rows if isinstance(row[7], str)}
 
 
 def comparisons_current(store: Store) -> bool:
     """Whether the comparisons and rankings were computed after the newest cell was stored: some run that
     finished (and so compared) did so after it. A run killed between storing and comparing leaves them stale."""
     try:
-        (newest_cell, newest_finish), = store.query("""
+        (newest_cell, newest_finish), = store.rows("""
             SELECT (SELECT max(created_at) FROM cells),
-                   (SELECT max(finished_at) FROM runs WHERE status LIKE 'finished%')""").itertuples(index=False)
+                   (SELECT max(finished_at) FROM runs WHERE status LIKE 'finished%')""")
     except duckdb.CatalogException:
         return False
-    return pd.isna(newest_cell) or (not pd.isna(newest_finish) and newest_finish >= newest_cell)
+    return newest_cell is None or (newest_finish is not None and newest_finish >= newest_cell)
+
+
+def anything_to_compare(store: Store, task: str, metric: str) -> tuple[bool, bool]:
+    """(whether :func:`latest_predictions` holds two models' cells of one dataset, task, variant, prompt mode and
+    protocol; whether :func:`prompt_draws` holds two models' draws of one dataset and protocol): without them the
+    comparisons and the rankings are empty, and neither needs reading."""
+    try:
+        (pairs, ranked), = store.rows("""
+            SELECT (SELECT count(*) FROM (
+                        SELECT c.dataset FROM cells c JOIN predictions p USING (cell_id)
+                        GROUP BY c.dataset, c.task, c.variant, coalesce(c.prompt_mode, ''),
+                                 coalesce(c.protocol_hash, '')
+                        HAVING count(DISTINCT c.model) > 1)),
+                   (SELECT count(*) FROM (
+                        SELECT dataset FROM leaderboard
+                        WHERE task = ? AND metric = ? AND (variant LIKE 'template=%' OR variant LIKE 'synonym=%'
+                                                           OR variant LIKE 'subset=%/draw=%')
+                        GROUP BY dataset, coalesce(protocol_hash, '') HAVING count(DISTINCT model) > 1))""",
+                                     [task, metric])
+    except duckdb.CatalogException:
+        return False, False
+    return pairs > 0, ranked > 0

@@ -10,6 +10,7 @@ import pytest
 
 from pathboard.core.errors import PathboardError
 from pathboard.core.science.metrics import Metric
+from pathboard.core.store import database
 from pathboard.core.store.database import Store, check_database
 
 READER = "import duckdb, sys; print(duckdb.connect(sys.argv[1], read_only=True).execute(sys.argv[2]).fetchone()[0])"
@@ -110,17 +111,18 @@ def test_a_burst_writes_a_transaction_per_cell_and_lets_go_of_the_file(tmp_path)
     store = Store(db)
     run = store.start_run(command="test", device="cpu", precision="fp32")
     cell = {"model": "m", "dataset": "d", "task": "fewshot", "prompt_mode": None}
+    n = database.ARROW_ROWS  # as many rows of cells and of results: the Arrow path
     variants = [({**cell, "variant": f"k={k}"}, [Metric("weighted_f1", k / 100, 0.0, 1.0, 10)], (), None)
-                for k in range(100)]  # 100 rows of cells and of results: the Arrow path
+                for k in range(n)]
     with store.burst():
         store.add_cells(run, variants)
         store.add_cell(run, {**cell, "task": "zeroshot", "prompt_mode": "single"},
                        [Metric("weighted_f1", 0.5, 0.4, 0.6, 10)], predictions=([0, 1], [1, 1], 2, False, ["a", "b"]))
         assert store._held is not None  # one connection for the whole burst
     assert store._held is None and store.committed == 2
-    assert read_elsewhere(db, "SELECT count(*) FROM cells") == "101"  # the file is free again
-    assert read_elsewhere(db, "SELECT sum(value) FROM results WHERE metric = 'weighted_f1'") == str(
-        sum(k / 100 for k in range(100)) + 0.5)
+    assert read_elsewhere(db, "SELECT count(*) FROM cells") == str(n + 1)  # the file is free again
+    assert float(read_elsewhere(db, "SELECT sum(value) FROM results WHERE metric = 'weighted_f1'")) == pytest.approx(
+        sum(k / 100 for k in range(n)) + 0.5)
     assert read_elsewhere(db, "SELECT y_pred FROM predictions") == "[1, 1]"
 
 

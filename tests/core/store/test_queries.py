@@ -37,3 +37,26 @@ def test_the_default_protocol_shows_each_cells_newest_default_result_only(tmp_pa
     assert queries.count_variants(store.path, "fewshot", "default") == 2
     assert list(queries.load_measured(store.path, "custom")["value"]) == [0.90]
     assert len(queries.load_measured(store.path, "all")) == 3
+
+
+def test_a_run_s_own_reads_need_no_pandas_and_say_when_there_is_nothing_to_compare(tmp_path):
+    """What the run reads (cells up to date, comparisons current, anything to compare) comes as plain rows:
+    a run of one model never imports pandas (~0.3 s); with a second model's predictions there are pairs."""
+    import subprocess
+    import sys
+
+    from pathboard.core.science.metrics import Metric
+
+    store = Store(tmp_path / "pb.duckdb")
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    cell = {"model": "plip", "dataset": "lung", "task": "zeroshot", "variant": "", "prompt_mode": "ensemble",
+            "n_items": 2, "n_failed": 0, "device": "cpu", "precision": "fp32", "cell_key": "k1"}
+    store.add_cell(run, cell, [Metric("weighted_f1", 0.5, 0.4, 0.6, 2)], predictions=([0, 1], [1, 1], 2, False, ["a", "b"]))
+    code = ("import sys; from pathboard.core.store import Store, queries; s = Store(sys.argv[1]); "
+            "print(len(queries.current_cell_keys(s)), queries.comparisons_current(s), "
+            "queries.anything_to_compare(s, 'zeroshot', 'weighted_f1'), 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(store.path)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "False", "(False,", "False)", "False"], out.stdout + out.stderr
+    store.add_cell(run, {**cell, "model": "conch", "cell_key": "k2"}, [Metric("weighted_f1", 0.6, 0.5, 0.7, 2)],
+                   predictions=([0, 1], [0, 1], 2, False, ["a", "b"]))
+    assert queries.anything_to_compare(store, "zeroshot", "weighted_f1") == (True, False)
