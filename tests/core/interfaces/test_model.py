@@ -55,3 +55,15 @@ def test_a_gpu_on_the_pci_bus_means_asking_torch_even_without_driver_files(tmp_p
         (device / "vendor").write_text(vendor + "\n")
         (device / "class").write_text(kind + "\n")
         assert no_gpu_driver() is none, (vendor, kind)
+
+
+def test_module_distributions_are_what_importlib_metadata_says():
+    """The libraries in a model's cache key come from the distributions that provide its modules, found without
+    parsing every installed distribution's metadata: the same as ``packages_distributions()``, for every module."""
+    import importlib.metadata
+
+    from pathboard.core.interfaces.model import module_distributions
+
+    everything = importlib.metadata.packages_distributions()
+    for module in [*everything, "torch", "open_clip", "no_such_module"]:
+        assert sorted(module_distributions.__wrapped__(module)) == sorted(everything.get(module, [])), module
