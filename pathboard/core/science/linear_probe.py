@@ -68,17 +68,25 @@ def stratified_folds(y: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.n
 
 def select_c(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> float:
     """C by stratified cross-validation within the training set (balanced accuracy; ties: smaller C)."""
+    return cross_validated(x, y, seed)[0]
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[float, np.ndarray]:
+    """(C chosen by :func:`select_c`'s cross-validation, :func:`fit_logistic`'s weights on all of (x, y) at that
+    C). The whole set is fitted at every C in the same solver run as the folds, which costs little more than the
+    folds alone (the run lasts as long as its slowest problem) and spares a run of its own afterwards."""
+    x = np.asarray(x, dtype=np.float64)
+    classes, codes = np.unique(y, return_inverse=True)
     k = min(np.unique(y, return_counts=True)[1]) if len(y) else 0
     if k < 2:
-        return DEFAULT_C
+        return DEFAULT_C, fit_logistic(x, codes, len(classes), DEFAULT_C)
     folds = stratified_folds(y, min(FOLDS, k), seed)
-    classes, codes = np.unique(y, return_inverse=True)
-    x = np.asarray(x, dtype=np.float64)
     problems = [(fit, C) for C in C_GRID for fit, _ in folds]  # every class is in every fit part (stratified)
-    fits = iter(fit_logistic_many(x, codes, len(classes), problems))
-    scores = [np.mean([balanced_accuracy(codes[held], _predict_codes(next(fits), x[held])) for _, held in folds])
-              for _ in C_GRID]
-    return float(C_GRID[int(np.argmax(scores))])  # argmax takes the first (smallest C) of equal scores
+    fits = fit_logistic_many(x, codes, len(classes), problems + [(np.arange(len(x)), C) for C in C_GRID])
+    scores = [np.mean([balanced_accuracy(codes[held], _predict_codes(fits[c * len(folds) + f], x[held]))
+                       for f, (_, held) in enumerate(folds)]) for c in range(len(C_GRID))]
+    best = int(np.argmax(scores))  # argmax takes the first (smallest C) of equal scores
+    return float(C_GRID[best]), fits[len(problems) + best]
 
 
 def linear_probe_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray,
@@ -92,7 +100,7 @@ def linear_probe_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray,
     assert list(labels) == list(classes)
     # small fits are dominated by BLAS thread start-up (15x slower on a busy 2-core machine): one thread
     with threadpool_limits(1 if x.size < SMALL_FIT else None):
-        w = fit_logistic(x, codes, len(classes), select_c(x, y, seed))
+        w = cross_validated(x, y, seed)[1]
     if len(classes) == 2:  # one decision function: class 1 when w.x + b > 0
         return (np.vstack([np.zeros(x.shape[1]), w[0, :-1]]).astype(np.float32),
                 np.array([0.0, w[0, -1]], dtype=np.float32))

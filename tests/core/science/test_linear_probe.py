@@ -133,3 +133,11 @@ def test_stratified_folds_are_scikit_learn_s():
         assert len(ours) == splits
         for (fit, held), (tfit, theld) in zip(ours, theirs):
             assert np.array_equal(fit, tfit) and np.array_equal(held, theld), (trial, splits, seed)
+
+
+def test_the_final_fit_from_the_cross_validation_s_run_is_the_fit_alone():
+    for k, d in ((3, 8), (2, 64)):
+        x, y = separable(n_per_class=10, d=d, k=k, seed=5)
+        C, w = linear_probe.cross_validated(x, y)
+        alone = logistic.fit_logistic(x.astype(np.float64), y, k, C)
+        assert C == select_c(x, y) and np.allclose(w, alone, atol=1e-3 * max(1.0, np.abs(alone).max()))
