@@ -8,14 +8,14 @@ before prediction. Fits run in float64 whatever the embeddings' dtype: scikit-le
 input in float32, so the numbers would otherwise depend on the installed release.
 
 The cross-validation's fits (6 C x up to 5 folds per support set, ~540 per few-shot cell) minimise
-scikit-learn's own objective (the mean log loss plus ``||W||^2 / (2 C n)``) and stop by its own rule (every
-gradient entry at most 1e-4), all 30 of a support set in one batched L-BFGS run
-(:mod:`pathboard.core.science.logistic`): one SciPy L-BFGS-B run per fit spent more time in SciPy's wrappers
-than in the arithmetic. Their iterates are not SciPy's, so where the optimum is flat (large C, separable support
-sets) a fit can stop elsewhere than scikit-learn's, and a held-out item near the boundary can flip. The final
-classifier is the same fit on the whole support set, and the folds are scikit-learn's
-``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the same assignment): a few-shot run on cached
-embeddings imports neither scikit-learn nor SciPy's optimisers (``benchmarks/fewshot_cost.py``).
+scikit-learn's own objective (the mean log loss plus ``||W||^2 / (2 C n)``) until every gradient entry is at most
+1e-6, all of a support set (and the whole set at every C, for the final fit) in one batched, preconditioned
+L-BFGS run (:mod:`pathboard.core.science.logistic`): one SciPy L-BFGS-B run per fit spent more time in SciPy's
+wrappers than in the arithmetic. scikit-learn stops at 1e-4, where a large-C fit on a separable support set can
+stop far from the flat optimum, at a point that depends on the optimiser's path; at 1e-6 the fits are the
+minimiser. The folds are scikit-learn's ``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the
+same assignment): a few-shot run on cached embeddings imports neither scikit-learn nor SciPy's optimisers
+(``benchmarks/fewshot_cost.py``).
 """
 from __future__ import annotations
 
