@@ -146,11 +146,13 @@ def compare_and_rank(store: Store) -> tuple[int, int]:
     from pathboard.core.science.compare import compare_cells
     from pathboard.core.science.rankings import METRIC, TASK, rank_draws
 
-    pairs, draws = queries.anything_to_compare(store, TASK, METRIC)
+    pairs, draws, stored_pairs, stored_draws = queries.anything_to_compare(store, TASK, METRIC)
     with timing.stage("comparisons"):
         compared = compare_cells(queries.latest_predictions(store)) if pairs else []
-        store.replace_comparisons(compared)
+        if compared or stored_pairs:
+            store.replace_comparisons(compared)
     with timing.stage("rankings"):
         ranked = rank_draws(queries.prompt_draws(store, TASK, METRIC)) if draws else []
-        store.replace_prompt_rankings(ranked)
+        if ranked or stored_draws:
+            store.replace_prompt_rankings(ranked)
     return len(compared), len(ranked)

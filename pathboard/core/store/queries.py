@@ -313,12 +313,13 @@ def comparisons_current(store: Store) -> bool:
     return newest_cell is None or (newest_finish is not None and newest_finish >= newest_cell)
 
 
-def anything_to_compare(store: Store, task: str, metric: str) -> tuple[bool, bool]:
+def anything_to_compare(store: Store, task: str, metric: str) -> tuple[bool, bool, bool, bool]:
     """(whether :func:`latest_predictions` holds two models' cells of one dataset, task, variant, prompt mode and
-    protocol; whether :func:`prompt_draws` holds two models' draws of one dataset and protocol): without them the
-    comparisons and the rankings are empty, and neither needs reading."""
+    protocol; whether :func:`prompt_draws` holds two models' draws of one dataset and protocol; whether comparisons
+    are stored; whether rankings are): without the first two the comparisons and rankings are empty, and neither
+    needs reading, nor, when none are stored, writing."""
     try:
-        (pairs, ranked), = store.rows("""
+        (pairs, ranked, compared, rankings), = store.rows("""
             SELECT (SELECT count(*) FROM (
                         SELECT c.dataset FROM cells c JOIN predictions p USING (cell_id)
                         GROUP BY c.dataset, c.task, c.variant, coalesce(c.prompt_mode, ''),
@@ -328,8 +329,8 @@ def anything_to_compare(store: Store, task: str, metric: str) -> tuple[bool, boo
                         SELECT dataset FROM leaderboard
                         WHERE task = ? AND metric = ? AND (variant LIKE 'template=%' OR variant LIKE 'synonym=%'
                                                            OR variant LIKE 'subset=%/draw=%')
-                        GROUP BY dataset, coalesce(protocol_hash, '') HAVING count(DISTINCT model) > 1))""",
-                                     [task, metric])
+                        GROUP BY dataset, coalesce(protocol_hash, '') HAVING count(DISTINCT model) > 1)),
+                   (SELECT count(*) FROM comparisons), (SELECT count(*) FROM prompt_rankings)""", [task, metric])
     except duckdb.CatalogException:
-        return False, False
-    return pairs > 0, ranked > 0
+        return False, False, True, True
+    return pairs > 0, ranked > 0, compared > 0, rankings > 0

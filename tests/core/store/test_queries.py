@@ -56,7 +56,7 @@ def test_a_run_s_own_reads_need_no_pandas_and_say_when_there_is_nothing_to_compa
             "print(len(queries.current_cell_keys(s)), queries.comparisons_current(s), "
             "queries.anything_to_compare(s, 'zeroshot', 'weighted_f1'), 'pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(store.path)], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["1", "False", "(False,", "False)", "False"], out.stdout + out.stderr
+    assert out.stdout.split() == ["1", "False", "(False,", "False,", "False,", "False)", "False"], out.stdout + out.stderr
     store.add_cell(run, {**cell, "model": "conch", "cell_key": "k2"}, [Metric("weighted_f1", 0.6, 0.5, 0.7, 2)],
                    predictions=([0, 1], [0, 1], 2, False, ["a", "b"]))
-    assert queries.anything_to_compare(store, "zeroshot", "weighted_f1") == (True, False)
+    assert queries.anything_to_compare(store, "zeroshot", "weighted_f1") == (True, False, False, False)
