@@ -40,7 +40,7 @@ import numpy as np
 
 TOL = 1e-6  # a hundredth of scikit-learn's default: its fits, stopped at 1e-4, depend on their path at large C
 MAX_ITER = 1000
-HISTORY = 10
+HISTORY = 5  # pairs kept: with the preconditioner, 5 take as few evaluations as SciPy's 10 (k=8: 48 vs 46)
 ARMIJO = 1e-4  # sufficient decrease: f(x + t d) <= f(x) + ARMIJO * t * g.d
 CURVATURE = 0.9  # and a flatter slope: g(x + t d).d >= CURVATURE * g.d
 MAX_STEPS = 50  # trial steps of one line search before the problem is taken as converged (scipy's maxls)
