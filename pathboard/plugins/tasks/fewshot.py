@@ -6,8 +6,8 @@ embeddings:
 
 - ``prototype`` (``prototype_classifier``): each class is the re-normalised mean of its k embeddings; an
   image gets the class of highest cosine similarity (nearest class mean).
-- ``linear-probe`` (``linear_probe_classifier``): scikit-learn's L2-regularised LogisticRegression
-  (lbfgs; its objective and optimiser settings, fitted by pathboard without importing it), its C chosen
+- ``linear-probe`` (``linear_probe_classifier``): scikit-learn's L2-regularised LogisticRegression (its
+  objective, minimised by pathboard's own batched L-BFGS to every gradient entry <= 1e-6), its C chosen
   by stratified cross-validation *within the k-shot training set* (min(5, k) folds, balanced accuracy,
   ties to the smaller C; C = 1 at k = 1). The test items are never seen before prediction.
 
