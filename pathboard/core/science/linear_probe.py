@@ -1,5 +1,5 @@
 """The few-shot linear probe: an L2-regularised logistic regression on frozen embeddings (CONCH's
-linear-probe protocol, scikit-learn's LogisticRegression with lbfgs: its objective and settings).
+linear-probe protocol: scikit-learn's LogisticRegression objective, solved to a tighter tolerance, see below).
 
 Its inverse regularisation C is chosen by stratified cross-validation *within the support set* (min(5, k)
 folds, balanced accuracy, grid :data:`C_GRID`, ties to the smaller C); with one item per class there is

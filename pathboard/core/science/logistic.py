@@ -8,23 +8,24 @@ with s_ji = 1 / n_j on the problem's n_j fit items and 0 elsewhere, and l2_j = 1
 objective (its mean log loss and its penalty ``||W||^2 / (2 C n)``; the intercept is not penalised), binary
 with one output, multinomial (softmax) with one output per class otherwise.
 
-**The solver** is L-BFGS (Nocedal and Wright, *Numerical Optimization*, Algorithms 7.4 and 7.5: history 10) with a
-line search for the weak Wolfe conditions by bisection (Lewis and Overton), preconditioned: its initial inverse
-Hessian is (Z'SZ / 4 + l2 I)^-1 per output, the logistic loss's largest curvature on the problem's own fit items
-plus the penalty, scaled by the newest pair's curvature. It runs many problems at once: every loss evaluation
-serves all the problems still running, each at its own trial point, in two matrix products. A cross-validation's
-30 problems (6 C x 5 folds) share their items (their weights differ), so they cost about as many evaluations as
-the slowest of them alone, where one SciPy L-BFGS-B run per problem spent more time in its wrappers than in the
-arithmetic (``benchmarks/fewshot_cost.py``); the preconditioner takes the slowest (large C) from hundreds of
-evaluations to tens.
+**The solver** is L-BFGS (Nocedal and Wright, *Numerical Optimization*, Algorithms 7.4 and 7.5: history 5)
+with a line search for the weak Wolfe conditions by bisection (Lewis and Overton), preconditioned: its initial
+inverse Hessian is (Z'SZ / 4 + l2 I)^-1 per output (the binary loss's largest curvature on the problem's own
+fit items, plus the penalty) within the span of those items, scaled by the newest pair's curvature. It runs many
+problems at once: every loss evaluation serves all the problems still running, each at its own trial point, in
+two matrix products. A cross-validation's 30 problems (6 C x 5 folds) share their items (their weights differ),
+so they cost about as many evaluations as the slowest of them alone, where one SciPy L-BFGS-B run per problem
+spent more time in its wrappers than in the arithmetic (``benchmarks/fewshot_cost.py``); the preconditioner
+takes the slowest (large C) from hundreds of evaluations to tens.
 
 **Where it stops.** When every entry of the gradient (features' weights and intercepts) is at most ``tol``:
 scikit-learn's test, at a hundredth of its default (1e-6, not 1e-4). At large C on separable support sets the
 optimum is flat, a gradient of 1e-4 leaves the weights loose, and where a fit stops depends on the optimiser's
 path; scikit-learn's own choice of C then depends on its path too (``tests/core/science/test_linear_probe.py``:
-2 of 9 support sets). At 1e-6 the fits are the objective's minimiser for every practical purpose, whatever the
-path. A problem also stops when an iteration lowers the objective by at most 64 machine epsilons relative,
-after ``max_iter`` iterations, or when no step satisfies the line search.
+2 of 9 support sets). At 1e-6 the fits land much nearer the minimiser (a gradient g bounds the distance to it by
+about g C n), and in those tests choose the C that fits converged to 1e-10 choose. A problem also stops when an
+iteration lowers the objective by at most 64 machine epsilons relative, after ``max_iter`` iterations, or when no
+step satisfies the line search.
 
 **Fewer items than features.** The optimal weights lie in the span of the fit items (the loss sees only
 their projections, and the penalty shrinks everything else to zero), and so does every L-BFGS iterate started
@@ -45,6 +46,8 @@ ARMIJO = 1e-4  # sufficient decrease: f(x + t d) <= f(x) + ARMIJO * t * g.d
 CURVATURE = 0.9  # and a flatter slope: g(x + t d).d >= CURVATURE * g.d
 MAX_STEPS = 50  # trial steps of one line search before the problem is taken as converged (scipy's maxls)
 FTOL = 64 * np.finfo(float).eps
+#: fit items a preconditioner's second moment is taken from, at most (evenly spaced)
+MOMENT_ROWS = 4096
 #: float64 entries of (problems x items x outputs) per loss evaluation, or of (problems x parameters^2) in the initial
 #: inverse Hessians, which sets how many problems share one
 BUDGET = 1 << 22
@@ -99,6 +102,12 @@ def _direction(g: np.ndarray, hs: np.ndarray, hy: np.ndarray, rho: np.ndarray, g
     return -q
 
 
+def _fit_sets(s: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(item weights, the problems that have them) for each distinct row of ``s``."""
+    distinct, of = np.unique(s, axis=0, return_inverse=True)
+    return [(weights, np.flatnonzero(of.ravel() == k)) for k, weights in enumerate(distinct)]
+
+
 def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarray, l2: np.ndarray,
            outputs: int, tol: float, max_iter: int, basis: np.ndarray | None) -> np.ndarray:
     """Minimisers (J, outputs, p) of the J problems (item weights ``s``, penalties ``l2``), from zero.
@@ -129,14 +138,28 @@ def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarr
             out |= np.abs(g).max(axis=1) <= tol
         return out
 
-    # the initial inverse Hessian, per problem and output: (Z' S Z / 4 + l2 I)^-1, the logistic loss's largest
-    # curvature (1/4) on the second moment of the problem's own fit items (never its held-out items: where the path
-    # decides where a fit stops, they would steer it), plus the penalty (here on the intercept too); one
-    # eigendecomposition per distinct set of fit items (a cross-validation's folds), shared by its C
-    sets, of_set = np.unique(s, axis=0, return_inverse=True)
-    moments = [np.linalg.eigh((zb.T * weights) @ zb * 0.25) for weights in sets]
-    inverse = np.stack([(axes / (np.maximum(curv, 0.0) + penalty)) @ axes.T
-                        for (curv, axes), penalty in zip((moments[k] for k in of_set.ravel()), l2)])
+    # the initial inverse Hessian, per problem and output: E (Z' S Z / 4 + l2 I)^-1 E, the binary loss's largest
+    # curvature (1/4; the softmax's is at most 1/2) on the second moment of the problem's own fit items, plus the
+    # penalty (here on the intercept too), within the span of the fit items (E projects the weights onto it and
+    # keeps the intercept). The exact iterates never leave that span; the projection keeps rounding noise out of
+    # the other directions, where 1 / l2 = C n would amplify it and the held-out items of a batch's other folds
+    # would shape the fit. One eigendecomposition per distinct set of fit items (a cross-validation's folds),
+    # shared by its C, from at most MOMENT_ROWS of them (a preconditioner needs no more).
+    inverse = np.empty((jn, p, p))
+    for weights, members in _fit_sets(s):
+        fit = np.flatnonzero(weights)
+        sample = fit[:: max(1, -(-len(fit) // MOMENT_ROWS))]
+        moment = (zb[sample].T * (weights[sample] * len(fit) / len(sample))) @ zb[sample] * 0.25
+        span = np.eye(p)  # an orthonormal basis of the fit items' span, and the intercept
+        if p - 1 > len(fit):
+            z_curv, z_axes = np.linalg.eigh(zb[fit, :-1].T @ zb[fit, :-1])
+            inside = z_axes[:, z_curv > z_curv.max(initial=0.0) * 1e-12]
+            span = np.zeros((p, inside.shape[1] + 1))
+            span[:-1, :-1], span[-1, -1] = inside, 1.0
+        curv, axes = np.linalg.eigh(span.T @ moment @ span)
+        axes = span @ axes
+        for j in members:
+            inverse[j] = (axes / (np.maximum(curv, 0.0) + l2[j])) @ axes.T
 
     def start(q, rows):
         return (q.reshape(len(rows), outputs, p) @ (inverse if len(rows) == jn else inverse[rows])).reshape(q.shape)
@@ -211,7 +234,7 @@ def fit_logistic_many(x: np.ndarray, codes: np.ndarray, n_classes: int, problems
         else:
             items, y, s = zb, codes, np.zeros((len(batch), len(zb)))
             for j, (rows, _) in enumerate(batch):
-                s[j, rows] = 1.0 / len(rows)
+                np.add.at(s[j], rows, 1.0 / len(rows))  # a repeated row counts as often as it appears
         l2 = np.array([1.0 / (C * len(rows)) for rows, C in batch])
         onehot = None if n_classes == 2 else np.eye(n_classes)[y]
         theta = _lbfgs(items, y.astype(np.float64) if onehot is None else y, onehot, s, l2, outputs, tol, max_iter,
