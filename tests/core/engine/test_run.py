@@ -52,6 +52,22 @@ def test_cells_of_different_protocols_are_never_compared(tmp_path):
     assert compare_and_rank(store)[0] == 0
 
 
+def test_comparisons_are_written_only_when_there_is_something_to_write_or_to_remove(tmp_path, monkeypatch):
+    store = Store(tmp_path / "pb.duckdb")
+    run = store.start_run(command="test")
+    y = np.array([0, 1, 0, 1])
+    cell = {"model": "a", "dataset": "d", "task": "zeroshot", "prompt_mode": "single", "variant": "",
+            "protocol_hash": "p"}
+    store.add_cell(run, cell, [Metric("accuracy", 1.0, 1.0, 1.0, 4)], predictions=(y, y, 2, False, ["w", "x", "y", "z"]))
+    writes = []
+    monkeypatch.setattr(Store, "replace_comparisons", lambda self, rows, _real=Store.replace_comparisons: (
+        writes.append(len(rows)), _real(self, rows)))
+    assert compare_and_rank(store) == (0, 0) and writes == []  # one model, nothing stored: nothing to do
+    store._write([("INSERT INTO comparisons (model_a, model_b, dataset, metric) VALUES ('a', 'b', 'd', 'x')", [])])
+    assert compare_and_rank(store) == (0, 0) and writes == [0]  # a stale row is removed
+    assert store.query("SELECT count(*) AS n FROM comparisons")["n"][0] == 0
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_a_run_stores_pairwise_comparisons(tmp_path, tiny_hub, shared_data):
