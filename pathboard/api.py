@@ -67,7 +67,7 @@ from pathboard.core.paths import cache_root, safe_name, write_cached
 from pathboard.core.science.calibration import RELIABILITY, calibration_metrics, reliability_bins, softmax_probs
 from pathboard.core.science.compare import paired_bootstrap
 from pathboard.core.science.grouping import near_duplicate_groups
-from pathboard.core.science.linear_probe import linear_probe_classifier
+from pathboard.core.science.linear_probe import convergence_note, linear_probe_classifier, probe_convergence
 from pathboard.core.science.metrics import (
     MIN_UNITS,
     N_BOOT,
@@ -171,7 +171,7 @@ __all__ = [
     "PERTURBATIONS", "DEFAULT_PERTURBATIONS",
     # few-shot: the k-shot draws and one file per classifier
     "DRAWS", "K_MAX", "shot_counts", "draw_support", "fewshot_headline", "predict_all", "with_spread", "torch_seed",
-    "prototype_classifier", "linear_probe_classifier", "abmil_predict",
+    "prototype_classifier", "linear_probe_classifier", "probe_convergence", "convergence_note", "abmil_predict",
     # retrieval and segmentation
     "first_hit_ranks", "hit_rates", "pairs_index", "caption_pairs", "retrieval_metrics", "SEGMENTATION_OVERLAP",
     "tile_cells", "average_scores",

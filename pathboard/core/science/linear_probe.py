@@ -19,9 +19,13 @@ same assignment): a few-shot run on cached embeddings imports neither scikit-lea
 """
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
-from pathboard.core.science.logistic import fit_logistic, fit_logistic_many
+from pathboard.core.science.logistic import ConvergenceWarning, fit_logistic, fit_logistic_many
 from pathboard.core.science.metrics import SEED
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -105,3 +109,26 @@ def linear_probe_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray,
         return (np.vstack([np.zeros(x.shape[1]), w[0, :-1]]).astype(np.float32),
                 np.array([0.0, w[0, -1]], dtype=np.float32))
     return w[:, :-1].astype(np.float32), w[:, -1].astype(np.float32)
+
+
+@contextmanager
+def probe_convergence() -> Iterator[list[int]]:
+    """[fits that stopped before converging] of the probes fitted inside, filled when the block ends: the solver's
+    :class:`ConvergenceWarning` s, counted for the cell's notes instead of printed. Other warnings pass."""
+    stopped = [0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield stopped
+    for w in caught:
+        if isinstance(w.message, ConvergenceWarning):
+            stopped[0] += w.message.stopped
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def convergence_note(task: str, dataset: str, stopped: int) -> list[str]:
+    """The cell's note about probe fits that stopped before converging (none when all converged)."""
+    if not stopped:
+        return []
+    return [f"{task} on {dataset}: {stopped} linear-probe fit(s) stopped before converging (1,000 iterations, or no "
+            "step satisfied the line search); a C chosen from them may differ from the converged one"]

@@ -35,6 +35,7 @@ stopping test and in the result.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,6 +52,15 @@ MOMENT_ROWS = 4096
 #: float64 entries of (problems x items x outputs) per loss evaluation, or of (problems x parameters^2) in the initial
 #: inverse Hessians, which sets how many problems share one
 BUDGET = 1 << 22
+
+
+class ConvergenceWarning(UserWarning):
+    """``stopped`` of ``fits`` fits stopped before they converged (as scikit-learn's ConvergenceWarning)."""
+
+    def __init__(self, stopped: int, fits: int, tol: float, max_iter: int):
+        super().__init__(f"{stopped} of {fits} logistic fits stopped before every gradient entry was at most {tol:g} "
+                         f"({max_iter} iterations, or no step satisfied the line search)")
+        self.stopped, self.fits = stopped, fits
 
 
 def reduced(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -109,8 +119,9 @@ def _fit_sets(s: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarray, l2: np.ndarray,
-           outputs: int, tol: float, max_iter: int, basis: np.ndarray | None) -> np.ndarray:
-    """Minimisers (J, outputs, p) of the J problems (item weights ``s``, penalties ``l2``), from zero.
+           outputs: int, tol: float, max_iter: int, basis: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Minimisers (J, outputs, p) of the J problems (item weights ``s``, penalties ``l2``), from zero, and whether
+    each converged (its gradient test or the objective's relative decrease, not ``max_iter`` or the line search).
 
     Each problem runs its own L-BFGS; every loss evaluation serves all of them, each at its own trial point:
     a problem whose trial step met the weak Wolfe conditions takes it and its next direction, the others
@@ -175,6 +186,7 @@ def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarr
     low, high = np.zeros(jn), np.full(jn, np.inf)
     tries, iterations = np.zeros(jn, dtype=np.int64), np.zeros(jn, dtype=np.int64)
     running = ~done(g)
+    converged = ~running
     while running.any():
         a = np.flatnonzero(running)
         trial = theta[a] + step[a, None] * d[a]
@@ -187,7 +199,8 @@ def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarr
         failed = a[~ok]
         step[failed] = np.where(np.isinf(high[failed]), 2.0 * low[failed], 0.5 * (low[failed] + high[failed]))
         tries[failed] += 1
-        running[failed[tries[failed] >= MAX_STEPS]] = False  # no step was good enough: as converged as it gets
+        gave_up = failed[tries[failed] >= MAX_STEPS]  # no step was good enough
+        running[gave_up], converged[gave_up] = False, False
         took = a[ok]
         if not len(took):
             continue
@@ -202,7 +215,9 @@ def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarr
         small = (f[took] - ft[ok]) <= FTOL * np.maximum(np.maximum(np.abs(f[took]), np.abs(ft[ok])), 1.0)
         theta[took], f[took], g[took] = trial[ok], ft[ok], gt[ok]
         iterations[took] += 1
-        running[took] = ~(done(g[took]) | small | (iterations[took] >= max_iter))
+        finished = done(g[took]) | small
+        converged[took] = finished
+        running[took] = ~(finished | (iterations[took] >= max_iter))
         go = took[running[took]]
         d[go] = _direction(g[go], hs[go], hy[go], rho[go], gamma[go], lambda q, rows=go: start(q, rows))
         slope[go] = np.einsum("jp,jp->j", g[go], d[go])
@@ -211,7 +226,7 @@ def _lbfgs(zb: np.ndarray, y: np.ndarray, onehot: np.ndarray | None, s: np.ndarr
             d[uphill], rho[uphill], gamma[uphill] = -start(g[uphill], uphill), 0.0, 1.0
             slope[uphill] = np.einsum("jp,jp->j", g[uphill], d[uphill])
         step[go], low[go], high[go], tries[go] = 1.0, 0.0, np.inf, 0
-    return theta.reshape(jn, *shape)
+    return theta.reshape(jn, *shape), converged
 
 
 def fit_logistic_many(x: np.ndarray, codes: np.ndarray, n_classes: int, problems: Sequence[tuple[np.ndarray, float]],
@@ -226,6 +241,7 @@ def fit_logistic_many(x: np.ndarray, codes: np.ndarray, n_classes: int, problems
     zb = np.hstack([z, np.ones((len(z), 1))])
     per_run = max(1, BUDGET // max(len(zb) * outputs, zb.shape[1] ** 2))
     out: list[np.ndarray] = []
+    stopped = 0
     for start in range(0, len(problems), per_run):
         batch = problems[start:start + per_run]
         if len(batch) == 1:  # alone: only its own items
@@ -237,10 +253,13 @@ def fit_logistic_many(x: np.ndarray, codes: np.ndarray, n_classes: int, problems
                 np.add.at(s[j], rows, 1.0 / len(rows))  # a repeated row counts as often as it appears
         l2 = np.array([1.0 / (C * len(rows)) for rows, C in batch])
         onehot = None if n_classes == 2 else np.eye(n_classes)[y]
-        theta = _lbfgs(items, y.astype(np.float64) if onehot is None else y, onehot, s, l2, outputs, tol, max_iter,
-                       basis)
+        theta, converged = _lbfgs(items, y.astype(np.float64) if onehot is None else y, onehot, s, l2, outputs, tol,
+                                  max_iter, basis)
+        stopped += int((~converged).sum())
         for w in theta:
             out.append(w if basis is None else np.hstack([w[:, :-1] @ basis.T, w[:, -1:]]))
+    if stopped:
+        warnings.warn(ConvergenceWarning(stopped, len(problems), tol, max_iter), stacklevel=2)
     return out
 
 

@@ -63,6 +63,7 @@ from pathboard.api import (
     TaskResult,
     bootstrap_label,
     classification_metrics,
+    convergence_note,
     draw_support,
     evaluated_items,
     fewshot_headline,
@@ -75,6 +76,7 @@ from pathboard.api import (
     normalised,
     official_split,
     predict_all,
+    probe_convergence,
     prototype_classifier,
     shot_counts,
     split_rule,
@@ -201,12 +203,14 @@ class FewShot(Task):
                 weights.append(w)
                 biases.append(b)
 
-        for k in ks:
-            for draw in range(self.draws):
-                picked = draw_support(pool.labels, classes, k, draw, self.seed)
-                order = np.argsort(pool.rows[picked], kind="stable")  # memory-mapped rows read in file order
-                fit((k, draw), normalised(pool.embeddings[pool.rows[picked][order]]), pool.labels[picked][order])
-        fit(("all", 0), normalised(pool.embeddings[pool.rows]), pool.labels)  # pool rows are in file order
+        with probe_convergence() as unconverged:
+            for k in ks:
+                for draw in range(self.draws):
+                    picked = draw_support(pool.labels, classes, k, draw, self.seed)
+                    order = np.argsort(pool.rows[picked], kind="stable")  # memory-mapped rows read in file order
+                    fit((k, draw), normalised(pool.embeddings[pool.rows[picked][order]]), pool.labels[picked][order])
+            fit(("all", 0), normalised(pool.embeddings[pool.rows]), pool.labels)  # pool rows are in file order
+        notes += convergence_note(self.id, ctx.dataset.id, unconverged[0])
         predicted = classes[predict_all(ctx.image_embeddings, eval_rows, np.stack(weights), np.stack(biases))]
         y_true = ctx.labels[eval_rows]
         groups = item_groups(ctx.manifest, eval_rows)  # intervals resample patients/slides where items have them

@@ -52,6 +52,7 @@ from pathboard.api import (
     abmil_predict,
     bootstrap_label,
     classification_metrics,
+    convergence_note,
     draw_support,
     evaluated_items,
     fewshot_headline,
@@ -63,6 +64,7 @@ from pathboard.api import (
     median_metrics,
     official_split,
     predict_all,
+    probe_convergence,
     prototype_classifier,
     shot_counts,
     torch_seed,
@@ -157,6 +159,7 @@ class FewShotWSI(SlideTask):
         linear = [m for m in methods if m != "abmil"]
         test_bags = [ctx.tiles[paths[i]].embeddings for i in eval_rows] if "abmil" in methods else []
         keys, weights, biases, preds = [], [], [], {}
+        stopped = 0  # probe fits that stopped before converging
         for k in ks:
             for draw in range(self.draws):
                 picked = np.sort(draw_support(pool_labels, classes, k, draw, self.seed))
@@ -165,7 +168,9 @@ class FewShotWSI(SlideTask):
                     if method == "prototype":
                         w, b = prototype_classifier(x, y, classes)
                     else:
-                        w, b = linear_probe_classifier(x, y, classes, self.seed)
+                        with probe_convergence() as unconverged:
+                            w, b = linear_probe_classifier(x, y, classes, self.seed)
+                        stopped += unconverged[0]
                     keys.append((method, k, draw))
                     weights.append(w)
                     biases.append(b)
@@ -173,6 +178,7 @@ class FewShotWSI(SlideTask):
                     bags = [ctx.tiles[paths[pool_rows[i]]].embeddings for i in picked]
                     preds[("abmil", k, draw)] = classes[abmil_predict(bags, y, classes, test_bags,
                                                                       torch_seed(self.seed, k, draw))]
+        notes += convergence_note(self.id, ctx.dataset.id, stopped)
         if keys:
             predicted = classes[predict_all(eval_x, np.arange(len(eval_x)), np.stack(weights), np.stack(biases))]
             preds.update(zip(keys, predicted))

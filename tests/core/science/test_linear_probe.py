@@ -1,5 +1,6 @@
 """The linear probe: scikit-learn's logistic regression, C chosen by cross-validation on the support set only."""
 import numpy as np
+import pytest
 
 from pathboard.core.science import linear_probe, logistic
 from pathboard.core.science.linear_probe import C_GRID, DEFAULT_C, linear_probe_classifier, select_c
@@ -168,3 +169,20 @@ def test_the_final_fit_from_the_cross_validation_s_run_is_the_fit_alone():
         C, w = linear_probe.cross_validated(x, y)
         alone = logistic.fit_logistic(x.astype(np.float64), y, k, C)
         assert C == select_c(x, y) and np.allclose(w, alone, atol=1e-3 * max(1.0, np.abs(alone).max()))
+
+
+def test_fits_that_stop_early_warn_and_the_probe_counts_them():
+    import warnings
+
+    x, y = separable(n_per_class=10, d=8, k=3, seed=6)
+    with pytest.warns(logistic.ConvergenceWarning, match="2 of 2 logistic fits stopped"):
+        logistic.fit_logistic_many(x, y, 3, [(np.arange(30), 1000.0), (np.arange(20), 1000.0)], max_iter=2)
+    with pytest.warns(UserWarning, match="something else"):  # other warnings pass through
+        with linear_probe.probe_convergence() as counts:
+            logistic.fit_logistic_many(x, y, 3, [(np.arange(30), 1.0)])  # converges: no warning
+            logistic.fit_logistic_many(x, y, 3, [(np.arange(30), 1000.0), (np.arange(20), 1.0)], max_iter=2)
+            warnings.warn("something else", UserWarning, stacklevel=1)
+    assert counts == [2]
+    note = linear_probe.convergence_note("fewshot", "lung", counts[0])[0]
+    assert note.startswith("fewshot on lung: 2 linear-probe fit(s) stopped before converging")
+    assert linear_probe.convergence_note("fewshot", "lung", 0) == []

@@ -230,3 +230,15 @@ def test_intervals_resample_patients_not_slides():
     grouped = {m.name: m for m in classification_metrics(y, preds[0], dataset.classes, groups=patients)}
     assert (draw.ci_low, draw.ci_high) == pytest.approx((grouped["balanced_accuracy"].ci_low,
                                                         grouped["balanced_accuracy"].ci_high))
+
+
+def test_probe_fits_that_stop_before_converging_are_a_note_of_the_cell(monkeypatch):
+    from pathboard.core.science import linear_probe, logistic
+
+    dataset, manifest, tiles = slide_set([[1] * 6, [1] * 6], signal=0.3)
+    t = task(methods="linear-probe", max_k=2)
+    assert not any("stopped before converging" in n for n in t.score(context(t, dataset, manifest, tiles)).notes)
+    monkeypatch.setattr(linear_probe, "fit_logistic_many", lambda *a, **k: logistic.fit_logistic_many(*a, max_iter=1))
+    notes = t.score(context(t, dataset, manifest, tiles)).notes
+    assert any("fewshot-wsi on synthetic-wsi: " in n and " linear-probe fit(s) stopped before converging" in n
+               for n in notes), notes
