@@ -12,8 +12,8 @@ scikit-learn's own objective (the mean log loss plus ``||W||^2 / (2 C n)``) unti
 1e-6, all of a support set (and the whole set at every C, for the final fit) in one batched, preconditioned
 L-BFGS run (:mod:`pathboard.core.science.logistic`): one SciPy L-BFGS-B run per fit spent more time in SciPy's
 wrappers than in the arithmetic. scikit-learn stops at 1e-4, where a large-C fit on a separable support set can
-stop far from the flat optimum, at a point that depends on the optimiser's path; at 1e-6 the fits are the
-minimiser. The folds are scikit-learn's ``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the
+stop far from the flat optimum, at a point that depends on the optimiser's path; at 1e-6 they land much nearer
+the minimiser. The folds are scikit-learn's ``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the
 same assignment): a few-shot run on cached embeddings imports neither scikit-learn nor SciPy's optimisers
 (``benchmarks/fewshot_cost.py``).
 """
