@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pathboard.core.science.metrics import CAVEAT, headline_text, interval_caveat, interval_over  # noqa: F401
+from pathboard.core.science.metrics import CAVEAT, headline_text, interval_caveat
 from pathboard.core.store.queries import PACK
 
 HEADLINE_METRICS = ["weighted_f1", "balanced_accuracy", "cohen_kappa", "quadratic_kappa", "accuracy"]

@@ -41,8 +41,8 @@ def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, str, str]]:
             continue
         if id(ep.dist) not in parsed:  # the entry points of one distribution share its object
             meta = ep.dist.metadata
-            parsed[id(ep.dist)] = (ep.dist, meta["Name"], meta["Version"])
-        found.append((ep, *parsed[id(ep.dist)][1:]))
+            parsed[id(ep.dist)] = (meta["Name"], meta["Version"])
+        found.append((ep, *parsed[id(ep.dist)]))
     return found
 
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from pathboard.core.science.logistic import ConvergenceWarning, fit_logistic, fit_logistic_many
+from pathboard.core.science.logistic import MAX_ITER, ConvergenceWarning, fit_logistic, fit_logistic_many
 from pathboard.core.science.metrics import SEED
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -81,7 +81,7 @@ def cross_validated(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[flo
     folds alone (the run lasts as long as its slowest problem) and spares a run of its own afterwards."""
     x = np.asarray(x, dtype=np.float64)
     classes, codes = np.unique(y, return_inverse=True)
-    k = min(np.unique(y, return_counts=True)[1]) if len(y) else 0
+    k = int(np.bincount(codes).min()) if len(y) else 0
     if k < 2:
         return DEFAULT_C, fit_logistic(x, codes, len(classes), DEFAULT_C)
     folds = stratified_folds(y, min(FOLDS, k), seed)
@@ -130,5 +130,5 @@ def convergence_note(task: str, dataset: str, stopped: int) -> list[str]:
     """The cell's note about probe fits that stopped before converging (none when all converged)."""
     if not stopped:
         return []
-    return [f"{task} on {dataset}: {stopped} linear-probe fit(s) stopped before converging (1,000 iterations, or no "
-            "step satisfied the line search); a C chosen from them may differ from the converged one"]
+    return [f"{task} on {dataset}: {stopped} linear-probe fit(s) stopped before converging ({MAX_ITER:,} iterations, "
+            "or no step satisfied the line search); a C chosen from them may differ from the converged one"]

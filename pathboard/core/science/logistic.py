@@ -60,7 +60,7 @@ class ConvergenceWarning(UserWarning):
     def __init__(self, stopped: int, fits: int, tol: float, max_iter: int):
         super().__init__(f"{stopped} of {fits} logistic fits stopped before every gradient entry was at most {tol:g} "
                          f"({max_iter} iterations, or no step satisfied the line search)")
-        self.stopped, self.fits = stopped, fits
+        self.stopped = stopped
 
 
 def reduced(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

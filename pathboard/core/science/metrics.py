@@ -1,8 +1,8 @@
 """Classification metrics with seeded bootstrap 95% confidence intervals.
 
-Point estimates come from scikit-learn. The bootstrap recomputes the same formulas from one
-confusion matrix per resample, vectorised, so 1,000 resamples cost milliseconds rather than
-1,000 scikit-learn calls per metric; ``tests/core/science/test_metrics.py`` checks both agree with scikit-learn.
+Point estimates and every bootstrap resample come from the same formulas on one confusion matrix each
+(scikit-learn's definitions), vectorised, so 1,000 resamples cost milliseconds rather than 1,000 scikit-learn
+calls per metric; ``tests/core/science/test_metrics.py`` checks them against scikit-learn.
 
 Items that cluster (patches of one slide, slides of one patient) are not independent: resampling
 them one by one gives intervals that are far too narrow. Given ``groups`` (one label per item), the
