@@ -5,7 +5,8 @@
 
 In a temporary folder, ``pathboard.core.store.Store`` stores, as the Ray driver does (one transaction per
 cell; the cells of every scoring unit that one ``ray.wait`` returned in one :meth:`Store.burst`):
-  a. ``--cells`` zero-shot-shaped cells: 1 variant, 12 metrics, predictions of ``--items`` items;
+  a. ``--cells`` zero-shot-shaped cells: 1 variant, 12 metrics, predictions of ``--items`` items (15 models' cells
+     a dataset, each dataset's cells naming its items and their true labels);
   b. ``--fewshot-cells`` few-shot-shaped cells: ``--variants`` variants of 12 metrics each;
   c. ``--comparisons`` paired-comparison rows, replaced in one transaction as every run ends;
 then d. times the leaderboard's main read (``queries.load_measured``) on the result, median of ``--repeats``.
@@ -67,7 +68,16 @@ def store_units(store: Store, run_id: str, cells: list, per_burst: int | None = 
     return time.perf_counter() - start
 
 
-items = [f"TUM/TUM-TCGA-{i:08d}.tif" for i in range(args.items)]
+def items(i: int) -> list[str]:
+    """The item ids of cell ``i``'s dataset: every model's cell of one dataset names the same ones, as in a run."""
+    return [f"dataset-{i // 15 % 35}/TUM/TUM-TCGA-{j:08d}.tif" for j in range(args.items)]
+
+
+def truth(i: int) -> np.ndarray:
+    """The true labels of cell ``i``'s dataset's items (the same for every model's cell, as in a run)."""
+    return np.random.default_rng(i // 15 % 35).integers(0, 9, args.items)
+
+
 with tempfile.TemporaryDirectory(prefix="pathboard-store-bench-") as tmp:
     store = Store(Path(tmp) / "bench.duckdb")
     run_id = store.start_run(command="benchmarks/store_writes.py", device="cuda", precision="bf16", batch_size=64)
@@ -76,7 +86,7 @@ with tempfile.TemporaryDirectory(prefix="pathboard-store-bench-") as tmp:
                               * ARROW_ROWS)  # the Arrow path once; replaced below
 
     zero_shot = [[(row("zeroshot", "", i), metrics(), (),
-                   (rng.integers(0, 9, args.items), rng.integers(0, 9, args.items), 9, False, items, None))]
+                   (truth(i), rng.integers(0, 9, args.items), 9, False, items(i), None))]
                  for i in range(args.cells)]
     alone = zero_shot[:len(zero_shot) // 4]  # the file opened and closed for every cell, as before bursts
     wall = store_units(store, run_id, alone, per_burst=1)

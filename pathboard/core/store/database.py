@@ -22,12 +22,17 @@ its own committed transaction (a kill -9 loses none: DuckDB replays its log on t
 file is closed again when the burst ends, so readers wait only for the burst. Many rows of one table go
 in as one statement (:func:`bulk_insert`).
 
+**Shared lists.** A cell's predictions name its items' true labels, ids and groups, which every model's and prompt
+mode's cell of one dataset shares. They are stored once each, in ``lists``, keyed by their content, and a
+prediction row holds their keys (rows of older databases hold them inline; readers take either).
+
 **Honest run records.** A run stores its host and PID; a run still marked ``running`` whose process is
 gone (same host, PID not alive or not a pathboard process) is marked ``interrupted`` by the next
 command that writes, as is one on another host whose last write is older than ``STALE_S``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -80,6 +85,10 @@ CREATE TABLE IF NOT EXISTS predictions (
     cell_id VARCHAR, y_true INTEGER[], y_pred INTEGER[], n_classes INTEGER, ordinal BOOLEAN);
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS items VARCHAR[];
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS groups VARCHAR[];
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS y_true_key VARCHAR;
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS items_key VARCHAR;
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS groups_key VARCHAR;
+CREATE TABLE IF NOT EXISTS lists (key VARCHAR PRIMARY KEY, labels INTEGER[], names VARCHAR[]);
 CREATE TABLE IF NOT EXISTS comparisons (
     cell_a VARCHAR, cell_b VARCHAR, model_a VARCHAR, model_b VARCHAR, dataset VARCHAR, task VARCHAR,
     variant VARCHAR, prompt_mode VARCHAR, metric VARCHAR, diff DOUBLE, ci_low DOUBLE, ci_high DOUBLE,
@@ -282,6 +291,7 @@ class Store:
         self.committed, self.journalled = 0, 0
         self.waited_s = 0.0
         self._mine: dict[str, int] = {}  # this Store's journalled transactions not merged yet: id -> cells
+        self._lists: set[str] = set()  # keys of the shared lists this Store committed or journalled
 
     def _connect(self, read_only: bool = False, patience: float = 5.0):
         """Open the file, waiting up to ``patience`` seconds while another process holds its lock."""
@@ -488,7 +498,7 @@ class Store:
 
     def add_cells(self, run_id: str, entries: list[tuple]) -> list[str]:
         """Several cells as :meth:`add_cell` takes them, in one transaction (a task's variants)."""
-        stmts, ids, results, rows = [], [], [], {}
+        stmts, ids, results, rows, lists = [], [], [], {}, set()
         for cell, metrics, artifacts, predictions in entries:
             cell_id = uuid.uuid4().hex
             ids.append(cell_id)
@@ -500,12 +510,12 @@ class Store:
             if predictions is not None:
                 y_true, y_pred, n_classes, ordinal, *rest = predictions
                 items, groups = (list(rest) + [None, None])[:2]
-                stmts.append(("INSERT INTO predictions (cell_id, y_true, y_pred, n_classes, ordinal, items, groups) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                              [cell_id, np.asarray(y_true, dtype=np.int64).tolist(),
-                               np.asarray(y_pred, dtype=np.int64).tolist(), n_classes, ordinal,
-                               None if items is None else [str(i) for i in items],
-                               None if groups is None else [str(g) for g in groups]]))
+                stmts.append(("INSERT INTO predictions (cell_id, y_pred, n_classes, ordinal, y_true_key, items_key, "
+                              "groups_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              [cell_id, np.asarray(y_pred, dtype=np.int64).tolist(), n_classes, ordinal,
+                               self._shared("labels", np.asarray(y_true, dtype=np.int64).tolist(), stmts, lists),
+                               self._shared("names", items, stmts, lists),
+                               self._shared("names", groups, stmts, lists)]))
         for columns, values in rows.items():  # a task's variants share their columns: one statement for them all
             stmts.insert(0, bulk_insert("cells", columns, CELL_TYPES, values))
         if results:  # every metric row of every variant in one statement
@@ -518,7 +528,27 @@ class Store:
             self.committed += cells
         else:
             self.journalled += cells
+        self._lists |= lists  # committed, or journalled ahead of anything this process writes next
         return ids
+
+    def _shared(self, kind: str, values, stmts: list, adding: set) -> str | None:
+        """The key in ``lists`` of ``values``: ``kind`` "labels" (a prediction's true labels) or "names" (its item
+        ids or groups, as strings). Appends the list's insert to ``stmts`` unless this Store stored it already, or
+        is ``adding`` it in this transaction; another process inserts it once more, as a no-op. Every model's and
+        prompt mode's cell of one dataset holds the same truth, items and groups: stored with each cell, they were
+        most of what committing a zero-shot cell wrote (benchmarks/store_writes.py)."""
+        if values is None:
+            return None
+        if kind == "names":
+            values = [str(v) for v in values]
+            blob = "\0".join(values).encode()  # no name holds NUL
+        else:
+            blob = np.asarray(values, dtype=np.int64).tobytes()
+        key = hashlib.sha256(f"{kind}\0{len(values)}\0".encode() + blob).hexdigest()[:32]
+        if key not in self._lists and key not in adding:
+            stmts.append((f"INSERT INTO lists (key, {kind}) VALUES (?, ?) ON CONFLICT DO NOTHING", [key, values]))
+            adding.add(key)
+        return key
 
     def add_cost(self, run_id: str, cost: dict) -> None:
         """What embedding one dataset with one model cost in this run (see :mod:`pathboard.core.engine.cost`)."""

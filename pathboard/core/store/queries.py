@@ -260,9 +260,10 @@ def latest_predictions(store: Store) -> pd.DataFrame:
     predictions, with them: what the paired comparisons pair."""
     return store.query("""
         SELECT c.cell_id, c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '') AS prompt_mode,
-               coalesce(c.protocol_hash, '') AS protocol_hash, p.y_true, p.y_pred, p.n_classes, p.ordinal, p.items,
-               p.groups
-        FROM cells c JOIN predictions p USING (cell_id)
+               coalesce(c.protocol_hash, '') AS protocol_hash, coalesce(p.y_true, t.labels) AS y_true, p.y_pred,
+               p.n_classes, p.ordinal, coalesce(p.items, i.names) AS items, coalesce(p.groups, g.names) AS groups
+        FROM cells c JOIN predictions p USING (cell_id) LEFT JOIN lists t ON t.key = p.y_true_key
+             LEFT JOIN lists i ON i.key = p.items_key LEFT JOIN lists g ON g.key = p.groups_key
         QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, ''),
                                                 coalesce(c.protocol_hash, '') ORDER BY c.created_at DESC) = 1""")
 

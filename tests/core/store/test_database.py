@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import duckdb
+import numpy as np
 import pytest
 
 from pathboard.core.errors import PathboardError
@@ -142,3 +143,59 @@ def test_bulk_rows_journalled_behind_a_reader_are_replayed_exactly(tmp_path):
     assert store.flush(wait_s=10)
     assert store.committed == 1 and not store.pending()
     assert q(db, "SELECT count(*), sum(value) FROM results") == [(80, sum(k / 200 for k in range(80)))]
+
+
+def test_each_item_list_is_stored_once_and_read_back_with_every_cell_that_names_it(tmp_path):
+    from pathboard.core.store import queries
+
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    items, groups = ["a.png", "b.png", "c.png"], ["p1", "p1", "p2"]
+    for model in ("m1", "m2"):  # every model's cell of one dataset names the same items and groups
+        store.add_cell(run, {"model": model, "dataset": "d", "task": "zeroshot", "prompt_mode": "single"},
+                       [Metric("accuracy", 0.5, 0.4, 0.6, 3)], predictions=([0, 1, 1], [0, 1, 0], 2, False, items, groups))
+    store.add_cell(run, {"model": "m1", "dataset": "e", "task": "zeroshot", "prompt_mode": "single"},
+                   [Metric("accuracy", 0.5, 0.4, 0.6, 2)], predictions=([0, 1], [0, 1], 2, False, ["x", "y"]))
+    # d's truth, items and groups, and e's truth and items
+    assert q(db, "SELECT count(labels), count(names) FROM lists") == [(2, 3)]
+    assert q(db, "SELECT count(*) FROM predictions WHERE y_true IS NULL AND items IS NULL AND groups IS NULL AND "
+                 "y_true_key IS NOT NULL AND items_key IS NOT NULL") == [(3,)]
+    # another process (a later run) storing a list that is there already: nothing twice, nothing lost
+    store2 = Store(db)
+    store2.add_cell(run, {"model": "m3", "dataset": "d", "task": "zeroshot", "prompt_mode": "single"},
+                    [Metric("accuracy", 0.5, 0.4, 0.6, 3)], predictions=([0, 1, 1], [1, 1, 0], 2, False, items, groups))
+    assert q(db, "SELECT count(*) FROM lists") == [(5,)]
+    # a row of a database written before the lists had their table keeps its items inline
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO predictions (cell_id, y_true, y_pred, n_classes, ordinal, items, groups) "
+                    "SELECT cell_id, [1, 0], y_pred, n_classes, ordinal, ['old', 'older'], NULL FROM predictions p "
+                    "JOIN cells USING (cell_id) WHERE model = 'm1' AND dataset = 'e'")
+        con.execute("DELETE FROM predictions WHERE items_key IS NOT NULL AND cell_id IN "
+                    "(SELECT cell_id FROM cells WHERE model = 'm1' AND dataset = 'e')")
+    read = {(r.model, r.dataset): (list(r.y_true), list(r.items), list(r.groups) if len(np.shape(r.groups)) else None)
+            for r in queries.latest_predictions(store).itertuples()}  # a NULL list reads as NA
+    assert read == {("m1", "d"): ([0, 1, 1], items, groups), ("m2", "d"): ([0, 1, 1], items, groups),
+                    ("m3", "d"): ([0, 1, 1], items, groups), ("m1", "e"): ([1, 0], ["old", "older"], None)}
+
+
+def test_an_item_list_journalled_behind_a_reader_arrives_before_the_cells_that_name_it(tmp_path):
+    from pathboard.core.store import queries
+
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    reader = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}, "
+                               "read_only=True); print('held', flush=True); time.sleep(3)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "held"
+    cell = {"dataset": "d", "task": "zeroshot", "prompt_mode": "single"}
+    store.add_cell(run, {**cell, "model": "m1"}, [Metric("accuracy", 1.0, 1.0, 1.0, 2)],
+                   predictions=([0, 1], [0, 1], 2, False, ["a", "b"]))
+    assert store.journalled == 1
+    reader.wait()
+    store.add_cell(run, {**cell, "model": "m2"}, [Metric("accuracy", 0.5, 0.0, 1.0, 2)],  # names the journalled list
+                   predictions=([0, 1], [1, 1], 2, False, ["a", "b"]))
+    assert store.committed == 2 and not store.pending()
+    assert q(db, "SELECT count(*) FROM lists") == [(2,)]  # the truth and the items
+    assert [list(i) for i in queries.latest_predictions(store)["items"]] == [["a", "b"], ["a", "b"]]
