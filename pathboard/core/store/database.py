@@ -24,7 +24,8 @@ in as one statement (:func:`bulk_insert`).
 
 **Shared lists.** A cell's predictions name its items' true labels, ids and groups, which every model's and prompt
 mode's cell of one dataset shares. They are stored once each, in ``lists``, keyed by their content, and a
-prediction row holds their keys (rows of older databases hold them inline; readers take either).
+prediction row holds their keys (rows of older databases hold them inline; readers take either). The writer
+connection runs without DuckDB's optimizer and worker threads (``WRITER``), which only slow its small inserts.
 
 **Honest run records.** A run stores its host and PID; a run still marked ``running`` whose process is
 gone (same host, PID not alive or not a pathboard process) is marked ``interrupted`` by the next
@@ -152,6 +153,10 @@ class Rows:
         return pa.table({f"c{i}": pa.array(values, type=types.get(kind, pa.string()))
                          for i, (kind, values) in enumerate(zip(self.kinds, self.columns))})
 
+
+#: the writer's settings. Its statements are small inserts of rows it has in hand, which DuckDB's optimizer and worker
+#: threads only slow down: ~0.6 ms of a cell's ~1.5 ms statement (benchmarks/store_writes.py)
+WRITER = {"threads": 1, "enable_optimizer": False}
 
 #: from this many rows on, a bulk insert goes through Arrow. Below, typed lists: Arrow binds a few-shot cell's 1,200
 #: rows in ~16 ms instead of ~23 ms, but its import (pyarrow, and pandas, which DuckDB loads to read Arrow) costs
@@ -305,7 +310,15 @@ class Store:
         deadline = time.monotonic() + patience
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                return duckdb.connect(str(self.path), read_only=read_only, config={} if read_only else WRITER)
+            except duckdb.ConnectionException as exc:  # this process has the file open already, otherwise set
+                try:  # a notebook's own read-write connection: share it, as it is set
+                    if not read_only and "different configuration" in str(exc):
+                        return duckdb.connect(str(self.path))
+                except duckdb.ConnectionException:
+                    pass
+                raise PathboardError(f"cannot open {self.path}: {str(exc).splitlines()[0]}; this process has it "
+                                     "open already (read-only?): close that connection first") from None
             except duckdb.IOException as exc:
                 text = str(exc)
                 if "not a valid DuckDB database" in text:

@@ -199,3 +199,20 @@ def test_an_item_list_journalled_behind_a_reader_arrives_before_the_cells_that_n
     assert store.committed == 2 and not store.pending()
     assert q(db, "SELECT count(*) FROM lists") == [(2,)]  # the truth and the items
     assert [list(i) for i in queries.latest_predictions(store)["items"]] == [["a", "b"], ["a", "b"]]
+
+
+def test_a_writer_shares_the_file_with_this_process_s_own_connection(tmp_path):
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    cell = {"model": "m", "dataset": "d", "task": "zeroshot", "prompt_mode": "single"}
+    with duckdb.connect(str(db)) as mine:  # a notebook's connection, opened with DuckDB's own settings
+        store.add_cell(run, cell, [Metric("accuracy", 0.5, 0.4, 0.6, 10)])
+        assert mine.execute("SELECT value FROM results").fetchall() == [(0.5,)]
+    with duckdb.connect(str(db), read_only=True):  # a read-only one: a writer cannot share it, and says so
+        with pytest.raises(PathboardError, match="this process has it open already"):
+            store.add_cell(run, cell, [Metric("accuracy", 0.7, 0.6, 0.8, 10)])
+    with store.burst():  # the writer's own connection runs without the optimizer and worker threads
+        store.add_cell(run, cell, [Metric("accuracy", 0.9, 0.8, 1.0, 10)])
+        assert store._held.execute("SELECT current_setting('threads'), current_setting('enable_optimizer')"
+                                   ).fetchall() == [(1, False)]
