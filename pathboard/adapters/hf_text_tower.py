@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pathboard.core.errors import PathboardError, WeightsNotFoundError
-from pathboard.core.interfaces.weights import Weights, offline
+from pathboard.core.interfaces.weights import Weights, cached_file, offline
 
 #: what AutoTokenizer reads from a tokenizer directory
 TOKENIZER_FILES = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]
@@ -114,13 +114,11 @@ def _names(repo: str) -> list[str]:
 
 def _cached_snapshots(repo: str) -> list[Path]:
     """Snapshot directories of ``repo`` (under any of its names) in the HF cache; no network."""
-    from huggingface_hub import try_to_load_from_cache
-
     found = []
     for name in _names(repo):
         for f in ["config.json", *TOKENIZER_FILES]:
-            hit = try_to_load_from_cache(name, f)
-            if isinstance(hit, str):
+            hit = cached_file(name, f)
+            if hit is not None:
                 found.append(Path(hit).parent)
     return list(dict.fromkeys(found))
 

@@ -42,3 +42,40 @@ def test_fingerprint_hashes_bytes_not_names(tmp_path):
     assert Weights(renamed, "y").fingerprint == fp
     (renamed / "open_clip_pytorch_model.bin").write_bytes(b"different")
     assert Weights(renamed, "y").fingerprint != fp
+
+
+PROBE = """
+import json, sys
+from huggingface_hub import try_to_load_from_cache
+from pathboard.core.interfaces.weights import cached_file
+asked = json.loads(sys.argv[1])
+print(json.dumps([[cached_file(r, f), (lambda h: h if isinstance(h, str) else None)(try_to_load_from_cache(r, f))]
+                  for r, f in asked]))
+"""
+
+
+@pytest.mark.parametrize("where", ["HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME"])
+def test_a_cached_file_is_found_as_huggingface_hub_finds_it(tmp_path, where):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from pathboard.testing import hf_snapshot
+
+    home = tmp_path / "cache" / "huggingface" if where == "XDG_CACHE_HOME" else tmp_path / "hf"
+    (tmp_path / "w.bin").write_bytes(b"w")
+    snap = hf_snapshot(home, "org/model", {"w.bin": tmp_path / "w.bin", "config.json": tmp_path / "w.bin"})
+    (snap.parents[1] / ".no_exist" / snap.name).mkdir(parents=True)
+    (snap.parents[1] / ".no_exist" / snap.name / "config.json").touch()  # the hub said it is absent: not cached
+    bare = hf_snapshot(home, "org/norefs", {"w.bin": tmp_path / "w.bin"})
+    shutil.rmtree(bare.parents[1] / "refs")  # no refs/main: neither finds the snapshot
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "XDG_CACHE"))}
+    env[where] = str(tmp_path / "cache" if where == "XDG_CACHE_HOME" else home / "hub" if "CACHE" in where else home)
+    asked = [["org/model", "w.bin"], ["org/model", "config.json"], ["org/model", "missing.bin"],
+             ["org/norefs", "w.bin"], ["org/other", "w.bin"]]
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(asked)], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    answers = json.loads(out.stdout)
+    assert [ours for ours, _ in answers] == [str(snap / "w.bin"), None, None, None, None]
+    assert [ours for ours, _ in answers] == [theirs for _, theirs in answers]
