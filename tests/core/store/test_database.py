@@ -40,6 +40,15 @@ def test_other_processes_can_read_between_writes(tmp_path):
     assert read_elsewhere(db, "SELECT status FROM runs") == "finished"
 
 
+def hold_for_reading(db, seconds: float = 3):
+    """Another process holding the file read-only for ``seconds`` (a leaderboard): once this returns."""
+    reader = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}, "
+                               f"read_only=True); print('held', flush=True); time.sleep({seconds})"],
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "held"
+    return reader
+
+
 def q(db, sql, params=()):
     return duckdb.connect(str(db), read_only=True).execute(sql, list(params)).fetchall()
 
@@ -131,10 +140,7 @@ def test_bulk_rows_journalled_behind_a_reader_are_replayed_exactly(tmp_path):
     db = tmp_path / "pb.duckdb"
     store = Store(db)
     run = store.start_run(command="test", device="cpu", precision="fp32")
-    reader = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}, "
-                               "read_only=True); print('held', flush=True); time.sleep(3)"],
-                              stdout=subprocess.PIPE, text=True)
-    assert reader.stdout.readline().strip() == "held"
+    reader = hold_for_reading(db)
     variants = [({"model": "m", "dataset": "d", "task": "fewshot", "variant": f"k={k}"},
                  [Metric("balanced_accuracy", k / 200, 0.0, 1.0, 10)], (), None) for k in range(80)]
     store.add_cells(run, variants)
@@ -185,10 +191,7 @@ def test_an_item_list_journalled_behind_a_reader_arrives_before_the_cells_that_n
     db = tmp_path / "pb.duckdb"
     store = Store(db)
     run = store.start_run(command="test", device="cpu", precision="fp32")
-    reader = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}, "
-                               "read_only=True); print('held', flush=True); time.sleep(3)"],
-                              stdout=subprocess.PIPE, text=True)
-    assert reader.stdout.readline().strip() == "held"
+    reader = hold_for_reading(db)
     cell = {"dataset": "d", "task": "zeroshot", "prompt_mode": "single"}
     store.add_cell(run, {**cell, "model": "m1"}, [Metric("accuracy", 1.0, 1.0, 1.0, 2)],
                    predictions=([0, 1], [0, 1], 2, False, ["a", "b"]))
