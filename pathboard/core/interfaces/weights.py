@@ -118,11 +118,16 @@ def offline() -> bool:
 
 
 def hub_cache() -> Path:
-    """The Hugging Face hub cache folder, as huggingface_hub's constants resolve it."""
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    home = os.path.expanduser(os.path.expandvars(home))
-    legacy = os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-    return Path(os.path.expandvars(os.path.expanduser(os.environ.get("HF_HUB_CACHE") or legacy)))
+    """The Hugging Face hub cache folder: huggingface_hub's own setting once it is imported (it fixes it then, and
+    downloads there whatever the environment says later), else what it would read from the environment."""
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:
+        return Path(hub.HF_HUB_CACHE)
+    home = os.path.expandvars(os.path.expanduser(
+        os.getenv("HF_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")),
+                                          "huggingface"))))
+    legacy = os.getenv("HUGGINGFACE_HUB_CACHE", os.path.join(home, "hub"))
+    return Path(os.path.expandvars(os.path.expanduser(os.getenv("HF_HUB_CACHE", legacy))))
 
 
 def cached_file(repo_id: str, filename: str) -> str | None:
@@ -131,7 +136,7 @@ def cached_file(repo_id: str, filename: str) -> str | None:
     ``huggingface_hub.try_to_load_from_cache(repo_id, filename)``'s answer, read from the cache's documented layout
     (``models--ORG--NAME/refs/main`` names the snapshot; ``.no_exist`` marks files the hub said are absent) without
     importing huggingface_hub, which was most of what finding a cached model cost a run that embeds nothing
-    (~0.1 s). In the hub's staging mode, which keeps another cache, huggingface_hub answers itself."""
+    (~0.1 s). In the hub's staging mode huggingface_hub answers itself."""
     if os.environ.get("HUGGINGFACE_CO_STAGING"):
         from huggingface_hub import try_to_load_from_cache
 

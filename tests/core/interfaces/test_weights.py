@@ -79,3 +79,18 @@ def test_a_cached_file_is_found_as_huggingface_hub_finds_it(tmp_path, where):
     answers = json.loads(out.stdout)
     assert [ours for ours, _ in answers] == [str(snap / "w.bin"), None, None, None, None]
     assert [ours for ours, _ in answers] == [theirs for _, theirs in answers]
+
+
+def test_once_huggingface_hub_is_imported_its_cache_setting_decides(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from pathboard.core.interfaces.weights import cached_file
+    from pathboard.testing import hf_snapshot
+
+    (tmp_path / "w.bin").write_bytes(b"w")
+    snap = hf_snapshot(tmp_path / "hf", "org/model", {"w.bin": tmp_path / "w.bin"})
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))  # set after the import: downloads go to the constant
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    assert cached_file("org/model", "w.bin") == str(snap / "w.bin")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    assert cached_file("org/model", "w.bin") is None
