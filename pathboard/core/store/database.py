@@ -25,7 +25,7 @@ in as one statement (:func:`bulk_insert`).
 **Shared lists.** A cell's predictions name its items' true labels, ids and groups, which every model's and prompt
 mode's cell of one dataset shares. They are stored once each, in ``lists``, keyed by their content, and a
 prediction row holds their keys (rows of older databases hold them inline; readers take either). The writer
-connection runs without DuckDB's optimizer and worker threads (``WRITER``), which only slow its small inserts.
+connection runs without DuckDB's optimizer and worker threads (``WRITER``), which slow its small inserts down.
 
 **Honest run records.** A run stores its host and PID; a run still marked ``running`` whose process is
 gone (same host, PID not alive or not a pathboard process) is marked ``interrupted`` by the next
@@ -154,8 +154,9 @@ class Rows:
                          for i, (kind, values) in enumerate(zip(self.kinds, self.columns))})
 
 
-#: the writer's settings. Its statements are small inserts of rows it has in hand, which DuckDB's optimizer and worker
-#: threads only slow down: ~0.6 ms of a cell's ~1.5 ms statement (benchmarks/store_writes.py)
+#: the writer's settings. Its statements are mostly small inserts of rows it has in hand, which DuckDB's optimizer and
+#: worker threads only slow down: ~0.5 ms of each ~1.5 ms statement of a cell; its largest, 30,000 comparisons
+#: through Arrow, took 0.28 s with them against 0.34 s without, in one run of benchmarks/store_writes.py
 WRITER = {"threads": 1, "enable_optimizer": False}
 
 #: from this many rows on, a bulk insert goes through Arrow. Below, typed lists: Arrow binds a few-shot cell's 1,200
@@ -297,6 +298,7 @@ class Store:
         self.waited_s = 0.0
         self._mine: dict[str, int] = {}  # this Store's journalled transactions not merged yet: id -> cells
         self._lists: set[str] = set()  # keys of the shared lists this Store committed or journalled
+        self._file: tuple | None = None  # the file they went to, as it was after this Store's last write
 
     def _connect(self, read_only: bool = False, patience: float = 5.0):
         """Open the file, waiting up to ``patience`` seconds while another process holds its lock."""
@@ -341,9 +343,15 @@ class Store:
                                            for sql, params in sql_and_params]},
                           default=_encode) + "\n"
         fd = os.open(self._journal_file(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        size = os.fstat(fd).st_size  # the file is this process's own: nobody else appends to it
         try:
-            os.write(fd, line.encode())
+            data = memoryview(line.encode())
+            while data:
+                data = data[os.write(fd, data):]
             os.fsync(fd)
+        except OSError:  # a full disk: no half line for the next append to join (and so lose both)
+            os.ftruncate(fd, size)
+            raise
         finally:
             os.close(fd)
 
@@ -449,6 +457,7 @@ class Store:
             con, self._held = self._held, None
             if con is not None:
                 con.close()
+                self._file = self._identity()  # the close checkpointed it: still the file our lists are in
 
     def _mark_interrupted(self, con) -> None:
         host = socket.gethostname()
@@ -512,6 +521,8 @@ class Store:
     def add_cells(self, run_id: str, entries: list[tuple]) -> list[str]:
         """Several cells as :meth:`add_cell` takes them, in one transaction (a task's variants)."""
         stmts, ids, results, rows, lists = [], [], [], {}, set()
+        if self._identity() != self._file:  # another file (replaced, restored), or written by another process
+            self._lists.clear()  # since: its lists are inserted again (a no-op where they are there)
         for cell, metrics, artifacts, predictions in entries:
             cell_id = uuid.uuid4().hex
             ids.append(cell_id)
@@ -542,7 +553,16 @@ class Store:
         else:
             self.journalled += cells
         self._lists |= lists  # committed, or journalled ahead of anything this process writes next
+        self._file = self._identity()
         return ids
+
+    def _identity(self) -> tuple | None:
+        """The database file's device, inode and change time (None while there is none)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_ctime_ns
 
     def _shared(self, kind: str, values, stmts: list, adding: set) -> str | None:
         """The key in ``lists`` of ``values``: ``kind`` "labels" (a prediction's true labels) or "names" (its item

@@ -257,15 +257,25 @@ def load_artifacts(db: str | Path, protocol: str = "default") -> pd.DataFrame:
 
 def latest_predictions(store: Store) -> pd.DataFrame:
     """The newest cell of every model, dataset, task, variant, prompt mode and protocol that stored
-    predictions, with them: what the paired comparisons pair."""
-    return store.query("""
-        SELECT c.cell_id, c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '') AS prompt_mode,
-               coalesce(c.protocol_hash, '') AS protocol_hash, coalesce(p.y_true, t.labels) AS y_true, p.y_pred,
-               p.n_classes, p.ordinal, coalesce(p.items, i.names) AS items, coalesce(p.groups, g.names) AS groups
-        FROM cells c JOIN predictions p USING (cell_id) LEFT JOIN lists t ON t.key = p.y_true_key
-             LEFT JOIN lists i ON i.key = p.items_key LEFT JOIN lists g ON g.key = p.groups_key
-        QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, ''),
-                                                coalesce(c.protocol_hash, '') ORDER BY c.created_at DESC) = 1""")
+    predictions, with them: what the paired comparisons pair. Their truth, items and groups are in ``lists``
+    (:meth:`Store.add_cells`), or inline in rows stored before it, and in every row of a database this version
+    has not written to yet (its writes still journalled behind a reader)."""
+    newest = """QUALIFY row_number() OVER (PARTITION BY c.model, c.dataset, c.task, c.variant,
+                                                    coalesce(c.prompt_mode, ''), coalesce(c.protocol_hash, '')
+                                       ORDER BY c.created_at DESC) = 1"""
+    cell = """c.cell_id, c.model, c.dataset, c.task, c.variant, coalesce(c.prompt_mode, '') AS prompt_mode,
+              coalesce(c.protocol_hash, '') AS protocol_hash, p.y_pred, p.n_classes, p.ordinal"""
+    try:
+        return store.query(f"""
+            SELECT {cell}, coalesce(p.y_true, t.labels) AS y_true, coalesce(p.items, i.names) AS items,
+                   coalesce(p.groups, g.names) AS groups
+            FROM cells c JOIN predictions p USING (cell_id) LEFT JOIN lists t ON t.key = p.y_true_key
+                 LEFT JOIN lists i ON i.key = p.items_key LEFT JOIN lists g ON g.key = p.groups_key
+            WHERE coalesce(p.y_true, t.labels) IS NOT NULL  -- a key whose list is gone (a replaced file) pairs nothing
+            {newest}""")
+    except (duckdb.CatalogException, duckdb.BinderException):  # no lists table, or no keys, yet
+        return store.query(f"""
+            SELECT {cell}, p.y_true, p.items, p.groups FROM cells c JOIN predictions p USING (cell_id) {newest}""")
 
 
 def prompt_draws(store: Store, task: str, metric: str) -> pd.DataFrame:

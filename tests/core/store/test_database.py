@@ -2,6 +2,8 @@
 next one."""
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -219,3 +221,63 @@ def test_a_writer_shares_the_file_with_this_process_s_own_connection(tmp_path):
         store.add_cell(run, cell, [Metric("accuracy", 0.9, 0.8, 1.0, 10)])
         assert store._held.execute("SELECT current_setting('threads'), current_setting('enable_optimizer')"
                                    ).fetchall() == [(1, False)]
+
+
+def test_predictions_read_from_a_database_of_the_version_before_lists_and_never_with_a_lost_list(tmp_path):
+    from pathboard.core.store import queries
+
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    for model in ("m1", "m2"):
+        store.add_cell(run, {"model": model, "dataset": "d", "task": "zeroshot", "prompt_mode": "single"},
+                       [Metric("accuracy", 0.5, 0.4, 0.6, 2)], predictions=([0, 1], [0, 0], 2, False, ["a", "b"]))
+    with duckdb.connect(str(db)) as con:  # m2's truth lost (a file replaced under a running Store): not paired
+        con.execute("UPDATE predictions SET y_true_key = 'gone' WHERE cell_id IN "
+                    "(SELECT cell_id FROM cells WHERE model = 'm2')")
+    assert list(queries.latest_predictions(store)["model"]) == ["m1"]
+    with duckdb.connect(str(db)) as con:  # the schema before lists: truth, items and groups inline
+        con.execute("UPDATE predictions SET y_true = [1, 0], items = ['x', 'y']")
+        con.execute("DROP TABLE lists")
+        for column in ("y_true_key", "items_key", "groups_key"):
+            con.execute(f"ALTER TABLE predictions DROP COLUMN {column}")
+    old = queries.latest_predictions(store).sort_values("model")
+    assert [list(v) for v in old["y_true"]] == [[1, 0], [1, 0]] and [list(v) for v in old["items"]] == [["x", "y"]] * 2
+
+
+def test_a_replaced_database_file_gets_its_lists_again(tmp_path):
+    from pathboard.core.store import queries
+
+    db = tmp_path / "pb.duckdb"
+    store = Store(db)
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    shutil.copy(db, tmp_path / "backup.duckdb")
+    cell = {"dataset": "d", "task": "zeroshot", "prompt_mode": "single"}
+    store.add_cell(run, {**cell, "model": "m1"}, [Metric("accuracy", 1.0, 1.0, 1.0, 2)],
+                   predictions=([0, 1], [0, 1], 2, False, ["a", "b"]))
+    os.replace(tmp_path / "backup.duckdb", db)  # restored from a backup under the running Store
+    store.add_cell(run, {**cell, "model": "m2"}, [Metric("accuracy", 0.5, 0.0, 1.0, 2)],
+                   predictions=([0, 1], [1, 1], 2, False, ["a", "b"]))
+    assert q(db, "SELECT count(*) FROM lists") == [(2,)]  # the truth and the items, stored again
+    assert [list(v) for v in queries.latest_predictions(store)["items"]] == [["a", "b"]]
+
+
+def test_a_journal_append_that_fails_leaves_no_half_line(tmp_path, monkeypatch):
+    store = Store(tmp_path / "pb.duckdb")
+    store._append_journal([("INSERT INTO runs (run_id) VALUES (?)", ["r1"])])
+    before = store._journal_file().read_bytes()
+    real = database.os.write
+
+    def full_disk(fd, data):  # a few bytes land, then the disk is full
+        if len(data) > 10:
+            return real(fd, data[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(database.os, "write", full_disk)
+    with pytest.raises(OSError):
+        store._append_journal([("INSERT INTO runs (run_id) VALUES (?)", ["r2"])])
+    monkeypatch.setattr(database.os, "write", real)
+    assert store._journal_file().read_bytes() == before
+    store._append_journal([("INSERT INTO runs (run_id) VALUES (?)", ["r3"])])
+    store.settle()
+    assert sorted(r for r, in q(tmp_path / "pb.duckdb", "SELECT run_id FROM runs")) == ["r1", "r3"]
