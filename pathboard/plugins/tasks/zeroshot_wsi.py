@@ -10,7 +10,8 @@ the prompt file, such as MI-Zero's 50, scored alone, and every metric the median
 ``pooling``: ``topk`` (MI-Zero, above) or ``screened-vote``, KEEP's label-free prompt screening and tile vote
 (:mod:`pathboard.core.science.screening`; classes the prompt set adds beyond the dataset's, KEEP's "Normal",
 collect tile votes but never label a slide). Under ``screened-vote`` the headline's slide probabilities are
-the vote shares over the dataset's classes, and no top-K variants are reported.
+the vote shares over the dataset's classes, and no top-K variants are reported; it picks each slide's own prompt
+sets, so it does not combine with ``prompt_sets=median`` (refused when the run is planned).
 
 Each K also reports calibration and ranking metrics of the slide probabilities, softmax(logit_scale x
 the pooled similarities) at the model's own logit scale: ECE, Brier, NLL and AUROC (binary, or macro
@@ -108,6 +109,16 @@ class ZeroShotWSI(SlideTask):
                       choices=("pooled", "median")))
 
     slide_level = True
+
+    def configure(self, values):
+        """As every task; and ``pooling=screened-vote`` with ``prompt_sets=median`` is refused in one line: KEEP's
+        screening picks each slide's own prompt sets, so there is no set to score alone (it used to run the
+        screened vote and say nothing of the median asked for)."""
+        task = super().configure(values)
+        if task.values["pooling"] == "screened-vote" and task.values["prompt_sets"] == "median":
+            raise PathboardError("zeroshot-wsi: pooling=screened-vote screens each slide's own prompt sets, so "
+                                 "prompt_sets=median (each set scored alone) does not apply: choose one of them")
+        return task
 
     def score(self, ctx: CellContext) -> TaskResult:
         if ctx.slides_text is not None and self.values.get("pooling") == "screened-vote":

@@ -180,3 +180,18 @@ def test_mi_zero_reports_the_median_over_explicit_prompt_sets():
     with pytest.raises(Exception, match="needs a prompt file with explicit sets"):
         task.score(CellContext("model", dataset, m, "ensemble", PromptSet({"a": ["a"], "b": ["b"]}, ["CLASSNAME."]),
                                ctx.encode_texts, None, MappingProxyType({}), tiles=tiles))
+
+
+def test_screened_vote_with_the_median_of_sets_is_refused_at_plan_time(tmp_path):
+    from pathboard.core.errors import PathboardError
+
+    task = plugins.get("task", "zeroshot-wsi")
+    assert task.configure({"pooling": "screened-vote"}).values["prompt_sets"] == "pooled"
+    assert task.configure({"prompt_sets": "median"}).values["pooling"] == "topk"
+    with pytest.raises(PathboardError, match="choose one of them") as err:
+        task.configure({"pooling": "screened-vote", "prompt_sets": "median"})
+    assert "\n" not in str(err.value)
+    cfg = RunConfig(models="quiltnet-b32", datasets="tcga-cesc", tasks="zeroshot-wsi", db=str(tmp_path / "pb.duckdb"),
+                    options=("zeroshot-wsi.pooling=screened-vote", "zeroshot-wsi.prompt_sets=median"))
+    with pytest.raises(PathboardError, match="screened-vote"):
+        plan(cfg)
