@@ -71,7 +71,18 @@ def safe_name(text: str) -> str:
     return f"{name[:MAX_NAME - 9]}-{digest}"
 
 
+_cpu_limit: int | None = None  # ``--threads``, set by :func:`limit_cpus` when a run is planned
+
+
+def limit_cpus(threads: int | None) -> None:
+    """From now on this process computes on at most ``threads`` CPUs (None: every one it may use): the run's
+    ``--threads``, which the near-duplicate grouping of planning and torch's threads both honour."""
+    global _cpu_limit
+    _cpu_limit = threads
+
+
 def usable_cpus() -> int:
     """The CPUs this process may use: its CPU affinity, which a container or a batch scheduler narrows (the
-    machine's count where the platform has no affinity)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    machine's count where the platform has no affinity), or fewer under :func:`limit_cpus`."""
+    cpus = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return min(cpus, _cpu_limit) if _cpu_limit else cpus

@@ -38,3 +38,36 @@ def test_a_cached_file_is_written_whole_or_not_at_all(tmp_path):
             assert list(locked.iterdir()) == []
     finally:
         os.chmod(locked, 0o700)
+
+
+def test_threads_limit_what_planning_groups_on(tmp_path, monkeypatch):
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from pathboard.core import paths
+    from pathboard.core.engine.plan import RunConfig, plan
+    from pathboard.core.errors import PathboardError
+    from pathboard.core.science import grouping
+
+    monkeypatch.setattr(paths, "_cpu_limit", None)  # restored after the test
+    every = paths.usable_cpus()
+    with pytest.raises(PathboardError):  # the limit holds from the start of planning, before anything can fail
+        plan(RunConfig(models="no-such-model", threads=1, db=str(tmp_path / "pb.duckdb")))
+    assert paths.usable_cpus() == 1
+    pools = []
+
+    class Pool(grouping.ThreadPoolExecutor):
+        def __init__(self, workers):
+            pools.append(workers)
+            super().__init__(workers)
+
+    monkeypatch.setattr(grouping, "ThreadPoolExecutor", Pool)
+    monkeypatch.setenv("PATHBOARD_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    grouping.near_duplicate_groups(tmp_path, [f"{i}.png" for i in range(3)])
+    assert pools and set(pools) == {1}
+    paths.limit_cpus(None)
+    assert paths.usable_cpus() == every

@@ -25,6 +25,7 @@ from pathboard.core.interfaces.prompts import MODES, PromptSet
 from pathboard.core.interfaces.protocols import ProtocolPack, listed
 from pathboard.core.interfaces.task import Inputs
 from pathboard.core.interfaces.weights import Weights, overrides, trusted
+from pathboard.core.paths import limit_cpus
 from pathboard.core.timing import stage, take
 
 
@@ -246,6 +247,7 @@ def _pack_datasets(pack: ProtocolPack, selected, everything: bool) -> list:
 
 def plan(cfg: RunConfig) -> Plan:
     take()  # a new run: its stages are timed from here
+    limit_cpus(cfg.threads)  # planning groups near-duplicates on as many threads as the run may use
     modes = split_list(cfg.prompt_modes or "single,ensemble")
     for m in modes:
         if m not in MODES:
