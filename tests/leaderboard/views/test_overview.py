@@ -106,6 +106,7 @@ def test_overview_highlight_exports_and_pictures(url, real_db):
         with page.expect_download(timeout=90_000) as download:
             page.get_by_role("button", name="Download CSV").click()
         text = Path(download.value.path()).read_text()
+        idle(page)  # a download button reruns the script: a click during the rerun can land on a button it replaces
         with page.expect_download(timeout=90_000) as download:
             page.get_by_role("button", name="Download LaTeX").click()
         latex = Path(download.value.path()).read_text()
