@@ -298,7 +298,7 @@ class Store:
         self.waited_s = 0.0
         self._mine: dict[str, int] = {}  # this Store's journalled transactions not merged yet: id -> cells
         self._lists: set[str] = set()  # keys of the shared lists this Store committed or journalled
-        self._file: tuple | None = None  # the file they went to, as it was after this Store's last write
+        self._file: tuple | None = None  # the file they went to, as this Store's last write (any) left it
 
     def _connect(self, read_only: bool = False, patience: float = 5.0):
         """Open the file, waiting up to ``patience`` seconds while another process holds its lock."""
@@ -314,11 +314,11 @@ class Store:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only, config={} if read_only else WRITER)
             except duckdb.ConnectionException as exc:  # this process has the file open already, otherwise set
-                try:  # a notebook's own read-write connection: share it, as it is set
-                    if not read_only and "different configuration" in str(exc):
+                if not read_only and "different configuration" in str(exc):
+                    try:  # a notebook's own read-write connection: share it, as it is set
                         return duckdb.connect(str(self.path))
-                except duckdb.ConnectionException:
-                    pass
+                    except duckdb.ConnectionException:
+                        pass
                 raise PathboardError(f"cannot open {self.path}: {str(exc).splitlines()[0]}; this process has it "
                                      "open already (read-only?): close that connection first") from None
             except duckdb.IOException as exc:
@@ -433,6 +433,7 @@ class Store:
             self._held = con
         else:
             con.close()
+        self._file = self._identity()  # the file this Store's lists went to, as this write left it
         for file, size in sizes.items():
             try:
                 if file.stat().st_size == size:
@@ -457,7 +458,7 @@ class Store:
             con, self._held = self._held, None
             if con is not None:
                 con.close()
-                self._file = self._identity()  # the close checkpointed it: still the file our lists are in
+                self._file = self._identity()  # the close checkpointed it
 
     def _mark_interrupted(self, con) -> None:
         host = socket.gethostname()
@@ -553,7 +554,6 @@ class Store:
         else:
             self.journalled += cells
         self._lists |= lists  # committed, or journalled ahead of anything this process writes next
-        self._file = self._identity()
         return ids
 
     def _identity(self) -> tuple | None:

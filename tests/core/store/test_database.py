@@ -281,3 +281,17 @@ def test_a_journal_append_that_fails_leaves_no_half_line(tmp_path, monkeypatch):
     store._append_journal([("INSERT INTO runs (run_id) VALUES (?)", ["r3"])])
     store.settle()
     assert sorted(r for r, in q(tmp_path / "pb.duckdb", "SELECT run_id FROM runs")) == ["r1", "r3"]
+
+
+def test_this_store_s_own_other_writes_do_not_make_it_store_a_list_again(tmp_path, monkeypatch):
+    inserts = []
+    real = database.execute
+    monkeypatch.setattr(database, "execute",
+                        lambda con, sql, params: (inserts.append(sql), real(con, sql, params))[1])
+    store = Store(tmp_path / "pb.duckdb")
+    run = store.start_run(command="test", device="cpu", precision="fp32")
+    for model in ("m1", "m2", "m3"):  # a run stores each model's cells, then what embedding them cost
+        store.add_cell(run, {"model": model, "dataset": "d", "task": "zeroshot", "prompt_mode": "single"},
+                       [Metric("accuracy", 0.5, 0.4, 0.6, 2)], predictions=([0, 1], [0, 0], 2, False, ["a", "b"]))
+        store.add_cost(run, {"model": model, "dataset": "d", "images": 0})
+    assert sum(sql.startswith("INSERT INTO lists") for sql in inserts) == 2  # the truth and the items, once
