@@ -42,7 +42,7 @@ model = OpenCLIPModel("bench", "-", net.eval(), preprocess, None, runtime)
 loader = DataLoader(ImageFiles(manifest.root, paths, preprocess), batch_size=args.batch_size,
                     num_workers=args.workers, collate_fn=_collate)
 t0 = time.perf_counter()
-batches = [images for _, images, _ in loader]
+batches = [images for _, images, *_ in loader]
 decode = time.perf_counter() - t0
 
 model.encode_images(batches[0][:2])  # warm-up

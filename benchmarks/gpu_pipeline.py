@@ -68,7 +68,7 @@ net, _, preprocess = open_clip.create_model_and_transforms(args.arch, device=arg
 net.eval()
 loader = DataLoader(ImageFiles(manifest.root, manifest.paths, preprocess, dataset.open_image),
                     batch_size=args.batch_size, num_workers=args.workers, collate_fn=_collate)
-batches = [images.pin_memory() if cuda else images for _, images, _ in loader]  # pinned, as the pipeline's
+batches = [images.pin_memory() if cuda else images for _, images, *_ in loader]  # pinned, as the pipeline's
 
 all_threads = torch.get_num_threads()  # the raw forward gets every core: the best the model can do here
 print(f"{args.arch} on {args.device}, {n} images (CRC-VAL-HE-7K x{n / len(base):.3g}), batch {args.batch_size}, "

@@ -88,7 +88,7 @@ OPTION_ALIASES = {"mpp": "mpp", "magnification": "magnification", "tile_size": "
               help="tile DATASET's slides that lack resolution metadata as if scanned at MPP µm/px (recorded "
                    "with the cells; repeatable)")
 @click.option("--threads", type=click.IntRange(1), default=None,
-              help="CPU threads: torch's, and near-duplicate grouping's while planning [default: every core this "
+              help="CPU threads: torch's, and near-duplicate grouping's [default: every core this "
                    "process may use; on Ray: each task's CPUs]")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="where embedding and scoring run: this process, or tasks on a Ray cluster (pathboard[ray])")

@@ -76,7 +76,7 @@ _cpu_limit: int | None = None  # ``--threads``, set by :func:`limit_cpus` when a
 
 def limit_cpus(threads: int | None) -> None:
     """From now on this process computes on at most ``threads`` CPUs (None: every one it may use): the run's
-    ``--threads``, which the near-duplicate grouping of planning and torch's threads both honour."""
+    ``--threads``, which near-duplicate grouping and torch's threads both honour."""
     global _cpu_limit
     _cpu_limit = threads
 

@@ -40,7 +40,7 @@ def test_a_cached_file_is_written_whole_or_not_at_all(tmp_path):
         os.chmod(locked, 0o700)
 
 
-def test_threads_limit_what_planning_groups_on(tmp_path, monkeypatch):
+def test_threads_limit_what_the_run_groups_on(tmp_path, monkeypatch):
     import numpy as np
     import pytest
     from PIL import Image

@@ -353,8 +353,8 @@ class EmbeddingCache:
         """Remove entries written by older code (``formats``: meta without ``integrity`` whose ``format`` is
         missing or not FORMAT, or a recorded ``format`` below FORMAT), entries not used for more than
         ``older_than_days`` (when given), stale temp dirs and the resumable shards of runs that never finished
-        (untouched for a day, or for ``older_than_days`` if longer); [(key, tmp/<name> or partial/<key>, why,
-        bytes)].
+        (untouched for a day, or for ``older_than_days`` if longer) and the thumbnails such runs kept for
+        near-duplicate groups; [(key, tmp/<name>, partial/<key> or datasets/<name>, why, bytes)].
         ``dry_run`` only lists them."""
         cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
         out: list[tuple[str, str, int]] = []
@@ -378,6 +378,14 @@ class EmbeddingCache:
             newest = max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.rglob("*"))])
             if newest <= partial_cutoff:  # shards of a run that never finished, untouched for a day
                 out.append((f"partial/{d.name}", "unfinished shards of an interrupted run", _tree_bytes(d)))
+                if not dry_run:
+                    _remove(d)
+        from pathboard.core.science.grouping import thumbnail_folders
+
+        for d in thumbnail_folders():  # kept by an embedding until its dataset's groups were found
+            if max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.iterdir())]) <= partial_cutoff:
+                out.append((f"datasets/{d.name}", "thumbnails of an interrupted run (for near-duplicate groups)",
+                            _tree_bytes(d)))
                 if not dry_run:
                     _remove(d)
         return out

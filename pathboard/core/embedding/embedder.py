@@ -26,6 +26,7 @@ from pathboard.core.interfaces.embeddings import Embedded, SlideEmbedding, TileS
 from pathboard.core.interfaces.task import tiled_items
 from pathboard.core.media.images import open_item
 from pathboard.core.media.tiling import NoResolutionError, TileGrid, Tiling, open_slide, tile_grid, tile_stride
+from pathboard.core.science import grouping
 from pathboard.core.timing import stage
 
 if TYPE_CHECKING:
@@ -61,30 +62,41 @@ class _Shard:
 
 
 class ImageFiles:
-    """Decodes and preprocesses one image per item in a worker; a file that fails comes back as its error."""
+    """Decodes and preprocesses one image per item in a worker; a file that fails comes back as its error.
+    With ``thumbnail`` (a module function of the decoded image, e.g.
+    :func:`pathboard.core.science.grouping.thumbnail`) each item also brings what it makes of the same decode."""
 
-    def __init__(self, root: Path, paths: list[str], preprocess: Callable, open_image: Callable | None = None):
+    def __init__(self, root: Path, paths: list[str], preprocess: Callable, open_image: Callable | None = None,
+                 thumbnail: Callable | None = None):
         self.root, self.paths, self.preprocess = root, paths, preprocess
         self.open_image = open_image or open_item
+        self.thumbnail = thumbnail
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
         try:
-            return i, self.preprocess(self.open_image(self.root, self.paths[i])), None
+            img = self.open_image(self.root, self.paths[i])
+            x = self.preprocess(img)
         except Exception as exc:
-            return i, None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return i, None, f"{type(exc).__name__}: {exc}".splitlines()[0], None
+        try:
+            return i, x, None, self.thumbnail(img) if self.thumbnail else None
+        except Exception:  # no thumbnail: the image is read again where one is needed
+            return i, x, None, None
 
 
 def _collate(batch):
+    """(indices, stacked images or None, [(index, error)], [(index, thumbnail)])."""
     import torch
 
-    ok = [(i, x) for i, x, _ in batch if x is not None]
-    failed = [(i, err) for i, _, err in batch if err is not None]
+    ok = [(i, x) for i, x, _, _ in batch if x is not None]
+    failed = [(i, err) for i, _, err, _ in batch if err is not None]
+    thumbnails = [(i, t) for i, x, _, t in batch if x is not None and t is not None]
     indices = [i for i, _ in ok]
     images = torch.stack([x for _, x in ok]) if ok else None
-    return indices, images, failed
+    return indices, images, failed, thumbnails
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -143,16 +155,17 @@ def _loader(dataset, batch_size: int, workers: int, device: str, collate_fn=None
 
 
 def image_batches(model, root: Path, paths: list[str], *, batch_size: int, workers: int, desc: str,
-                  open_image: Callable | None = None, cuts=()):
-    """Yield (indices into ``paths``, [n, D] embeddings, [(index, error)]) per batch, in order: the indices
-    of a batch and of its failed files together cover a consecutive run of ``paths``, never across ``cuts``."""
+                  open_image: Callable | None = None, cuts=(), thumbnail: Callable | None = None):
+    """Yield (indices into ``paths``, [n, D] embeddings, [(index, error)], [(index, thumbnail)]) per batch, in
+    order: the indices of a batch and of its failed files together cover a consecutive run of ``paths``, never
+    across ``cuts``. Thumbnails come only with ``thumbnail`` (see :class:`ImageFiles`)."""
     device = getattr(getattr(model, "runtime", None), "device", "cpu")
-    loader = _loader(ImageFiles(root, paths, model.preprocess, open_image), batch_size, workers, device, _collate,
-                     cuts)
+    loader = _loader(ImageFiles(root, paths, model.preprocess, open_image, thumbnail), batch_size, workers, device,
+                     _collate, cuts)
     encode = Backoff(model)
     with tqdm(total=len(paths), desc=desc, unit="img", disable=None, leave=False) as bar:
-        for indices, images, errors in loader:
-            yield indices, (encode(images) if images is not None else None), errors
+        for indices, images, errors, thumbnails in loader:
+            yield indices, (encode(images) if images is not None else None), errors, thumbnails
             bar.update(len(indices) + len(errors))
 
 
@@ -164,8 +177,8 @@ def embed_images(model, root: Path, paths: list[str], write: Callable, *, batch_
     """
     failed: dict[str, str] = {}
     forwards = 0
-    for indices, feats, errors in image_batches(model, root, paths, batch_size=batch_size, workers=workers,
-                                                desc=desc, open_image=open_image):
+    for indices, feats, errors, _ in image_batches(model, root, paths, batch_size=batch_size, workers=workers,
+                                                   desc=desc, open_image=open_image):
         for i, err in errors:
             failed[paths[i]] = err
         if feats is not None:
@@ -294,7 +307,10 @@ class Embedder:
         """Embed and publish the shards starting at ``firsts`` (by default every pending one)."""
         key, open_image = self.image_key(dataset, manifest, perturbation, seed)
         desc = f"{self.spec.id} x {dataset.id}" + (f" ({perturbation})" if perturbation else "")
-        embedded, forwards, seconds = self._embed_in_shards(key, manifest, open_image, desc, firsts)
+        # a dataset whose groups pathboard finds from its images gets them from this decode, not another
+        thumbnails = perturbation is None and getattr(dataset, "near_duplicates", False) and \
+            not grouping.groups_cached(manifest)
+        embedded, forwards, seconds = self._embed_in_shards(key, manifest, open_image, desc, firsts, thumbnails)
         self.embed_seconds += seconds
         self.images_embedded += embedded
         self.image_forwards += forwards
@@ -398,13 +414,15 @@ class Embedder:
             if folder.is_dir() and not folder.name.endswith(".tmp"):
                 yield int(folder.name.split("-")[1]), np.load(folder / "embeddings.npy", mmap_mode="r")
 
-    def _embed_in_shards(self, key: str, manifest, open_image, desc: str,
-                         firsts: list[int] | None = None) -> tuple[int, int, float]:
+    def _embed_in_shards(self, key: str, manifest, open_image, desc: str, firsts: list[int] | None = None,
+                         thumbnails: bool = False) -> tuple[int, int, float]:
         """Embed the manifest's images in shards of ``SHARD_ROWS`` rows, each published atomically (its
         embeddings and failed items) under ``<cache>/embeddings/partial/<key>/``, so a killed run resumes
         from the last complete shard. One DataLoader streams every pending shard (its workers never wait at
-        a shard boundary). Returns (images embedded now, forwards, seconds spent embedding: model loading
-        left out, as the cost figures want)."""
+        a shard boundary). With ``thumbnails``, each shard's :func:`pathboard.core.science.grouping.thumbnail`
+        of the decoded images is kept too (:func:`~pathboard.core.science.grouping.save_thumbnails`), before the
+        shard is published. Returns (images embedded now, forwards, seconds spent embedding: model loading left
+        out, as the cost figures want)."""
         rows = shard_rows()
         pending = [first for first in (range(0, len(manifest), rows) if firsts is None else firsts)
                    if not self._published(key, first)]
@@ -418,14 +436,21 @@ class Embedder:
         offsets = np.cumsum([0] + [stop - first for first, stop in spans])  # position in ``paths`` of each shard
         embedded = forwards = 0
         open_shards: dict[int, _Shard] = {}  # at most the one being filled and the next
+        thumbs: dict[int, np.ndarray] = {}  # the same shards' thumbnails (NaN: not decoded)
         failed: dict[str, str] = {}
         published = 0
-        for indices, feats, errors in image_batches(model, manifest.root, paths, batch_size=self.batch_size,
-                                                    workers=self.workers, desc=f"{desc} [{len(pending)} shard(s)]",
-                                                    open_image=open_image, cuts=offsets[1:-1].tolist()):
+        for indices, feats, errors, made in image_batches(
+                model, manifest.root, paths, batch_size=self.batch_size, workers=self.workers,
+                desc=f"{desc} [{len(pending)} shard(s)]", open_image=open_image, cuts=offsets[1:-1].tolist(),
+                thumbnail=grouping.thumbnail if thumbnails else None):
             forwards += feats is not None
             for i, err in errors:
                 failed[paths[i]] = err
+            for row, thumb in made:
+                s = int(np.searchsorted(offsets, row, side="right")) - 1
+                if s not in thumbs:
+                    thumbs[s] = np.full((int(offsets[s + 1] - offsets[s]), *thumb.shape), np.nan, dtype=np.float32)
+                thumbs[s][row - int(offsets[s])] = thumb
             for start, stop in _runs(indices):  # a run of rows may straddle shards: each part into its own
                 j = start
                 while j < stop:
@@ -440,6 +465,8 @@ class Embedder:
                 first, stop = spans[published]
                 mine = {path: failed.pop(path) for path in manifest.paths[first:stop] if path in failed}
                 shard = open_shards.pop(published, None) or _Shard(stop - first)  # None: every file failed
+                if published in thumbs:
+                    grouping.save_thumbnails(manifest, first, thumbs.pop(published))
                 self._publish(key, first, shard.array, mine)
                 embedded += (stop - first) - len(mine)
                 published += 1

@@ -27,6 +27,7 @@ from pathboard.core.interfaces.slide_model import SlideEncoder, is_slide_model
 from pathboard.core.interfaces.task import CellContext, TaskResult
 from pathboard.core.interfaces.weights import Weights
 from pathboard.core.paths import cache_root, safe_name
+from pathboard.core.science import grouping
 from pathboard.core.science.metrics import MIN_UNITS, Metric
 from pathboard.core.store import Store
 from pathboard.core.store.database import interval_units
@@ -157,7 +158,8 @@ def tile_inputs(cells, p: Plan) -> list:
 
 
 def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
-    """Embed what this model x dataset's cells read, each thing once (cached)."""
+    """Embed what this model x dataset's cells read, each thing once (cached); then find the near-duplicate
+    groups of the datasets that declare them, from the images the embedding just decoded."""
     dataset = cells[0].dataset
     manifest = p.manifests[dataset.id]
     out = Embeddings({}, {}, {}, {})
@@ -167,6 +169,9 @@ def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
                 out.images[other_id] = embedder.images(p.datasets[other_id], p.manifests[other_id])
             else:
                 out.perturbed[(perturbation, seed)] = embedder.images(dataset, manifest, perturbation, seed)
+    for other_id in dict.fromkeys([dataset.id, *out.images]):  # before any cell reads their groups
+        if getattr(p.datasets[other_id], "near_duplicates", False):
+            grouping.group_manifest(p.manifests[other_id], what=other_id)
     if dataset.id in out.images and out.images[dataset.id].failed:
         out.failed.update(out.images[dataset.id].failed)
     out.failed.update(getattr(manifest, "missing", None) or {})  # listed, then gone (a broken link): counted

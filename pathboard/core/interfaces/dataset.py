@@ -121,6 +121,11 @@ class Dataset:
     #: another dataset whose items are this one's training split (e.g. NCT-CRC-HE-100K for CRC-VAL-HE-7K)
     train_from: str | None = None
     expected_files: int | None = None
+    #: items are augmented copies of a few originals (LC25000): each item's group (Record meta ``"group"``) is
+    #: its near-duplicate cluster within its class, found by pathboard from the images
+    #: (:func:`pathboard.core.science.grouping.group_manifest`) before its first cell is scored, from the images
+    #: the run's first embedding of them decoded (so they are not decoded twice)
+    near_duplicates: bool = False
     #: public files `pathboard data download ID` fetches, verified against pinned checksums
     downloads: tuple[Download, ...] = ()
     #: for gated or registration-only data: the exact steps to get it, shown instead

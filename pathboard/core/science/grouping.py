@@ -20,7 +20,7 @@ Comparing every pair costs ~1,840 popcounts a pair: minutes for 5,000 images, ho
 is compared only with its ``NEIGHBOURS`` candidates (:func:`candidate_pairs`): its nearest images by a
 descriptor that rotations and flips leave unchanged and small zooms barely move (each channel's quantiles
 inside three central discs, and its radial power spectrum). Every candidate is verified by the exact test
-above, so no link is false. On the real LC25000 lung sample (600 images at once) 146 of the 147 links of
+above, so no link is false. On the real LC25000 lung sample (600 images at once) 273 of the 274 links of
 comparing every pair are found (the one missed is 22 bits apart, at the threshold); on sets of 1,000 to
 5,000 augmented copies of it (``benchmarks/grouping.py``) 98-100% of the links are, every pair of copies of
 one original stays in one group, and fewer chance links join different originals. The exhaustive
@@ -29,9 +29,15 @@ checking. A group of more than ``MAX_GROUP`` images (LC25000 has about 20 copies
 matches must have chained groups together) is split again with a stricter threshold. Results are cached under
 the pathboard cache folder (``--cache-dir``), keyed by the files' paths, sizes and mtimes.
 
-Where the time goes: reading (a JPEG decoded at 1/8 scale), hashing (one matrix product per zoom over the pixels
-its windows cover, then the medians), the descriptors' nearest neighbours (a matrix product) and the verification
-(compiled popcounts, :mod:`pathboard.core.science.hamming`), each on as many threads as the process has CPUs.
+Images are not decoded for this alone: a dataset that declares ``near_duplicates`` has its groups found by
+:func:`group_manifest` after the run's first embedding of it, whose DataLoader workers keep the :func:`thumbnail`
+of every image they decode (:func:`save_thumbnails`); only images without one (an embedding cached before, a
+perturbed one) are read here, reduced the same way, so the groups do not depend on which path an image took.
+
+Where the time goes: reading (only what the embedding did not decode), hashing (one matrix product per zoom over
+the pixels its windows cover, then the medians), the descriptors' nearest neighbours (a matrix product) and the
+verification (compiled popcounts, :mod:`pathboard.core.science.hamming`), each on as many threads as the process
+has CPUs.
 
 Measured on the real LC25000 lung sample (600 images of 224 px, 200 a class; ``tests/core/science/test_grouping.py``):
 rotated, flipped and small-angle rotated and zoomed copies of its images land in their source's group,
@@ -43,8 +49,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -69,7 +76,7 @@ THRESHOLD = 22  # of CHANNELS * 63 bits
 MAX_GROUP, MIN_THRESHOLD = 64, 10
 #: candidates per image that the exact test verifies, and the largest set compared exhaustively instead
 NEIGHBOURS, EXHAUSTIVE = 64, 256
-VERSION = 3  # bump when anything above changes: it keys the cache
+VERSION = 4  # bump when anything above, or how images are reduced (:func:`thumbnail`), changes: it keys the cache
 CHUNK = 256  # images hashed per matrix product
 GREY = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 
@@ -93,10 +100,21 @@ def reduce_image(img: Image.Image) -> np.ndarray:
     return out - out.mean(axis=(1, 2), keepdims=True)
 
 
+def thumbnail(img: Image.Image) -> np.ndarray:
+    """:func:`reduce_image` of a decoded image, as float32, first halved (by whole pixel blocks, PIL's
+    ``reduce``) while its shorter side stays at least 2 x SIZE, at most 8 times: the one way every image is
+    reduced, whether the embedding's DataLoader workers decoded it (:mod:`pathboard.core.embedding.embedder`)
+    or :func:`load` reads it, so the groups do not depend on which did."""
+    scale = 1
+    while scale < 8 and min(img.size) // (2 * scale) >= SIZE:
+        scale *= 2
+    return reduce_image(img.reduce(scale) if scale > 1 else img).astype(np.float32)
+
+
 def load(path: Path) -> np.ndarray:
-    """:func:`reduce_image` of an image file read by :func:`pathboard.core.media.images.open_rgb` (a JPEG is decoded
-    at the smallest scale that is at least SIZE). Raises its one-line PathboardError for a file it refuses."""
-    return reduce_image(open_rgb(path, draft=(SIZE, SIZE)))
+    """:func:`thumbnail` of an image file read by :func:`pathboard.core.media.images.open_rgb`. Raises its
+    one-line PathboardError for a file it refuses."""
+    return thumbnail(open_rgb(path))
 
 
 def _dct(n: int = WINDOW) -> np.ndarray:
@@ -438,42 +456,129 @@ def _cache_key(base: Path, paths: Sequence[str], threshold: int) -> str:
     return h.hexdigest()[:32]
 
 
-def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THRESHOLD,
-                          what: str = "") -> dict[str, str]:
+def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THRESHOLD, what: str = "",
+                          reduced: Mapping[str, np.ndarray] | None = None) -> dict[str, str]:
     """Image path (relative to ``base``) -> its near-duplicate group, named by the first path of the group in
-    sorted order. Computed once per set of files and cached under the pathboard cache folder."""
+    sorted order. Computed once per set of files and cached under the pathboard cache folder. ``reduced``:
+    the :func:`thumbnail` of images already decoded (by the embedding), which are then not read again."""
     paths = sorted(paths)
     if not paths:
         return {}
-    cached = cache_root() / "datasets" / f"near-duplicates-{_cache_key(base, paths, threshold)}.json"
-    if cached.is_file():
-        try:
-            groups = json.loads(cached.read_text())
-            if isinstance(groups, dict) and set(groups) == set(paths):
-                return groups
-        except (OSError, ValueError):
-            pass
-    if len(paths) > 2000:
-        print(f"{what or base}: grouping {len(paths):,} images into near-duplicate groups (once; cached under "
+    cached = _cached_path(base, paths, threshold)
+    groups = _read_cached(cached, paths)
+    if groups is not None:
+        return groups
+    reduced = reduced or {}
+    unread = sum(p not in reduced for p in paths)
+    if unread > 2000:
+        print(f"{what or base}: reading {unread:,} images for near-duplicate groups (once; cached under "
               f"{cached.parent})", file=sys.stderr)
     from tqdm.auto import tqdm
 
     def read(path: str) -> np.ndarray | None:
+        if path in reduced:
+            return reduced[path]
         try:
             return load(base / path)
         except PathboardError:  # a file that cannot be read is its own group (the manifest or the embedding reports it)
             return None
 
     with stage("grouping"):
-        readable, reduced = [], []
+        readable, rows = [], []
         with ThreadPoolExecutor(usable_cpus()) as pool:  # decoding releases the GIL
-            for p, r in zip(paths, tqdm(pool.map(read, paths), total=len(paths), unit="img", disable=None,
-                                        desc=f"{what or base}: reading for near-duplicate groups", leave=False)):
+            for p, r in zip(paths, tqdm(pool.map(read, paths), total=len(paths), unit="img",
+                                        disable=None if unread else True, leave=False,
+                                        desc=f"{what or base}: reading for near-duplicate groups")):
                 if r is not None:
-                    reduced.append(r)
+                    rows.append(r)
                     readable.append(p)
-        first = group_images(np.stack(reduced), threshold, what=what or str(base)) if reduced else []
+        first = group_images(np.stack(rows), threshold, what=what or str(base)) if rows else []
     groups = {p: p for p in paths}
     groups.update({p: readable[r] for p, r in zip(readable, first)})
     write_cached(cached, lambda fh: fh.write(json.dumps(groups).encode()))
     return groups
+
+
+def _cached_path(base: Path, paths: Sequence[str], threshold: int = THRESHOLD) -> Path:
+    return cache_root() / "datasets" / f"near-duplicates-{_cache_key(base, paths, threshold)}.json"
+
+
+def _read_cached(cached: Path, paths: Sequence[str]) -> dict[str, str] | None:
+    try:
+        groups = json.loads(cached.read_text())
+    except (OSError, ValueError):
+        return None
+    return groups if isinstance(groups, dict) and set(groups) == set(paths) else None
+
+
+# -- a dataset's groups, from the images its first embedding decodes ---------------------------------------------
+
+def _classes(manifest) -> list[list[str]]:
+    """The manifest's paths, one list per label: copies never cross classes, so groups are found within each."""
+    by_label: dict[int, list[str]] = {}
+    for path, label in zip(manifest.paths, np.asarray(manifest.labels).tolist()):
+        by_label.setdefault(int(label), []).append(path)
+    return list(by_label.values())
+
+
+def groups_cached(manifest) -> bool:
+    """Whether every class of the manifest has its near-duplicate groups cached (nothing left to decode)."""
+    return all(_cached_path(manifest.root, sorted(paths)).is_file() for paths in _classes(manifest))
+
+
+def thumbnail_folder(manifest) -> Path:
+    """Where the embedding leaves the :func:`thumbnail` of each image it decodes, one file per shard of rows,
+    until the groups are found: keyed by the manifest's hash (its paths, file sizes and modification times)."""
+    return cache_root() / "datasets" / f"thumbnails-v{VERSION}-{manifest.hash[:32]}"
+
+
+def thumbnail_folders() -> list[Path]:
+    """Every folder of thumbnails in the cache: each is removed once its groups are found, so one that stays is an
+    interrupted run's (or its dataset's files changed before the groups were found)."""
+    folder = cache_root() / "datasets"
+    return sorted(d for d in folder.glob("thumbnails-*") if d.is_dir()) if folder.is_dir() else []
+
+
+def save_thumbnails(manifest, first: int, rows: np.ndarray) -> None:
+    """Keep the thumbnails of the manifest's rows ``first`` onwards ([n, CHANNELS, SIZE, SIZE], NaN where an
+    image was not decoded), in one rename."""
+    write_cached(thumbnail_folder(manifest) / f"rows-{first:09d}.npy", lambda fh: np.save(fh, rows))
+
+
+def saved_thumbnails(manifest) -> dict[str, np.ndarray]:
+    """Path -> thumbnail, of every row the embedding left a thumbnail of (a damaged file is ignored); memory-mapped,
+    so only the one array the grouping stacks them into holds them in memory."""
+    out: dict[str, np.ndarray] = {}
+    folder = thumbnail_folder(manifest)
+    for file in sorted(folder.glob("rows-*.npy")) if folder.is_dir() else []:
+        try:
+            first, rows = int(file.stem.split("-")[1]), np.load(file, mmap_mode="r")
+        except (OSError, ValueError):
+            continue
+        if rows.ndim != 4 or rows.shape[1:] != (CHANNELS, SIZE, SIZE):
+            continue
+        for path, row in zip(manifest.paths[first:first + len(rows)], rows):
+            if np.isfinite(row).all():
+                out[path] = row
+    return out
+
+
+def group_manifest(manifest, what: str = "") -> None:
+    """Set each item's Record meta ``"group"`` to its near-duplicate group within its class: from the cache, else
+    from the thumbnails the embedding left (only images it did not decode are read), which are then removed."""
+    if len(manifest.meta) == len(manifest.paths) and all("group" in m for m in manifest.meta):
+        return  # done already in this process
+    thumbnails: dict[str, np.ndarray] | None = None
+    groups: dict[str, str] = {}
+    for paths in _classes(manifest):
+        found = _read_cached(_cached_path(manifest.root, sorted(paths)), paths)
+        if found is None:
+            thumbnails = saved_thumbnails(manifest) if thumbnails is None else thumbnails
+            found = near_duplicate_groups(manifest.root, paths, what=what, reduced=thumbnails)
+        groups.update(found)
+    if len(manifest.meta) != len(manifest.paths):
+        manifest.meta = [{} for _ in manifest.paths]
+    for meta, path in zip(manifest.meta, manifest.paths):
+        meta["group"] = groups[path]
+    if thumbnails is not None or thumbnail_folder(manifest).is_dir():
+        shutil.rmtree(thumbnail_folder(manifest), ignore_errors=True)

@@ -250,7 +250,7 @@ def test_truncated_images_entry_is_recomputed_by_the_next_run(tmp_path, tiny_hub
     assert (images[0] / "embeddings.npy").stat().st_size > 200
 
 
-def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path):
+def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path, fresh_cache):
     from pathboard.core.embedding.cache import EmbeddingCache
 
     cache = EmbeddingCache(tmp_path)
@@ -258,10 +258,17 @@ def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path):
     for shard in (old, fresh):
         shard.mkdir(parents=True)
         (shard / "failed.json").write_text("{}")
+    thumbs = {age: fresh_cache / "datasets" / f"thumbnails-v4-{age}" for age in ("old", "new")}
+    for folder in thumbs.values():  # a run killed between embedding and finding its near-duplicate groups
+        folder.mkdir(parents=True)
+        (folder / "rows-000000000.npy").write_bytes(b"x" * 10)
     stale = time.time() - 3 * 86400
-    for path in (old, old / "failed.json", old.parent):
+    for path in (old, old / "failed.json", old.parent, thumbs["old"], thumbs["old"] / "rows-000000000.npy"):
         os.utime(path, (stale, stale))
     assert not list(cache.entries())  # shards are not cache entries
     removed = cache.prune()
-    assert [(key, why) for key, why, _ in removed] == [(f"partial/{'a' * 64}", "unfinished shards of an interrupted run")]
+    assert [(key, why) for key, why, _ in removed] == [
+        (f"partial/{'a' * 64}", "unfinished shards of an interrupted run"),
+        ("datasets/thumbnails-v4-old", "thumbnails of an interrupted run (for near-duplicate groups)")]
     assert not old.parent.exists() and fresh.exists()
+    assert not thumbs["old"].exists() and thumbs["new"].exists()

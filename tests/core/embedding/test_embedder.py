@@ -2,6 +2,8 @@
 out-of-memory backoff, non-finite embeddings counted as failures, and cache keys that name everything."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,7 @@ from pathboard.core.engine import plugins
 from pathboard.core.interfaces.dataset import ImageFolderDataset
 from pathboard.core.interfaces.model import Runtime
 from pathboard.core.media.tiling import Tiling
+from pathboard.core.science import grouping
 
 
 class NaNWhereBright:
@@ -217,3 +220,55 @@ def test_each_distinct_prompt_is_encoded_once_in_one_call(tmp_path):
     assert np.allclose(second[1:], first[[1, 0]]) and np.allclose(first[0], first[2])
     e.texts(["ccc", "bb", "a"])  # the same list again: read from the cache
     assert len(calls) == 2
+
+
+class MeanColour:
+    """A stand-in model: the mean colour of a 32 px copy (the forward costs nothing)."""
+
+    id, fingerprint, runtime = "stub", "stub", Runtime()
+
+    @staticmethod
+    def preprocess(img):
+        return torch.from_numpy(np.asarray(img.resize((32, 32)), dtype=np.float32).transpose(2, 0, 1) / 255)
+
+    def encode_images(self, batch):
+        return torch.nn.functional.normalize(batch.mean(dim=(2, 3)) + 0.01, dim=-1)
+
+
+@pytest.mark.slow
+def test_near_duplicate_groups_come_from_the_embeddings_decode(tmp_path, shared_data, fresh_cache, monkeypatch):
+    """LC25000's groups are found from the thumbnails the embedding's workers made of the images they decoded:
+    none is read again, a shard embedded before (a resumed run) only has its own images read, and the groups
+    are exactly those of reading every image; the thumbnails are removed once the groups are cached."""
+    monkeypatch.setenv("PATHBOARD_SHARD_ROWS", "250")
+    dataset = plugins.get("dataset", "lc25000-lung")
+    assert dataset.near_duplicates
+    manifest = dataset.manifest(shared_data)
+    assert not any("group" in m for m in manifest.meta)  # found after embedding, not while planning
+    read = []
+    load = grouping.load
+    monkeypatch.setattr(grouping, "load", lambda path: read.append(path) or load(path))
+
+    first = _embedder(tmp_path, MeanColour(), "first")
+    first.embed_shards(dataset, manifest, firsts=[250, 500])  # by an older pathboard, which kept no thumbnails
+    shutil.rmtree(grouping.thumbnail_folder(manifest))
+    first.images(dataset, manifest)  # the rest: rows 0-249 embedded now, with their thumbnails
+    assert sorted(p.name for p in grouping.thumbnail_folder(manifest).iterdir()) == ["rows-000000000.npy"]
+    grouping.group_manifest(manifest, what=dataset.id)
+    assert sorted(str(p.relative_to(manifest.root)) for p in read) == manifest.paths[250:]
+    assert not grouping.thumbnail_folder(manifest).exists()
+    from_embedding = [m["group"] for m in manifest.meta]
+
+    read.clear()
+    again = dataset.manifest(shared_data)
+    _embedder(tmp_path, MeanColour(), "second").images(dataset, again)  # another model: groups are cached
+    assert not grouping.thumbnail_folder(again).exists()
+    grouping.group_manifest(again)
+    assert read == [] and [m["group"] for m in again.meta] == from_embedding
+
+    monkeypatch.setenv("PATHBOARD_CACHE", str(tmp_path / "other-cache"))  # no groups cached: found again
+    first.images(dataset, dataset.manifest(shared_data))  # cached embeddings: nothing decoded, so every image is read
+    by_reading = dataset.manifest(shared_data)
+    grouping.group_manifest(by_reading)
+    assert len(read) == 600 and [m["group"] for m in by_reading.meta] == from_embedding
+    assert len(set(from_embedding)) == 479
