@@ -19,8 +19,8 @@ from pathboard.core.media.tiling import Tiling
 from pathboard.core.science import grouping
 
 
-class NaNWhereBright:
-    """A stand-in model: 3-d embeddings of the mean colour, NaN (an fp16 overflow) for bright images."""
+class MeanColour:
+    """A stand-in model: the mean colour of a 32 px copy (the forward costs nothing)."""
 
     id, fingerprint, runtime = "stub", "stub", Runtime()
 
@@ -29,9 +29,15 @@ class NaNWhereBright:
         return torch.from_numpy(np.asarray(img.resize((32, 32)), dtype=np.float32).transpose(2, 0, 1) / 255)
 
     def encode_images(self, batch):
-        mean = batch.mean(dim=(2, 3))
-        out = torch.nn.functional.normalize(mean + 0.01, dim=-1)
-        out[mean.mean(dim=1) > 0.95] = float("nan")
+        return torch.nn.functional.normalize(batch.mean(dim=(2, 3)) + 0.01, dim=-1)
+
+
+class NaNWhereBright(MeanColour):
+    """The mean colour, NaN (an fp16 overflow) for bright images."""
+
+    def encode_images(self, batch):
+        out = super().encode_images(batch)
+        out[batch.mean(dim=(1, 2, 3)) > 0.95] = float("nan")
         return out
 
 
@@ -220,19 +226,6 @@ def test_each_distinct_prompt_is_encoded_once_in_one_call(tmp_path):
     assert np.allclose(second[1:], first[[1, 0]]) and np.allclose(first[0], first[2])
     e.texts(["ccc", "bb", "a"])  # the same list again: read from the cache
     assert len(calls) == 2
-
-
-class MeanColour:
-    """A stand-in model: the mean colour of a 32 px copy (the forward costs nothing)."""
-
-    id, fingerprint, runtime = "stub", "stub", Runtime()
-
-    @staticmethod
-    def preprocess(img):
-        return torch.from_numpy(np.asarray(img.resize((32, 32)), dtype=np.float32).transpose(2, 0, 1) / 255)
-
-    def encode_images(self, batch):
-        return torch.nn.functional.normalize(batch.mean(dim=(2, 3)) + 0.01, dim=-1)
 
 
 @pytest.mark.slow
