@@ -239,7 +239,7 @@ if jpegs:
     t0 = time.perf_counter()
     decoded = [files[i] for i in range(len(files))]
     wall = time.perf_counter() - t0
-    assert all(err is None for _, _, err in decoded)
+    assert all(err is None for _, _, err, _ in decoded)
     figures["jpeg_per_s_1core"] = len(files) / wall
     figures["jpeg_bytes"] = float(np.mean([p.stat().st_size for p in jpegs[:300]]))
     line(f"e. decode+preprocess {len(files)} LC25000 224 px JPEGs on 1 core: {wall:.2f} s -> "

@@ -1,10 +1,10 @@
 """Where a run's seconds go: named stages, each timed exclusive of the stages nested in it.
 
 Code that does a stage's work wraps it in ``with stage("grouping"):``, wherever it runs (planning, the
-embedder, the science). A stage nested in another (grouping inside building a manifest, loading the model
-inside embedding images) is counted once, in the inner stage, so the stages add up to the wall time they
-cover. ``pathboard run`` prints one line per stage that took any time (:func:`lines`); a Ray worker returns
-its own stages (:func:`take`) and the driver adds them in (:func:`add`).
+embedder, the science). A stage nested in another (loading the model inside embedding images) is counted once,
+in the inner stage, so the stages add up to the wall time they cover. ``pathboard run`` prints one line per
+stage that took any time (:func:`lines`); a Ray worker returns its own stages (:func:`take`) and the driver
+adds them in (:func:`add`).
 """
 from __future__ import annotations
 

@@ -11,4 +11,5 @@ def register_datasets(register):
         prompt_file=str(Path(__file__).with_name("prompts.json")), title="LC25000 lung (pbfull's prompts)",
         url="https://github.com/tampapath/lung_colon_image_set", tags={"organ": "lung", "group": "pbfull"},
         access="download LC25000 and unzip it into <data root>/lung_colon_image_set/",
+        near_duplicates=True,  # its images are rotated and flipped copies: pathboard groups them
     ))

@@ -354,7 +354,7 @@ class EmbeddingCache:
         missing or not FORMAT, or a recorded ``format`` below FORMAT), entries not used for more than
         ``older_than_days`` (when given), stale temp dirs and the resumable shards of runs that never finished
         (untouched for a day, or for ``older_than_days`` if longer) and the thumbnails such runs kept for
-        near-duplicate groups; [(key, tmp/<name>, partial/<key> or datasets/<name>, why, bytes)].
+        near-duplicate groups; [(key, tmp/<name>, partial/<key> or datasets/<name>; why; bytes)].
         ``dry_run`` only lists them."""
         cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
         out: list[tuple[str, str, int]] = []
@@ -382,8 +382,12 @@ class EmbeddingCache:
                     _remove(d)
         from pathboard.core.science.grouping import thumbnail_folders
 
-        for d in thumbnail_folders():  # kept by an embedding until its dataset's groups were found
-            if max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.iterdir())]) <= partial_cutoff:
+        for d in thumbnail_folders(self.root.parent):  # kept by an embedding until its dataset's groups were found
+            try:
+                newest = max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.iterdir())])
+            except OSError:  # the groups were just found, and the folder removed
+                continue
+            if newest <= partial_cutoff:
                 out.append((f"datasets/{d.name}", "thumbnails of an interrupted run (for near-duplicate groups)",
                             _tree_bytes(d)))
                 if not dry_run:

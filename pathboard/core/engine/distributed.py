@@ -40,6 +40,7 @@ from pathboard.core.engine.steps import (
 )
 from pathboard.core.errors import PathboardError, first_line
 from pathboard.core.interfaces.model import Runtime
+from pathboard.core.paths import limit_cpus
 
 #: environment the workers need to find the same weights, data and cache as the driver
 FORWARDED = ("PATHBOARD_", "HF_", "TRANSFORMERS_", "TORCH_HOME", "PYTHONPATH")
@@ -150,6 +151,9 @@ def _embedder(p, settings: Settings, model_id: str, load_on: Runtime | None = No
     from pathboard.core.embedding.cache import EmbeddingCache
 
     key = (model_id, settings, load_on)
+    # the run's one cache (near-duplicate groups, weight hashes, indexes: ``cache_root()``), and its threads
+    os.environ["PATHBOARD_CACHE"] = settings.cache
+    limit_cpus(settings.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or None)
     if settings.threads:  # else the CPUs Ray gave the task (it sets OMP_NUM_THREADS to them)
         import torch
 

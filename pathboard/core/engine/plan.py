@@ -247,7 +247,7 @@ def _pack_datasets(pack: ProtocolPack, selected, everything: bool) -> list:
 
 def plan(cfg: RunConfig) -> Plan:
     take()  # a new run: its stages are timed from here
-    limit_cpus(cfg.threads)  # planning groups near-duplicates on as many threads as the run may use
+    limit_cpus(cfg.threads)  # near-duplicate grouping and torch use as many threads as the run may use
     modes = split_list(cfg.prompt_modes or "single,ensemble")
     for m in modes:
         if m not in MODES:

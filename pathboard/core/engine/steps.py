@@ -171,7 +171,7 @@ def embed_dataset(cells, embedder, p: Plan) -> Embeddings:
                 out.perturbed[(perturbation, seed)] = embedder.images(dataset, manifest, perturbation, seed)
     for other_id in dict.fromkeys([dataset.id, *out.images]):  # before any cell reads their groups
         if getattr(p.datasets[other_id], "near_duplicates", False):
-            grouping.group_manifest(p.manifests[other_id], what=other_id)
+            grouping.group_manifest(p.manifests[other_id], what=other_id, open_image=p.datasets[other_id].open_image)
     if dataset.id in out.images and out.images[dataset.id].failed:
         out.failed.update(out.images[dataset.id].failed)
     out.failed.update(getattr(manifest, "missing", None) or {})  # listed, then gone (a broken link): counted

@@ -22,6 +22,7 @@ import json
 from pathboard.core.engine.plan import Cell, Plan
 from pathboard.core.engine.slides import folder_for
 from pathboard.core.interfaces.options import options_json, plain
+from pathboard.core.science import grouping
 
 
 def cell_key(cell: Cell, p: Plan, precision: str) -> str:
@@ -35,7 +36,9 @@ def cell_key(cell: Cell, p: Plan, precision: str) -> str:
     tiling = tiling_for(cell, p)
     what = {
         "model": [model.id, p.weights[model.id].fingerprint, identity() if callable(identity) else None, precision],
-        "dataset": [dataset.id, p.manifests[dataset.id].hash],
+        # groups a run finds from the images (near-duplicates) are not in the manifest: their method's version is
+        "dataset": [dataset.id, p.manifests[dataset.id].hash] + (
+            [f"near-duplicates v{grouping.VERSION}"] if getattr(dataset, "near_duplicates", False) else []),
         "reads": {other: [role, p.manifests[other].hash] for other, role in sorted(inputs.images.items())
                   if other != dataset.id},
         "task": [task.id, getattr(task, "plugin", ""), getattr(task, "plugin_version", "")],

@@ -297,7 +297,9 @@ class Task(ABC):
 
     def check(self, dataset, manifest) -> str | None:
         """None if this dataset's items (``manifest``) can be scored, else why not: a data-dependent
-        applicability check made at plan time (e.g. few-shot needs two classes to train on)."""
+        applicability check made at plan time (e.g. few-shot needs two classes to train on). The groups of a
+        ``near_duplicates`` dataset are not known yet (they are found after its first embedding, before
+        :meth:`score`): decide from labels and splits."""
         return None
 
     def inputs(self, dataset, manifest) -> Inputs:

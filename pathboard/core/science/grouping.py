@@ -46,20 +46,21 @@ numba.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from pathboard.core.errors import PathboardError
 from pathboard.core.media.images import open_rgb
 from pathboard.core.paths import cache_root, usable_cpus, write_cached
 from pathboard.core.timing import stage
@@ -457,10 +458,13 @@ def _cache_key(base: Path, paths: Sequence[str], threshold: int) -> str:
 
 
 def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THRESHOLD, what: str = "",
-                          reduced: Mapping[str, np.ndarray] | None = None) -> dict[str, str]:
+                          reduced: Mapping[str, np.ndarray] | None = None,
+                          open_image: Callable | None = None) -> dict[str, str]:
     """Image path (relative to ``base``) -> its near-duplicate group, named by the first path of the group in
     sorted order. Computed once per set of files and cached under the pathboard cache folder. ``reduced``:
-    the :func:`thumbnail` of images already decoded (by the embedding), which are then not read again."""
+    the :func:`thumbnail` of images already decoded (by the embedding), which are then not read again; the
+    others are opened by ``open_image(base, path)`` (a dataset's own, as the embedding opens them; default
+    :func:`load`)."""
     paths = sorted(paths)
     if not paths:
         return {}
@@ -479,8 +483,8 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
         if path in reduced:
             return reduced[path]
         try:
-            return load(base / path)
-        except PathboardError:  # a file that cannot be read is its own group (the manifest or the embedding reports it)
+            return thumbnail(open_image(base, path)) if open_image else load(base / path)
+        except Exception:  # a file that cannot be read is its own group (the manifest or the embedding reports it)
             return None
 
     with stage("grouping"):
@@ -532,10 +536,11 @@ def thumbnail_folder(manifest) -> Path:
     return cache_root() / "datasets" / f"thumbnails-v{VERSION}-{manifest.hash[:32]}"
 
 
-def thumbnail_folders() -> list[Path]:
-    """Every folder of thumbnails in the cache: each is removed once its groups are found, so one that stays is an
-    interrupted run's (or its dataset's files changed before the groups were found)."""
-    folder = cache_root() / "datasets"
+def thumbnail_folders(root: Path | None = None) -> list[Path]:
+    """Every folder of thumbnails in the cache at ``root`` (default: this process's): each is removed once its groups
+    are found, so one that stays is an interrupted run's (or its dataset's files changed before the groups were
+    found)."""
+    folder = (root or cache_root()) / "datasets"
     return sorted(d for d in folder.glob("thumbnails-*") if d.is_dir()) if folder.is_dir() else []
 
 
@@ -563,22 +568,42 @@ def saved_thumbnails(manifest) -> dict[str, np.ndarray]:
     return out
 
 
-def group_manifest(manifest, what: str = "") -> None:
+def group_manifest(manifest, what: str = "", open_image: Callable | None = None) -> None:
     """Set each item's Record meta ``"group"`` to its near-duplicate group within its class: from the cache, else
-    from the thumbnails the embedding left (only images it did not decode are read), which are then removed."""
+    from the thumbnails the embedding left (only images it did not decode are opened, by ``open_image``), which
+    are then removed. One process at a time finds a manifest's groups (a file lock in the cache): another one,
+    a Ray unit of another model say, waits and then reads them from the cache."""
     if len(manifest.meta) == len(manifest.paths) and all("group" in m for m in manifest.meta):
         return  # done already in this process
-    thumbnails: dict[str, np.ndarray] | None = None
     groups: dict[str, str] = {}
-    for paths in _classes(manifest):
-        found = _read_cached(_cached_path(manifest.root, sorted(paths)), paths)
-        if found is None:
-            thumbnails = saved_thumbnails(manifest) if thumbnails is None else thumbnails
-            found = near_duplicate_groups(manifest.root, paths, what=what, reduced=thumbnails)
-        groups.update(found)
+    with _locked(thumbnail_folder(manifest).with_suffix(".lock")):
+        thumbnails: dict[str, np.ndarray] | None = None
+        for paths in _classes(manifest):
+            found = _read_cached(_cached_path(manifest.root, sorted(paths)), paths)
+            if found is None:
+                thumbnails = saved_thumbnails(manifest) if thumbnails is None else thumbnails
+                found = near_duplicate_groups(manifest.root, paths, what=what, reduced=thumbnails,
+                                              open_image=open_image)
+            groups.update(found)
+        shutil.rmtree(thumbnail_folder(manifest), ignore_errors=True)
     if len(manifest.meta) != len(manifest.paths):
-        manifest.meta = [{} for _ in manifest.paths]
+        manifest.meta[:] = [{} for _ in manifest.paths]  # the Manifest is frozen: its list is filled in place
     for meta, path in zip(manifest.meta, manifest.paths):
         meta["group"] = groups[path]
-    if thumbnails is not None or thumbnail_folder(manifest).is_dir():
-        shutil.rmtree(thumbnail_folder(manifest), ignore_errors=True)
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (flock) while the block runs; none where the cache cannot hold one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+b")
+    except OSError:
+        yield
+        return
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield

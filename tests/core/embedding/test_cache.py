@@ -250,7 +250,7 @@ def test_truncated_images_entry_is_recomputed_by_the_next_run(tmp_path, tiny_hub
     assert (images[0] / "embeddings.npy").stat().st_size > 200
 
 
-def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path, fresh_cache):
+def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path):
     from pathboard.core.embedding.cache import EmbeddingCache
 
     cache = EmbeddingCache(tmp_path)
@@ -258,7 +258,7 @@ def test_prune_removes_the_shards_of_runs_that_never_finished(tmp_path, fresh_ca
     for shard in (old, fresh):
         shard.mkdir(parents=True)
         (shard / "failed.json").write_text("{}")
-    thumbs = {age: fresh_cache / "datasets" / f"thumbnails-v4-{age}" for age in ("old", "new")}
+    thumbs = {age: tmp_path / "datasets" / f"thumbnails-v4-{age}" for age in ("old", "new")}
     for folder in thumbs.values():  # a run killed between embedding and finding its near-duplicate groups
         folder.mkdir(parents=True)
         (folder / "rows-000000000.npy").write_bytes(b"x" * 10)

@@ -83,6 +83,20 @@ def test_the_key_follows_weights_precision_manifest_and_task_version(cfg):
     assert cell_key(released, p, "fp32") != key
 
 
+def test_the_key_follows_how_near_duplicate_groups_are_found(cfg, monkeypatch):
+    """LC25000's groups are found after planning, so the manifest's hash cannot cover them: the grouping's version
+    is in the key of a near-duplicates dataset's cells, and only theirs."""
+    from pathboard.core.science import grouping
+
+    cfg.datasets = "crc-val-he-7k,lc25000-lung"
+    p = plan(cfg)
+    lung, crc = (next(c for c in p.cells if c.task.id == "zeroshot" and c.dataset.id == d)
+                 for d in ("lc25000-lung", "crc-val-he-7k"))
+    keys = cell_key(lung, p, "fp32"), cell_key(crc, p, "fp32")
+    monkeypatch.setattr(grouping, "VERSION", grouping.VERSION + 1)
+    assert cell_key(lung, p, "fp32") != keys[0] and cell_key(crc, p, "fp32") == keys[1]
+
+
 def test_a_run_killed_before_comparing_leaves_comparisons_the_next_run_recomputes(cfg):
     cfg.models = "quiltnet-b32,plip"
     cfg.tasks, cfg.options = "zeroshot", {}

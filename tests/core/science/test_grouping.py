@@ -115,3 +115,23 @@ def test_components_take_pairs_and_refuse_anything_else():
     assert grouping._components(2, []).tolist() == [0, 1]
     with pytest.raises(ValueError, match="expected"):
         grouping._components(4, [(0, 1, 5)])  # (i, j, bits) rows are not links
+
+
+def test_a_manifest_without_meta_gets_groups_through_the_datasets_own_opener(tmp_path, fresh_cache):
+    """A plugin's own Manifest (frozen, no meta) is filled in place; images the embedding left no thumbnail of are
+    opened by the dataset's ``open_image``, as the embedding opens them."""
+    from pathboard.core.interfaces.dataset import Manifest
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    images = {"a/0.png": base, "a/1.png": base[:, ::-1], "a/2.png": rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)}
+    opened = []
+
+    def open_image(root, path):  # e.g. a dataset whose items live in one archive
+        opened.append(path)
+        return Image.fromarray(images[path])
+
+    manifest = Manifest(tmp_path, sorted(images), np.zeros(3, dtype=np.int64), [None] * 3, "h" * 64)
+    grouping.group_manifest(manifest, open_image=open_image)
+    assert sorted(opened) == sorted(images)
+    assert [m["group"] for m in manifest.meta] == ["a/0.png", "a/0.png", "a/2.png"]  # the flip joins its source
