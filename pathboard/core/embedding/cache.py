@@ -374,22 +374,21 @@ class EmbeddingCache:
             if not dry_run:
                 _remove(d)
         partial_cutoff = time.time() - 86400 if cutoff is None else min(cutoff, time.time() - 86400)
-        for d in sorted((self.root / "partial").glob("*")) if (self.root / "partial").is_dir() else []:
-            newest = max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.rglob("*"))])
-            if newest <= partial_cutoff:  # shards of a run that never finished, untouched for a day
-                out.append((f"partial/{d.name}", "unfinished shards of an interrupted run", _tree_bytes(d)))
-                if not dry_run:
-                    _remove(d)
         from pathboard.core.science.grouping import thumbnail_folders
 
-        for d in thumbnail_folders(self.root.parent):  # kept by an embedding until its dataset's groups were found
+        # what interrupted runs left, untouched for a day: shards never assembled, and the thumbnails an embedding
+        # kept until its dataset's near-duplicate groups were found
+        left = [(f"partial/{d.name}", d, "unfinished shards of an interrupted run")
+                for d in (sorted((self.root / "partial").glob("*")) if (self.root / "partial").is_dir() else [])]
+        left += [(f"datasets/{d.name}", d, "thumbnails of an interrupted run (for near-duplicate groups)")
+                 for d in thumbnail_folders(self.root.parent)]
+        for name, d, why in left:
             try:
-                newest = max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.iterdir())])
-            except OSError:  # the groups were just found, and the folder removed
+                newest = max([d.stat().st_mtime, *(f.stat().st_mtime for f in d.rglob("*"))])
+            except OSError:  # finished and removed meanwhile
                 continue
             if newest <= partial_cutoff:
-                out.append((f"datasets/{d.name}", "thumbnails of an interrupted run (for near-duplicate groups)",
-                            _tree_bytes(d)))
+                out.append((name, why, _tree_bytes(d)))
                 if not dry_run:
                     _remove(d)
         return out

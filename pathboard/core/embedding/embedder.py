@@ -46,15 +46,22 @@ def shard_rows() -> int:
 
 
 class _Shard:
-    """One shard's rows in memory (a few thousand embeddings); rows never written stay NaN."""
+    """One shard's rows in memory (a few thousand embeddings, and the thumbnails of the images decoded for them,
+    when they are kept); rows never written stay NaN."""
 
     def __init__(self, rows: int):
         self.array = np.full((rows, 0), np.nan, dtype=np.float32)
+        self.thumbnails: np.ndarray | None = None
 
     def write(self, start: int, array: np.ndarray) -> None:
         if not self.array.shape[1]:
             self.array = np.full((len(self.array), array.shape[1]), np.nan, dtype=np.float32)
         self.array[start:start + len(array)] = array
+
+    def thumbnail(self, row: int, thumb: np.ndarray) -> None:
+        if self.thumbnails is None:
+            self.thumbnails = np.full((len(self.array), *thumb.shape), np.nan, dtype=np.float32)
+        self.thumbnails[row] = thumb
 
 
 # The datasets below are plain map-style datasets (``__len__``, ``__getitem__``), which is all a DataLoader needs:
@@ -436,9 +443,14 @@ class Embedder:
         offsets = np.cumsum([0] + [stop - first for first, stop in spans])  # position in ``paths`` of each shard
         embedded = forwards = 0
         open_shards: dict[int, _Shard] = {}  # at most the one being filled and the next
-        thumbs: dict[int, np.ndarray] = {}  # the same shards' thumbnails (NaN: not decoded)
         failed: dict[str, str] = {}
         published = 0
+
+        def shard_of(row: int) -> tuple[_Shard, int, int]:
+            """The open shard of position ``row`` in ``paths``, the row's place in it, and the rows it has left."""
+            s = int(np.searchsorted(offsets, row, side="right")) - 1
+            shard = open_shards.setdefault(s, _Shard(int(offsets[s + 1] - offsets[s])))
+            return shard, row - int(offsets[s]), int(offsets[s + 1]) - row
         for indices, feats, errors, made in image_batches(
                 model, manifest.root, paths, batch_size=self.batch_size, workers=self.workers,
                 desc=f"{desc} [{len(pending)} shard(s)]", open_image=open_image, cuts=offsets[1:-1].tolist(),
@@ -447,26 +459,22 @@ class Embedder:
             for i, err in errors:
                 failed[paths[i]] = err
             for row, thumb in made:
-                s = int(np.searchsorted(offsets, row, side="right")) - 1
-                if s not in thumbs:
-                    thumbs[s] = np.full((int(offsets[s + 1] - offsets[s]), *thumb.shape), np.nan, dtype=np.float32)
-                thumbs[s][row - int(offsets[s])] = thumb
+                shard, place, _ = shard_of(row)
+                shard.thumbnail(place, thumb)
             for start, stop in _runs(indices):  # a run of rows may straddle shards: each part into its own
                 j = start
                 while j < stop:
-                    row = indices[j]
-                    s = int(np.searchsorted(offsets, row, side="right")) - 1
-                    take = min(stop - j, int(offsets[s + 1]) - row)
-                    open_shards.setdefault(s, _Shard(int(offsets[s + 1] - offsets[s]))).write(
-                        row - int(offsets[s]), feats[j:j + take])
+                    shard, place, left = shard_of(indices[j])
+                    take = min(stop - j, left)
+                    shard.write(place, feats[j:j + take])
                     j += take
             done = max(indices + [i for i, _ in errors]) + 1  # rows come in order: all before ``done`` are in
             while published < len(spans) and done >= offsets[published + 1]:
                 first, stop = spans[published]
                 mine = {path: failed.pop(path) for path in manifest.paths[first:stop] if path in failed}
                 shard = open_shards.pop(published, None) or _Shard(stop - first)  # None: every file failed
-                if published in thumbs:
-                    grouping.save_thumbnails(manifest, first, thumbs.pop(published))
+                if shard.thumbnails is not None:
+                    grouping.save_thumbnails(manifest, first, shard.thumbnails)
                 self._publish(key, first, shard.array, mine)
                 embedded += (stop - first) - len(mine)
                 published += 1

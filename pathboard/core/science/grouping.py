@@ -470,8 +470,12 @@ def near_duplicate_groups(base: Path, paths: Sequence[str], threshold: int = THR
         return {}
     cached = _cached_path(base, paths, threshold)
     groups = _read_cached(cached, paths)
-    if groups is not None:
-        return groups
+    return groups if groups is not None else _find(base, paths, cached, threshold, what, reduced, open_image)
+
+
+def _find(base: Path, paths: list[str], cached: Path, threshold: int, what: str,
+          reduced: Mapping[str, np.ndarray] | None, open_image: Callable | None) -> dict[str, str]:
+    """:func:`near_duplicate_groups` of sorted ``paths`` not found in the cache (at ``cached``): found, and cached."""
     reduced = reduced or {}
     unread = sum(p not in reduced for p in paths)
     if unread > 2000:
@@ -578,12 +582,12 @@ def group_manifest(manifest, what: str = "", open_image: Callable | None = None)
     groups: dict[str, str] = {}
     with _locked(thumbnail_folder(manifest).with_suffix(".lock")):
         thumbnails: dict[str, np.ndarray] | None = None
-        for paths in _classes(manifest):
-            found = _read_cached(_cached_path(manifest.root, sorted(paths)), paths)
+        for paths in map(sorted, _classes(manifest)):
+            cached = _cached_path(manifest.root, paths)
+            found = _read_cached(cached, paths)
             if found is None:
                 thumbnails = saved_thumbnails(manifest) if thumbnails is None else thumbnails
-                found = near_duplicate_groups(manifest.root, paths, what=what, reduced=thumbnails,
-                                              open_image=open_image)
+                found = _find(manifest.root, paths, cached, THRESHOLD, what, thumbnails, open_image)
             groups.update(found)
         shutil.rmtree(thumbnail_folder(manifest), ignore_errors=True)
     if len(manifest.meta) != len(manifest.paths):
