@@ -5,8 +5,8 @@ models, datasets and tasks (the three things a plugin registers through the ``pa
 group), the library code the built-in plugins use (zero-shot classifiers, metrics with bootstrap CIs,
 splits, few-shot classifiers, tiling, masks, pictures), and the errors that reach users as one line.
 Importing it loads no model library (torch, open_clip, transformers): those are imported when a model
-is loaded, and :func:`abmil_predict` imports torch when first used. Offline test helpers and contract
-checks are in :mod:`pathboard.testing`.
+is loaded, and the ABMIL helpers (:func:`abmil_predict`) import torch when first used. Offline test helpers and
+contract checks are in :mod:`pathboard.testing`.
 
 The surface only grows: a name here stays. :data:`API_VERSION` counts its contract changes (see
 ``docs/writing-a-plugin.md#api-versions``); a plugin that breaks a contract is named in one line.
@@ -139,6 +139,22 @@ def abmil_predict(support, y, classes, test, seed: int):
     return train_and_predict(support, y, classes, test, seed)
 
 
+def abmil_fit(support, y, classes, seed: int):
+    """The trained ABMIL model of :func:`abmil_predict`, to classify test bags with :func:`abmil_classify` together
+    with other models (each test bag is then read once for all of them). Imports torch on the first call."""
+    from pathboard.core.science.abmil import abmil_fit as fit
+
+    return fit(support, y, classes, seed)
+
+
+def abmil_classify(models, test):
+    """[models, test bags] class positions (into each model's ``classes``) that the :func:`abmil_fit` models
+    predict for the ``test`` bags, each bag read once for all of them."""
+    from pathboard.core.science.abmil import abmil_classify as classify
+
+    return classify(models, test)
+
+
 __all__ = [
     "API_VERSION",
     # registering
@@ -172,6 +188,7 @@ __all__ = [
     # few-shot: the k-shot draws and one file per classifier
     "DRAWS", "K_MAX", "shot_counts", "draw_support", "fewshot_headline", "predict_all", "with_spread", "torch_seed",
     "prototype_classifier", "linear_probe_classifier", "probe_convergence", "convergence_note", "abmil_predict",
+    "abmil_fit", "abmil_classify",
     # retrieval and segmentation
     "first_hit_ranks", "hit_rates", "pairs_index", "caption_pairs", "retrieval_metrics", "SEGMENTATION_OVERLAP",
     "tile_cells", "average_scores",

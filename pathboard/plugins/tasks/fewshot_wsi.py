@@ -6,8 +6,9 @@ the training pool), three classifiers are fitted:
 - ``prototype`` and ``linear-probe``: few-shot's nearest class mean (``prototype_classifier``) and
   cross-validated logistic regression (``linear_probe_classifier``), on slide embeddings: the mean of a
   slide's tile embeddings, L2-normalised;
-- ``abmil``: gated attention-based MIL over the tile embeddings (``abmil_predict``; Ilse et al., ICML 2018),
-  trained on the k-shot slides only, seeded per draw.
+- ``abmil``: gated attention-based MIL over the tile embeddings (``abmil_fit``; Ilse et al., ICML 2018),
+  trained on the k-shot slides only, seeded per draw; ``abmil_classify`` reads each test slide once for all of
+  a cell's models.
 
 The split is **patient-disjoint**, by pathboard's one split rule: a slide's group (Record meta ``"group"``)
 is its patient (TCGA: the case; GTEx: the donor; EBRAINS: ``pat_id``), or the slide itself. Training pool,
@@ -49,7 +50,8 @@ from pathboard.api import (
     PathboardError,
     SlideTask,
     TaskResult,
-    abmil_predict,
+    abmil_classify,
+    abmil_fit,
     bootstrap_label,
     classification_metrics,
     convergence_note,
@@ -157,8 +159,7 @@ class FewShotWSI(SlideTask):
         eval_x = ctx.slide_matrix([paths[i] for i in eval_rows])
         ks = shot_counts(min(int(counts.min()), int(self.values["max_k"])))
         linear = [m for m in methods if m != "abmil"]
-        test_bags = [ctx.tiles[paths[i]].embeddings for i in eval_rows] if "abmil" in methods else []
-        keys, weights, biases, preds = [], [], [], {}
+        keys, weights, biases, preds, mil = [], [], [], {}, {}
         stopped = 0  # probe fits that stopped before converging
         for k in ks:
             for draw in range(self.draws):
@@ -176,9 +177,11 @@ class FewShotWSI(SlideTask):
                     biases.append(b)
                 if "abmil" in methods:
                     bags = [ctx.tiles[paths[pool_rows[i]]].embeddings for i in picked]
-                    preds[("abmil", k, draw)] = classes[abmil_predict(bags, y, classes, test_bags,
-                                                                      torch_seed(self.seed, k, draw))]
+                    mil[("abmil", k, draw)] = abmil_fit(bags, y, classes, torch_seed(self.seed, k, draw))
         notes += convergence_note(self.id, ctx.dataset.id, stopped)
+        if mil:  # every test slide's tiles read once for all the k and draws' models
+            test_bags = [ctx.tiles[paths[i]].embeddings for i in eval_rows]
+            preds.update(zip(mil, classes[abmil_classify(list(mil.values()), test_bags)]))
         if keys:
             predicted = classes[predict_all(eval_x, np.arange(len(eval_x)), np.stack(weights), np.stack(biases))]
             preds.update(zip(keys, predicted))

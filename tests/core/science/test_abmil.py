@@ -37,3 +37,22 @@ def test_gated_attention_weights_sum_to_one_over_a_bag():
     assert logits.shape == (3,)
     a = model.w(torch.tanh(model.v(h)) * torch.sigmoid(model.u(h))).squeeze(1).softmax(dim=0)
     torch.testing.assert_close(logits, model.head(a @ h))
+
+
+def test_classifying_with_many_models_reads_each_test_bag_once(monkeypatch):
+    """A cell's k and draws' models share one pass over the test bags: each bag is converted once, and every
+    model predicts what it predicts alone."""
+    from pathboard.core.science import abmil
+
+    rng = np.random.default_rng(1)
+    support = bags(4, 0, rng) + bags(4, 1, rng)
+    test = bags(5, 0, rng) + bags(5, 1, rng)
+    y = np.repeat([0, 1], 4)
+    alone = [abmil_predict(support, y, np.array([0, 1]), test, seed=s) for s in (1, 2, 3)]
+    models = [abmil.abmil_fit(support, y, np.array([0, 1]), seed=s) for s in (1, 2, 3)]
+    converted = []
+    monkeypatch.setattr(abmil, "_bag", lambda a: converted.append(id(a)) or torch.from_numpy(np.array(a)))
+    together = abmil.abmil_classify(models, test)
+    assert together.shape == (3, 10)
+    assert all(np.array_equal(row, a) for row, a in zip(together, alone))
+    assert sorted(converted) == sorted(id(b) for b in test)  # once each, not once per model
