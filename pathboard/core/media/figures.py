@@ -34,12 +34,9 @@ def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out)
     # the tiles' colours in one uint8 RGBA layer (55% opaque), composited by PIL: a float blend of the whole
     # thumbnail cost 30-50 ms a slide, more than the rest of the picture
     layer = np.zeros((thumb.size[1], thumb.size[0], 4), dtype=np.uint8)
-    side = max(1, round(size0 * scale))
-    colours = np.round(heat_colour(v) * 255).astype(np.uint8)
-    for (x, y), colour in zip(coords, colours):
-        x0, y0 = int(x * scale), int(y * scale)
-        layer[y0:y0 + side, x0:x0 + side, :3] = colour
-        layer[y0:y0 + side, x0:x0 + side, 3] = ALPHA
+    coords = np.asarray(coords).reshape(-1, 2)
+    paint_squares(layer, (coords[:, 0] * scale).astype(np.int64), (coords[:, 1] * scale).astype(np.int64),
+                  max(1, round(size0 * scale)), np.round(heat_colour(v) * 255).astype(np.uint8))
     blended = Image.alpha_composite(thumb.convert("RGBA"), Image.fromarray(layer, "RGBA")).convert("RGB")
     picture = Image.new("RGB", (thumb.size[0], thumb.size[1] + BAR), "white")
     picture.paste(blended, (0, 0))
@@ -47,6 +44,36 @@ def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # a photograph under a translucent layer: JPEG, 16x faster to write than PNG and 5x smaller
     picture.save(out, "JPEG", quality=90)
+
+
+def paint_squares(layer: np.ndarray, x0: np.ndarray, y0: np.ndarray, side: int, colours: np.ndarray) -> None:
+    """Paint each tile's ``side`` x ``side`` square (top-left ``x0``, ``y0``, in the layer's pixels) in its RGB
+    ``colours`` at :data:`ALPHA` on the RGBA ``layer``, rows of tiles top to bottom and each row left to right, so
+    where squares overlap (rounding to the thumbnail's pixels, or an overlapping tiling) the lower and the right
+    one shows. A row of tiles is one line of pixels (each column's tile: the rightmost one starting at or before
+    it) copied down its band; only where the band overlaps rows already painted are the columns it leaves bare
+    kept. A slide of 10^4 tiles takes a few ms, where a square at a time took ~4 µs a tile."""
+    height, width = layer.shape[:2]
+    order = np.lexsort((x0, y0))  # stable: of two tiles at one corner, the later one shows
+    x0, y0, colours = x0[order], y0[order], colours[order]
+    columns = np.arange(width)
+    rows = np.flatnonzero(np.r_[True, y0[1:] != y0[:-1]])
+    painted = 0  # the layer's rows above this are painted; those below are bare
+    for start, stop in zip(rows, np.r_[rows[1:], len(y0)]):
+        top, bottom = max(int(y0[start]), 0), min(int(y0[start]) + side, height)
+        if top >= bottom:
+            continue
+        starts = x0[start:stop]
+        last = np.searchsorted(starts, columns, side="right") - 1  # the rightmost tile starting at or before
+        covered = (last >= 0) & (columns < starts[np.maximum(last, 0)] + side)
+        line = np.zeros((width, 4), dtype=np.uint8)
+        line[covered, :3] = colours[start:stop][last[covered]]
+        line[covered, 3] = ALPHA
+        kept = min(max(painted, top), bottom)
+        if kept > top:  # over an earlier row's squares: only this row's own columns
+            layer[top:kept, covered] = line[covered]
+        layer[kept:bottom] = line
+        painted = max(painted, bottom)
 
 
 def _colour_bar(picture: Image.Image, top: int, low: float, high: float) -> None:

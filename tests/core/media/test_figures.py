@@ -26,3 +26,28 @@ def test_the_heatmap_has_a_colour_bar_from_yellow_low_to_red_high(shared_data, t
     assert (strip[width - width // 4 + 8:] < 100).all(axis=1).any()  # the highest right of it
     tile = pixels[112, 112]  # the first tile holds the lowest similarity: yellow over the slide
     assert tile[0] > tile[2] + 40 and tile[1] > tile[2] + 40
+
+
+def squares_one_by_one(shape, x0, y0, side, colours):
+    """The reference: each square painted in turn, later ones over earlier ones."""
+    layer = np.zeros(shape, dtype=np.uint8)
+    for x, y, colour in zip(x0, y0, colours):
+        layer[y:y + side, x:x + side, :3] = colour
+        layer[y:y + side, x:x + side, 3] = figures.ALPHA
+    return layer
+
+
+def test_tiles_are_painted_as_one_square_after_another_in_rows():
+    """Row by row, the heatmap's squares come out as painting them one at a time in row-major order does: gaps
+    where tissue is missing, overlaps (a tiling's, or rounding to the thumbnail) to the lower and right tile,
+    squares cut at the layer's edge."""
+    rng = np.random.default_rng(0)
+    for step, side in ((10, 10), (10, 11), (6, 11), (25, 9)):
+        grid = np.array([(x, y) for y in range(0, 205, step) for x in range(0, 205, step)])  # row-major, as tiled
+        grid = grid[rng.random(len(grid)) < 0.8]
+        colours = rng.integers(0, 256, (len(grid), 3)).astype(np.uint8)
+        layer = np.zeros((200, 190, 4), dtype=np.uint8)
+        figures.paint_squares(layer, grid[:, 0], grid[:, 1], side, colours)
+        expected = squares_one_by_one(layer.shape, grid[:, 0], grid[:, 1], side, colours)
+        assert np.array_equal(layer, expected), (step, side)
+        assert (layer[..., 3] == 0).any() and (layer[..., 3] == figures.ALPHA).any()  # gaps and tiles both drawn
