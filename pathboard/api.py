@@ -148,8 +148,8 @@ def abmil_fit(support, y, classes, seed: int):
 
 
 def abmil_classify(models, test):
-    """[models, test bags] class positions (into each model's ``classes``) that the :func:`abmil_fit` models
-    predict for the ``test`` bags, each bag read once for all of them."""
+    """[models, test bags] class positions (into the ``classes`` the models were fitted with) that the
+    :func:`abmil_fit` models predict for the ``test`` bags, each bag read once for all of them."""
     from pathboard.core.science.abmil import abmil_classify as classify
 
     return classify(models, test)

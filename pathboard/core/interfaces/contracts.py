@@ -17,8 +17,9 @@ from pathboard.core.errors import PathboardError
 #: (one-way scoring); 3 the built-ins' library code is public (splits, few-shot classifiers, slide tasks),
 #: and contract breaks are named in one line; 4 Metric says what its interval resampled (units, undefined);
 #: 5 protocol packs (``register_protocols``); 6 slide models (``SlideModelSpec``, ``CellContext.slides``,
-#: ``Task.slide_level``); 7 ``Dataset.near_duplicates`` (groups pathboard finds from the images the embedding decodes)
-API_VERSION = 7
+#: ``Task.slide_level``); 7 ``Dataset.near_duplicates`` (groups pathboard finds from the images the embedding decodes);
+#: 8 ``abmil_fit`` and ``abmil_classify`` (a cell's ABMIL models read each test bag once)
+API_VERSION = 8
 DOCS = "docs/writing-a-plugin.md"
 
 

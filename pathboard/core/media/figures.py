@@ -47,12 +47,14 @@ def heatmap(slide_file, coords: np.ndarray, size0: int, values: np.ndarray, out)
 
 
 def paint_squares(layer: np.ndarray, x0: np.ndarray, y0: np.ndarray, side: int, colours: np.ndarray) -> None:
-    """Paint each tile's ``side`` x ``side`` square (top-left ``x0``, ``y0``, in the layer's pixels) in its RGB
-    ``colours`` at :data:`ALPHA` on the RGBA ``layer``, rows of tiles top to bottom and each row left to right, so
-    where squares overlap (rounding to the thumbnail's pixels, or an overlapping tiling) the lower and the right
-    one shows. A row of tiles is one line of pixels (each column's tile: the rightmost one starting at or before
-    it) copied down its band; only where the band overlaps rows already painted are the columns it leaves bare
-    kept. A slide of 10^4 tiles takes a few ms, where a square at a time took ~4 µs a tile."""
+    """Paint each tile's ``side`` x ``side`` square (top-left ``x0``, ``y0`` >= 0, in the layer's pixels) in its
+    RGB ``colours`` at :data:`ALPHA` on the bare (all zero) RGBA ``layer``, rows of tiles top to bottom and each
+    row left to right, so where squares overlap (rounding to the thumbnail's pixels, or an overlapping tiling) the
+    lower and the right one shows. A row of tiles is one line of pixels (each column's tile: the rightmost one
+    starting at or before it) copied down its band; only where the band overlaps rows already painted are the
+    columns it leaves bare kept, so a layer that held something else would lose it there."""
+    if not len(x0):
+        return
     height, width = layer.shape[:2]
     order = np.lexsort((x0, y0))  # stable: of two tiles at one corner, the later one shows
     x0, y0, colours = x0[order], y0[order], colours[order]

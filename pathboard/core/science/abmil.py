@@ -7,8 +7,7 @@ layer (D -> C) classifies it. :func:`abmil_fit` trains on the support bags only,
 steps in a seeded order, each step reading at most :data:`TRAIN_TILES` tiles of its slide (a seeded
 subsample), on the CPU; torch's global generator is restored afterwards. :func:`abmil_classify` runs every
 tile of each test slide through the trained models: a few-shot cell trains one model per k and draw (25), and
-each test bag is read and converted once for all of them, not once per model (at 10^4 tiles of 256 dims the
-conversion is ~20% of a model's pass over the bag, which is a matrix product at the CPU's peak).
+each test bag is read and converted once for all of them, not once per model.
 
 This module imports torch: import it only when ABMIL runs.
 """
@@ -83,6 +82,7 @@ def abmil_classify(models: list[GatedABMIL], test: list[np.ndarray]) -> np.ndarr
             bag = _bag(array)
             for i, model in enumerate(models):
                 out[i, j] = int(model(bag).argmax())
+            del bag  # before the next one is converted
     return out
 
 

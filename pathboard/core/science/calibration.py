@@ -50,9 +50,8 @@ def _weighted_auc(w: np.ndarray, negatives: np.ndarray, positives: np.ndarray, b
     """[b] Mann-Whitney AUCs of items weighted by ``w`` ([b, n]: one row a resample), ranked by :func:`_ranking`:
     each positive's weight times the negative weight below it (ties count half), over the positive and the
     negative weight; NaN for a resample without positives or without negatives. The negatives' running total is
-    taken once per resample and read at each positive: 3x as fast at 20,000 items as counting each resample's
-    weights into bins of the distinct scores, and the same numbers (bootstrap weights are counts, so the sums
-    are exact)."""
+    taken once per resample and read at each positive, rather than binning each resample's weights by distinct
+    score; bootstrap weights are counts, so the sums are exact and the numbers those of binning."""
     total = np.zeros((len(w), len(negatives) + 1))
     np.cumsum(np.take(w, negatives, axis=1), axis=1, out=total[:, 1:])  # weight of the k lowest-scored negatives
     pos = np.take(w, positives, axis=1)

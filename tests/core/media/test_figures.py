@@ -51,3 +51,7 @@ def test_tiles_are_painted_as_one_square_after_another_in_rows():
         expected = squares_one_by_one(layer.shape, grid[:, 0], grid[:, 1], side, colours)
         assert np.array_equal(layer, expected), (step, side)
         assert (layer[..., 3] == 0).any() and (layer[..., 3] == figures.ALPHA).any()  # gaps and tiles both drawn
+    empty = np.zeros((20, 20, 4), dtype=np.uint8)
+    figures.paint_squares(empty, np.array([], dtype=np.int64), np.array([], dtype=np.int64), 5,
+                          np.zeros((0, 3), dtype=np.uint8))
+    assert not empty.any()  # no tiles: nothing painted, no error
