@@ -54,12 +54,19 @@ def test_a_thumbnail_is_read_from_the_slide_once_then_from_the_cache(shared_data
     direct = tile_grid(slide, Tiling())
     cached = tile_grid(slide, Tiling(), file=shared_data / CMU)  # the tissue mask from the cached thumbnail
     assert np.array_equal(direct.coords, cached.coords) and direct.tissue_fraction == cached.tissue_fraction
-    assert reads == [tiling.THUMBNAIL] and len(list((tmp_path / "cache" / "thumbnails").glob("*.png"))) == 1
+    assert reads == [tiling.THUMBNAIL] and len(list((tmp_path / "cache" / "thumbnails").glob("*.npy"))) == 1
     first, dims = tiling.thumbnail(shared_data / CMU)
     monkeypatch.setattr(tiling, "_RECENT", {})  # another process: only the file is left
     again, dims_again = tiling.thumbnail(shared_data / CMU)
     assert reads == [tiling.THUMBNAIL] and dims == dims_again == (2220, 2967)
     assert np.array_equal(np.asarray(first), np.asarray(again))  # lossless
+    # a PNG thumbnail an earlier release cached is read as it is: no slide read, the same pixels
+    (saved,) = (tmp_path / "cache" / "thumbnails").glob("*.npy")
+    again.save(saved.with_suffix(".png"))
+    saved.unlink()
+    monkeypatch.setattr(tiling, "_RECENT", {})
+    old, dims_old = tiling.thumbnail(shared_data / CMU)
+    assert reads == [tiling.THUMBNAIL] and dims_old == dims and np.array_equal(np.asarray(old), np.asarray(first))
 
 
 def test_a_tile_grid_is_computed_once_per_slide_and_tiling(shared_data, tmp_path, monkeypatch):
