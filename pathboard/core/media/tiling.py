@@ -151,8 +151,8 @@ def _thumbnail(memo: tuple, slide=None):
 
 
 def _thumbnail_of(slide, side: int, folder: Path, key: str):
-    """Read the thumbnail from the slide and cache its raw pixels: decoding a 1024 px PNG took 8-15 ms of every
-    heatmap (one per slide and prompt mode), loading the array ~1 ms."""
+    """Read the thumbnail from the slide and cache its raw pixels: every heatmap reads its slide's from the disk
+    cache, and an array loads several times faster than a PNG decodes (docs/scaling.md)."""
     thumb, dimensions = slide.get_thumbnail((side, side)).convert("RGB"), tuple(slide.dimensions)
     write_cached(folder / f"{key}-{dimensions[0]}x{dimensions[1]}.npy", lambda fh: np.save(fh, np.asarray(thumb)))
     return thumb, dimensions
