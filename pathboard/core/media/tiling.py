@@ -130,9 +130,11 @@ def _thumbnail(memo: tuple, slide=None):
 
     key = hashlib.sha256(("thumbnail v1 " + " ".join(map(str, memo))).encode()).hexdigest()[:32]
     folder = cache_root() / "thumbnails"
-    # raw pixels (.npy); PNGs are what earlier releases wrote, still read
-    found = [*folder.glob(f"{key}-*.npy"), *folder.glob(f"{key}-*.png")] if folder.is_dir() else []
-    for path in found[:1]:
+    # one listing of the folder; raw pixels (.npy) first, then a PNG an earlier release wrote
+    found = sorted((p for p in folder.glob(f"{key}-*") if p.suffix in (".npy", ".png")),
+                   key=lambda p: p.suffix != ".npy") if folder.is_dir() else []
+    if found:
+        path = found[0]
         try:
             width, height = (int(v) for v in path.stem.split("-", 1)[1].split("x"))
             if path.suffix == ".npy":

@@ -40,8 +40,8 @@ def _ranking(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.n
     negative ties a positive)."""
     order = np.argsort(scores, kind="stable")
     negatives, positives = order[~positive[order]], np.flatnonzero(positive)
-    below = np.searchsorted(scores[negatives], scores[positives], side="left")
-    up_to = np.searchsorted(scores[negatives], scores[positives], side="right")
+    ascending, at = scores[negatives], scores[positives]
+    below, up_to = np.searchsorted(ascending, at, side="left"), np.searchsorted(ascending, at, side="right")
     return negatives, positives, below, None if np.array_equal(below, up_to) else up_to
 
 
