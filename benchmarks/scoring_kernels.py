@@ -1,0 +1,193 @@
+"""The scoring kernels the dry run (``full_scale.py``) spends its time in, each against the way it was done before,
+in one run: the ratios behind docs/scaling.md's "what moved them".
+
+    python benchmarks/scoring_kernels.py [DATA_ROOT] [--repeats 5]
+
+  - the linear probe's loss evaluation (``logistic._loss_grad``, 36 problems of 4,000 items) against the same
+    formula over (problems, items, outputs), as it was written before;
+  - zero-shot's calibration metrics on 20,000 items and 4 classes (1,000 resamples) with the bootstrap's AUROC from
+    running totals against binning each resample's weights by distinct score, as before;
+  - ABMIL's prediction of 25 models over 12 bags of 10^4 tiles: each bag read once for all of them, against once
+    per model;
+  - a heatmap of 9,690 tiles over CMU-1-Small-Region: the tiles painted a row at a time against a square at a
+    time, and the whole heatmap with the slide's thumbnail cached as raw pixels against as a PNG (the cache still
+    reads a PNG an earlier release wrote). Each old way gives the same numbers or pixels; the script checks it.
+Medians of ``--repeats``, alternated.
+"""
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("data_root", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "shared" / "data")
+ap.add_argument("--repeats", type=int, default=5)
+args = ap.parse_args()
+os.environ["PATHBOARD_CACHE"] = tempfile.mkdtemp(prefix="pathboard-kernels-")
+
+from pathboard.core.media import figures, tiling  # noqa: E402
+from pathboard.core.science import calibration, logistic  # noqa: E402
+
+
+def versus(name: str, old, new, unit: str = "ms") -> None:
+    """Time ``old`` and ``new`` alternately; print their medians and the ratio."""
+    a, b = [], []
+    for _ in range(args.repeats):
+        for f, out in ((old, a), (new, b)):
+            start = time.perf_counter()
+            f()
+            out.append(time.perf_counter() - start)
+    scale = 1e3 if unit == "ms" else 1.0
+    ta, tb = statistics.median(a) * scale, statistics.median(b) * scale
+    print(f"{name:<62} before {ta:8.2f} {unit}  now {tb:8.2f} {unit}  {ta / tb:5.2f}x")
+
+
+def plain_loss_grad(theta, zb, y, onehot, s, l2):
+    """The loss as it was written before: decision values transposed to (problems, items, outputs)."""
+    j, outputs, p = theta.shape
+    z = (zb @ theta.reshape(j * outputs, p).T).reshape(len(zb), j, outputs).transpose(1, 0, 2)
+    top = z.max(axis=2, keepdims=True)
+    e = np.exp(z - top)
+    total = e.sum(axis=2, keepdims=True)
+    loss = (np.log(total) + top)[:, :, 0] - np.take_along_axis(z, y[None, :, None], axis=2)[:, :, 0]
+    err = e / total - onehot
+    w = theta[:, :, :-1]
+    grad = ((err * s[:, :, None]).transpose(0, 2, 1).reshape(j * outputs, -1) @ zb).reshape(j, outputs, p)
+    grad[:, :, :-1] += l2[:, None, None] * w
+    return (s * loss).sum(axis=1) + 0.5 * l2 * np.einsum("jkp,jkp->j", w, w), grad
+
+
+def loss() -> None:
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    n, p, j = 4000, 257, 36
+    zb = np.hstack([rng.normal(size=(n, p - 1)), np.ones((n, 1))])
+    for outputs in (4, 9):
+        theta, y = rng.normal(size=(j, outputs, p)) * 0.05, rng.integers(0, outputs, n)
+        onehot, s, l2 = np.eye(outputs)[y], np.full((j, n), 1.0 / n), np.full(j, 1e-4)
+        call = (theta, zb, y, onehot, s, l2)
+        old, new = plain_loss_grad(*call), logistic._loss_grad(*call)
+        assert all(np.allclose(a, b, rtol=1e-12, atol=1e-15) for a, b in zip(old, new))
+        with threadpool_limits(1):  # as the probe fits such sets
+            versus(f"probe loss, {j} problems x {n:,} items x {outputs} classes",
+                   lambda call=call: plain_loss_grad(*call), lambda call=call: logistic._loss_grad(*call))
+
+
+def binned_auc(w, ranks, n_ranks, positive):
+    """The bootstrap's AUROC as it was: each resample's weights binned by distinct score, positives and negatives."""
+    b = w.shape[0]
+    codes = (ranks[None, :] + (np.arange(b) * n_ranks)[:, None]).ravel()
+    pos, neg = (np.bincount(codes, weights=(w * m).ravel(), minlength=b * n_ranks).reshape(b, n_ranks)
+                for m in (positive, ~positive))
+    below = np.cumsum(neg, axis=1) - neg
+    den = pos.sum(1) * neg.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (pos * (below + 0.5 * neg)).sum(1) / den, np.nan)
+
+
+def auroc() -> None:
+    rng = np.random.default_rng(0)
+    n = 20_000
+    y = rng.integers(0, 4, n)
+    logits = 100 * (rng.normal(size=(n, 4)) * 0.05 + np.eye(4)[y] * 0.03)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    ranking, weighted = calibration._ranking, calibration._weighted_auc
+
+    def before():
+        calibration._ranking = lambda scores, positive: (*np.unique(scores, return_inverse=True), positive)
+        calibration._weighted_auc = lambda w, u, inv, pos: binned_auc(w, inv.ravel(), len(u), pos)
+        try:
+            return calibration.calibration_metrics(y, probs, list("abcd"))
+        finally:
+            calibration._ranking, calibration._weighted_auc = ranking, weighted
+
+    def now():
+        return calibration.calibration_metrics(y, probs, list("abcd"))
+
+    assert [(m.value, m.ci_low, m.ci_high) for m in before()] == [(m.value, m.ci_low, m.ci_high) for m in now()]
+    versus(f"calibration metrics (AUROC bootstrap), {n:,} items x 4 classes", before, now)
+
+
+def abmil() -> None:
+    import torch
+
+    from pathboard.core.science.abmil import GatedABMIL, abmil_classify
+
+    torch.set_num_threads(1)  # a scoring task's one CPU
+    rng = np.random.default_rng(0)
+    tiles, dim, n = 10_000, 256, 12
+    folder = Path(os.environ["PATHBOARD_CACHE"])
+    np.save(folder / "bags.npy", rng.normal(size=(n * tiles, dim)).astype(np.float32))
+    cached = np.load(folder / "bags.npy", mmap_mode="r")  # read-only, memory-mapped: as the cache hands them over
+    bags = [cached[i * tiles:(i + 1) * tiles] for i in range(n)]
+    torch.manual_seed(0)
+    models = [GatedABMIL(dim, 2).eval() for _ in range(25)]
+    assert np.array_equal(np.stack([abmil_classify([m], bags)[0] for m in models]), abmil_classify(models, bags))
+    versus(f"ABMIL prediction, 25 models x {n} bags of {tiles:,} tiles", lambda: [abmil_classify([m], bags)
+                                                                               for m in models],
+           lambda: abmil_classify(models, bags), unit="s")
+
+
+def heatmap() -> None:
+    svs = args.data_root / "slides" / "CMU-1-Small-Region.svs"
+    size0 = 26
+    grid = np.stack(np.meshgrid(np.arange(0, 2220 - size0, size0), np.arange(0, 2967 - size0, size0)), -1)
+    coords = grid.reshape(-1, 2)  # row-major, as tile_grid lists them
+    values = np.random.default_rng(0).random(len(coords))
+    thumb, dimensions = tiling.thumbnail(svs)
+    scale = thumb.size[0] / dimensions[0]
+    x0, y0 = (coords[:, 0] * scale).astype(np.int64), (coords[:, 1] * scale).astype(np.int64)
+    side = max(1, round(size0 * scale))
+    colours = np.round(figures.heat_colour(values) * 255).astype(np.uint8)
+    shape = (thumb.size[1], thumb.size[0], 4)
+
+    def squares():
+        layer = np.zeros(shape, dtype=np.uint8)
+        for x, y, colour in zip(x0, y0, colours):
+            layer[y:y + side, x:x + side, :3] = colour
+            layer[y:y + side, x:x + side, 3] = figures.ALPHA
+        return layer
+
+    def rows():
+        layer = np.zeros(shape, dtype=np.uint8)
+        figures.paint_squares(layer, x0, y0, side, colours)
+        return layer
+
+    assert np.array_equal(squares(), rows())
+    versus(f"heatmap painting, {len(coords):,} tiles", squares, rows)
+
+    (saved,) = (Path(os.environ["PATHBOARD_CACHE"]) / "thumbnails").glob("*.npy")
+    png = saved.with_suffix(".png")
+    out = Path(os.environ["PATHBOARD_CACHE"]) / "heatmap.jpg"
+
+    thumb.save(png, "PNG", compress_level=1)  # as the cache wrote it before
+    png.rename(png.with_suffix(".keep"))  # the PNG waits beside the .npy; each draw sees one of them
+    png_kept = png.with_suffix(".keep")
+
+    def with_png():
+        tiling._RECENT.clear()
+        saved.rename(saved.with_suffix(".off"))
+        png_kept.rename(png)
+        try:
+            figures.heatmap(svs, coords, size0, values, out)
+        finally:
+            png.rename(png_kept)
+            saved.with_suffix(".off").rename(saved)
+
+    def with_npy():
+        tiling._RECENT.clear()
+        figures.heatmap(svs, coords, size0, values, out)
+
+    versus(f"heatmap, {len(coords):,} tiles, thumbnail cached as PNG -> as .npy", with_png, with_npy)
+
+
+loss()
+auroc()
+abmil()
+heatmap()
