@@ -7,14 +7,15 @@ nothing to cross-validate and C = :data:`DEFAULT_C` (scikit-learn's default). Te
 before prediction. Fits run in float64 whatever the embeddings' dtype: scikit-learn 1.9 fits float32
 input in float32, so the numbers would otherwise depend on the installed release.
 
-The cross-validation's fits (6 C x up to 5 folds per support set, ~540 per few-shot cell) minimise
-scikit-learn's own objective (the mean log loss plus ``||W||^2 / (2 C n)``) until every gradient entry is at most
-1e-6, all of a support set (and the whole set at every C, for the final fit) in one batched, preconditioned
-L-BFGS run (:mod:`pathboard.core.science.logistic`): one SciPy L-BFGS-B run per fit spent more time in SciPy's
-wrappers than in the arithmetic. scikit-learn stops at 1e-4, where a large-C fit on a separable support set can
-stop far from the flat optimum, at a point that depends on the optimiser's path; at 1e-6 they land much nearer
-the minimiser. The folds are scikit-learn's ``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the
-same assignment): a few-shot run on cached embeddings imports neither scikit-learn nor SciPy's optimisers
+The cross-validation's fits (6 C x up to 5 folds per support set, ~540 per few-shot cell) minimise scikit-learn's own
+objective (the mean log loss plus ``||W||^2 / (2 C n)``) until every gradient entry is at most 1e-6, all of a support
+set (and the whole set at every C, for the final fit) in one batched, preconditioned L-BFGS run
+(:mod:`pathboard.core.science.logistic`): one SciPy L-BFGS-B run per fit spent more time in SciPy's wrappers than in
+the arithmetic. A pool too large for one run (k = all) runs each fold's problems on that fold's items, and fits the
+whole set at the chosen C only. scikit-learn stops at 1e-4, where a large-C fit on a separable support set can stop
+far from the flat optimum, at a point that depends on the optimiser's path; at 1e-6 they land much nearer the
+minimiser. The folds are scikit-learn's ``StratifiedKFold(shuffle=True)`` folds (:func:`stratified_folds`, the same
+assignment): a few-shot run on cached embeddings imports neither scikit-learn nor SciPy's optimisers
 (``benchmarks/fewshot_cost.py``).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from pathboard.core.science.logistic import MAX_ITER, ConvergenceWarning, fit_logistic, fit_logistic_many
+from pathboard.core.science.logistic import MAX_ITER, ConvergenceWarning, fit_logistic, fit_logistic_many, one_run
 from pathboard.core.science.metrics import SEED
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -77,8 +78,9 @@ def select_c(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> float:
 
 def cross_validated(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[float, np.ndarray]:
     """(C chosen by :func:`select_c`'s cross-validation, :func:`fit_logistic`'s weights on all of (x, y) at that
-    C). The whole set is fitted at every C in the same solver run as the folds, which costs little more than the
-    folds alone (the run lasts as long as its slowest problem) and spares a run of its own afterwards."""
+    C). Where everything shares one solver run, the whole set is fitted at every C in the folds' run, which costs
+    little more than the folds alone (the run lasts as long as its slowest problem) and spares a run of its own
+    afterwards; where it cannot (a large pool: the runs then cost what their problems do), at the chosen C only."""
     x = np.asarray(x, dtype=np.float64)
     classes, codes = np.unique(y, return_inverse=True)
     k = int(np.bincount(codes).min()) if len(y) else 0
@@ -86,11 +88,16 @@ def cross_validated(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[flo
         return DEFAULT_C, fit_logistic(x, codes, len(classes), DEFAULT_C)
     folds = stratified_folds(y, min(FOLDS, k), seed)
     problems = [(fit, C) for C in C_GRID for fit, _ in folds]  # every class is in every fit part (stratified)
-    fits = fit_logistic_many(x, codes, len(classes), problems + [(np.arange(len(x)), C) for C in C_GRID])
+    whole = [(np.arange(len(x)), C) for C in C_GRID]
+    together = one_run(len(x), x.shape[1], len(classes), len(problems) + len(whole))
+    fits = fit_logistic_many(x, codes, len(classes), problems + whole if together else problems)
     scores = [np.mean([balanced_accuracy(codes[held], _predict_codes(fits[c * len(folds) + f], x[held]))
                        for f, (_, held) in enumerate(folds)]) for c in range(len(C_GRID))]
     best = int(np.argmax(scores))  # argmax takes the first (smallest C) of equal scores
-    return float(C_GRID[best]), fits[len(problems) + best]
+    if together:
+        return float(C_GRID[best]), fits[len(problems) + best]
+    # a pool too large to share one run (k = all): runs cost what their problems do, so only the chosen C
+    return float(C_GRID[best]), fit_logistic(x, codes, len(classes), C_GRID[best])
 
 
 def linear_probe_classifier(x: np.ndarray, y: np.ndarray, classes: np.ndarray,

@@ -171,6 +171,26 @@ def test_the_final_fit_from_the_cross_validation_s_run_is_the_fit_alone():
         assert C == select_c(x, y) and np.allclose(w, alone, atol=1e-3 * max(1.0, np.abs(alone).max()))
 
 
+def test_a_pool_too_large_for_one_run_runs_each_fold_on_its_own_items_and_fits_only_the_chosen_c(monkeypatch):
+    """Where the problems cannot share one run (k = all), a run holds the problems of one fit set and reads only
+    those items, and the whole pool is fitted at the chosen C only: the same C and weights as in one run."""
+    x, y = separable(n_per_class=40, d=8, k=3, seed=6)
+    one_run = linear_probe.cross_validated(x, y)
+    runs: list[tuple[int, int]] = []  # (items read, problems) of each solver run
+    solve = logistic._lbfgs
+
+    def spy(zb, y, onehot, s, *rest):
+        runs.append((len(zb), len(s)))
+        return solve(zb, y, onehot, s, *rest)
+
+    monkeypatch.setattr(logistic, "_lbfgs", spy)
+    monkeypatch.setattr(logistic, "BUDGET", 96 * 3 * 4)  # four problems of a fold's 96 items x 3 outputs per run
+    C, w = linear_probe.cross_validated(x, y)
+    assert C == one_run[0] and np.allclose(w, one_run[1], atol=1e-4 * np.abs(w).max())
+    # each of 5 folds (96 of the 120 items) runs its 6 C as 4 and 2; then the whole pool at the chosen C alone
+    assert sorted(runs) == sorted([(96, 4), (96, 2)] * 5 + [(120, 1)]), runs
+
+
 def test_fits_that_stop_early_warn_and_the_probe_counts_them():
     import warnings
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from pathboard.core.science import logistic
 from pathboard.core.science.logistic import _loss_grad
 
 
@@ -23,8 +24,11 @@ def plain(theta, zb, y, onehot, s, l2):
     return (s * loss).sum(axis=1) + 0.5 * l2 * (w ** 2).sum(axis=(1, 2)), grad
 
 
+@pytest.mark.parametrize("tall", [False, True], ids=["items-by-outputs", "outputs-by-items"])
 @pytest.mark.parametrize("outputs", [1, 4, 9])
-def test_the_loss_and_gradient_are_the_plain_formulas(outputs):
+def test_the_loss_and_gradient_are_the_plain_formulas(outputs, tall, monkeypatch):
+    if tall:  # the decision values' product as it is written for many items
+        monkeypatch.setattr(logistic, "TALL", 0)
     rng = np.random.default_rng(outputs)
     n, p, j = 300, 17, 7
     zb = np.hstack([rng.normal(size=(n, p - 1)), np.ones((n, 1))])
