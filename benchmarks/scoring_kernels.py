@@ -9,6 +9,10 @@ in one run: the ratios behind docs/scaling.md's "what moved them".
     9 classes, more than one solver run shares): each run holding one fold's problems on its own items, the whole
     pool fitted at the chosen C only, and the decision values written as (outputs, items), against runs of
     consecutive problems on every item, the whole pool at every C, and the product as (items, outputs);
+  - bootstrap confusion matrices (``metrics.confusion_matrices``, 100 resamples of 20,000 items, 4 classes): one
+    gather and one ``bincount`` a resample against two gathers and one ``bincount`` over offset cell numbers;
+  - the paired comparisons of 15 models on one dataset's 20,000 items (``compare.compare_cells``): the resamples
+    drawn once for all the models, against once a model (both with the new confusion matrices);
   - zero-shot's calibration metrics on 20,000 items and 4 classes (1,000 resamples) with the bootstrap's AUROC from
     running totals against binning each resample's weights by distinct score, as before;
   - ABMIL's prediction of 25 models over 12 bags of 10^4 tiles: each bag read once for all of them, against once
@@ -34,7 +38,7 @@ args = ap.parse_args()
 os.environ["PATHBOARD_CACHE"] = tempfile.mkdtemp(prefix="pathboard-kernels-")
 
 from pathboard.core.media import figures, tiling  # noqa: E402
-from pathboard.core.science import calibration, linear_probe, logistic  # noqa: E402
+from pathboard.core.science import calibration, compare, linear_probe, logistic, metrics  # noqa: E402
 
 
 def versus(name: str, old, new, unit: str = "ms", repeats: int | None = None) -> None:
@@ -108,6 +112,43 @@ def probe() -> None:
         assert c_old == c_new and np.allclose(w_old, w_new, rtol=0, atol=1e-9 * np.abs(w_old).max())
         versus(f"k = all probe cross-validation, {n:,} items x {d} dims x {k} classes", before,
                lambda: linear_probe.cross_validated(x, y), unit="s", repeats=min(args.repeats, 3))
+
+
+def offset_confusions(y_true, y_pred, k, idx=None, counts=None):
+    """The bootstrap's confusion matrices as they were: two gathers and one bincount over offset cell numbers."""
+    b = idx.shape[0]
+    codes = y_true[idx] * k + y_pred[idx] + (np.arange(b) * k * k)[:, None]
+    return np.bincount(codes.ravel(), minlength=b * k * k).reshape(b, k, k)
+
+
+def confusions() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n, k = 20_000, 4
+    y = rng.integers(0, k, n)
+    idx = rng.integers(0, n, (100, n))
+    pred = np.where(rng.random(n) < 0.8, y, rng.integers(0, k, n))
+    assert np.array_equal(offset_confusions(y, pred, k, idx), metrics.confusion_matrices(y, pred, k, idx))
+    versus(f"bootstrap confusion matrices, 100 resamples x {n:,} items", lambda: offset_confusions(y, pred, k, idx),
+           lambda: metrics.confusion_matrices(y, pred, k, idx))
+    items = [f"img/{i:07d}.jpg" for i in range(n)]
+    frame = pd.DataFrame([{"cell_id": f"c{m}", "model": f"m{m:02d}", "dataset": "d", "task": "zeroshot", "variant": "",
+                           "prompt_mode": "single", "protocol_hash": "h", "n_classes": k, "ordinal": False,
+                           "y_true": y, "items": items, "groups": None,
+                           "y_pred": np.where(rng.random(n) < 0.8, y, rng.integers(0, k, n))} for m in range(15)])
+    together = compare._score_together
+
+    def per_model():
+        compare._score_together = lambda scored, group: None
+        try:
+            return compare.compare_cells(frame)
+        finally:
+            compare._score_together = together
+
+    assert per_model() == compare.compare_cells(frame)
+    versus(f"paired comparisons, 15 models x {n:,} items", per_model, lambda: compare.compare_cells(frame), unit="s",
+           repeats=min(args.repeats, 3))
 
 
 def binned_auc(w, ranks, n_ranks, positive):
@@ -221,6 +262,7 @@ def heatmap() -> None:
 
 loss()
 probe()
+confusions()
 auroc()
 abmil()
 heatmap()

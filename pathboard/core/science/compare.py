@@ -25,6 +25,7 @@ from pathboard.core.science.metrics import (
     group_codes,
     percentile_ci,
     resampled_scores,
+    resampled_scores_many,
 )
 
 METRICS = ("balanced_accuracy", "weighted_f1", "cohen_kappa", "quadratic_kappa", "accuracy")
@@ -106,6 +107,9 @@ def paired_rows(a, b) -> tuple[np.ndarray, np.ndarray] | None:
             return None
         every = np.arange(len(a.y_true))
         return every, every
+    if len(items_a) == len(items_b) and np.array_equal(items_a, items_b):  # the usual case: the same items, in order
+        every = np.arange(len(items_a))
+        return (every, every) if np.array_equal(np.asarray(a.y_true), np.asarray(b.y_true)) else None
     where_b = {item: i for i, item in enumerate(items_b)}
     rows_a = np.asarray([i for i, item in enumerate(items_a) if item in where_b], dtype=np.int64)
     if not len(rows_a):
@@ -139,6 +143,32 @@ def _scores(scored: dict, cell, rows: np.ndarray, groups) -> Resampled:
     return scored[key]
 
 
+def _score_together(scored: dict, group) -> None:
+    """Fill ``scored`` for every cell of ``group`` at once where they all hold the same items in the same order,
+    the same truth, classes and groups (the usual case: one dataset's models). The bootstrap's resamples are then
+    drawn once for all the models instead of once a model. The keys are :func:`_scores`'s, which finds them there;
+    the numbers are the same either way."""
+    cells = [cell for _, cell in group.iterrows()]
+    if len(cells) < 3:  # one pair: nothing to share
+        return
+    first, every = cells[0], np.arange(len(cells[0].y_true))
+    stored = _present(first.get("groups"))
+    for cell in cells[1:]:
+        rows = paired_rows(first, cell)
+        if rows is None or not (np.array_equal(rows[0], every) and np.array_equal(rows[1], every)):
+            return
+        if (cell.n_classes, cell.ordinal) != (first.n_classes, first.ordinal):
+            return
+        theirs = _present(cell.get("groups"))
+        if (theirs is None) != (stored is None) or (stored is not None and not np.array_equal(theirs, stored)):
+            return
+    groups = paired_groups(first, first, every, every)
+    results = resampled_scores_many(first.y_true, [cell.y_pred for cell in cells], int(first.n_classes),
+                                    bool(first.ordinal), groups=groups)
+    key = (_digest(every), None if groups is None else _digest(np.asarray(groups, dtype=str)))
+    scored.update({(cell.cell_id, *key): result for cell, result in zip(cells, results)})
+
+
 def compare_cells(cells) -> list[list]:
     """The ``comparisons`` rows of every pair of models whose cells (one frame row each: the newest cell of a
     model, dataset, task, variant, prompt mode and protocol, with its stored predictions) share dataset, task,
@@ -162,6 +192,7 @@ def compare_cells(cells) -> list[list]:
     for _, group in tqdm(groups, total=groups.ngroups, desc="paired comparisons", unit="cell", disable=None,
                          leave=False):
         scored: dict[tuple, Resampled] = {}  # each model's resamples once, for all its pairs on the same items
+        _score_together(scored, group)
         for (_, a), (_, b) in combinations(group.sort_values("model").iterrows(), 2):
             paired = paired_rows(a, b)
             if paired is None:

@@ -136,3 +136,34 @@ def test_compare_cells_scores_each_model_once_and_matches_pair_by_pair(monkeypat
         for metric, (diff, low, high, p) in want.items():
             row = by_pair[(f"m{a}", f"m{b}", metric)]
             assert (row[9], row[10], row[11], row[14]) == (diff, low, high, p), (a, b, metric)
+
+
+def test_a_dataset_s_models_on_the_same_items_share_one_draw_of_the_resamples(monkeypatch):
+    """Where every model of a comparison group scored the same items (truth and groups alike), their resamples are
+    drawn once for all of them, and every pair's numbers are those of the pair alone."""
+    import pandas as pd
+
+    from pathboard.core.science import compare
+
+    rng = np.random.default_rng(8)
+    n = 120
+    y = rng.integers(0, 3, n)
+    items, groups = [f"img{i}" for i in range(n)], [f"patient{i // 4}" for i in range(n)]
+    preds = [np.where(rng.random(n) < quality, y, rng.integers(0, 3, n)) for quality in (0.9, 0.7, 0.6, 0.5)]
+    frame = pd.DataFrame([{"cell_id": f"c{m}", "model": f"m{m}", "y_true": y.tolist(), "y_pred": p.tolist(),
+                           "items": items, "groups": groups, "dataset": "d", "task": "zeroshot", "variant": "",
+                           "prompt_mode": "single", "protocol_hash": "h", "n_classes": 3, "ordinal": False}
+                          for m, p in enumerate(preds)])
+    alone, together = [], []
+    real_one, real_many = compare.resampled_scores, compare.resampled_scores_many
+    monkeypatch.setattr(compare, "resampled_scores", lambda *a, **k: alone.append(1) or real_one(*a, **k))
+    monkeypatch.setattr(compare, "resampled_scores_many", lambda *a, **k: together.append(len(a[1])) or
+                        real_many(*a, **k))
+    got = compare.compare_cells(frame)
+    assert together == [4] and not alone  # one draw of the resamples for the 4 models, none per model
+    by_pair = {(r[2], r[3], r[8]): r for r in got}
+    for a, b in [(0, 1), (1, 3), (2, 3)]:
+        want = _old_paired(y, preds[a], preds[b], 3, False, np.asarray(groups))
+        for metric, (diff, low, high, p) in want.items():
+            row = by_pair[(f"m{a}", f"m{b}", metric)]
+            assert (row[9], row[10], row[11], row[14]) == (diff, low, high, p), (a, b, metric)
