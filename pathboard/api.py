@@ -147,12 +147,13 @@ def abmil_fit(support, y, classes, seed: int):
     return fit(support, y, classes, seed)
 
 
-def abmil_classify(models, test):
+def abmil_classify(models, test, device: str = "cpu"):
     """[models, test bags] class positions (into the ``classes`` the models were fitted with) that the
-    :func:`abmil_fit` models predict for the ``test`` bags, each bag read once for all of them."""
+    :func:`abmil_fit` models predict for the ``test`` bags, each bag read once for all of them, on ``device``
+    (a task passes ``ctx.device``, the run's: the models move there)."""
     from pathboard.core.science.abmil import abmil_classify as classify
 
-    return classify(models, test)
+    return classify(models, test, device)
 
 
 __all__ = [

@@ -285,6 +285,12 @@ class Embedder:
         identity = getattr(spec, "identity", None)
         self.identity = identity() if callable(identity) else {"spec": type(spec).__qualname__}
 
+    @property
+    def device(self) -> str:
+        """Where this process runs the model, and a task its own arithmetic (``CellContext.device``): the run's
+        device, or the CPU of a Ray worker that scores without it."""
+        return getattr(self.load_model, "runtime", self.runtime).device
+
     def _key(self, **parts) -> str:
         return cache_key(model=self.spec.id, weights=self.fingerprint, precision=self.runtime.precision,
                          model_identity=self.identity, **parts)

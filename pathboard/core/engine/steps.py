@@ -282,7 +282,7 @@ def score_cell(cell, embedder, p: Plan, embedded: Embeddings, artifacts: Path) -
                       MappingProxyType(dict(values)), others, tileset, folder,
                       getattr(spec.card, "context_length", 77), shaken, embedder.facts,
                       None if representation is None else MappingProxyType(representation),
-                      None if text is None else MappingProxyType(text))
+                      None if text is None else MappingProxyType(text), embedder.device)
     result = task_result(task, ctx)
     warnings = [f"warning: {dataset.id}: skipped {item}: {reason}" for item, reason in result.failed.items()]
     warnings += [f"warning: {note}" for note in result.notes]

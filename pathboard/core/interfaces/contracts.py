@@ -18,8 +18,9 @@ from pathboard.core.errors import PathboardError
 #: and contract breaks are named in one line; 4 Metric says what its interval resampled (units, undefined);
 #: 5 protocol packs (``register_protocols``); 6 slide models (``SlideModelSpec``, ``CellContext.slides``,
 #: ``Task.slide_level``); 7 ``Dataset.near_duplicates`` (groups pathboard finds from the images the embedding decodes);
-#: 8 ``abmil_fit`` and ``abmil_classify`` (a cell's ABMIL models read each test bag once)
-API_VERSION = 8
+#: 8 ``abmil_fit`` and ``abmil_classify`` (a cell's ABMIL models read each test bag once); 9 ``CellContext.device``
+#: (the run's device, for a task's own arithmetic) and ``abmil_classify(..., device)``
+API_VERSION = 9
 DOCS = "docs/writing-a-plugin.md"
 
 

@@ -162,6 +162,9 @@ class CellContext:
     #: a slide model's cell: item path -> that slide in the space of :meth:`encode_texts` (L2-normalised: what
     #: zero-shot classification and report retrieval compare with texts); None for patch models
     slides_text: Mapping[str, np.ndarray] | None = None
+    #: the run's device ("cpu", "cuda[:N]", "mps"): where the embedding model runs, and where a task may run
+    #: arithmetic of its own that a GPU does better (ABMIL's prediction); a plain string, torch is not imported
+    device: str = "cpu"
 
     @property
     def logit_scale(self) -> float:

@@ -265,3 +265,14 @@ def test_near_duplicate_groups_come_from_the_embeddings_decode(tmp_path, shared_
     grouping.group_manifest(by_reading)
     assert len(read) == 600 and [m["group"] for m in by_reading.meta] == from_embedding
     assert len(set(from_embedding)) == 479
+
+
+def test_the_device_a_task_computes_on_is_where_this_process_runs_the_model(tmp_path):
+    """The run's device, or, on a Ray CPU worker scoring a GPU run, the CPU its model loader runs on."""
+    from pathboard.core.engine.steps import LazyModel
+
+    spec = type("Spec", (), {"id": "stub"})()
+    gpu_run = Runtime("cuda:1", "fp16", channels_last=True)
+    assert Embedder(spec, lambda: None, "w", gpu_run, EmbeddingCache(tmp_path), 4, 0).device == "cuda:1"
+    on_cpu_worker = LazyModel(spec, None, Runtime("cpu", "fp32"))
+    assert Embedder(spec, on_cpu_worker, "w", gpu_run, EmbeddingCache(tmp_path), 4, 0).device == "cpu"

@@ -1,5 +1,6 @@
 """Gated-attention MIL: trained on support bags only, seeded, and leaving torch's global generator as it was."""
 import numpy as np
+import pytest
 import torch
 
 from pathboard.core.science.abmil import GatedABMIL, abmil_predict
@@ -56,3 +57,33 @@ def test_classifying_with_many_models_reads_each_test_bag_once(monkeypatch):
     assert together.shape == (3, 10)
     assert all(np.array_equal(row, a) for row, a in zip(together, alone))
     assert sorted(converted) == sorted(id(b) for b in test)  # once each, not once per model
+
+
+def test_classifying_on_a_device_moves_the_models_and_bags_there_and_predicts_the_same(monkeypatch):
+    """``abmil_classify(..., device)``: each model and each bag is moved to the device before the pass (checked here
+    by the device each model's forward sees), one transfer back per bag, and the same predictions as the default."""
+    from pathboard.core.science import abmil
+
+    rng = np.random.default_rng(2)
+    support, test = bags(3, 0, rng) + bags(3, 1, rng), bags(4, 0, rng) + bags(4, 1, rng)
+    y = np.repeat([0, 1], 3)
+    models = [abmil.abmil_fit(support, y, np.array([0, 1]), seed=s) for s in (1, 2)]
+    default = abmil.abmil_classify(models, test)
+    seen, moved = [], []
+    forward, to = GatedABMIL.forward, GatedABMIL.to
+    monkeypatch.setattr(GatedABMIL, "forward", lambda self, h: seen.append(h.device) or forward(self, h))
+    monkeypatch.setattr(GatedABMIL, "to", lambda self, *a: moved.append(a) or to(self, *a))
+    on_device = abmil.abmil_classify(models, test, torch.device("cpu"))
+    assert np.array_equal(on_device, default)
+    assert moved == [(torch.device("cpu"),)] * 2 and seen == [torch.device("cpu")] * (2 * len(test))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_predicts_what_the_cpu_predicts():
+    from pathboard.core.science import abmil
+
+    rng = np.random.default_rng(3)
+    support, test = bags(4, 0, rng) + bags(4, 1, rng), bags(6, 0, rng) + bags(6, 1, rng)
+    models = [abmil.abmil_fit(support, np.repeat([0, 1], 4), np.array([0, 1]), seed=s) for s in (1, 2, 3)]
+    cpu = abmil.abmil_classify(models, test)
+    assert np.array_equal(abmil.abmil_classify(models, test, "cuda"), cpu)

@@ -1,5 +1,6 @@
 """Few-shot WSI classification on synthetic tile embeddings: patient-disjoint splits by the one split rule,
 prototypes that are nearest class means of mean-pooled slides, an ABMIL that learns, reproducible draws."""
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -153,6 +154,24 @@ def test_abmil_learns_a_separable_case_and_draws_are_reproducible():
     again = t.score(context(t, dataset, manifest, tiles))
     assert {v: [(m.name, m.value) for m in ms] for v, ms in first.items()} == \
         {v: [(m.name, m.value) for m in ms] for v, ms in again.items()}
+
+
+def test_abmil_predicts_on_the_run_s_device(monkeypatch):
+    """The cell's device (the run's, ``ctx.device``) is where ABMIL's models classify the test slides."""
+    dataset, manifest, tiles = slide_set([[1] * 4, [1] * 4], signal=1.5, seed=1)
+    t = task(methods="abmil", max_k=2)
+    seen = []
+    classify = fewshot_wsi.abmil_classify
+
+    def spy(models, test, device="cpu"):
+        seen.append(device)
+        return classify(models, test, "cpu")  # no GPU here: the CPU's answers, for the metrics
+
+    monkeypatch.setattr(fewshot_wsi, "abmil_classify", spy)
+    ctx = context(t, dataset, manifest, tiles)
+    assert ctx.device == "cpu"  # the default: a context built without a run
+    t.score(replace(ctx, device="cuda:1"))
+    assert seen == ["cuda:1"]
 
 
 def test_every_variant_with_all_methods_and_k_capped_by_the_smallest_class():
