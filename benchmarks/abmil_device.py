@@ -1,6 +1,6 @@
 """ABMIL's prediction on the run's device against one CPU core: the figure ``full_scale.py --gpu-abmil-ms`` assumes.
 
-    python benchmarks/abmil_device.py [--device cuda] [--bags 12] [--tiles 10000] [--dim 256]
+    python benchmarks/abmil_device.py [--device cuda] [--bags 12] [--tiles 10000] [--dim 512]
 
 A few-shot WSI cell trains 25 ABMIL models (k = 1-16 x 5 draws) and runs each over every tile of every test slide
 (``abmil_classify``). This times that pass for 25 models over ``--bags`` memory-mapped bags of ``--tiles`` tiles:
@@ -26,7 +26,7 @@ ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--device", default=None, help="cuda[:N] or mps (default: cuda where available)")
 ap.add_argument("--bags", type=int, default=12)
 ap.add_argument("--tiles", type=int, default=10_000)
-ap.add_argument("--dim", type=int, default=256, help="tile embedding width (full_scale.py's synthetic models: 256)")
+ap.add_argument("--dim", type=int, default=512, help="tile embedding width (full_scale.py's synthetic models: 512)")
 ap.add_argument("--repeats", type=int, default=3)
 args = ap.parse_args()
 

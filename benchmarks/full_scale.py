@@ -22,14 +22,15 @@ against the forward time at ``--gpu-img-s`` images/s on one GPU (an assumption: 
 forwards for the whole benchmark. The embedding stages are the forward's own (decoding and caching overlap it in the
 DataLoader's workers) and are shown, not counted. Near-duplicate grouping does not run on ``folder:`` sets: its
 figure comes from ``benchmarks/grouping.py`` (LC25000's 25,000 images, the only sets that group), and says so.
-Few-shot's k = all linear probe is timed apart, and measured again on synthetic pools of 8,000-128,000 items (the
-dry run's pools share one solver run, the real ones do not) and fitted as c x items^g. Few-shot WSI's ABMIL is timed
-apart too: its training per step (its steps stop growing at k = 16, which the dry run's few slides never reach, so a
-fit per slide would run on) and its prediction per model and tile (the dry run's small slides barely show it). The
-prediction is counted two ways: on this CPU core, and on the GPU, where a GPU run predicts (``CellContext.device``),
-at ``--gpu-abmil-ms`` per 10^4-tile bag for a cell's 25 models (an assumption; ``benchmarks/abmil_device.py``
-measures it on a machine with one). Goals (issue 24): the non-forward share <= 5% at 2,000 img/s; every view loads
-in <= 2 s.
+Few-shot's k-shot probe fits are counted per cell (they do not grow with the set); its k = all probe is timed apart,
+and measured again on synthetic pools of 8,000-128,000 items (the dry run's pools share one solver run, the real
+ones do not) and fitted as c x items^g. Few-shot WSI's ABMIL and mean pooling are timed apart too: training per step
+(its steps stop growing at k = 16, which the dry run's few slides never reach, so a fit per slide would run on),
+prediction per model and tile, pooling per tile (a per-tile term fitted over three small sets extrapolates noise);
+the rest of the task is fitted as a + b x slides. The prediction is counted two ways: on this CPU core, and on the
+GPU, where a GPU run predicts (``CellContext.device``), at ``--gpu-abmil-ms`` per 10^4-tile bag for a cell's 25
+models (an assumption; ``benchmarks/abmil_device.py`` measures it on a machine with one). Goals (issue 24): the
+non-forward share <= 5% at 2,000 img/s; every view loads in <= 2 s.
 """
 from __future__ import annotations
 
@@ -55,8 +56,9 @@ ap.add_argument("--slides", type=int, default=6, help="slides of the smallest sl
 ap.add_argument("--tiles", type=int, default=576, help="tissue tiles a slide (the sets: t, t, 2t)")
 ap.add_argument("--models", type=int, default=3, help="synthetic models run (the real benchmark has 15)")
 ap.add_argument("--gpu-img-s", type=float, default=2000.0, help="assumed forward throughput of one GPU")
-ap.add_argument("--gpu-abmil-ms", type=float, default=3.0,
-                help="assumed milliseconds for 25 ABMIL models' pass over one 10^4-tile bag on that GPU")
+ap.add_argument("--gpu-abmil-ms", type=float, default=5.0,
+                help="assumed milliseconds for 25 ABMIL models' pass over one 10^4-tile bag on that GPU: ~65 GFLOP "
+                     "at ~25 TFLOP/s, and copying the bag's 20 MB")
 ap.add_argument("--workers", type=int, default=1, help="decoding processes")
 ap.add_argument("--keep", type=Path, default=None, help="build and keep everything in this folder")
 args = ap.parse_args()
@@ -72,7 +74,9 @@ ABMIL_MODELS, TEST_SLIDES = 25, SLIDES // 2
 #: 15,000 LC25000-size files (`time: grouping` 15.0 s: reading, hashing, candidates), linear in images
 GROUPING_S = 15.0 * 25_000 / 15_000
 CLASSES = ["alpha", "beta", "gamma", "delta"]
-DIM, SIDE = 256, 16  # embedding width; the synthetic model reads images at SIDE x SIDE
+#: embedding width (CONCH, PLIP, QuiltNet and BiomedCLIP embed in 512 dimensions); the synthetic model reads images
+#: at SIDE x SIDE
+DIM, SIDE = 512, 16
 
 
 # -- the synthetic model: a plugin like any other --------------------------------------------------------------
@@ -196,20 +200,23 @@ def run(models: str, datasets: str, db: Path, cache: Path) -> tuple[dict[str, fl
     return summary.seconds, [c for c in summary.cells if c["seconds"]]
 
 
-#: "train" / "predict" -> (model, dataset) -> [seconds, work] of few-shot WSI's ABMIL in that cell: training steps
-#: (``abmil_fit``), and models x tiles of the test slides (``abmil_classify``)
-ABMIL: dict[str, dict[tuple[str, str], list[float]]] = {"train": {}, "predict": {}}
+#: "train" / "predict" / "pool" -> (model, dataset) -> [seconds, work] of few-shot WSI's ABMIL and mean pooling in
+#: that cell: training steps (``abmil_fit``), models x tiles of the test slides (``abmil_classify``), tiles pooled
+#: into slide embeddings (``CellContext.slide_matrix``)
+ABMIL: dict[str, dict[tuple[str, str], list[float]]] = {"train": {}, "predict": {}, "pool": {}}
 
 
 def time_abmil() -> None:
     """Time few-shot WSI's ABMIL apart from the rest of its cells. Training grows with its steps, which stop growing
     at k = 16 (the dry run's few slides never get there, so a fit per slide would run on), and prediction with models
     x test tiles, which the dry run's small slides barely show; a GPU run predicts on the GPU."""
+    from pathboard.core.interfaces.task import CellContext
     from pathboard.core.science import abmil
     from pathboard.plugins.tasks import fewshot_wsi
 
     fit_one, classify, score, cell = fewshot_wsi.abmil_fit, fewshot_wsi.abmil_classify, fewshot_wsi.FewShotWSI.score, \
         [("", "")]
+    pool = CellContext.slide_matrix
 
     def timed(kind, work, call):
         start = time.perf_counter()
@@ -226,11 +233,20 @@ def time_abmil() -> None:
     def predicted(models, test, device="cpu"):
         return timed("predict", len(models) * sum(len(bag) for bag in test), lambda: classify(models, test, device))
 
+    def pooled(self, paths):  # few-shot WSI's only work that grows with tiles besides ABMIL
+        if cell[0] != (self.model_id, self.dataset.id) or self.slides is not None:
+            return pool(self, paths)
+        return timed("pool", sum(len(self.tiles[p].embeddings) for p in paths), lambda: pool(self, paths))
+
     def scored(self, ctx):
         cell[0] = (ctx.model_id, ctx.dataset.id)
-        return score(self, ctx)
+        try:
+            return score(self, ctx)
+        finally:
+            cell[0] = ("", "")
 
     fewshot_wsi.abmil_fit, fewshot_wsi.abmil_classify, fewshot_wsi.FewShotWSI.score = fitted, predicted, scored
+    CellContext.slide_matrix = pooled
 
 
 #: (model, dataset) -> [(seconds, support items)] of few-shot's linear-probe fits in that cell, in order: the k-shot
@@ -264,13 +280,13 @@ def time_probes() -> None:
 def probe_at_size() -> tuple[list[float], float, float]:
     """(seconds at each of :data:`PROBE_SIZES`, c, g): the k = all probe (``linear_probe_classifier``, one thread) on
     pools of those sizes, L2-normalised as few-shot fits them: DIM-dimensional, len(CLASSES) Gaussian classes a
-    linear probe separates to ~92%; and seconds = c x items^g fitted through them."""
+    linear probe fits to ~94% of the pool; and seconds = c x items^g fitted through them."""
     from threadpoolctl import threadpool_limits
 
     from pathboard.api import linear_probe_classifier
 
     rng = np.random.default_rng(1)
-    centres = rng.normal(size=(len(CLASSES), DIM)) * 0.17
+    centres = rng.normal(size=(len(CLASSES), DIM)) * 0.12
     seconds = []
     for n in PROBE_SIZES:
         y = rng.integers(0, len(CLASSES), n)
@@ -379,6 +395,14 @@ def main() -> None:
     # scoring: a + b x items per cell of each task, fitted over the 12 sets (slides: a + b x tiles, over the two)
     per_patch = fit(patch_cells, lambda c: [c["n_items"]])
     per_slide = fit(slide_cells, lambda c: [c["n_items"], c["n_items"] * tiles_of[c["dataset"]]])
+    # few-shot WSI's work that grows with tiles (ABMIL, pooling) is counted apart: the rest is a + b x slides (a
+    # per-tile term fitted over three small sets would extrapolate tens of ms of noise to thousands of seconds)
+    wsi = [c for c in slide_cells if c["task"] == "fewshot-wsi"]
+    if wsi:
+        per_slide[("fewshot-wsi", wsi[0]["prompt_mode"])] = np.append(fit(wsi, lambda c: [c["n_items"]])[
+            ("fewshot-wsi", wsi[0]["prompt_mode"])], 0.0)
+    pool_s, pool_tiles = (sum(v[i] for v in ABMIL["pool"].values()) for i in (0, 1))
+    pooling = pool_s / max(pool_tiles, 1) * MODELS * SLIDES * TILES  # every slide pooled once a cell
     scoring = MODELS * (sum(a * len(PATCH_SETS) + b * sum(PATCH_SETS) for a, b in per_patch.values())
                         + sum(a + b * SLIDES + c * SLIDES * TILES for a, b, c in per_slide.values()))
     # stage -> (grows with, factor for the patch run, factor for the slide run)
@@ -405,8 +429,12 @@ def main() -> None:
         print(f"{stage:<16}{patch_s.get(stage, 0.0) + slide_s.get(stage, 0.0):11.2f}  the forward's own stage: "
               "decoding and caching overlap it; not counted")
     total += abmil_train
-    print("of scoring's measured seconds, counted apart: few-shot's linear-probe fits, and few-shot WSI's ABMIL:")
-    total += k_shot + k_all
+    print("of scoring's measured seconds, counted apart: few-shot's linear-probe fits, and few-shot WSI's ABMIL and "
+          "pooling:")
+    total += k_shot + k_all + pooling
+    print(f"{'WSI pooling':<16}{pool_s:11.2f}{'':>11}{'':>10}{pooling:10.0f}  tiles "
+          f"({pool_s / max(pool_tiles, 1) * 1e9:.0f} ns a tile: few-shot WSI's mean of each slide's tiles; full: "
+          f"{MODELS} x {SLIDES:,} x {TILES:,})")
     print(f"{'k-shot probes':<16}{shots_s:11.2f}{'':>11}{'':>10}{k_shot:10.0f}  cells ({per_cell:.2f} s a cell of k = "
           f"1-16 x 5 draws, {len(full_k)} cells; <= 16 items a class whatever the set's size)")
     print(f"{'k = all probe':<16}{probe_s:11.2f}{'':>11}{'':>10}{k_all:10.0f}  c x pool^g per set: "
