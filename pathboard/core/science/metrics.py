@@ -224,8 +224,13 @@ def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.n
     gather a resample, not two gathers and a [B, m] array of offset cell numbers (~4x faster, the same counts)."""
     cell = y_true * k + y_pred
     if counts is None:
-        return np.stack([np.bincount(cell[drawn], minlength=k * k) for drawn in idx]).reshape(-1, k, k)
-    cm = np.stack([np.bincount(cell, weights=drawn, minlength=k * k) for drawn in counts])
+        out = np.zeros((len(idx), k * k), dtype=np.int64)
+        for row, drawn in zip(out, idx):
+            row += np.bincount(cell[drawn], minlength=k * k)
+        return out.reshape(-1, k, k)
+    cm = np.zeros((len(counts), k * k))
+    for row, drawn in zip(cm, counts):
+        row += np.bincount(cell, weights=drawn, minlength=k * k)
     return np.rint(cm).astype(np.int64).reshape(-1, k, k)
 
 

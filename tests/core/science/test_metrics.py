@@ -197,3 +197,19 @@ def test_every_interval_says_what_it_rests_on():
     assert none["balanced_accuracy"].units == 0  # no interval, nothing resampled
     tiny = {x.name: x for x in classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"])}
     assert tiny["cohen_kappa"].undefined > 0.05  # one class drawn only: kappa undefined in 6% of resamples
+
+
+def test_confusion_matrices_count_each_resample_apart_and_take_none():
+    """One matrix a resample, by drawn indices or by counts (the same numbers either way), and none for none."""
+    from pathboard.core.science.metrics import confusion_matrices
+
+    rng = np.random.default_rng(9)
+    y, p = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
+    idx = rng.integers(0, 50, (7, 50))
+    counts = np.stack([np.bincount(row, minlength=50) for row in idx])
+    by_index, by_count = confusion_matrices(y, p, 3, idx), confusion_matrices(y, p, 3, counts=counts)
+    expected = np.zeros((7, 3, 3), dtype=np.int64)
+    for r, row in enumerate(idx):
+        np.add.at(expected[r], (y[row], p[row]), 1)
+    assert np.array_equal(by_index, expected) and np.array_equal(by_count, expected)
+    assert confusion_matrices(y, p, 3, idx[:0]).shape == confusion_matrices(y, p, 3, counts=counts[:0]).shape == (0, 3, 3)
