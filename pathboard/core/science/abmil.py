@@ -84,6 +84,8 @@ def abmil_classify(models: list[GatedABMIL], test: list[np.ndarray], device: str
     where = torch.device(device)
     on = [model.to(where) for model in models]
     out = np.empty((len(models), len(test)), dtype=np.int64)
+    if not models:
+        return out
     with torch.no_grad():
         for j, array in enumerate(test):
             bag = _bag(array).to(where)

@@ -262,7 +262,7 @@ def _runs(problems: Sequence[tuple[np.ndarray, float]], items: int, outputs: int
     problems with the same fit items run together, so that each run reads only its own items: the others
     would only be multiplied by zero (a cross-validation's fold problems skip their held-out fifth)."""
     if len(problems) <= per_run(items, outputs, parameters):
-        return [list(range(len(problems)))]
+        return [list(range(len(problems)))] if len(problems) else []
     groups: dict[bytes, list[int]] = {}
     for j, (rows, _) in enumerate(problems):
         groups.setdefault(np.asarray(rows).tobytes(), []).append(j)

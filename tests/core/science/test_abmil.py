@@ -87,3 +87,12 @@ def test_a_gpu_predicts_what_the_cpu_predicts():
     models = [abmil.abmil_fit(support, np.repeat([0, 1], 4), np.array([0, 1]), seed=s) for s in (1, 2, 3)]
     cpu = abmil.abmil_classify(models, test)
     assert np.array_equal(abmil.abmil_classify(models, test, "cuda"), cpu)
+
+
+def test_no_models_or_no_bags_classify_to_empty_arrays():
+    from pathboard.core.science import abmil
+
+    rng = np.random.default_rng(4)
+    model = abmil.abmil_fit(bags(2, 0, rng) + bags(2, 1, rng), np.repeat([0, 1], 2), np.array([0, 1]), seed=1)
+    assert abmil.abmil_classify([], bags(3, 0, rng)).shape == (0, 3)
+    assert abmil.abmil_classify([model], []).shape == (1, 0)

@@ -206,3 +206,8 @@ def test_fits_that_stop_early_warn_and_the_probe_counts_them():
     note = linear_probe.convergence_note("fewshot", "lung", counts[0])[0]
     assert note.startswith("fewshot on lung: 2 linear-probe fit(s) stopped before converging")
     assert linear_probe.convergence_note("fewshot", "lung", 0) == []
+
+
+def test_no_problems_fit_nothing():
+    x, y = separable(n_per_class=5, d=4, k=2, seed=1)
+    assert logistic.fit_logistic_many(x, y, 2, []) == []
