@@ -134,9 +134,14 @@ def _digest(array: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).digest()
 
 
+def _key(cell, rows: np.ndarray, groups) -> tuple:
+    """What a cell's resampled scores are kept under in ``scored``: the cell, its rows and their groups."""
+    return cell.cell_id, _digest(rows), None if groups is None else _digest(np.asarray(groups, dtype=str))
+
+
 def _scores(scored: dict, cell, rows: np.ndarray, groups) -> Resampled:
     """``cell``'s :class:`Resampled` on its ``rows`` resampled by ``groups``, computed once per ``scored``."""
-    key = (cell.cell_id, _digest(rows), None if groups is None else _digest(np.asarray(groups, dtype=str)))
+    key = _key(cell, rows, groups)
     if key not in scored:
         scored[key] = resampled_scores(np.asarray(cell.y_true)[rows], np.asarray(cell.y_pred)[rows],
                                        int(cell.n_classes), bool(cell.ordinal), groups=groups)
@@ -146,8 +151,8 @@ def _scores(scored: dict, cell, rows: np.ndarray, groups) -> Resampled:
 def _score_together(scored: dict, group) -> None:
     """Fill ``scored`` for every cell of ``group`` at once where they all hold the same items in the same order,
     the same truth, classes and groups (the usual case: one dataset's models). The bootstrap's resamples are then
-    drawn once for all the models instead of once a model. The keys are :func:`_scores`'s, which finds them there;
-    the numbers are the same either way."""
+    drawn once for all the models instead of once a model. :func:`_scores` finds them under its own keys; the
+    numbers are the same either way."""
     cells = [cell for _, cell in group.iterrows()]
     if len(cells) < 3:  # one pair: nothing to share
         return
@@ -165,8 +170,7 @@ def _score_together(scored: dict, group) -> None:
     groups = paired_groups(first, first, every, every)
     results = resampled_scores_many(first.y_true, [cell.y_pred for cell in cells], int(first.n_classes),
                                     bool(first.ordinal), groups=groups)
-    key = (_digest(every), None if groups is None else _digest(np.asarray(groups, dtype=str)))
-    scored.update({(cell.cell_id, *key): result for cell, result in zip(cells, results)})
+    scored.update({_key(cell, every, groups): result for cell, result in zip(cells, results)})
 
 
 def compare_cells(cells) -> list[list]:
